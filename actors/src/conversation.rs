@@ -1,0 +1,263 @@
+//! The conversation agent: the single owner of one conversation's turns.
+//!
+//! It debounces wake-ups (a burst of messages becomes one turn), runs one turn at a time in a
+//! task of its own (so its mailbox stays responsive), cancels a turn that is still thinking when
+//! a new message arrives and redoes it with both, and asks its supervisor to stop it when idle.
+//! A panicking turn kills the actor on purpose: the supervisor restarts it, and the restarted
+//! actor redoes the turn from the still-pending events.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use switchboard_core::{ConversationId, TenantId};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::tenant::TenantMsg;
+use crate::turn::{self, TurnError, TurnOutcome};
+use crate::Services;
+
+/// Messages of a conversation agent.
+pub enum ConversationMsg {
+    /// Something new was stored for this conversation.
+    Wake,
+    /// The debounce window of wake-up generation `generation` has passed.
+    Debounced { generation: u64 },
+    /// Turn number `seq` finished.
+    TurnDone { seq: u64, result: TurnResult },
+    /// Periodic check for idleness.
+    IdleTick,
+}
+
+/// How a turn task ended.
+pub enum TurnResult {
+    Finished(Result<TurnOutcome, TurnError>),
+    Panicked(Box<dyn Any + Send>),
+}
+
+/// What a conversation agent is started with; kept by the supervisor for restarts.
+#[derive(Clone)]
+pub struct ConversationArgs {
+    pub services: Arc<Services>,
+    pub tenant: TenantId,
+    pub conversation: ConversationId,
+    pub supervisor: ActorRef<TenantMsg>,
+    /// Delay before the first turn: the debounce window when spawned for a new message (so a
+    /// first burst is coalesced too), zero when restarted or resumed.
+    pub first_turn_after: Duration,
+}
+
+pub struct ConversationAgent;
+
+pub struct ConversationState {
+    args: ConversationArgs,
+    /// Generation of the latest debounce timer; older timers are ignored.
+    generation: u64,
+    /// Wake-ups handled, reported to the supervisor when asking to stop, so it can refuse if it
+    /// routed more wake-ups than we saw.
+    wakes: u64,
+    /// Number of the last turn started.
+    turn_seq: u64,
+    /// The turn in flight, if any. Its task reports back with `TurnDone`.
+    running: Option<RunningTurn>,
+    /// A debounce window closed while a turn was running: run again when it finishes.
+    rerun: bool,
+    /// Consecutive failed turns, for the retry backoff.
+    failures: u32,
+    last_activity: Instant,
+    idle_ticker: Option<JoinHandle<()>>,
+}
+
+struct RunningTurn {
+    seq: u64,
+    task: JoinHandle<()>,
+    /// Set to true to ask the turn to stop before it commits.
+    cancel: watch::Sender<bool>,
+}
+
+impl Actor for ConversationAgent {
+    type Msg = ConversationMsg;
+    type State = ConversationState;
+    type Arguments = ConversationArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: ConversationArgs,
+    ) -> Result<ConversationState, ActorProcessingErr> {
+        // Whatever is pending in the database (after a restart, a crash, or a first message)
+        // is picked up by an immediate first turn.
+        if args.first_turn_after.is_zero() {
+            myself.send_message(ConversationMsg::Debounced { generation: 0 })?;
+        } else {
+            myself.send_after(args.first_turn_after, || ConversationMsg::Debounced {
+                generation: 0,
+            });
+        }
+        let tick = (args.services.config.idle_timeout / 4).max(Duration::from_millis(20));
+        let idle_ticker = Some(myself.send_interval(tick, || ConversationMsg::IdleTick));
+        Ok(ConversationState {
+            args,
+            generation: 0,
+            wakes: 0,
+            turn_seq: 0,
+            running: None,
+            rerun: false,
+            failures: 0,
+            last_activity: Instant::now(),
+            idle_ticker,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: ConversationMsg,
+        state: &mut ConversationState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ConversationMsg::Wake => state.on_wake(&myself),
+            ConversationMsg::Debounced { generation } => state.on_debounced(&myself, generation),
+            ConversationMsg::TurnDone { seq, result } => {
+                state.on_turn_done(&myself, seq, result)?
+            }
+            ConversationMsg::IdleTick => state.on_idle_tick(),
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut ConversationState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(ticker) = state.idle_ticker.take() {
+            ticker.abort();
+        }
+        if let Some(running) = state.running.take() {
+            // Let an in-flight turn finish within the grace period; past it, abandon it. An
+            // abandoned turn rolls back and its events stay pending for the next start.
+            let grace = state.args.services.config.shutdown_grace;
+            let abort = running.task.abort_handle();
+            if tokio::time::timeout(grace, running.task).await.is_err() {
+                abort.abort();
+                warn!(conversation_id = %state.args.conversation, "abandoned an in-flight turn at shutdown");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ConversationState {
+    fn on_wake(&mut self, myself: &ActorRef<ConversationMsg>) {
+        self.wakes += 1;
+        self.last_activity = Instant::now();
+        if let Some(running) = &self.running {
+            // The customer said more while we were thinking: drop that answer and redo the turn
+            // with everything once the burst settles. The turn stops itself (it must give its
+            // attempt back); a turn already committing finishes, and the redo answers the rest.
+            let _ = running.cancel.send(true);
+            debug!(conversation_id = %self.args.conversation, "asked a running turn to stop for a newer message");
+        }
+        self.generation += 1;
+        let generation = self.generation;
+        myself.send_after(self.args.services.config.debounce, move || {
+            ConversationMsg::Debounced { generation }
+        });
+    }
+
+    fn on_debounced(&mut self, myself: &ActorRef<ConversationMsg>, generation: u64) {
+        if generation != self.generation {
+            return;
+        }
+        if self.running.is_some() {
+            self.rerun = true;
+            return;
+        }
+        self.start_turn(myself);
+    }
+
+    fn start_turn(&mut self, myself: &ActorRef<ConversationMsg>) {
+        self.turn_seq += 1;
+        self.last_activity = Instant::now();
+        let seq = self.turn_seq;
+        let services = self.args.services.clone();
+        let (tenant, conversation) = (self.args.tenant, self.args.conversation);
+        let me = myself.clone();
+        let (cancel, cancelled) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let outcome = AssertUnwindSafe(turn::run(&services, tenant, conversation, cancelled))
+                .catch_unwind()
+                .await;
+            let result = match outcome {
+                Ok(r) => TurnResult::Finished(r),
+                Err(panic) => TurnResult::Panicked(panic),
+            };
+            // The actor may be gone (shutdown); the events stay pending then.
+            let _ = me.send_message(ConversationMsg::TurnDone { seq, result });
+        });
+        self.running = Some(RunningTurn { seq, task, cancel });
+    }
+
+    fn on_turn_done(
+        &mut self,
+        myself: &ActorRef<ConversationMsg>,
+        seq: u64,
+        result: TurnResult,
+    ) -> Result<(), ActorProcessingErr> {
+        match &self.running {
+            Some(r) if r.seq == seq => self.running = None,
+            // A report from a turn abandoned earlier; nothing to do.
+            _ => return Ok(()),
+        }
+        self.last_activity = Instant::now();
+        match result {
+            TurnResult::Panicked(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                // Die on purpose: the supervisor restarts us and the turn is redone.
+                return Err(format!("turn panicked: {what}").into());
+            }
+            TurnResult::Finished(Ok(outcome)) => {
+                self.failures = 0;
+                debug!(conversation_id = %self.args.conversation, ?outcome, "turn finished");
+                if self.rerun || matches!(outcome, TurnOutcome::Parked { .. }) {
+                    self.rerun = false;
+                    self.start_turn(myself);
+                }
+            }
+            TurnResult::Finished(Err(error)) => {
+                self.failures += 1;
+                let backoff = Duration::from_millis(250 * 2u64.pow(self.failures.min(6)))
+                    .min(Duration::from_secs(10));
+                warn!(conversation_id = %self.args.conversation, %error, ?backoff, "turn failed; will retry");
+                self.rerun = false;
+                self.generation += 1;
+                let generation = self.generation;
+                myself.send_after(backoff, move || ConversationMsg::Debounced { generation });
+            }
+        }
+        Ok(())
+    }
+
+    fn on_idle_tick(&mut self) {
+        if self.running.is_none()
+            && self.last_activity.elapsed() >= self.args.services.config.idle_timeout
+        {
+            let _ = self.args.supervisor.send_message(TenantMsg::IdleStop {
+                conversation: self.args.conversation,
+                wakes_seen: self.wakes,
+            });
+            // Ask once per idle period, not on every tick.
+            self.last_activity = Instant::now();
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The outbound dispatcher: the only component that retries deliveries.
+//!
+//! It claims due outbox rows with a lease (`FOR UPDATE SKIP LOCKED` inside
+//! `platform_claim_outbox`), so two dispatchers never hold the same row, delivers each through
+//! its channel adapter, and records the result. A crash between a provider accepting a send and
+//! the `sent` mark being committed is the one window in which a message can go out twice: the
+//! lease expires and the row is retried. That window is as narrow as one UPDATE and is logged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use switchboard_channels::{OutboundMessage, SendError};
+use switchboard_core::store::{outbox, platform};
+use switchboard_core::DbError;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::Services;
+
+/// How many rows one claim takes.
+const BATCH: i32 = 64;
+/// How long a claimed row is reserved for this dispatcher.
+const LEASE: Duration = Duration::from_secs(30);
+/// Deliveries in flight at once.
+const CONCURRENCY: usize = 16;
+/// Longest sleep between polls when nothing is due (a safety net; turns wake us directly).
+const MAX_IDLE: Duration = Duration::from_secs(2);
+
+/// Starts the dispatcher; it runs until `shutdown` turns true.
+pub fn spawn(services: Arc<Services>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(
+        async move {
+            info!("outbound dispatcher started");
+            loop {
+                if *shutdown.borrow() {
+                    break;
+                }
+                let claimed = match platform::claim_outbox(services.db.pool(), BATCH, LEASE).await
+                {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        warn!(error = %e, "could not claim outbox rows");
+                        Vec::new()
+                    }
+                };
+                let busy = claimed.len() as i32 == BATCH;
+                futures::stream::iter(claimed)
+                    .for_each_concurrent(CONCURRENCY, |row| {
+                        let services = services.clone();
+                        async move {
+                            if let Err(e) = deliver(&services, row).await {
+                                warn!(outbox_id = %row.id, error = %e, "could not record a delivery");
+                            }
+                        }
+                    })
+                    .await;
+                if busy {
+                    continue;
+                }
+                let wait = match platform::next_outbox_due(services.db.pool()).await {
+                    Ok(Some(due)) => (due - Utc::now())
+                        .to_std()
+                        .unwrap_or(Duration::ZERO)
+                        .min(MAX_IDLE),
+                    _ => MAX_IDLE,
+                };
+                if wait.is_zero() {
+                    continue;
+                }
+                tokio::select! {
+                    _ = services.outbox_kick.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            info!("outbound dispatcher stopped");
+        }
+        .instrument(tracing::info_span!("dispatcher")),
+    )
+}
+
+async fn deliver(services: &Services, row: platform::ClaimedOutbox) -> Result<(), DbError> {
+    let mut tx = services.db.tenant(row.tenant_id).await?;
+    let Some(item) = outbox::load(&mut tx, row.id).await? else {
+        return tx.rollback().await;
+    };
+    tx.commit().await?;
+    let span = tracing::info_span!("deliver", tenant_id = %row.tenant_id, conversation_id = %item.conversation_id, channel = %item.channel_kind, outbox_id = %row.id);
+    async {
+        let result = match serde_json::from_value::<OutboundMessage>(item.payload.clone()) {
+            Ok(mut msg) => {
+                msg.channel_id = Some(item.channel_id);
+                msg.conversation_id = Some(item.conversation_id);
+                services.outbound.send(item.channel_kind, &msg).await
+            }
+            Err(e) => Err(SendError::Permanent(format!(
+                "unreadable outbox payload: {e}"
+            ))),
+        };
+        let mut tx = services.db.tenant(row.tenant_id).await?;
+        match result {
+            Ok(receipt) => {
+                outbox::mark_sent(&mut tx, row.id, receipt.provider_ref.as_deref()).await?;
+                debug!("delivered");
+            }
+            Err(SendError::Transient(e)) if row.attempts < services.config.outbox_max_attempts => {
+                let backoff = Duration::from_secs(2u64.pow(row.attempts.clamp(0, 8) as u32))
+                    .min(Duration::from_secs(300));
+                let next = Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default();
+                outbox::mark_retry(&mut tx, row.id, &e, next).await?;
+                warn!(error = %e, attempts = row.attempts, ?backoff, "delivery failed; will retry");
+            }
+            Err(e) => {
+                outbox::mark_failed(&mut tx, row.id, &e.to_string()).await?;
+                warn!(error = %e, attempts = row.attempts, "delivery failed for good");
+            }
+        }
+        tx.commit().await
+    }
+    .instrument(span)
+    .await
+}

@@ -1,0 +1,93 @@
+//! The actor tree that answers conversations, and the outbound dispatcher.
+//!
+//! ```text
+//! RootSupervisor ─┬─ TenantSupervisor(tenant A) ─┬─ ConversationAgent(conversation 1)
+//!                 │                               └─ ConversationAgent(conversation 2)
+//!                 └─ TenantSupervisor(tenant B) ── …
+//! Dispatcher (task): outbox ─► channels::Outbound
+//! ```
+//!
+//! Actors hold no customer data that is not also in PostgreSQL: a wake-up only says "this
+//! conversation has something new", and every turn starts by reading the conversation's pending
+//! events. That is what makes crashes harmless — a restarted actor, or a restarted process, reads
+//! the same pending events and answers them; the commit of a turn re-checks that its events are
+//! still pending, so nothing is ever answered twice.
+
+pub mod conversation;
+pub mod dispatcher;
+pub mod responder;
+pub mod root;
+pub mod tenant;
+pub mod turn;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_channels::Outbound;
+use switchboard_core::{ConversationId, Db, TenantId};
+use tokio::sync::Notify;
+
+pub use root::{RootMsg, RootSupervisor};
+
+/// Tunables of the pipeline.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// Quiet time after the last message of a burst before the turn starts.
+    pub debounce: Duration,
+    /// A conversation actor with no activity for this long stops; the next message respawns it.
+    pub idle_timeout: Duration,
+    /// Failed attempts after which an event is parked instead of retried.
+    pub max_attempts: i32,
+    /// Upper bound on one turn (retrieval + responder + commit).
+    pub turn_timeout: Duration,
+    /// How long shutdown waits for in-flight turns before abandoning them (they stay pending).
+    pub shutdown_grace: Duration,
+    /// Delivery attempts after which an outbox row is marked failed.
+    pub outbox_max_attempts: i32,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            debounce: Duration::from_millis(400),
+            idle_timeout: Duration::from_secs(300),
+            max_attempts: 3,
+            turn_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(10),
+            outbox_max_attempts: 8,
+        }
+    }
+}
+
+/// A point in a turn where tests can inject a fault (a panic, a delay). Production passes none.
+#[derive(Debug)]
+pub enum FaultPoint<'a> {
+    /// The reply has been computed and is about to be committed.
+    BeforeCommit {
+        tenant: TenantId,
+        conversation: ConversationId,
+        customer_text: &'a str,
+    },
+}
+
+/// Hook called at each [`FaultPoint`].
+pub type FaultHook = Arc<dyn Fn(&FaultPoint<'_>) + Send + Sync>;
+
+/// What every actor and the dispatcher share.
+#[derive(Clone)]
+pub struct Services {
+    pub db: Db,
+    pub outbound: Outbound,
+    pub config: PipelineConfig,
+    /// Wakes the dispatcher when a turn has committed outbox rows.
+    pub outbox_kick: Arc<Notify>,
+    pub faults: Option<FaultHook>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,192 @@
+//! The root supervisor: routes wake-ups to tenant supervisors, restarts them when they fail, and
+//! resumes unfinished work at start-up.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use switchboard_core::store::platform;
+use switchboard_core::{ConversationId, TenantId};
+use tracing::{error, info, warn};
+
+use crate::tenant::{TenantArgs, TenantMsg, TenantSupervisor};
+use crate::Services;
+
+const RESTART_BUDGET: usize = 5;
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
+
+/// Messages of the root supervisor.
+pub enum RootMsg {
+    /// Something new was stored for `conversation` of `tenant`.
+    Route {
+        tenant: TenantId,
+        conversation: ConversationId,
+    },
+    /// Read every conversation with pending events and wake it (start-up, after restarts).
+    ResumePending,
+    /// Liveness probe: answers the number of tenant supervisors.
+    Ping(RpcReplyPort<usize>),
+    /// Live conversation agents of one tenant (0 if the tenant has no supervisor).
+    CountAgents(TenantId, RpcReplyPort<usize>),
+}
+
+pub struct RootSupervisor;
+
+pub struct RootState {
+    services: Arc<Services>,
+    tenants: HashMap<TenantId, ActorRef<TenantMsg>>,
+    by_actor: HashMap<ActorId, TenantId>,
+    restarts: VecDeque<Instant>,
+}
+
+impl Actor for RootSupervisor {
+    type Msg = RootMsg;
+    type State = RootState;
+    type Arguments = Arc<Services>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        services: Arc<Services>,
+    ) -> Result<RootState, ActorProcessingErr> {
+        myself.send_message(RootMsg::ResumePending)?;
+        Ok(RootState {
+            services,
+            tenants: HashMap::new(),
+            by_actor: HashMap::new(),
+            restarts: VecDeque::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: RootMsg,
+        state: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RootMsg::Route {
+                tenant,
+                conversation,
+            } => state.route(&myself, tenant, conversation).await?,
+            RootMsg::ResumePending => state.resume_pending(&myself).await?,
+            RootMsg::Ping(reply) => {
+                let _ = reply.send(state.tenants.len());
+            }
+            RootMsg::CountAgents(tenant, reply) => match state.tenants.get(&tenant) {
+                Some(sup) => {
+                    let sup = sup.clone();
+                    // Answer from a task so the root never waits on a child.
+                    tokio::spawn(async move {
+                        let n = sup
+                            .call(TenantMsg::CountAgents, Some(Duration::from_secs(5)))
+                            .await;
+                        let _ = reply.send(match n {
+                            Ok(ractor::rpc::CallResult::Success(n)) => n,
+                            _ => 0,
+                        });
+                    });
+                }
+                None => {
+                    let _ = reply.send(0);
+                }
+            },
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        evt: SupervisionEvent,
+        state: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, why) = match evt {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "stopped".into()))
+            }
+            _ => return Ok(()),
+        };
+        let Some(tenant) = state.by_actor.remove(&cell.get_id()) else {
+            return Ok(());
+        };
+        state.tenants.remove(&tenant);
+        error!(tenant_id = %tenant, %why, "tenant supervisor went down");
+        let now = Instant::now();
+        while state
+            .restarts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW)
+        {
+            state.restarts.pop_front();
+        }
+        if state.restarts.len() >= RESTART_BUDGET {
+            // Too many failures: fail ourselves so the failure is loud (the runtime's readiness
+            // check turns red) instead of looping.
+            return Err("tenant supervisors keep failing; restart budget exhausted".into());
+        }
+        state.restarts.push_back(now);
+        // Its conversations died with it; respawn those with pending work.
+        myself.send_message(RootMsg::ResumePending)?;
+        Ok(())
+    }
+}
+
+impl RootState {
+    async fn tenant(
+        &mut self,
+        myself: &ActorRef<RootMsg>,
+        tenant: TenantId,
+    ) -> Result<ActorRef<TenantMsg>, ActorProcessingErr> {
+        if let Some(sup) = self.tenants.get(&tenant) {
+            return Ok(sup.clone());
+        }
+        let args = TenantArgs {
+            services: self.services.clone(),
+            tenant,
+        };
+        let (sup, _) = Actor::spawn_linked(None, TenantSupervisor, args, myself.get_cell()).await?;
+        self.by_actor.insert(sup.get_id(), tenant);
+        self.tenants.insert(tenant, sup.clone());
+        Ok(sup)
+    }
+
+    async fn route(
+        &mut self,
+        myself: &ActorRef<RootMsg>,
+        tenant: TenantId,
+        conversation: ConversationId,
+    ) -> Result<(), ActorProcessingErr> {
+        let sup = self.tenant(myself, tenant).await?;
+        if sup.send_message(TenantMsg::Route { conversation }).is_err() {
+            warn!(tenant_id = %tenant, "tenant supervisor is gone; its restart resumes pending work");
+        }
+        Ok(())
+    }
+
+    async fn resume_pending(
+        &mut self,
+        myself: &ActorRef<RootMsg>,
+    ) -> Result<(), ActorProcessingErr> {
+        match platform::pending_conversations(self.services.db.pool()).await {
+            Ok(list) => {
+                if !list.is_empty() {
+                    info!(
+                        conversations = list.len(),
+                        "resuming unfinished conversations"
+                    );
+                }
+                for (tenant, conversation) in list {
+                    self.route(myself, tenant, conversation).await?;
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "could not list pending conversations; retrying in 2 s");
+                myself.send_after(Duration::from_secs(2), || RootMsg::ResumePending);
+            }
+        }
+        Ok(())
+    }
+}

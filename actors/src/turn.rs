@@ -1,0 +1,183 @@
+//! One turn of a conversation, from pending events to a committed reply.
+//!
+//! 1. Read the conversation's pending events; park those that already used up their attempts.
+//! 2. Count an attempt on the rest and commit that, so a crash mid-turn still counts.
+//! 3. Compute the reply (retrieval + responder) with a timeout.
+//! 4. Commit reply, outbox row and "done" marks in one transaction (see
+//!    [`switchboard_core::store::turns::commit`]), then wake the dispatcher.
+//!
+//! A turn holds no lock while it thinks; it is cancellable at any await point, and cancelling
+//! it before the final commit leaves the events pending, exactly as if it never ran.
+
+use switchboard_core::store::turns::{self, TurnCommit};
+use switchboard_core::{ConversationId, DbError, EventId, TenantId, TurnId};
+use tokio::sync::watch;
+use tracing::{info, instrument, warn};
+
+use crate::{responder, FaultPoint, Services};
+
+/// How a turn ended without error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TurnOutcome {
+    /// Nothing was pending.
+    NoWork,
+    /// A reply was committed for `events` events.
+    Answered { turn: TurnId, events: usize },
+    /// Every pending event had used up its attempts and was parked.
+    Parked { events: usize },
+    /// Another worker answered these events first; nothing was written.
+    Superseded,
+    /// A newer message arrived while the turn was thinking; nothing was written and the attempt
+    /// was given back, so the redone turn answers everything together.
+    Cancelled,
+}
+
+/// Why a turn failed; the events stay pending and are retried.
+#[derive(Debug, thiserror::Error)]
+pub enum TurnError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("the turn took longer than {0:?}")]
+    Timeout(std::time::Duration),
+}
+
+/// Runs one turn of `conversation`. Setting `cancel` to true before the commit starts makes the
+/// turn stop without writing a reply.
+#[instrument(name = "turn", skip_all, fields(tenant_id = %tenant, conversation_id = %conversation))]
+pub async fn run(
+    services: &Services,
+    tenant: TenantId,
+    conversation: ConversationId,
+    mut cancel: watch::Receiver<bool>,
+) -> Result<TurnOutcome, TurnError> {
+    let db = &services.db;
+    let max_attempts = services.config.max_attempts;
+
+    let mut tx = db.tenant(tenant).await?;
+    let pending = turns::pending_events(&mut tx, conversation).await?;
+    if pending.is_empty() {
+        tx.rollback().await?;
+        return Ok(TurnOutcome::NoWork);
+    }
+    let (exhausted, live): (Vec<_>, Vec<_>) = pending
+        .into_iter()
+        .partition(|e| e.attempts >= max_attempts);
+    if !exhausted.is_empty() {
+        let ids: Vec<EventId> = exhausted.iter().map(|e| e.id).collect();
+        let parked = turns::park(
+            &mut tx,
+            &ids,
+            &format!("parked after {max_attempts} failed attempts"),
+        )
+        .await?;
+        warn!(events = parked, "parked events that failed repeatedly");
+    }
+    if live.is_empty() {
+        tx.commit().await?;
+        return Ok(TurnOutcome::Parked {
+            events: exhausted.len(),
+        });
+    }
+    let event_ids: Vec<EventId> = live.iter().map(|e| e.id).collect();
+    turns::count_attempt(&mut tx, &event_ids).await?;
+    let info = turns::conversation(&mut tx, conversation).await?;
+    tx.commit().await?;
+
+    // A burst of messages is answered as one turn over their joined text.
+    let customer_text = live
+        .iter()
+        .map(|e| e.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+
+    let timeout = services.config.turn_timeout;
+    let result = tokio::time::timeout(timeout, async {
+        let thinking = responder::offline(db, tenant, &info, &customer_text);
+        let reply = tokio::select! {
+            reply = thinking => reply?,
+            _ = cancel.wait_for(|c| *c) => return Ok(None),
+        };
+        if *cancel.borrow() {
+            return Ok(None);
+        }
+        if let Some(hook) = &services.faults {
+            hook(&FaultPoint::BeforeCommit {
+                tenant,
+                conversation,
+                customer_text: &customer_text,
+            });
+        }
+        let mut tx = db.tenant(tenant).await?;
+        let committed = turns::commit(
+            &mut tx,
+            TurnCommit {
+                conversation: &info,
+                events: &event_ids,
+                reply: &reply.text,
+                responder: reply.responder,
+                intent: Some(&reply.intent),
+                metadata: reply.metadata.clone(),
+            },
+        )
+        .await;
+        match committed {
+            Ok(c) => {
+                tx.commit().await?;
+                Ok(Some(Ok(c)))
+            }
+            Err(DbError::Conflict(why)) => {
+                tx.rollback().await?;
+                warn!(%why, "turn superseded");
+                Ok(Some(Err(())))
+            }
+            Err(e) => Err(e),
+        }
+    })
+    .await;
+
+    let committed = match result {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return Err(record_failure(services, tenant, &event_ids, e.into()).await),
+        Err(_) => {
+            let e = TurnError::Timeout(timeout);
+            return Err(record_failure(services, tenant, &event_ids, e).await);
+        }
+    };
+    let committed = match committed {
+        Some(Ok(c)) => c,
+        Some(Err(())) => return Ok(TurnOutcome::Superseded),
+        None => {
+            // Cancelled: give the attempt back so cancellations never count towards parking.
+            let mut tx = db.tenant(tenant).await?;
+            turns::uncount_attempt(&mut tx, &event_ids).await?;
+            tx.commit().await?;
+            return Ok(TurnOutcome::Cancelled);
+        }
+    };
+    services.outbox_kick.notify_one();
+    info!(turn_id = %committed.turn_id, events = event_ids.len(), "turn committed");
+    Ok(TurnOutcome::Answered {
+        turn: committed.turn_id,
+        events: event_ids.len(),
+    })
+}
+
+/// Writes the failure on the events for admins (best effort) and hands the error back.
+async fn record_failure(
+    services: &Services,
+    tenant: TenantId,
+    events: &[EventId],
+    error: TurnError,
+) -> TurnError {
+    let message = error.to_string();
+    let written = async {
+        let mut tx = services.db.tenant(tenant).await?;
+        turns::record_error(&mut tx, events, &message).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = written {
+        warn!(error = %e, "could not record a turn failure");
+    }
+    error
+}

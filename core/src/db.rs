@@ -1,0 +1,144 @@
+//! Connection pools, migrations, and the tenant-scoped transaction.
+//!
+//! The application pool logs in as (or switches to) `switchboard_app`, a role that owns nothing
+//! and cannot bypass row-level security. [`Db::tenant`] is the only way to get a transaction that
+//! can see tenant rows: it sets `app.tenant_id` with `set_config(…, true)`, which lasts exactly
+//! as long as the transaction, so a pooled connection never carries one tenant's scope into the
+//! next user's query.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Transaction};
+
+use crate::ids::TenantId;
+
+/// The migrations in `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+/// How to reach PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct DbTarget {
+    /// A login that owns the schema: used for migrations only.
+    pub owner_url: String,
+    /// A login as `switchboard_app` for the application pool. When absent the pool connects with
+    /// `owner_url` and switches every connection to `switchboard_app` with `SET ROLE`.
+    pub app_url: Option<String>,
+    pub max_connections: u32,
+}
+
+/// Handle to the database: cheap to clone, shared by every part of the runtime.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: PgPool,
+}
+
+impl Db {
+    /// Applies pending migrations with the owner login.
+    pub async fn migrate(owner_url: &str) -> Result<(), DbError> {
+        let mut conn = PgConnection::connect(owner_url).await?;
+        MIGRATOR.run(&mut conn).await?;
+        conn.close().await?;
+        Ok(())
+    }
+
+    /// Opens the application pool and checks that it really cannot bypass row-level security.
+    pub async fn connect(target: &DbTarget) -> Result<Db, DbError> {
+        let (url, set_role) = match &target.app_url {
+            Some(url) => (url.as_str(), false),
+            None => (target.owner_url.as_str(), true),
+        };
+        let options: PgConnectOptions = url.parse()?;
+        let options = options.application_name("switchboard");
+        let pool = PgPoolOptions::new()
+            .max_connections(target.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if set_role {
+                        conn.execute("SET ROLE switchboard_app").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let (user, bypass): (String, bool) = sqlx::query_as(
+            "SELECT current_user::text, (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user)",
+        )
+        .fetch_one(&pool)
+        .await?;
+        if bypass {
+            return Err(DbError::Invalid(format!(
+                "the application role `{user}` can bypass row-level security; connect as switchboard_app"
+            )));
+        }
+        Ok(Db { pool })
+    }
+
+    /// Begins a transaction scoped to `tenant`: row-level security shows and accepts only that
+    /// tenant's rows until it commits or rolls back.
+    pub async fn tenant(&self, tenant: TenantId) -> Result<TenantTx, DbError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query!(
+            "SELECT set_config('app.tenant_id', $1, true)",
+            tenant.0.to_string()
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        Ok(TenantTx { tx, tenant })
+    }
+
+    /// The raw pool, for the `platform_*` functions in [`crate::store::platform`] and health checks.
+    /// Tenant tables read through it show nothing, by construction.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A transaction acting for exactly one tenant.
+pub struct TenantTx {
+    tx: Transaction<'static, Postgres>,
+    tenant: TenantId,
+}
+
+impl TenantTx {
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The connection to run queries on.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> Result<(), DbError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<(), DbError> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,9 @@
+//! Repository functions, one module per concern. Each takes a [`TenantTx`](crate::TenantTx)
+//! (tenant data) or the pool (the `platform` module only), never a bare connection.
+
+pub mod channels;
+pub mod ingest;
+pub mod messages;
+pub mod outbox;
+pub mod platform;
+pub mod turns;

@@ -1,0 +1,176 @@
+//! The cross-tenant doors: thin wrappers over the `platform_*` SQL functions. They answer ids and
+//! tenant metadata, never conversation content.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::db::{DbError, TenantTx};
+use crate::ids::{ChannelId, ConversationId, OutboxId, TenantId};
+use crate::model::{ChannelKind, Tenant};
+
+/// Creates the tenant of `tx` (its id is the transaction's tenant), so that the tenant and
+/// whatever the caller adds to it in the same transaction appear together or not at all. The
+/// slug must be unique: lower-case letters, digits and dashes.
+pub async fn create_tenant(
+    tx: &mut TenantTx,
+    slug: &str,
+    name: &str,
+    language: &str,
+) -> Result<Tenant, DbError> {
+    let id = tx.tenant_id();
+    let res = sqlx::query!(
+        "SELECT platform_create_tenant($1, $2, $3, $4)",
+        id.0,
+        slug,
+        name,
+        language
+    )
+    .fetch_one(tx.conn())
+    .await;
+    match res {
+        Ok(_) => {}
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(DbError::Conflict(format!(
+                "a tenant with slug `{slug}` already exists"
+            )))
+        }
+        Err(sqlx::Error::Database(e)) if e.is_check_violation() => {
+            return Err(DbError::Invalid(
+                "slug must be 1-63 lower-case letters, digits or dashes (starting with a letter or digit) and name 1-200 characters"
+                    .into(),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let created_at = sqlx::query_scalar!("SELECT created_at FROM tenants WHERE id = $1", id.0)
+        .fetch_one(tx.conn())
+        .await?;
+    Ok(Tenant {
+        id,
+        slug: slug.to_owned(),
+        name: name.to_owned(),
+        default_language: language.to_owned(),
+        created_at,
+    })
+}
+
+pub async fn list_tenants(pool: &PgPool) -> Result<Vec<Tenant>, DbError> {
+    let rows = sqlx::query!(
+        r#"SELECT id AS "id!", slug AS "slug!", name AS "name!", default_language AS "default_language!",
+                  created_at AS "created_at!" FROM platform_list_tenants()"#
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Tenant {
+            id: TenantId(r.id),
+            slug: r.slug,
+            name: r.name,
+            default_language: r.default_language,
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+/// Finds a tenant by slug or id (either spelling is accepted on the command line).
+pub async fn find_tenant(pool: &PgPool, slug_or_id: &str) -> Result<Option<Tenant>, DbError> {
+    let wanted_id = slug_or_id.parse::<Uuid>().ok();
+    Ok(list_tenants(pool)
+        .await?
+        .into_iter()
+        .find(|t| t.slug == slug_or_id || Some(t.id.0) == wanted_id))
+}
+
+/// Where a channel id from a public URL belongs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelRoute {
+    pub tenant_id: TenantId,
+    pub kind: ChannelKind,
+    pub enabled: bool,
+}
+
+pub async fn resolve_channel(
+    pool: &PgPool,
+    channel: ChannelId,
+) -> Result<Option<ChannelRoute>, DbError> {
+    let row = sqlx::query!(
+        r#"SELECT tenant_id AS "tenant_id!", kind AS "kind!", enabled AS "enabled!"
+             FROM platform_resolve_channel($1)"#,
+        channel.0
+    )
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| {
+        Ok(ChannelRoute {
+            tenant_id: TenantId(r.tenant_id),
+            kind: r.kind.parse().map_err(DbError::Invalid)?,
+            enabled: r.enabled,
+        })
+    })
+    .transpose()
+}
+
+/// Conversations with unfinished inbound events, to resume after a restart.
+pub async fn pending_conversations(
+    pool: &PgPool,
+) -> Result<Vec<(TenantId, ConversationId)>, DbError> {
+    let rows = sqlx::query!(
+        r#"SELECT tenant_id AS "tenant_id!", conversation_id AS "conversation_id!"
+             FROM platform_pending_conversations()"#
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (TenantId(r.tenant_id), ConversationId(r.conversation_id)))
+        .collect())
+}
+
+/// An outbox row claimed for delivery.
+#[derive(Clone, Copy, Debug)]
+pub struct ClaimedOutbox {
+    pub id: OutboxId,
+    pub tenant_id: TenantId,
+    pub channel_id: ChannelId,
+    /// Attempts including this one.
+    pub attempts: i32,
+}
+
+/// Claims up to `limit` due outbox rows for `lease`; rows whose lease expired are due again.
+pub async fn claim_outbox(
+    pool: &PgPool,
+    limit: i32,
+    lease: std::time::Duration,
+) -> Result<Vec<ClaimedOutbox>, DbError> {
+    let lease = sqlx::postgres::types::PgInterval {
+        months: 0,
+        days: 0,
+        microseconds: lease.as_micros() as i64,
+    };
+    let rows = sqlx::query!(
+        r#"SELECT id AS "id!", tenant_id AS "tenant_id!", channel_id AS "channel_id!", attempts AS "attempts!"
+             FROM platform_claim_outbox($1, $2)"#,
+        limit,
+        lease
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ClaimedOutbox {
+            id: OutboxId(r.id),
+            tenant_id: TenantId(r.tenant_id),
+            channel_id: ChannelId(r.channel_id),
+            attempts: r.attempts,
+        })
+        .collect())
+}
+
+/// When the next outbox row becomes due, if any is waiting.
+pub async fn next_outbox_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, DbError> {
+    Ok(sqlx::query_scalar!("SELECT platform_next_outbox_due()")
+        .fetch_one(pool)
+        .await?)
+}

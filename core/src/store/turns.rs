@@ -1,0 +1,307 @@
+//! The agent's side of the pipeline: unfinished events of a conversation, attempt counting,
+//! parking, and the single transaction that commits a turn.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::db::{DbError, TenantTx};
+use crate::ids::{ChannelId, ConversationId, EventId, MessageId, OutboxId, TurnId};
+use crate::model::ChannelKind;
+
+/// An inbound event still waiting for its answer.
+#[derive(Clone, Debug)]
+pub struct PendingEvent {
+    pub id: EventId,
+    pub text: String,
+    /// Attempts made before this one.
+    pub attempts: i32,
+    pub received_at: DateTime<Utc>,
+}
+
+/// What a turn needs to know about its conversation.
+#[derive(Clone, Debug)]
+pub struct ConversationInfo {
+    pub id: ConversationId,
+    pub channel_id: ChannelId,
+    pub channel_kind: ChannelKind,
+    pub contact_external_id: String,
+    pub tenant_name: String,
+}
+
+pub async fn conversation(
+    tx: &mut TenantTx,
+    id: ConversationId,
+) -> Result<ConversationInfo, DbError> {
+    let row = sqlx::query!(
+        r#"SELECT c.channel_id, ch.kind, k.external_id, t.name AS tenant_name
+             FROM conversations c
+             JOIN channels ch ON ch.id = c.channel_id
+             JOIN contacts k ON k.id = c.contact_id
+             JOIN tenants t ON t.id = c.tenant_id
+            WHERE c.id = $1"#,
+        id.0
+    )
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or_else(|| DbError::NotFound(format!("conversation {id}")))?;
+    Ok(ConversationInfo {
+        id,
+        channel_id: ChannelId(row.channel_id),
+        channel_kind: row.kind.parse().map_err(DbError::Invalid)?,
+        contact_external_id: row.external_id,
+        tenant_name: row.tenant_name,
+    })
+}
+
+/// Unfinished events of a conversation, oldest first, with their customer text.
+pub async fn pending_events(
+    tx: &mut TenantTx,
+    conversation: ConversationId,
+) -> Result<Vec<PendingEvent>, DbError> {
+    let rows = sqlx::query!(
+        r#"SELECT e.id, e.attempts, e.received_at, COALESCE(m.text, '') AS "text!"
+             FROM inbound_events e LEFT JOIN messages m ON m.inbound_event_id = e.id
+            WHERE e.conversation_id = $1 AND e.status = 'pending'
+            ORDER BY e.received_at, e.id"#,
+        conversation.0
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| PendingEvent {
+            id: EventId(r.id),
+            text: r.text,
+            attempts: r.attempts,
+            received_at: r.received_at,
+        })
+        .collect())
+}
+
+/// Counts one more attempt on each event. Committed before the work starts, so that an attempt
+/// that crashes the process or the actor still counts.
+pub async fn count_attempt(tx: &mut TenantTx, events: &[EventId]) -> Result<(), DbError> {
+    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.0).collect();
+    sqlx::query!(
+        "UPDATE inbound_events SET attempts = attempts + 1 WHERE id = ANY($1) AND status = 'pending'",
+        &ids
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Gives back an attempt of a turn that was cancelled (not failed) before committing.
+pub async fn uncount_attempt(tx: &mut TenantTx, events: &[EventId]) -> Result<(), DbError> {
+    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.0).collect();
+    sqlx::query!(
+        "UPDATE inbound_events SET attempts = greatest(attempts - 1, 0) WHERE id = ANY($1) AND status = 'pending'",
+        &ids
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Records the error of a failed attempt on its events (they stay pending).
+pub async fn record_error(
+    tx: &mut TenantTx,
+    events: &[EventId],
+    error: &str,
+) -> Result<(), DbError> {
+    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.0).collect();
+    sqlx::query!(
+        "UPDATE inbound_events SET last_error = $2 WHERE id = ANY($1) AND status = 'pending'",
+        &ids,
+        error
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Takes events out of the pipeline after too many failed attempts; admins see them parked.
+pub async fn park(tx: &mut TenantTx, events: &[EventId], reason: &str) -> Result<u64, DbError> {
+    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.0).collect();
+    let done = sqlx::query!(
+        r#"UPDATE inbound_events
+              SET status = 'parked', processed_at = now(),
+                  last_error = COALESCE(last_error || ' | ', '') || $2
+            WHERE id = ANY($1) AND status = 'pending'"#,
+        &ids,
+        reason
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Everything one turn writes.
+#[derive(Clone, Debug)]
+pub struct TurnCommit<'a> {
+    pub conversation: &'a ConversationInfo,
+    pub events: &'a [EventId],
+    pub reply: &'a str,
+    pub responder: &'a str,
+    pub intent: Option<&'a str>,
+    pub metadata: serde_json::Value,
+}
+
+/// What a committed turn produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommittedTurn {
+    pub turn_id: TurnId,
+    pub message_id: MessageId,
+    pub outbox_id: OutboxId,
+}
+
+/// Writes the reply, its outbox row and the "done" mark of every event in one go.
+///
+/// The conversation row is locked first so that two workers can never commit turns of one
+/// conversation at the same time; if any event is no longer pending (another worker answered
+/// it), nothing is written and `Conflict` is returned — the caller rolls back.
+pub async fn commit(tx: &mut TenantTx, turn: TurnCommit<'_>) -> Result<CommittedTurn, DbError> {
+    let tenant = tx.tenant_id();
+    let conv = turn.conversation;
+    sqlx::query!(
+        "SELECT id FROM conversations WHERE id = $1 FOR UPDATE",
+        conv.id.0
+    )
+    .fetch_one(tx.conn())
+    .await?;
+
+    let turn_id = TurnId::new();
+    sqlx::query!(
+        r#"INSERT INTO turns (id, tenant_id, conversation_id, responder, intent, event_count)
+           VALUES ($1, $2, $3, $4, $5, $6)"#,
+        turn_id.0,
+        tenant.0,
+        conv.id.0,
+        turn.responder,
+        turn.intent,
+        turn.events.len() as i32
+    )
+    .execute(tx.conn())
+    .await?;
+
+    let ids: Vec<uuid::Uuid> = turn.events.iter().map(|e| e.0).collect();
+    let marked = sqlx::query!(
+        r#"UPDATE inbound_events SET status = 'done', turn_id = $2, processed_at = now(), last_error = NULL
+            WHERE id = ANY($1) AND status = 'pending' AND conversation_id = $3"#,
+        &ids,
+        turn_id.0,
+        conv.id.0
+    )
+    .execute(tx.conn())
+    .await?;
+    if marked.rows_affected() != ids.len() as u64 {
+        return Err(DbError::Conflict(format!(
+            "only {} of {} events of conversation {} were still pending",
+            marked.rows_affected(),
+            ids.len(),
+            conv.id
+        )));
+    }
+
+    let message_id = MessageId::new();
+    sqlx::query!(
+        r#"INSERT INTO messages (id, tenant_id, conversation_id, role, text, turn_id, metadata)
+           VALUES ($1, $2, $3, 'agent', $4, $5, $6)"#,
+        message_id.0,
+        tenant.0,
+        conv.id.0,
+        turn.reply,
+        turn_id.0,
+        turn.metadata
+    )
+    .execute(tx.conn())
+    .await?;
+
+    let outbox_id = OutboxId::new();
+    sqlx::query!(
+        r#"INSERT INTO outbox (id, tenant_id, channel_id, conversation_id, message_id, idempotency_key, payload)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)"#,
+        outbox_id.0,
+        tenant.0,
+        conv.channel_id.0,
+        conv.id.0,
+        message_id.0,
+        format!("reply:{turn_id}"),
+        json!({
+            "kind": "text",
+            "to": conv.contact_external_id,
+            "text": turn.reply,
+            "message_id": message_id,
+        })
+    )
+    .execute(tx.conn())
+    .await?;
+
+    sqlx::query!(
+        "UPDATE conversations SET last_message_at = now() WHERE id = $1",
+        conv.id.0
+    )
+    .execute(tx.conn())
+    .await?;
+
+    Ok(CommittedTurn {
+        turn_id,
+        message_id,
+        outbox_id,
+    })
+}
+
+/// A parked event as admins see it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ParkedEvent {
+    pub id: EventId,
+    pub conversation_id: ConversationId,
+    pub channel_id: ChannelId,
+    pub text: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub received_at: DateTime<Utc>,
+}
+
+pub async fn parked(tx: &mut TenantTx, limit: i64) -> Result<Vec<ParkedEvent>, DbError> {
+    let rows = sqlx::query!(
+        r#"SELECT e.id, e.conversation_id, e.channel_id, e.attempts, e.last_error, e.received_at,
+                  COALESCE(m.text, '') AS "text!"
+             FROM inbound_events e LEFT JOIN messages m ON m.inbound_event_id = e.id
+            WHERE e.status = 'parked'
+            ORDER BY e.received_at DESC
+            LIMIT $1"#,
+        limit
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ParkedEvent {
+            id: EventId(r.id),
+            conversation_id: ConversationId(r.conversation_id),
+            channel_id: ChannelId(r.channel_id),
+            text: r.text,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            received_at: r.received_at,
+        })
+        .collect())
+}
+
+/// Puts a parked event back in the pipeline with a fresh attempt budget. Returns its
+/// conversation so the caller can wake the agent, or `None` if no such parked event exists.
+pub async fn retry_parked(
+    tx: &mut TenantTx,
+    event: EventId,
+) -> Result<Option<ConversationId>, DbError> {
+    let conv = sqlx::query_scalar!(
+        r#"UPDATE inbound_events SET status = 'pending', attempts = 0, processed_at = NULL
+            WHERE id = $1 AND status = 'parked' RETURNING conversation_id"#,
+        event.0
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(conv.map(ConversationId))
+}

@@ -1,0 +1,284 @@
+//! Building and running the application: database (embedded or external), migrations, demo
+//! tenant, actor tree, dispatcher and HTTP server, and their orderly shutdown.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use ractor::{Actor, ActorRef};
+use secrecy::{ExposeSecret, SecretString};
+use switchboard_actors::{dispatcher, FaultHook, RootMsg, RootSupervisor, Services};
+use switchboard_channels::Outbound;
+use switchboard_core::db::DbTarget;
+use switchboard_core::Db;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::config::Settings;
+use crate::embedded_pg::{EmbeddedPgConfig, EmbeddedPostgres};
+use crate::http::{self, AppState};
+
+/// Name of the database the embedded server keeps Switchboard's data in.
+const EMBEDDED_DB: &str = "switchboard";
+
+/// Extra knobs for tests; production uses the default.
+#[derive(Clone, Default)]
+pub struct BuildOptions {
+    /// Fault injection inside turns (tests only).
+    pub faults: Option<FaultHook>,
+}
+
+/// A built, listening application.
+pub struct Application {
+    port: u16,
+    listener: TcpListener,
+    state: AppState,
+    shutdown_tx: watch::Sender<bool>,
+    dispatcher: JoinHandle<()>,
+    root_handle: JoinHandle<()>,
+    embedded: Option<EmbeddedPostgres>,
+    max_body_bytes: usize,
+}
+
+/// The database the application ended up with.
+pub struct Database {
+    pub db: Db,
+    pub embedded: Option<EmbeddedPostgres>,
+}
+
+/// Starts (or connects to) PostgreSQL, applies migrations and opens the application pool.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
+    let (target, embedded) = match &settings.database_url {
+        Some(url) => (
+            DbTarget {
+                owner_url: url.expose_secret().to_owned(),
+                app_url: settings
+                    .app_database_url
+                    .as_ref()
+                    .map(|u| u.expose_secret().to_owned()),
+                max_connections: 32,
+            },
+            None,
+        ),
+        None => {
+            let pg = EmbeddedPostgres::start(EmbeddedPgConfig {
+                cluster_dir: settings.data_dir.join("pg"),
+                bin_dir: settings.pg.bin.clone(),
+                port: settings.pg.port,
+                os_user: settings.pg.os_user.clone(),
+                durable: settings.pg.durable,
+            })
+            .await
+            .context("could not start the embedded PostgreSQL")?;
+            ensure_database(&pg.url("postgres", "postgres"), EMBEDDED_DB).await?;
+            (
+                DbTarget {
+                    owner_url: pg.url("postgres", EMBEDDED_DB),
+                    app_url: Some(pg.url("switchboard_app", EMBEDDED_DB)),
+                    max_connections: 32,
+                },
+                Some(pg),
+            )
+        }
+    };
+    Db::migrate(&target.owner_url)
+        .await
+        .context("could not apply database migrations")?;
+    let db = Db::connect(&target)
+        .await
+        .context("could not connect to the database as switchboard_app")?;
+    Ok(Database { db, embedded })
+}
+
+async fn ensure_database(maintenance_url: &str, name: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(maintenance_url)
+        .await
+        .context("could not connect to the embedded PostgreSQL")?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await?;
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+/// The admin token from the settings, or one generated once and kept in the data dir.
+pub fn admin_token(settings: &Settings) -> anyhow::Result<SecretString> {
+    if let Some(t) = &settings.admin_token {
+        if t.expose_secret().len() < 16 {
+            bail!("SWITCHBOARD_ADMIN_TOKEN must be at least 16 characters long");
+        }
+        return Ok(t.clone());
+    }
+    let path = settings.data_dir.join("admin-token");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let t = existing.trim().to_owned();
+        if t.len() >= 16 {
+            return Ok(SecretString::from(t));
+        }
+    }
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("could not create {}", settings.data_dir.display()))?;
+    let token = format!(
+        "sb_{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    write_private(&path, &token)?;
+    info!(path = %path.display(), "generated an admin token (set SWITCHBOARD_ADMIN_TOKEN to choose your own)");
+    Ok(SecretString::from(token))
+}
+
+fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("could not write {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    Ok(())
+}
+
+impl Application {
+    /// Builds everything and binds the listener; nothing is served until
+    /// [`run_until_stopped`](Self::run_until_stopped).
+    pub async fn build(settings: Settings, options: BuildOptions) -> anyhow::Result<Application> {
+        let addr = settings.listen_addr().map_err(anyhow::Error::msg)?;
+        // Bind first: a port in use is reported before anything else starts.
+        let listener = TcpListener::bind(addr).await.with_context(|| {
+            format!("could not listen on {addr}; is another Switchboard running? Set SWITCHBOARD_LISTEN to another address")
+        })?;
+        let port = listener.local_addr()?.port();
+        let admin_token = admin_token(&settings)?;
+        let Database { db, embedded } = open_database(&settings).await?;
+        if settings.demo {
+            crate::demo::ensure(&db)
+                .await
+                .context("could not create the demo tenant")?;
+        }
+
+        let services = Arc::new(Services {
+            db,
+            outbound: Outbound::default(),
+            config: settings.pipeline.to_config(),
+            outbox_kick: Arc::new(Notify::new()),
+            faults: options.faults,
+        });
+        let (root, root_handle) = Actor::spawn(None, RootSupervisor, services.clone())
+            .await
+            .context("could not start the actor tree")?;
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let dispatcher = dispatcher::spawn(services.clone(), shutdown_rx.clone());
+        let state = AppState {
+            services,
+            root,
+            admin_token: Arc::new(admin_token),
+            shutdown: shutdown_rx,
+        };
+        Ok(Application {
+            port,
+            listener,
+            state,
+            shutdown_tx,
+            dispatcher,
+            root_handle,
+            embedded,
+            max_body_bytes: settings.max_body_bytes,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn services(&self) -> Arc<Services> {
+        self.state.services.clone()
+    }
+
+    pub fn root(&self) -> ActorRef<RootMsg> {
+        self.state.root.clone()
+    }
+
+    /// Serves until `signal` resolves, then shuts down in order: stop accepting requests and end
+    /// event streams, let in-flight turns finish (or abandon them safely after the grace
+    /// period), stop the dispatcher, close the pool, stop the embedded database.
+    pub async fn run_until_stopped(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            port,
+            listener,
+            state,
+            shutdown_tx,
+            dispatcher,
+            root_handle,
+            embedded,
+            max_body_bytes,
+        } = self;
+        let services = state.services.clone();
+        let root = state.root.clone();
+        let app = http::router(state, max_body_bytes);
+        info!(port, "listening on http://127.0.0.1:{port}");
+        let shutdown_for_server = shutdown_tx.clone();
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                signal.await;
+                info!("shutting down");
+                let _ = shutdown_for_server.send(true);
+            })
+            .await;
+        let _ = shutdown_tx.send(true);
+        let grace = services.config.shutdown_grace + Duration::from_secs(5);
+        if let Err(e) = root
+            .stop_and_wait(Some("shutdown".into()), Some(grace))
+            .await
+        {
+            warn!(error = %e, "actor tree did not stop in time");
+        }
+        let _ = root_handle.await;
+        let _ = dispatcher.await;
+        services.db.close().await;
+        if let Some(pg) = embedded {
+            pg.stop()
+                .await
+                .context("could not stop the embedded PostgreSQL")?;
+        }
+        info!("stopped");
+        served.context("HTTP server failed")
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

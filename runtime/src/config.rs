@@ -1,0 +1,208 @@
+//! Typed, layered configuration: defaults < TOML file < environment variables.
+//!
+//! The TOML file is `switchboard.toml` in the working directory, or the path in
+//! `SWITCHBOARD_CONFIG`. Environment variables: `DATABASE_URL`, `OPENAI_API_KEY`,
+//! `OPENAI_BASE_URL`, and `SWITCHBOARD_<KEY>` for every other key, with `__` separating nested
+//! keys (`SWITCHBOARD_PIPELINE__DEBOUNCE_MS=250`). Secrets are held in [`SecretString`], whose
+//! `Debug` prints `[REDACTED]`, so logging the settings never leaks them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::Deserialize;
+use switchboard_actors::PipelineConfig;
+
+/// All settings of a Switchboard process.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// An existing PostgreSQL (≥ 15 with `vector`); when absent, an embedded server is started.
+    pub database_url: Option<SecretString>,
+    /// Optional separate login as `switchboard_app`; otherwise the app switches role itself.
+    pub app_database_url: Option<SecretString>,
+    /// Embedded database and local state.
+    pub data_dir: PathBuf,
+    /// HTTP listen address.
+    pub listen: String,
+    /// Key for encrypting secrets at rest (used by channel and LLM credentials).
+    pub master_key: Option<SecretString>,
+    /// Bearer token of the bootstrap platform admin. Generated into the data dir when unset.
+    pub admin_token: Option<SecretString>,
+    pub openai_api_key: Option<SecretString>,
+    pub openai_base_url: Option<String>,
+    pub pg: PgSettings,
+    pub pipeline: PipelineSettings,
+    pub log: LogSettings,
+    /// Create the demo tenant on first run.
+    pub demo: bool,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// The embedded PostgreSQL server.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct PgSettings {
+    /// Fixed port; by default a free one is picked at every start.
+    pub port: Option<u16>,
+    /// OS user the server runs as when Switchboard runs as root (default `nobody`).
+    pub os_user: Option<String>,
+    /// Directory with `initdb` and `postgres`; discovered when unset.
+    pub bin: Option<PathBuf>,
+    /// fsync and synchronous commit on. Only test suites turn this off.
+    pub durable: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct PipelineSettings {
+    pub debounce_ms: u64,
+    pub idle_timeout_secs: u64,
+    pub max_attempts: i32,
+    pub turn_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+    pub outbox_max_attempts: i32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct LogSettings {
+    /// `pretty` for people, `json` for log pipelines.
+    pub format: String,
+    /// A `tracing` filter; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            app_database_url: None,
+            data_dir: PathBuf::from("./.switchboard"),
+            listen: "127.0.0.1:8080".into(),
+            master_key: None,
+            admin_token: None,
+            openai_api_key: None,
+            openai_base_url: None,
+            pg: PgSettings::default(),
+            pipeline: PipelineSettings::default(),
+            log: LogSettings::default(),
+            demo: true,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for PgSettings {
+    fn default() -> Self {
+        Self {
+            port: None,
+            os_user: None,
+            bin: None,
+            durable: true,
+        }
+    }
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        let d = PipelineConfig::default();
+        Self {
+            debounce_ms: d.debounce.as_millis() as u64,
+            idle_timeout_secs: d.idle_timeout.as_secs(),
+            max_attempts: d.max_attempts,
+            turn_timeout_secs: d.turn_timeout.as_secs(),
+            shutdown_grace_secs: d.shutdown_grace.as_secs(),
+            outbox_max_attempts: d.outbox_max_attempts,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: "pretty".into(),
+            filter: "info,sqlx=warn,ractor=warn".into(),
+        }
+    }
+}
+
+impl PipelineSettings {
+    pub fn to_config(&self) -> PipelineConfig {
+        PipelineConfig {
+            debounce: Duration::from_millis(self.debounce_ms),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            max_attempts: self.max_attempts.max(1),
+            turn_timeout: Duration::from_secs(self.turn_timeout_secs.max(1)),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            outbox_max_attempts: self.outbox_max_attempts.max(1),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads settings from defaults, the TOML file (if present) and the environment.
+    pub fn load(config_file: Option<&Path>) -> Result<Settings, Box<figment::Error>> {
+        let file = config_file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("SWITCHBOARD_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("switchboard.toml"));
+        Figment::new()
+            .merge(Toml::file(file))
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"])
+                    .map(|k| k.as_str().to_ascii_lowercase().into()),
+            )
+            .merge(Env::prefixed("SWITCHBOARD_").split("__"))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// The listen address, parsed.
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.listen.parse().map_err(|e| {
+            format!(
+                "SWITCHBOARD_LISTEN `{}` is not an address like 127.0.0.1:8080: {e}",
+                self.listen
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type.
+    fn env_overrides_file_and_secrets_are_redacted() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "switchboard.toml",
+                "listen = \"127.0.0.1:9000\"\n[pipeline]\ndebounce_ms = 10\n",
+            )?;
+            jail.set_env("SWITCHBOARD_PIPELINE__DEBOUNCE_MS", "25");
+            jail.set_env("DATABASE_URL", "postgres://u:hunter2@db/x");
+            jail.set_env("SWITCHBOARD_ADMIN_TOKEN", "tok-secret");
+            let s = Settings::load(None).expect("settings load");
+            assert_eq!(s.listen, "127.0.0.1:9000");
+            assert_eq!(s.pipeline.debounce_ms, 25);
+            assert_eq!(
+                s.database_url.as_ref().unwrap().expose_secret(),
+                "postgres://u:hunter2@db/x"
+            );
+            let debug = format!("{s:?}");
+            assert!(
+                !debug.contains("hunter2") && !debug.contains("tok-secret"),
+                "{debug}"
+            );
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,56 @@
+//! The demo tenant created on first run: a small bilingual (English/Arabic) business with a
+//! web-chat channel and a knowledge base, so a newcomer can chat with an agent at once.
+
+use serde::Deserialize;
+use switchboard_core::store::platform;
+use switchboard_core::{Db, DbError, TenantId};
+use switchboard_prompts::Lang;
+use tracing::info;
+
+pub const DEMO_SLUG: &str = "demo";
+
+#[derive(Debug, Deserialize)]
+struct DemoTenant {
+    slug: String,
+    name: String,
+    default_language: String,
+    webchat_channel_name: String,
+    documents: Vec<DemoDocument>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DemoDocument {
+    title: String,
+    lang: Lang,
+    text: String,
+}
+
+/// Creates the demo tenant unless it exists. Returns true when it was created now.
+pub async fn ensure(db: &Db) -> Result<bool, DbError> {
+    if platform::find_tenant(db.pool(), DEMO_SLUG).await?.is_some() {
+        return Ok(false);
+    }
+    let demo: DemoTenant = serde_json::from_str(include_str!("../demo/tenant.json"))
+        .map_err(|e| DbError::Invalid(format!("embedded demo tenant is invalid: {e}")))?;
+    let mut tx = db.tenant(TenantId::new()).await?;
+    let created = crate::tenants::create_in(
+        &mut tx,
+        &demo.slug,
+        &demo.name,
+        &demo.default_language,
+        &demo.webchat_channel_name,
+    )
+    .await;
+    let (tenant, channel) = match created {
+        Ok(c) => c,
+        // Another process created it at the same moment: that is fine.
+        Err(DbError::Conflict(_)) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    for doc in &demo.documents {
+        switchboard_knowledge::add_document(&mut tx, &doc.title, doc.lang, &doc.text).await?;
+    }
+    tx.commit().await?;
+    info!(tenant = %tenant.slug, channel_id = %channel.id, documents = demo.documents.len(), "created the demo tenant");
+    Ok(true)
+}

@@ -1,0 +1,87 @@
+//! The HTTP surface: health, the public web-chat API and pages, and the admin API.
+//! `runtime` is the only crate that knows about HTTP.
+
+pub mod admin;
+pub mod error;
+pub mod health;
+pub mod pages;
+pub mod webchat;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use ractor::ActorRef;
+use secrecy::SecretString;
+use switchboard_actors::{RootMsg, Services};
+use tokio::sync::watch;
+use tower_http::trace::TraceLayer;
+
+use self::error::ApiError;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Arc<Services>,
+    pub root: ActorRef<RootMsg>,
+    pub admin_token: Arc<SecretString>,
+    /// Turns true when the server is shutting down; long-lived streams end on it.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let admin = Router::new()
+        .route(
+            "/tenants",
+            get(admin::list_tenants).post(admin::create_tenant),
+        )
+        .route("/channels", get(admin::list_channels))
+        .route("/events/parked", get(admin::list_parked))
+        .route("/events/{event_id}/retry", post(admin::retry_parked))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_admin,
+        ));
+    let api = Router::new()
+        .route("/webchat-demo", get(webchat::demo_channels))
+        .route("/webchat/{channel_id}", get(webchat::channel_info))
+        .route(
+            "/webchat/{channel_id}/messages",
+            post(webchat::post_message),
+        )
+        .route(
+            "/webchat/{channel_id}/sessions/{session_id}/messages",
+            get(webchat::history),
+        )
+        .route(
+            "/webchat/{channel_id}/sessions/{session_id}/events",
+            get(webchat::events),
+        )
+        .merge(admin)
+        .fallback(api_not_found);
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/", get(pages::index))
+        .route("/chat/widget.js", get(pages::widget))
+        .route("/chat/{channel_id}", get(pages::chat))
+        .nest("/api/v1", api)
+        .fallback(api_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+}

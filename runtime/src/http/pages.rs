@@ -1,0 +1,26 @@
+//! Static pages embedded in the binary: the landing page, the web-chat page and its widget.
+
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+
+pub async fn index() -> Html<&'static str> {
+    Html(include_str!("../../assets/index.html"))
+}
+
+/// The chat page reads its channel id from the URL; the API answers 404 for unknown channels.
+pub async fn chat() -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "no-cache")],
+        Html(include_str!("../../assets/chat.html")),
+    )
+}
+
+pub async fn widget() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../../assets/widget.js"),
+    )
+}

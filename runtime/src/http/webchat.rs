@@ -1,0 +1,234 @@
+//! The public web-chat API used by the widget: post a message, read a session's history, and
+//! follow it as server-sent events.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Json;
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use switchboard_actors::RootMsg;
+use switchboard_channels::webchat::{self, PostMessage};
+use switchboard_core::model::{ChannelKind, MessageView};
+use switchboard_core::store::{channels, ingest, messages, platform};
+use switchboard_core::{ChannelId, TenantId};
+use tracing::{info, instrument, warn};
+
+use super::error::{ApiError, ApiJson};
+use super::AppState;
+
+/// Longest history returned by one request.
+const HISTORY_LIMIT: i64 = 500;
+/// A stream re-reads the database at least this often, even without a wake-up.
+const STREAM_RECHECK: Duration = Duration::from_secs(10);
+
+/// Resolves a web-chat channel id from the URL to its tenant; anything else is a 404.
+async fn webchat_channel(state: &AppState, raw: &str) -> Result<(ChannelId, TenantId), ApiError> {
+    let unknown = || ApiError::not_found(format!("no web-chat channel with id `{raw}`"));
+    let channel: ChannelId = raw.parse().map_err(|_| unknown())?;
+    let route = platform::resolve_channel(state.services.db.pool(), channel)
+        .await?
+        .ok_or_else(unknown)?;
+    if route.kind != ChannelKind::Webchat {
+        return Err(unknown());
+    }
+    if !route.enabled {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "channel_disabled",
+            "this chat is currently switched off",
+        ));
+    }
+    Ok((channel, route.tenant_id))
+}
+
+/// `GET /api/v1/webchat/{channel_id}`: what the widget shows in its header.
+pub async fn channel_info(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (channel, tenant) = webchat_channel(&state, &raw).await?;
+    let mut tx = state.services.db.tenant(tenant).await?;
+    let name = channels::list(&mut tx)
+        .await?
+        .into_iter()
+        .find(|c| c.id == channel)
+        .map(|c| c.name)
+        .unwrap_or_default();
+    let tenant_name = channels::tenant_name(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(
+        json!({"id": channel, "name": name, "tenant_name": tenant_name}),
+    ))
+}
+
+/// `GET /api/v1/webchat-demo`: the demo tenant's web-chat channels, for the landing page.
+pub async fn demo_channels(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let pool = state.services.db.pool();
+    let mut out = Vec::new();
+    if let Some(t) = platform::find_tenant(pool, crate::demo::DEMO_SLUG).await? {
+        let mut tx = state.services.db.tenant(t.id).await?;
+        for c in channels::list(&mut tx).await? {
+            if c.kind == ChannelKind::Webchat && c.enabled {
+                out.push(json!({"id": c.id, "name": c.name, "tenant_name": t.name}));
+            }
+        }
+        tx.commit().await?;
+    }
+    Ok(Json(json!({"channels": out})))
+}
+
+/// `POST /api/v1/webchat/{channel_id}/messages`: commits the message, then acknowledges.
+#[instrument(skip_all, fields(channel_id = %raw, tenant_id, conversation_id))]
+pub async fn post_message(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    body: Result<ApiJson<PostMessage>, ApiError>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // An unknown channel is reported as such, whatever the body looks like.
+    let (channel, tenant) = webchat_channel(&state, &raw).await?;
+    let ApiJson(body) = body?;
+    let session = body.session_id.clone();
+    let msg = webchat::parse_post(channel, body).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            e.to_string(),
+        )
+    })?;
+    let mut tx = state.services.db.tenant(tenant).await?;
+    let recorded = ingest::record(&mut tx, &msg).await?;
+    tx.commit().await?;
+    let span = tracing::Span::current();
+    span.record("tenant_id", tracing::field::display(tenant));
+    span.record(
+        "conversation_id",
+        tracing::field::display(recorded.conversation_id),
+    );
+    // Committed: from here on nothing can lose the message. Waking the agent is best effort —
+    // a lost wake-up is repaired by the resume at the next start.
+    if let Err(e) = state.root.send_message(RootMsg::Route {
+        tenant,
+        conversation: recorded.conversation_id,
+    }) {
+        warn!(error = %e, "could not wake the conversation agent");
+    }
+    if !recorded.duplicate {
+        state.services.outbound.webchat.notify(channel, &session);
+        info!("web-chat message accepted");
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "message_id": recorded.message_id,
+            "conversation_id": recorded.conversation_id,
+            "duplicate": recorded.duplicate,
+        })),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AfterQuery {
+    after: Option<i64>,
+}
+
+async fn read_messages(
+    state: &AppState,
+    tenant: TenantId,
+    channel: ChannelId,
+    session: &str,
+    after: i64,
+) -> Result<Vec<MessageView>, ApiError> {
+    let mut tx = state.services.db.tenant(tenant).await?;
+    let list = messages::for_contact(&mut tx, channel, session, after, HISTORY_LIMIT).await?;
+    tx.commit().await?;
+    Ok(list)
+}
+
+fn check_session(session: &str) -> Result<(), ApiError> {
+    webchat::validate_session_id(session)
+        .map_err(|e| ApiError::bad_request("invalid_session", e.to_string()))
+}
+
+/// `GET …/sessions/{session_id}/messages`: the session's history, oldest first.
+pub async fn history(
+    State(state): State<AppState>,
+    Path((raw, session)): Path<(String, String)>,
+    Query(q): Query<AfterQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (channel, tenant) = webchat_channel(&state, &raw).await?;
+    check_session(&session)?;
+    let list = read_messages(&state, tenant, channel, &session, q.after.unwrap_or(0)).await?;
+    Ok(Json(json!({"messages": list})))
+}
+
+/// `GET …/sessions/{session_id}/events`: server-sent events of new messages. Resumes after
+/// `Last-Event-ID` (or `?after=`), so a reconnecting client misses nothing.
+pub async fn events(
+    State(state): State<AppState>,
+    Path((raw, session)): Path<(String, String)>,
+    Query(q): Query<AfterQuery>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let (channel, tenant) = webchat_channel(&state, &raw).await?;
+    check_session(&session)?;
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let cursor = last_event_id.or(q.after).unwrap_or(0);
+    // Subscribe before the first read, so a message stored in between still wakes us.
+    let wake = state.services.outbound.webchat.subscribe(channel, &session);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(64);
+    tokio::spawn(stream_session(
+        state, tenant, channel, session, cursor, wake, tx,
+    ));
+    Ok(Sse::new(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|e| (Ok(e), rx))
+    }))
+    .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+async fn stream_session(
+    state: AppState,
+    tenant: TenantId,
+    channel: ChannelId,
+    session: String,
+    mut cursor: i64,
+    mut wake: tokio::sync::broadcast::Receiver<()>,
+    out: tokio::sync::mpsc::Sender<Event>,
+) {
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        match read_messages(&state, tenant, channel, &session, cursor).await {
+            Ok(list) => {
+                for m in list {
+                    cursor = cursor.max(m.seq);
+                    let event = Event::default()
+                        .event("message")
+                        .id(m.seq.to_string())
+                        .json_data(&m)
+                        .expect("message views serialize");
+                    if out.send(event).await.is_err() {
+                        return; // The client went away.
+                    }
+                }
+            }
+            Err(e) => warn!(error = ?e, "event stream could not read messages"),
+        }
+        tokio::select! {
+            r = wake.recv() => {
+                if let Err(tokio::sync::broadcast::error::RecvError::Closed) = r {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep(STREAM_RECHECK) => {}
+            _ = out.closed() => return,
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The Switchboard runtime: configuration, telemetry, the embedded database, the HTTP surface
+//! and the application that wires them to the actor tree. This is the only crate that knows
+//! about HTTP, configuration files, signals and processes; `main.rs` only parses the command line.
+
+pub mod app;
+pub mod chat;
+pub mod config;
+pub mod demo;
+pub mod embedded_pg;
+pub mod http;
+pub mod telemetry;
+pub mod tenants;
+
+pub use app::{Application, BuildOptions};
+pub use config::Settings;

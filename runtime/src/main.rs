@@ -1,0 +1,155 @@
+//! The `switchboard` command: parses the command line, loads settings, sets up logging and hands
+//! over to the runtime library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use switchboard_core::store::{channels, platform};
+use switchboard_runtime::app::{open_database, shutdown_signal};
+use switchboard_runtime::{telemetry, Application, BuildOptions, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Multi-tenant runtime for conversational AI agents"
+)]
+struct Cli {
+    /// Configuration file (default: ./switchboard.toml, or $SWITCHBOARD_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (HTTP API, web chat, agents).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Chat with a tenant's agent in the terminal.
+    Chat {
+        /// Tenant slug or id (the demo tenant is `demo`).
+        tenant: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant with a web-chat channel.
+    Create {
+        /// Short unique name: lower-case letters, digits and dashes.
+        slug: String,
+        /// Display name of the business.
+        #[arg(long)]
+        name: String,
+        /// Default language, `en` or `ar`.
+        #[arg(long, default_value = "en")]
+        language: String,
+    },
+    /// List tenants and their channels.
+    List,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let quiet = !matches!(cli.command, Command::Serve);
+    let filter = if quiet {
+        "warn"
+    } else {
+        settings.log.filter.as_str()
+    };
+    telemetry::init(&settings.log.format, filter);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let app = Application::build(settings, BuildOptions::default()).await?;
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let db = open_database(&settings).await?;
+            db.db.close().await;
+            if let Some(pg) = db.embedded {
+                pg.stop().await?;
+            }
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Tenant { command } => {
+            let db = open_database(&settings).await?;
+            let result = tenant_command(&db.db, command).await;
+            db.db.close().await;
+            if let Some(pg) = db.embedded {
+                pg.stop().await?;
+            }
+            result
+        }
+        Command::Chat { tenant } => switchboard_runtime::chat::run(settings, &tenant).await,
+    }
+}
+
+async fn tenant_command(db: &switchboard_core::Db, command: TenantCommand) -> anyhow::Result<()> {
+    match command {
+        TenantCommand::Create {
+            slug,
+            name,
+            language,
+        } => {
+            let (tenant, channel) =
+                switchboard_runtime::tenants::create_with_webchat(db, &slug, &name, &language)
+                    .await
+                    .context("could not create the tenant")?;
+            println!("created tenant {} ({})", tenant.slug, tenant.id);
+            println!("web chat: /chat/{}", channel.id);
+        }
+        TenantCommand::List => {
+            let tenants = platform::list_tenants(db.pool()).await?;
+            if tenants.is_empty() {
+                println!("no tenants yet");
+            }
+            for t in tenants {
+                println!("{}\t{}\t{}", t.slug, t.id, t.name);
+                let mut tx = db.tenant(t.id).await?;
+                for c in channels::list(&mut tx).await? {
+                    println!("  {}\t{}\t{}", c.kind, c.id, c.name);
+                }
+                tx.commit().await?;
+            }
+        }
+    }
+    Ok(())
+}

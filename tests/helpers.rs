@@ -1,0 +1,334 @@
+//! `spawn_app()` and friends: a fresh database per test, the application on port 0, an HTTP
+//! client, and polling helpers with deadlines (no fixed sleeps).
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection};
+use switchboard_actors::FaultHook;
+use switchboard_core::store::{channels, platform};
+use switchboard_core::{ChannelId, Db, TenantId};
+use switchboard_runtime::embedded_pg::{EmbeddedPgConfig, EmbeddedPostgres};
+use switchboard_runtime::{Application, BuildOptions, Settings};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+const TEMPLATE_DB: &str = "sb_template";
+
+/// The PostgreSQL server shared by every test of this run.
+pub struct SharedPg {
+    pub port: u16,
+}
+
+impl SharedPg {
+    pub fn url(&self, user: &str, db: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+/// Starts the shared server once, on a thread of its own that lives as long as the process (the
+/// server is told to stop when the process exits), and prepares the migrated template database.
+pub fn shared_pg() -> &'static SharedPg {
+    static PG: OnceLock<SharedPg> = OnceLock::new();
+    PG.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("test-postgres".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
+                    let dir = test_cluster_dir();
+                    let pg = EmbeddedPostgres::start(EmbeddedPgConfig {
+                        cluster_dir: dir,
+                        bin_dir: None,
+                        port: None,
+                        os_user: None,
+                        durable: false,
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("could not start the test PostgreSQL: {e}"));
+                    let port = pg.port();
+                    prepare_template(
+                        &pg.url("postgres", "postgres"),
+                        &pg.url("postgres", TEMPLATE_DB),
+                    )
+                    .await;
+                    tx.send(port).expect("send port");
+                    // Keep the server (and this runtime) alive until the process exits.
+                    std::future::pending::<()>().await;
+                    drop(pg);
+                });
+            })
+            .expect("spawn postgres thread");
+        let port = rx
+            .recv()
+            .expect("the test PostgreSQL failed to start (see panic above)");
+        SharedPg { port }
+    })
+}
+
+fn test_cluster_dir() -> PathBuf {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("test-pg");
+    std::fs::create_dir_all(&base).expect("create test-pg dir");
+    // Clusters of earlier runs whose process is gone are removed; ours is per process.
+    if let Ok(entries) = std::fs::read_dir(&base) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(pid) = name
+                .strip_prefix("run-")
+                .and_then(|p| p.parse::<i32>().ok())
+            {
+                let alive = unsafe { libc::kill(pid, 0) } == 0;
+                if !alive {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+    base.join(format!("run-{}", std::process::id())).join("pg")
+}
+
+async fn prepare_template(maintenance: &str, template: &str) {
+    let mut conn = PgConnection::connect(maintenance).await.expect("connect");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {TEMPLATE_DB}"))
+        .execute(&mut conn)
+        .await
+        .expect("drop template");
+    sqlx::query(&format!("CREATE DATABASE {TEMPLATE_DB}"))
+        .execute(&mut conn)
+        .await
+        .expect("create template");
+    conn.close().await.ok();
+    Db::migrate(template).await.expect("migrate template");
+}
+
+/// A fresh, migrated database for one test; returns its name.
+pub async fn fresh_database() -> String {
+    let pg = shared_pg();
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&pg.url("postgres", "postgres"))
+        .await
+        .expect("connect");
+    sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    conn.close().await.ok();
+    name
+}
+
+/// Settings for an application on a fresh database: port 0, short debounce, demo tenant.
+pub fn test_settings(database: &str) -> Settings {
+    let pg = shared_pg();
+    let mut s = Settings {
+        database_url: Some(SecretString::from(pg.url("postgres", database))),
+        app_database_url: Some(SecretString::from(pg.url("switchboard_app", database))),
+        listen: "127.0.0.1:0".into(),
+        admin_token: Some(SecretString::from(ADMIN_TOKEN)),
+        data_dir: std::env::temp_dir().join(format!("sb-test-{}", uuid::Uuid::new_v4().simple())),
+        ..Settings::default()
+    };
+    s.pipeline.debounce_ms = 60;
+    s.pipeline.shutdown_grace_secs = 2;
+    s
+}
+
+/// A running application and what tests need to talk to it.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    /// Owner connection string of this test's database (bypasses nothing: use for assertions).
+    pub owner_url: String,
+    pub db: Db,
+    pub root: ractor::ActorRef<switchboard_actors::RootMsg>,
+    pub demo_tenant: TenantId,
+    pub demo_channel: ChannelId,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}, None).await
+}
+
+pub async fn spawn_app_with(
+    tweak: impl FnOnce(&mut Settings),
+    faults: Option<FaultHook>,
+) -> TestApp {
+    let database = fresh_database().await;
+    let mut settings = test_settings(&database);
+    tweak(&mut settings);
+    let app = Application::build(settings, BuildOptions { faults })
+        .await
+        .expect("application builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let db = app.services().db.clone();
+    let root = app.root();
+    let demo = platform::find_tenant(db.pool(), "demo")
+        .await
+        .expect("query")
+        .expect("demo tenant exists");
+    let mut tx = db.tenant(demo.id).await.expect("tx");
+    let channel = channels::list(&mut tx).await.expect("channels")[0].id;
+    tx.commit().await.expect("commit");
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stop_rx.await;
+    }));
+    TestApp {
+        base,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+        owner_url: shared_pg().url("postgres", &database),
+        db,
+        root,
+        demo_tenant: demo.id,
+        demo_channel: channel,
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Posts a web-chat message to `channel`; returns status and JSON body.
+    pub async fn post_chat(
+        &self,
+        channel: ChannelId,
+        session: &str,
+        cid: &str,
+        text: &str,
+    ) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url(&format!("/api/v1/webchat/{channel}/messages")))
+            .json(&json!({"session_id": session, "client_message_id": cid, "text": text}))
+            .send()
+            .await
+            .expect("post");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The session's history as JSON messages.
+    pub async fn history(&self, channel: ChannelId, session: &str) -> Vec<Value> {
+        let body: Value = self
+            .http
+            .get(self.url(&format!(
+                "/api/v1/webchat/{channel}/sessions/{session}/messages"
+            )))
+            .send()
+            .await
+            .expect("history")
+            .json()
+            .await
+            .expect("json");
+        body["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until the session has at least `n` agent messages; returns the history.
+    pub async fn wait_for_agent_replies(
+        &self,
+        channel: ChannelId,
+        session: &str,
+        n: usize,
+    ) -> Vec<Value> {
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            let history = self.history(channel, session).await;
+            if history.iter().filter(|m| m["role"] == "agent").count() >= n {
+                return history;
+            }
+            assert!(
+                Instant::now() < end,
+                "expected {n} agent replies in session {session}, history: {history:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Runs a query on the owner connection (a superuser that sees every tenant), for assertions.
+    pub async fn owner(&self) -> PgConnection {
+        PgConnection::connect(&self.owner_url)
+            .await
+            .expect("owner connection")
+    }
+
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("get");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("post");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Stops the application gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("join").expect("clean shutdown");
+        }
+    }
+}
+
+/// Polls `check` until it returns true or `deadline` passes; returns whether it succeeded.
+pub async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let end = Instant::now() + deadline;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A session id unique to the test.
+pub fn session() -> String {
+    format!("s-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}

@@ -1,0 +1,13 @@
+//! Switchboard's integration tests: one binary, run against a real embedded PostgreSQL with
+//! pgvector (started once per test run; every test gets a fresh database cloned from a migrated
+//! template), the real HTTP server on a free port, and — for crash tests — the real binary.
+
+mod helpers;
+
+mod admin;
+mod bad_input;
+mod crash;
+mod embedded;
+mod pipeline;
+mod tenancy;
+mod webchat;

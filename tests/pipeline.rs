@@ -1,0 +1,183 @@
+//! The actor pipeline under faults: panics mid-turn, poison messages, bursts, idle actors.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_actors::{FaultHook, FaultPoint, RootMsg};
+
+use crate::helpers::*;
+
+fn panic_when(marker: &'static str, times: usize, counter: Arc<AtomicUsize>) -> FaultHook {
+    Arc::new(move |point: &FaultPoint<'_>| {
+        let FaultPoint::BeforeCommit { customer_text, .. } = point;
+        if customer_text.contains(marker) && counter.fetch_add(1, Ordering::SeqCst) < times {
+            panic!("injected fault for {marker}");
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_conversation_actor_that_panics_mid_turn_is_restarted_and_answers_once() {
+    let panics = Arc::new(AtomicUsize::new(0));
+    let app = spawn_app_with(|_| {}, Some(panic_when("PANIC-ONCE", 1, panics.clone()))).await;
+    let s = session();
+    let (status, _) = app
+        .post_chat(
+            app.demo_channel,
+            &s,
+            "c1",
+            "What warranty do you give? PANIC-ONCE",
+        )
+        .await;
+    assert_eq!(status, 202);
+    app.wait_for_agent_replies(app.demo_channel, &s, 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert_eq!(
+        panics.load(Ordering::SeqCst),
+        2,
+        "one panicking attempt, one good attempt"
+    );
+    let history = app.history(app.demo_channel, &s).await;
+    assert_eq!(
+        history.iter().filter(|m| m["role"] == "agent").count(),
+        1,
+        "{history:#?}"
+    );
+    let mut owner = app.owner().await;
+    let (status, attempts): (String, i32) =
+        sqlx::query_as("SELECT status, attempts FROM inbound_events")
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), attempts), ("done", 2));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_that_keeps_failing_is_parked_and_visible_to_admins() {
+    let panics = Arc::new(AtomicUsize::new(0));
+    let app = spawn_app_with(
+        |s| s.pipeline.max_attempts = 3,
+        Some(panic_when("POISON", usize::MAX, panics.clone())),
+    )
+    .await;
+    let poisoned = session();
+    app.post_chat(app.demo_channel, &poisoned, "c1", "POISON pill")
+        .await;
+    // Another conversation of the same tenant keeps working meanwhile.
+    let healthy = session();
+    app.post_chat(app.demo_channel, &healthy, "c1", "Hello")
+        .await;
+    app.wait_for_agent_replies(app.demo_channel, &healthy, 1)
+        .await;
+
+    let parked = eventually(Duration::from_secs(20), || async {
+        let (_, body) = app.admin_get("/api/v1/events/parked?tenant=demo").await;
+        body["parked"].as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    assert!(parked, "the poison event is parked");
+    assert_eq!(
+        panics.load(Ordering::SeqCst),
+        3,
+        "exactly max_attempts attempts were made"
+    );
+    let (_, body) = app.admin_get("/api/v1/events/parked?tenant=demo").await;
+    let event = &body["parked"][0]["event"];
+    assert_eq!(event["text"], "POISON pill");
+    assert!(
+        event["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("parked after 3"),
+        "{event}"
+    );
+    let history = app.history(app.demo_channel, &poisoned).await;
+    assert_eq!(history.iter().filter(|m| m["role"] == "agent").count(), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_messages_is_answered_as_one_turn() {
+    let app = spawn_app_with(|s| s.pipeline.debounce_ms = 400, None).await;
+    let s = session();
+    for (i, text) in [
+        "Hi",
+        "I have a villa in Dubai",
+        "how much is a 10 kW system?",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (status, _) = app
+            .post_chat(app.demo_channel, &s, &format!("c{i}"), text)
+            .await;
+        assert_eq!(status, 202);
+    }
+    app.wait_for_agent_replies(app.demo_channel, &s, 1).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let history = app.history(app.demo_channel, &s).await;
+    let roles: Vec<&str> = history
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["customer", "customer", "customer", "agent"]);
+    let mut owner = app.owner().await;
+    let count: i32 = sqlx::query_scalar("SELECT event_count FROM turns")
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    assert_eq!(count, 3);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn turns_of_one_conversation_run_in_order() {
+    let app = spawn_app_with(|s| s.pipeline.debounce_ms = 0, None).await;
+    let s = session();
+    for i in 0..6 {
+        app.post_chat(
+            app.demo_channel,
+            &s,
+            &format!("c{i}"),
+            &format!("question number {i} about panels"),
+        )
+        .await;
+        app.wait_for_agent_replies(app.demo_channel, &s, i + 1)
+            .await;
+    }
+    let history = app.history(app.demo_channel, &s).await;
+    // Every customer message is followed by its answer, never by another customer's message.
+    let roles: Vec<&str> = history
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["customer", "agent"].repeat(6));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn idle_conversation_actors_stop_and_are_respawned_on_the_next_message() {
+    let app = spawn_app_with(|s| s.pipeline.idle_timeout_secs = 1, None).await;
+    let s = session();
+    app.post_chat(app.demo_channel, &s, "c1", "Hello").await;
+    app.wait_for_agent_replies(app.demo_channel, &s, 1).await;
+    let count = || async {
+        app.root
+            .call(
+                |r| RootMsg::CountAgents(app.demo_tenant, r),
+                Some(Duration::from_secs(5)),
+            )
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(count().await, 1);
+    let stopped = eventually(Duration::from_secs(10), || async { count().await == 0 }).await;
+    assert!(stopped, "the idle actor stopped");
+    app.post_chat(app.demo_channel, &s, "c2", "Thanks!").await;
+    app.wait_for_agent_replies(app.demo_channel, &s, 2).await;
+    app.stop().await;
+}
