@@ -4,7 +4,8 @@
 
 use serde_json::json;
 use switchboard_core::store::turns::ConversationInfo;
-use switchboard_core::{Db, DbError, TenantId};
+use switchboard_core::{DbError, TenantTx};
+use switchboard_knowledge::Passage;
 use switchboard_prompts::{offline_reply, ReplyContext, Snippet};
 
 /// A reply ready to be committed.
@@ -16,16 +17,19 @@ pub struct Reply {
     pub metadata: serde_json::Value,
 }
 
-/// Answers `customer_text` with the offline responder, grounded in the tenant's knowledge.
-pub async fn offline(
-    db: &Db,
-    tenant: TenantId,
+/// Passages of the tenant's knowledge that may answer `customer_text`, read through the turn's
+/// tenant transaction.
+pub async fn ground(tx: &mut TenantTx, customer_text: &str) -> Result<Vec<Passage>, DbError> {
+    switchboard_knowledge::retrieve(tx, customer_text, 3).await
+}
+
+/// Answers `customer_text` with the offline responder from the retrieved `passages`. No IO:
+/// everything it needs was read before the turn's attempt was committed.
+pub fn offline(
     conversation: &ConversationInfo,
     customer_text: &str,
-) -> Result<Reply, DbError> {
-    let mut tx = db.tenant(tenant).await?;
-    let passages = switchboard_knowledge::retrieve(&mut tx, customer_text, 3).await?;
-    tx.commit().await?;
+    passages: &[Passage],
+) -> Reply {
     let snippets: Vec<Snippet> = passages
         .iter()
         .map(|p| Snippet {
@@ -49,10 +53,10 @@ pub async fn offline(
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(|| "question".into());
-    Ok(Reply {
+    Reply {
         text: reply.text,
         responder: "offline",
         metadata: json!({"intent": intent, "lang": reply.lang.code(), "citations": citations}),
         intent,
-    })
+    }
 }

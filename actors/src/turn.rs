@@ -1,13 +1,14 @@
 //! One turn of a conversation, from pending events to a committed reply.
 //!
 //! 1. Read the conversation's pending events; park those that already used up their attempts.
-//! 2. Count an attempt on the rest and commit that, so a crash mid-turn still counts.
-//! 3. Compute the reply (retrieval + responder) with a timeout.
+//! 2. Count an attempt on the rest, read the knowledge that grounds the answer, and commit, so
+//!    a crash or panic later in the turn still counts as an attempt.
+//! 3. Compute the reply from the knowledge read in step 2, with a timeout.
 //! 4. Commit reply, outbox row and "done" marks in one transaction (see
 //!    [`switchboard_core::store::turns::commit`]), then wake the dispatcher.
 //!
-//! A turn holds no lock while it thinks; it is cancellable at any await point, and cancelling
-//! it before the final commit leaves the events pending, exactly as if it never ran.
+//! A turn holds no lock while it thinks. It can be cancelled until its final commit starts;
+//! a cancelled turn leaves its events pending, exactly as if it never ran.
 
 use switchboard_core::store::turns::{self, TurnCommit};
 use switchboard_core::{ConversationId, DbError, EventId, TenantId, TurnId};
@@ -48,7 +49,7 @@ pub async fn run(
     services: &Services,
     tenant: TenantId,
     conversation: ConversationId,
-    mut cancel: watch::Receiver<bool>,
+    cancel: watch::Receiver<bool>,
 ) -> Result<TurnOutcome, TurnError> {
     let db = &services.db;
     let max_attempts = services.config.max_attempts;
@@ -81,22 +82,23 @@ pub async fn run(
     let event_ids: Vec<EventId> = live.iter().map(|e| e.id).collect();
     turns::count_attempt(&mut tx, &event_ids).await?;
     let info = turns::conversation(&mut tx, conversation).await?;
-    tx.commit().await?;
-
     // A burst of messages is answered as one turn over their joined text.
     let customer_text = live
         .iter()
         .map(|e| e.text.as_str())
         .collect::<Vec<_>>()
         .join("\n");
+    // Knowledge is read in the same transaction, which then commits the attempt before any
+    // reply is composed: a panic or crash from here on still counts against the events.
+    let passages = responder::ground(&mut tx, &customer_text).await?;
+    tx.commit().await?;
 
     let timeout = services.config.turn_timeout;
     let result = tokio::time::timeout(timeout, async {
-        let thinking = responder::offline(db, tenant, &info, &customer_text);
-        let reply = tokio::select! {
-            reply = thinking => reply?,
-            _ = cancel.wait_for(|c| *c) => return Ok(None),
-        };
+        // Cancellation is checked between steps rather than by dropping the work mid-flight, so
+        // that no database call is ever abandoned half-way. (A remote model call, once there
+        // is one, is the step worth interrupting.)
+        let reply = responder::offline(&info, &customer_text, &passages);
         if *cancel.borrow() {
             return Ok(None);
         }

@@ -41,6 +41,7 @@ pub struct Application {
     dispatcher: JoinHandle<()>,
     root_handle: JoinHandle<()>,
     embedded: Option<EmbeddedPostgres>,
+    owner_url: SecretString,
     max_body_bytes: usize,
 }
 
@@ -48,6 +49,8 @@ pub struct Application {
 pub struct Database {
     pub db: Db,
     pub embedded: Option<EmbeddedPostgres>,
+    /// The schema owner's login, for tooling (benchmarks); the application never uses it.
+    pub owner_url: SecretString,
 }
 
 /// Starts (or connects to) PostgreSQL, applies migrations and opens the application pool.
@@ -60,7 +63,7 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
                     .app_database_url
                     .as_ref()
                     .map(|u| u.expose_secret().to_owned()),
-                max_connections: 32,
+                max_connections: settings.db_pool_size,
             },
             None,
         ),
@@ -79,7 +82,7 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
                 DbTarget {
                     owner_url: pg.url("postgres", EMBEDDED_DB),
                     app_url: Some(pg.url("switchboard_app", EMBEDDED_DB)),
-                    max_connections: 32,
+                    max_connections: settings.db_pool_size,
                 },
                 Some(pg),
             )
@@ -91,7 +94,11 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let db = Db::connect(&target)
         .await
         .context("could not connect to the database as switchboard_app")?;
-    Ok(Database { db, embedded })
+    Ok(Database {
+        db,
+        embedded,
+        owner_url: SecretString::from(target.owner_url),
+    })
 }
 
 async fn ensure_database(maintenance_url: &str, name: &str) -> anyhow::Result<()> {
@@ -165,7 +172,11 @@ impl Application {
         })?;
         let port = listener.local_addr()?.port();
         let admin_token = admin_token(&settings)?;
-        let Database { db, embedded } = open_database(&settings).await?;
+        let Database {
+            db,
+            embedded,
+            owner_url,
+        } = open_database(&settings).await?;
         if settings.demo {
             crate::demo::ensure(&db)
                 .await
@@ -189,6 +200,7 @@ impl Application {
             root,
             admin_token: Arc::new(admin_token),
             shutdown: shutdown_rx,
+            routes: Arc::default(),
         };
         Ok(Application {
             port,
@@ -198,6 +210,7 @@ impl Application {
             dispatcher,
             root_handle,
             embedded,
+            owner_url,
             max_body_bytes: settings.max_body_bytes,
         })
     }
@@ -212,6 +225,11 @@ impl Application {
 
     pub fn root(&self) -> ActorRef<RootMsg> {
         self.state.root.clone()
+    }
+
+    /// The schema owner's connection string (for benchmarks and diagnostics only).
+    pub fn owner_url(&self) -> &SecretString {
+        &self.owner_url
     }
 
     /// Serves until `signal` resolves, then shuts down in order: stop accepting requests and end
@@ -229,6 +247,7 @@ impl Application {
             dispatcher,
             root_handle,
             embedded,
+            owner_url: _,
             max_body_bytes,
         } = self;
         let services = state.services.clone();

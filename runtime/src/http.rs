@@ -5,6 +5,7 @@ pub mod admin;
 pub mod error;
 pub mod health;
 pub mod pages;
+pub mod route_cache;
 pub mod webchat;
 
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub admin_token: Arc<SecretString>,
     /// Turns true when the server is shutting down; long-lived streams end on it.
     pub shutdown: watch::Receiver<bool>,
+    /// Channel id → tenant, cached for a few seconds.
+    pub routes: Arc<route_cache::RouteCache>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {

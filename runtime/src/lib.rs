@@ -3,6 +3,7 @@
 //! about HTTP, configuration files, signals and processes; `main.rs` only parses the command line.
 
 pub mod app;
+pub mod bench;
 pub mod chat;
 pub mod config;
 pub mod demo;

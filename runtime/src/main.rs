@@ -40,6 +40,15 @@ enum Command {
         /// Tenant slug or id (the demo tenant is `demo`).
         tenant: String,
     },
+    /// Quick load run of the full pipeline on a scratch database; prints JSON.
+    Bench {
+        /// Conversations running at once.
+        #[arg(long, default_value_t = 50)]
+        conversations: usize,
+        /// Messages each conversation sends.
+        #[arg(long, default_value_t = 20)]
+        messages: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -119,6 +128,18 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             result
         }
         Command::Chat { tenant } => switchboard_runtime::chat::run(settings, &tenant).await,
+        Command::Bench {
+            conversations,
+            messages,
+        } => {
+            let opts = switchboard_runtime::bench::BenchOptions {
+                conversations,
+                messages,
+            };
+            let result = switchboard_runtime::bench::run(settings, opts).await?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
+            Ok(())
+        }
     }
 }
 

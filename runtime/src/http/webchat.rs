@@ -30,7 +30,9 @@ const STREAM_RECHECK: Duration = Duration::from_secs(10);
 async fn webchat_channel(state: &AppState, raw: &str) -> Result<(ChannelId, TenantId), ApiError> {
     let unknown = || ApiError::not_found(format!("no web-chat channel with id `{raw}`"));
     let channel: ChannelId = raw.parse().map_err(|_| unknown())?;
-    let route = platform::resolve_channel(state.services.db.pool(), channel)
+    let route = state
+        .routes
+        .resolve(state.services.db.pool(), channel)
         .await?
         .ok_or_else(unknown)?;
     if route.kind != ChannelKind::Webchat {
