@@ -145,6 +145,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// Owner connection string of this test's database (bypasses nothing: use for assertions).
     pub owner_url: String,
+    /// Name of this test's database, to start another application on the same data.
+    pub database: String,
     pub db: Db,
     pub root: ractor::ActorRef<switchboard_actors::RootMsg>,
     pub demo_tenant: TenantId,
@@ -162,7 +164,16 @@ pub async fn spawn_app_with(
     faults: Option<FaultHook>,
 ) -> TestApp {
     let database = fresh_database().await;
-    let mut settings = test_settings(&database);
+    spawn_app_on(&database, tweak, faults).await
+}
+
+/// An application on an existing test database (to restart one on the same data).
+pub async fn spawn_app_on(
+    database: &str,
+    tweak: impl FnOnce(&mut Settings),
+    faults: Option<FaultHook>,
+) -> TestApp {
+    let mut settings = test_settings(database);
     tweak(&mut settings);
     let app = Application::build(settings, BuildOptions { faults })
         .await
@@ -187,7 +198,8 @@ pub async fn spawn_app_with(
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client"),
-        owner_url: shared_pg().url("postgres", &database),
+        owner_url: shared_pg().url("postgres", database),
+        database: database.to_owned(),
         db,
         root,
         demo_tenant: demo.id,

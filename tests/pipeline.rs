@@ -14,6 +14,7 @@ fn panic_when(marker: &'static str, times: usize, counter: Arc<AtomicUsize>) -> 
         if customer_text.contains(marker) && counter.fetch_add(1, Ordering::SeqCst) < times {
             panic!("injected fault for {marker}");
         }
+        None
     })
 }
 
@@ -179,5 +180,125 @@ async fn idle_conversation_actors_stop_and_are_respawned_on_the_next_message() {
     assert!(stopped, "the idle actor stopped");
     app.post_chat(app.demo_channel, &s, "c2", "Thanks!").await;
     app.wait_for_agent_replies(app.demo_channel, &s, 2).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_abandons_a_slow_turn_safely_and_the_next_start_answers_it_once() {
+    let entered = Arc::new(AtomicUsize::new(0));
+    let hook: FaultHook = {
+        let entered = entered.clone();
+        Arc::new(move |point: &FaultPoint<'_>| {
+            let FaultPoint::BeforeCommit { customer_text, .. } = point;
+            // A turn that is still thinking when the shutdown comes.
+            (customer_text.contains("SLOW") && entered.fetch_add(1, Ordering::SeqCst) == 0)
+                .then_some(Duration::from_secs(4))
+        })
+    };
+    let app = spawn_app_with(|s| s.pipeline.shutdown_grace_secs = 1, Some(hook)).await;
+    let s = session();
+    app.post_chat(app.demo_channel, &s, "c1", "SLOW question about inverters")
+        .await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            entered.load(Ordering::SeqCst) > 0
+        })
+        .await
+    );
+
+    let database = app.database.clone();
+    let owner_url = app.owner_url.clone();
+    let started = std::time::Instant::now();
+    app.stop().await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "shutdown waited the 1 s grace period for the turn, then abandoned it: took {took:?}"
+    );
+
+    // The abandoned turn wrote nothing: the event is still pending, no reply exists.
+    use sqlx::Connection;
+    let mut owner = sqlx::PgConnection::connect(&owner_url).await.unwrap();
+    let (status, replies): (String, i64) = sqlx::query_as(
+        "SELECT (SELECT status FROM inbound_events), (SELECT count(*) FROM messages WHERE role = 'agent')",
+    )
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), replies), ("pending", 0));
+    // Past the moment the slow turn would have finished: it was cancelled, not merely late.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let replies: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE role = 'agent'")
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    assert_eq!(replies, 0, "an abandoned turn never commits after shutdown");
+
+    // The next start resumes the pending event and answers it exactly once.
+    let app = spawn_app_on(&database, |_| {}, None).await;
+    app.wait_for_agent_replies(app.demo_channel, &s, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let history = app.history(app.demo_channel, &s).await;
+    assert_eq!(
+        history.iter().filter(|m| m["role"] == "agent").count(),
+        1,
+        "{history:#?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_turn_still_thinking_when_a_new_message_arrives_is_redone_with_both() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let hook: FaultHook = {
+        let calls = calls.clone();
+        Arc::new(move |_: &FaultPoint<'_>| {
+            // The first turn thinks for a long time; the redo is quick.
+            (calls.fetch_add(1, Ordering::SeqCst) == 0).then_some(Duration::from_secs(3))
+        })
+    };
+    let app = spawn_app_with(|s| s.pipeline.debounce_ms = 50, Some(hook)).await;
+    let s = session();
+    app.post_chat(app.demo_channel, &s, "c1", "Do you sell batteries?")
+        .await;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            calls.load(Ordering::SeqCst) == 1
+        })
+        .await
+    );
+    app.post_chat(app.demo_channel, &s, "c2", "And how long is the warranty?")
+        .await;
+
+    let history = app.wait_for_agent_replies(app.demo_channel, &s, 1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let roles: Vec<&str> = history
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles,
+        ["customer", "customer", "agent"],
+        "one answer to both: {history:#?}"
+    );
+    let mut owner = app.owner().await;
+    let (turns, events_in_turn): (i64, i32) =
+        sqlx::query_as("SELECT count(*), max(event_count) FROM turns")
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
+    assert_eq!((turns, events_in_turn), (1, 2));
+    // The cancelled attempt was given back: each event counts exactly one attempt.
+    let attempts: Vec<i32> =
+        sqlx::query_scalar("SELECT attempts FROM inbound_events ORDER BY received_at")
+            .fetch_all(&mut owner)
+            .await
+            .unwrap();
+    assert_eq!(attempts, [1, 1]);
+    assert_eq!(
+        app.history(app.demo_channel, &s).await.len(),
+        3,
+        "no late second answer"
+    );
     app.stop().await;
 }

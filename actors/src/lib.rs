@@ -70,8 +70,9 @@ pub enum FaultPoint<'a> {
     },
 }
 
-/// Hook called at each [`FaultPoint`].
-pub type FaultHook = Arc<dyn Fn(&FaultPoint<'_>) + Send + Sync>;
+/// Hook called at each [`FaultPoint`]. It may panic (a crashing turn) or return a delay that
+/// the turn then waits out asynchronously (a slow model, a hanging dependency).
+pub type FaultHook = Arc<dyn Fn(&FaultPoint<'_>) -> Option<Duration> + Send + Sync>;
 
 /// What every actor and the dispatcher share.
 #[derive(Clone)]

@@ -96,6 +96,20 @@ impl Actor for RootSupervisor {
         Ok(())
     }
 
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Without this, ractor would kill the children outright once we are gone, and their
+        // in-flight turns would get no chance to finish.
+        let grace = state.services.config.shutdown_grace + Duration::from_secs(2);
+        myself
+            .stop_children_and_wait(Some("shutdown".into()), Some(grace))
+            .await;
+        Ok(())
+    }
+
     async fn handle_supervisor_evt(
         &self,
         myself: ActorRef<Self::Msg>,
@@ -112,6 +126,9 @@ impl Actor for RootSupervisor {
         let Some(tenant) = state.by_actor.remove(&cell.get_id()) else {
             return Ok(());
         };
+        if matches!(myself.get_status(), ractor::ActorStatus::Stopping) {
+            return Ok(()); // Shutting down: children stopping is expected.
+        }
         state.tenants.remove(&tenant);
         error!(tenant_id = %tenant, %why, "tenant supervisor went down");
         let now = Instant::now();

@@ -92,12 +92,29 @@ impl Actor for TenantSupervisor {
         Ok(())
     }
 
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut TenantState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Stop conversation agents gracefully (ractor would otherwise kill them), so each can
+        // let its in-flight turn finish within the grace period.
+        let grace = state.args.services.config.shutdown_grace + Duration::from_secs(1);
+        myself
+            .stop_children_and_wait(Some("shutdown".into()), Some(grace))
+            .await;
+        Ok(())
+    }
+
     async fn handle_supervisor_evt(
         &self,
         myself: ActorRef<Self::Msg>,
         evt: SupervisionEvent,
         state: &mut TenantState,
     ) -> Result<(), ActorProcessingErr> {
+        if matches!(myself.get_status(), ractor::ActorStatus::Stopping) {
+            return Ok(()); // Shutting down: children stopping is expected.
+        }
         match evt {
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
                 if let Some(conversation) = state.by_actor.remove(&cell.get_id()) {

@@ -49,7 +49,7 @@ pub async fn run(
     services: &Services,
     tenant: TenantId,
     conversation: ConversationId,
-    cancel: watch::Receiver<bool>,
+    mut cancel: watch::Receiver<bool>,
 ) -> Result<TurnOutcome, TurnError> {
     let db = &services.db;
     let max_attempts = services.config.max_attempts;
@@ -99,15 +99,23 @@ pub async fn run(
         // that no database call is ever abandoned half-way. (A remote model call, once there
         // is one, is the step worth interrupting.)
         let reply = responder::offline(&info, &customer_text, &passages);
-        if *cancel.borrow() {
-            return Ok(None);
-        }
         if let Some(hook) = &services.faults {
-            hook(&FaultPoint::BeforeCommit {
+            let delay = hook(&FaultPoint::BeforeCommit {
                 tenant,
                 conversation,
                 customer_text: &customer_text,
             });
+            if let Some(delay) = delay {
+                // An injected slow step counts as thinking: a newer message interrupts it, as
+                // it will interrupt a remote model call.
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = cancel.wait_for(|c| *c) => return Ok(None),
+                }
+            }
+        }
+        if *cancel.borrow() {
+            return Ok(None);
         }
         let mut tx = db.tenant(tenant).await?;
         let committed = turns::commit(

