@@ -36,17 +36,6 @@ fn start_binary(database: &str, port: u16, data_dir: &std::path::Path) -> Child 
         .expect("start the switchboard binary")
 }
 
-async fn wait_ready(http: &reqwest::Client, base: &str) {
-    let ok = eventually(Duration::from_secs(30), || async {
-        http.get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
-    assert!(ok, "the binary became ready");
-}
-
 async fn post(http: &reqwest::Client, base: &str, channel: &str, session: &str, i: usize) -> bool {
     http.post(format!("{base}/api/v1/webchat/{channel}/messages"))
         .json(&serde_json::json!({"session_id": session, "client_message_id": format!("m{i}"), "text": format!("message {i}: do you install batteries?")}))

@@ -44,14 +44,7 @@ async fn serve_with_embedded_postgres_answers_and_keeps_data_across_restarts() {
 
     for round in 0..2 {
         let mut child = serve(&data_dir, port);
-        let ready = eventually(Duration::from_secs(60), || async {
-            http.get(format!("{base}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-        })
-        .await;
-        assert!(ready, "round {round}: the server became ready");
+        wait_ready(&http, &base).await;
         let channels: Value = http
             .get(format!("{base}/api/v1/channels?tenant=demo"))
             .bearer_auth(ADMIN_TOKEN)

@@ -344,3 +344,15 @@ pub fn free_port() -> u16 {
         .expect("addr")
         .port()
 }
+
+/// Waits until a server answers `GET /readyz` with 200.
+pub async fn wait_ready(http: &reqwest::Client, base: &str) {
+    let ok = eventually(Duration::from_secs(60), || async {
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(ok, "the server at {base} became ready");
+}

@@ -229,7 +229,7 @@ impl ConversationState {
             TurnResult::Finished(Ok(outcome)) => {
                 self.failures = 0;
                 debug!(conversation_id = %self.args.conversation, ?outcome, "turn finished");
-                if self.rerun || matches!(outcome, TurnOutcome::Parked { .. }) {
+                if self.rerun {
                     self.rerun = false;
                     self.start_turn(myself);
                 }

@@ -13,6 +13,7 @@
 //! the same pending events and answers them; the commit of a turn re-checks that its events are
 //! still pending, so nothing is ever answered twice.
 
+pub mod budget;
 pub mod conversation;
 pub mod dispatcher;
 pub mod responder;

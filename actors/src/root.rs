@@ -1,15 +1,16 @@
 //! The root supervisor: routes wake-ups to tenant supervisors, restarts them when they fail, and
 //! resumes unfinished work at start-up.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use switchboard_core::store::platform;
 use switchboard_core::{ConversationId, TenantId};
 use tracing::{error, info, warn};
 
+use crate::budget::RestartBudget;
 use crate::tenant::{TenantArgs, TenantMsg, TenantSupervisor};
 use crate::Services;
 
@@ -37,7 +38,7 @@ pub struct RootState {
     services: Arc<Services>,
     tenants: HashMap<TenantId, ActorRef<TenantMsg>>,
     by_actor: HashMap<ActorId, TenantId>,
-    restarts: VecDeque<Instant>,
+    restarts: RestartBudget,
 }
 
 impl Actor for RootSupervisor {
@@ -55,7 +56,7 @@ impl Actor for RootSupervisor {
             services,
             tenants: HashMap::new(),
             by_actor: HashMap::new(),
-            restarts: VecDeque::new(),
+            restarts: RestartBudget::new(RESTART_BUDGET, RESTART_WINDOW),
         })
     }
 
@@ -131,20 +132,11 @@ impl Actor for RootSupervisor {
         }
         state.tenants.remove(&tenant);
         error!(tenant_id = %tenant, %why, "tenant supervisor went down");
-        let now = Instant::now();
-        while state
-            .restarts
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW)
-        {
-            state.restarts.pop_front();
-        }
-        if state.restarts.len() >= RESTART_BUDGET {
+        if !state.restarts.try_spend() {
             // Too many failures: fail ourselves so the failure is loud (the runtime's readiness
             // check turns red) instead of looping.
             return Err("tenant supervisors keep failing; restart budget exhausted".into());
         }
-        state.restarts.push_back(now);
         // Its conversations died with it; respawn those with pending work.
         myself.send_message(RootMsg::ResumePending)?;
         Ok(())

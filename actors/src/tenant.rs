@@ -4,14 +4,15 @@
 //! a restart budget), and stops idle agents only when they have seen every wake-up routed to
 //! them — so a message can never be lost in the mailbox of an agent that is going away.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use switchboard_core::{ConversationId, TenantId};
 use tracing::{error, info, warn};
 
+use crate::budget::RestartBudget;
 use crate::conversation::{ConversationAgent, ConversationArgs, ConversationMsg};
 use crate::Services;
 
@@ -46,7 +47,7 @@ pub struct TenantState {
     args: TenantArgs,
     agents: HashMap<ConversationId, Agent>,
     by_actor: HashMap<ActorId, ConversationId>,
-    restarts: HashMap<ConversationId, VecDeque<Instant>>,
+    restarts: HashMap<ConversationId, RestartBudget>,
 }
 
 struct Agent {
@@ -204,20 +205,15 @@ impl TenantState {
         myself: &ActorRef<TenantMsg>,
         conversation: ConversationId,
     ) -> Result<(), ActorProcessingErr> {
-        let now = Instant::now();
-        let history = self.restarts.entry(conversation).or_default();
-        while history
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW)
-        {
-            history.pop_front();
-        }
-        if history.len() >= RESTART_BUDGET {
+        let budget = self
+            .restarts
+            .entry(conversation)
+            .or_insert_with(|| RestartBudget::new(RESTART_BUDGET, RESTART_WINDOW));
+        if !budget.try_spend() {
             warn!(conversation_id = %conversation, "restart budget exhausted; retrying after a cool-down");
             myself.send_after(COOL_DOWN, move || TenantMsg::Route { conversation });
             return Ok(());
         }
-        history.push_back(now);
         info!(conversation_id = %conversation, "restarting conversation agent");
         self.spawn(myself, conversation, Duration::ZERO).await
     }

@@ -208,6 +208,7 @@ async fn stream_session(
     loop {
         match read_messages(&state, tenant, channel, &session, cursor).await {
             Ok(list) => {
+                let full_page = list.len() as i64 == HISTORY_LIMIT;
                 for m in list {
                     cursor = cursor.max(m.seq);
                     let event = Event::default()
@@ -218,6 +219,9 @@ async fn stream_session(
                     if out.send(event).await.is_err() {
                         return; // The client went away.
                     }
+                }
+                if full_page {
+                    continue; // A long backlog: keep reading before waiting.
                 }
             }
             Err(e) => warn!(error = ?e, "event stream could not read messages"),
