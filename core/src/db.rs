@@ -94,13 +94,13 @@ impl Db {
     /// Begins a transaction scoped to `tenant`: row-level security shows and accepts only that
     /// tenant's rows until it commits or rolls back.
     pub async fn tenant(&self, tenant: TenantId) -> Result<TenantTx, DbError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query!(
-            "SELECT set_config('app.tenant_id', $1, true)",
-            tenant.0.to_string()
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        // BEGIN and the scope travel in one round trip. The id is a UUID rendered by `uuid`
+        // (hex digits and dashes only), so formatting it into the statement is safe.
+        let begin = format!(
+            "BEGIN; SELECT set_config('app.tenant_id', '{}', true)",
+            tenant.0.hyphenated()
+        );
+        let tx = self.pool.begin_with(begin).await?;
         Ok(TenantTx { tx, tenant })
     }
 
