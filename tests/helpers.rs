@@ -74,7 +74,10 @@ pub fn shared_pg() -> &'static SharedPg {
 }
 
 fn test_cluster_dir() -> PathBuf {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("test-pg");
+    // Under the system temp dir rather than the checkout: when tests run as root, PostgreSQL
+    // runs as an unprivileged user who must be able to reach the cluster directory, and a
+    // checkout may sit under a private home directory.
+    let base = std::env::temp_dir().join("switchboard-test-pg");
     std::fs::create_dir_all(&base).expect("create test-pg dir");
     // Clusters of earlier runs whose process is gone are removed; ours is per process.
     if let Ok(entries) = std::fs::read_dir(&base) {

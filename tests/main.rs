@@ -8,6 +8,7 @@ mod admin;
 mod bad_input;
 mod cli;
 mod crash;
+mod dispatcher;
 mod embedded;
 mod pipeline;
 mod tenancy;
