@@ -14,10 +14,11 @@ async fn undeliverable_rows_fail_visibly_and_expired_leases_are_redelivered() {
     app.post_chat(app.demo_channel, &s, "c1", "Hello").await;
     app.wait_for_agent_replies(app.demo_channel, &s, 1).await;
     let mut owner = app.owner().await;
-    let conv = sqlx::query("SELECT tenant_id, channel_id, conversation_id, payload FROM outbox LIMIT 1")
-        .fetch_one(&mut owner)
-        .await
-        .unwrap();
+    let conv =
+        sqlx::query("SELECT tenant_id, channel_id, conversation_id, payload FROM outbox LIMIT 1")
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
     let (tenant, channel, conversation): (uuid::Uuid, uuid::Uuid, uuid::Uuid) =
         (conv.get(0), conv.get(1), conv.get(2));
     let payload: serde_json::Value = conv.get(3);
@@ -60,7 +61,10 @@ async fn undeliverable_rows_fail_visibly_and_expired_leases_are_redelivered() {
         states[0].0 == "failed" && states[1].0 == "sent"
     })
     .await;
-    assert!(settled, "the broken row failed and the stuck row was delivered");
+    assert!(
+        settled,
+        "the broken row failed and the stuck row was delivered"
+    );
     let (error, attempts): (String, i32) =
         sqlx::query_as("SELECT last_error, attempts FROM outbox WHERE id = $1")
             .bind(broken)
