@@ -29,6 +29,12 @@ fn postmaster_pid(data_dir: &std::path::Path) -> Option<i32> {
     text.lines().next()?.trim().parse().ok()
 }
 
+/// The embedded server's port, from the fourth line of `postmaster.pid`.
+fn postmaster_port(data_dir: &std::path::Path) -> Option<u16> {
+    let text = std::fs::read_to_string(data_dir.join("pg").join("postmaster.pid")).ok()?;
+    text.lines().nth(3)?.trim().parse().ok()
+}
+
 #[tokio::test]
 async fn serve_with_embedded_postgres_answers_and_keeps_data_across_restarts() {
     shared_pg(); // Ensures the binaries are discovered the same way; the server itself is separate.
@@ -87,6 +93,26 @@ async fn serve_with_embedded_postgres_answers_and_keeps_data_across_restarts() {
             answered,
             "round {round}: answered, with earlier history intact"
         );
+
+        // Other local users cannot walk into the embedded database: it wants passwords, which
+        // only Switchboard (in files of mode 0600) knows.
+        let pg_port = postmaster_port(&data_dir).expect("postmaster.pid names the port");
+        for user in ["postgres", "switchboard_app"] {
+            use sqlx::Connection;
+            let url = format!("postgres://{user}@127.0.0.1:{pg_port}/switchboard");
+            let err = sqlx::PgConnection::connect(&url)
+                .await
+                .expect_err("a password is required");
+            assert!(err.to_string().contains("password"), "{user}: {err}");
+        }
+        for file in ["pg-superuser-password", "pg-app-password"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(data_dir.join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{file} is private");
+        }
 
         let pid = postmaster_pid(&data_dir).expect("the embedded PostgreSQL is running");
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

@@ -18,14 +18,24 @@ use switchboard_runtime::{Application, BuildOptions, Settings};
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 const TEMPLATE_DB: &str = "sb_template";
 
+/// Password the tests give the `switchboard_app` role on the shared server.
+const APP_PASSWORD: &str = "0123456789abcdef0123456789abcdef";
+
 /// The PostgreSQL server shared by every test of this run.
 pub struct SharedPg {
     pub port: u16,
+    superuser_password: String,
 }
 
 impl SharedPg {
+    /// A URL for `postgres` (the superuser, which owns the schema) or `switchboard_app`.
     pub fn url(&self, user: &str, db: &str) -> String {
-        format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
+        let password = if user == "postgres" {
+            self.superuser_password.as_str()
+        } else {
+            APP_PASSWORD
+        };
+        format!("postgres://{user}:{password}@127.0.0.1:{}/{db}", self.port)
     }
 }
 
@@ -54,22 +64,29 @@ pub fn shared_pg() -> &'static SharedPg {
                     .await
                     .unwrap_or_else(|e| panic!("could not start the test PostgreSQL: {e}"));
                     let port = pg.port();
+                    let password = pg
+                        .superuser_password()
+                        .expect("new clusters have a superuser password")
+                        .to_owned();
                     prepare_template(
                         &pg.url("postgres", "postgres"),
                         &pg.url("postgres", TEMPLATE_DB),
                     )
                     .await;
-                    tx.send(port).expect("send port");
+                    tx.send((port, password)).expect("send port");
                     // Keep the server (and this runtime) alive until the process exits.
                     std::future::pending::<()>().await;
                     drop(pg);
                 });
             })
             .expect("spawn postgres thread");
-        let port = rx
+        let (port, superuser_password) = rx
             .recv()
             .expect("the test PostgreSQL failed to start (see panic above)");
-        SharedPg { port }
+        SharedPg {
+            port,
+            superuser_password,
+        }
     })
 }
 
@@ -109,6 +126,15 @@ async fn prepare_template(maintenance: &str, template: &str) {
         .expect("create template");
     conn.close().await.ok();
     Db::migrate(template).await.expect("migrate template");
+    // Roles are cluster-wide: one password serves every test database.
+    let mut conn = PgConnection::connect(template).await.expect("connect");
+    sqlx::query(&format!(
+        "ALTER ROLE switchboard_app PASSWORD '{APP_PASSWORD}'"
+    ))
+    .execute(&mut conn)
+    .await
+    .expect("set app password");
+    conn.close().await.ok();
 }
 
 /// A fresh, migrated database for one test; returns its name.

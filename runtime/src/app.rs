@@ -56,17 +56,23 @@ pub struct Database {
 /// Starts (or connects to) PostgreSQL, applies migrations and opens the application pool.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let (target, embedded) = match &settings.database_url {
-        Some(url) => (
-            DbTarget {
-                owner_url: url.expose_secret().to_owned(),
-                app_url: settings
-                    .app_database_url
-                    .as_ref()
-                    .map(|u| u.expose_secret().to_owned()),
-                max_connections: settings.db_pool_size,
-            },
-            None,
-        ),
+        Some(url) => {
+            let owner_url = url.expose_secret().to_owned();
+            Db::migrate(&owner_url)
+                .await
+                .context("could not apply database migrations")?;
+            (
+                DbTarget {
+                    owner_url,
+                    app_url: settings
+                        .app_database_url
+                        .as_ref()
+                        .map(|u| u.expose_secret().to_owned()),
+                    max_connections: settings.db_pool_size,
+                },
+                None,
+            )
+        }
         None => {
             let pg = EmbeddedPostgres::start(EmbeddedPgConfig {
                 cluster_dir: settings.data_dir.join("pg"),
@@ -78,19 +84,28 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
             .await
             .context("could not start the embedded PostgreSQL")?;
             ensure_database(&pg.url("postgres", "postgres"), EMBEDDED_DB).await?;
+            let owner_url = pg.url("postgres", EMBEDDED_DB);
+            // The application logs in as `switchboard_app` with a password of its own, kept in
+            // the data dir (the migrations create the role without one).
+            Db::migrate(&owner_url)
+                .await
+                .context("could not apply database migrations")?;
+            let app_password = local_secret(&settings.data_dir.join("pg-app-password"))?;
+            set_app_password(&owner_url, &app_password).await?;
             (
                 DbTarget {
-                    owner_url: pg.url("postgres", EMBEDDED_DB),
-                    app_url: Some(pg.url("switchboard_app", EMBEDDED_DB)),
+                    app_url: Some(pg.url_with_password(
+                        "switchboard_app",
+                        &app_password,
+                        EMBEDDED_DB,
+                    )),
+                    owner_url,
                     max_connections: settings.db_pool_size,
                 },
                 Some(pg),
             )
         }
     };
-    Db::migrate(&target.owner_url)
-        .await
-        .context("could not apply database migrations")?;
     let db = Db::connect(&target)
         .await
         .context("could not connect to the database as switchboard_app")?;
@@ -99,6 +114,39 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
         embedded,
         owner_url: SecretString::from(target.owner_url),
     })
+}
+
+/// Sets the password `switchboard_app` logs in with (hex only, so it can be inlined).
+async fn set_app_password(owner_url: &str, password: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    anyhow::ensure!(
+        password.chars().all(|c| c.is_ascii_hexdigit()),
+        "the application database password must be hex"
+    );
+    let mut conn = sqlx::PgConnection::connect(owner_url).await?;
+    sqlx::query(&format!("ALTER ROLE switchboard_app PASSWORD '{password}'"))
+        .execute(&mut conn)
+        .await
+        .context("could not set the application role's password")?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// A random hex secret kept in `path` (mode 0600), created on first use.
+fn local_secret(path: &Path) -> anyhow::Result<String> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let t = existing.trim();
+        if t.len() >= 32 && t.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(t.to_owned());
+        }
+    }
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    write_private(path, &secret)?;
+    Ok(secret)
 }
 
 async fn ensure_database(maintenance_url: &str, name: &str) -> anyhow::Result<()> {

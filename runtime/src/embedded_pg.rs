@@ -23,6 +23,9 @@
 //! * The data directory is only initialised when it holds no `PG_VERSION`, and
 //!   `initdb` works in a temporary sibling directory that is renamed into
 //!   place on success, so an interrupted first start leaves nothing half done.
+//! * The cluster listens on 127.0.0.1 only and requires SCRAM passwords: the
+//!   superuser's is random, generated before `initdb` and kept in a 0600 file
+//!   next to the cluster, so other local users cannot read tenant data.
 //! * The cluster uses the builtin locale provider with `C.UTF-8`, which makes
 //!   full-text search split non-Latin scripts (Arabic, for instance) into words
 //!   correctly without depending on the operating system's locales.
@@ -44,6 +47,8 @@ use tracing::{debug, info, warn};
 
 /// Superuser role created by `initdb`.
 const SUPERUSER: &str = "postgres";
+/// File next to the cluster directory that keeps the superuser's password.
+const PASSWORD_FILE: &str = "pg-superuser-password";
 /// OS user the server runs as when we are root and nothing else is configured.
 const DEFAULT_OS_USER: &str = "nobody";
 /// Environment variable that names an explicit binary directory.
@@ -195,6 +200,9 @@ pub struct EmbeddedPostgres {
     child: Option<Child>,
     pid: u32,
     port: u16,
+    /// The superuser's password (clusters are created with SCRAM authentication, so that other
+    /// local users cannot connect); `None` for a cluster created with trust authentication.
+    password: Option<String>,
     cluster_dir: PathBuf,
     bin_dir: PathBuf,
     log_path: PathBuf,
@@ -268,10 +276,27 @@ impl EmbeddedPostgres {
         self.port
     }
 
-    /// `postgres://USER@127.0.0.1:PORT/DB`. Loopback connections use trust
-    /// authentication, so no password is needed.
+    /// `postgres://postgres:PASSWORD@127.0.0.1:PORT/DB` for the superuser; other roles get
+    /// `postgres://USER@127.0.0.1:PORT/DB`, and whoever created them adds their password
+    /// with [`url_with_password`](Self::url_with_password).
     pub fn url(&self, user: &str, database: &str) -> String {
-        format!("postgres://{user}@127.0.0.1:{}/{database}", self.port)
+        match (&self.password, user == SUPERUSER) {
+            (Some(pw), true) => self.url_with_password(user, pw, database),
+            _ => format!("postgres://{user}@127.0.0.1:{}/{database}", self.port),
+        }
+    }
+
+    /// The superuser's password, when the cluster has one.
+    pub fn superuser_password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
+    /// A connection URL with an explicit password (hex or other URL-safe text).
+    pub fn url_with_password(&self, user: &str, password: &str, database: &str) -> String {
+        format!(
+            "postgres://{user}:{password}@127.0.0.1:{}/{database}",
+            self.port
+        )
     }
 
     /// Process id of the postmaster.
@@ -487,6 +512,8 @@ struct RunAs {
 #[derive(Debug)]
 struct Prepared {
     cluster_dir: PathBuf,
+    /// Where the superuser's password is kept (mode 0600, owned by us, outside the cluster).
+    password_file: PathBuf,
     log_path: PathBuf,
     bin_dir: PathBuf,
     /// `LD_LIBRARY_PATH` for children, needed by the copied binaries.
@@ -543,6 +570,7 @@ fn prepare(cfg: &EmbeddedPgConfig) -> Result<Prepared, EmbeddedPgError> {
     }
 
     Ok(Prepared {
+        password_file: parent.join(PASSWORD_FILE),
         cluster_dir,
         log_path,
         bin_dir,
@@ -965,14 +993,25 @@ async fn run_initdb(prep: &Prepared, durable: bool) -> Result<(), EmbeddedPgErro
             .map_err(io_err(ctx("handing the directory to the OS user")))?;
     }
 
+    // The superuser gets a random password, kept before initdb runs so that a crash can never
+    // leave a cluster whose password nobody knows. initdb reads it from a file readable by the
+    // OS user only, removed right after.
+    let password = random_password();
+    write_private_file(&prep.password_file, &password, None)
+        .map_err(io_err(ctx("saving the superuser password")))?;
+    let pwfile = dir.with_file_name(format!("{name}.pwfile-tmp"));
+    write_private_file(&pwfile, &password, prep.run_as.as_ref())
+        .map_err(io_err(ctx("writing the password file for initdb")))?;
+
     info!(dir = %dir.display(), "initialising PostgreSQL cluster");
     let mut cmd = pg_command(prep, "initdb");
     cmd.arg("-D")
         .arg(&tmp)
+        .arg(format!("--pwfile={}", pwfile.display()))
         .args([
             "-U",
             SUPERUSER,
-            "--auth=trust",
+            "--auth=scram-sha-256",
             "-E",
             "UTF8",
             "--locale=C",
@@ -991,7 +1030,9 @@ async fn run_initdb(prep: &Prepared, durable: bool) -> Result<(), EmbeddedPgErro
     let output = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .map_err(|e| io_err(ctx("waiting for initdb"))(io::Error::other(e.to_string())))?
-        .map_err(io_err(ctx("waiting for initdb")))?;
+        .map_err(io_err(ctx("waiting for initdb")));
+    let _ = fs::remove_file(&pwfile);
+    let output = output?;
     if !output.status.success() {
         let _ = fs::remove_dir_all(&tmp);
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -1200,6 +1241,7 @@ async fn launch(prep: &Prepared, port: u16, durable: bool) -> Result<EmbeddedPos
         pid: child.id(),
         child: Some(child),
         port,
+        password: read_password(&prep.password_file),
         cluster_dir: prep.cluster_dir.clone(),
         bin_dir: prep.bin_dir.clone(),
         log_path: log_path.clone(),
@@ -1293,7 +1335,12 @@ async fn probe(port: u16) -> Result<(), String> {
                 .map_err(|e| format!("receive: {e}"))?;
             match header[0] {
                 b'R' if body.get(..4) == Some(&[0, 0, 0, 0]) => {}
-                b'R' => return Err("server asked for a password".into()),
+                // An authentication request: the server is past start-up and recovery and
+                // accepts connections; that is all readiness needs to know.
+                b'R' => {
+                    let _ = stream.write_all(&[b'X', 0, 0, 0, 4]).await;
+                    return Ok(());
+                }
                 b'E' => return Err(format!("server said: {}", error_message(&body))),
                 b'Z' => {
                     let _ = stream.write_all(&[b'X', 0, 0, 0, 4]).await;
@@ -1324,6 +1371,45 @@ fn startup_message() -> Vec<u8> {
     let mut message = ((body.len() + 4) as u32).to_be_bytes().to_vec();
     message.extend_from_slice(&body);
     message
+}
+
+/// 256 random bits as hex: URL-safe, so it can stand in a connection string as is.
+fn random_password() -> String {
+    let mut bytes = [0u8; 32];
+    let read = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if read.is_err() {
+        // /dev/urandom is always there on Linux; fall back to time and pid entropy regardless.
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+            ^ u128::from(std::process::id());
+        bytes[..16].copy_from_slice(&seed.to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `content` to a new file with mode 0600, owned by `owner` when given.
+fn write_private_file(path: &Path, content: &str, owner: Option<&RunAs>) -> io::Result<()> {
+    let _ = fs::remove_file(path);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()?;
+    if let Some(user) = owner {
+        std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))?;
+    }
+    Ok(())
+}
+
+/// The saved superuser password, if this cluster has one.
+fn read_password(path: &Path) -> Option<String> {
+    let text = fs::read_to_string(path).ok()?;
+    let pw = text.trim();
+    (!pw.is_empty()).then(|| pw.to_owned())
 }
 
 /// The `M` (message) field of an ErrorResponse body.
@@ -1390,6 +1476,7 @@ mod tests {
             child: None,
             pid: 1,
             port: 5433,
+            password: None,
             cluster_dir: PathBuf::from("/x/pg"),
             bin_dir: PathBuf::from("/x/bin"),
             log_path: PathBuf::from("/x/postgres.log"),
