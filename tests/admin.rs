@@ -86,3 +86,36 @@ async fn health_and_readiness() {
     assert_eq!(body["actors"], "ok");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_are_exposed_to_admins_only() {
+    let app = spawn_app().await;
+    let s = session();
+    app.post_chat(app.demo_channel, &s, "c1", "Hello").await;
+    app.wait_for_agent_replies(app.demo_channel, &s, 1).await;
+    let r = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .http
+        .get(app.url("/metrics"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = r.text().await.unwrap();
+    for needle in [
+        "switchboard_inbound_total{channel=\"webchat\",result=\"accepted\"}",
+        "switchboard_turns_total{outcome=\"answered\"}",
+        "switchboard_deliveries_total{channel=\"webchat\",result=\"sent\"}",
+        "switchboard_turn_seconds_bucket",
+        "switchboard_conversation_agents",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+    app.stop().await;
+}

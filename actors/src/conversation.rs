@@ -99,6 +99,7 @@ impl Actor for ConversationAgent {
                 generation: 0,
             });
         }
+        metrics::gauge!("switchboard_conversation_agents").increment(1.0);
         let tick = (args.services.config.idle_timeout / 4).max(Duration::from_millis(20));
         let idle_ticker = Some(myself.send_interval(tick, || ConversationMsg::IdleTick));
         Ok(ConversationState {
@@ -136,6 +137,8 @@ impl Actor for ConversationAgent {
         _myself: ActorRef<Self::Msg>,
         state: &mut ConversationState,
     ) -> Result<(), ActorProcessingErr> {
+        // A failed agent skips post_stop; its supervisor decrements the gauge instead.
+        metrics::gauge!("switchboard_conversation_agents").decrement(1.0);
         if let Some(ticker) = state.idle_ticker.take() {
             ticker.abort();
         }
@@ -191,9 +194,23 @@ impl ConversationState {
         let me = myself.clone();
         let (cancel, cancelled) = watch::channel(false);
         let task = tokio::spawn(async move {
+            let started = Instant::now();
             let outcome = AssertUnwindSafe(turn::run(&services, tenant, conversation, cancelled))
                 .catch_unwind()
                 .await;
+            let label = match &outcome {
+                Ok(Ok(TurnOutcome::Answered { .. })) => "answered",
+                Ok(Ok(TurnOutcome::NoWork)) => "no_work",
+                Ok(Ok(TurnOutcome::Parked { .. })) => "parked",
+                Ok(Ok(TurnOutcome::Superseded)) => "superseded",
+                Ok(Ok(TurnOutcome::Cancelled)) => "cancelled",
+                Ok(Err(_)) => "failed",
+                Err(_) => "panicked",
+            };
+            metrics::counter!("switchboard_turns_total", "outcome" => label).increment(1);
+            if label == "answered" {
+                metrics::histogram!("switchboard_turn_seconds").record(started.elapsed());
+            }
             let result = match outcome {
                 Ok(r) => TurnResult::Finished(r),
                 Err(panic) => TurnResult::Panicked(panic),

@@ -105,6 +105,7 @@ async fn deliver(services: &Services, row: platform::ClaimedOutbox) -> Result<()
             Ok(receipt) => {
                 outbox::mark_sent(&mut tx, row.id, receipt.provider_ref.as_deref()).await?;
                 debug!("delivered");
+                delivery_metric(item.channel_kind, "sent");
             }
             Err(SendError::Transient(e)) if row.attempts < services.config.outbox_max_attempts => {
                 let backoff = Duration::from_secs(2u64.pow(row.attempts.clamp(0, 8) as u32))
@@ -112,14 +113,21 @@ async fn deliver(services: &Services, row: platform::ClaimedOutbox) -> Result<()
                 let next = Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default();
                 outbox::mark_retry(&mut tx, row.id, &e, next).await?;
                 warn!(error = %e, attempts = row.attempts, ?backoff, "delivery failed; will retry");
+                delivery_metric(item.channel_kind, "retry");
             }
             Err(e) => {
                 outbox::mark_failed(&mut tx, row.id, &e.to_string()).await?;
                 warn!(error = %e, attempts = row.attempts, "delivery failed for good");
+                delivery_metric(item.channel_kind, "failed");
             }
         }
         tx.commit().await
     }
     .instrument(span)
     .await
+}
+
+fn delivery_metric(kind: switchboard_core::model::ChannelKind, result: &'static str) {
+    metrics::counter!("switchboard_deliveries_total", "channel" => kind.as_str(), "result" => result)
+        .increment(1);
 }

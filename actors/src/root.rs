@@ -137,6 +137,7 @@ impl Actor for RootSupervisor {
             // check turns red) instead of looping.
             return Err("tenant supervisors keep failing; restart budget exhausted".into());
         }
+        metrics::counter!("switchboard_actor_restarts_total", "actor" => "tenant").increment(1);
         // Its conversations died with it; respawn those with pending work.
         myself.send_message(RootMsg::ResumePending)?;
         Ok(())

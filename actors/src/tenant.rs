@@ -135,6 +135,7 @@ impl Actor for TenantSupervisor {
             SupervisionEvent::ActorFailed(cell, err) => {
                 if let Some(conversation) = state.by_actor.remove(&cell.get_id()) {
                     error!(tenant_id = %state.args.tenant, conversation_id = %conversation, error = %err, "conversation agent failed");
+                    metrics::gauge!("switchboard_conversation_agents").decrement(1.0);
                     state.agents.remove(&conversation);
                     state.restart(&myself, conversation).await?;
                 }
@@ -215,6 +216,8 @@ impl TenantState {
             return Ok(());
         }
         info!(conversation_id = %conversation, "restarting conversation agent");
+        metrics::counter!("switchboard_actor_restarts_total", "actor" => "conversation")
+            .increment(1);
         self.spawn(myself, conversation, Duration::ZERO).await
     }
 }

@@ -72,6 +72,7 @@ pub async fn run(
         )
         .await?;
         warn!(events = parked, "parked events that failed repeatedly");
+        metrics::counter!("switchboard_events_parked_total").increment(parked);
     }
     if live.is_empty() {
         tx.commit().await?;

@@ -219,6 +219,8 @@ impl Application {
             format!("could not listen on {addr}; is another Switchboard running? Set SWITCHBOARD_LISTEN to another address")
         })?;
         let port = listener.local_addr()?.port();
+        // Install the metrics recorder before anything records.
+        http::metrics::handle();
         let admin_token = admin_token(&settings)?;
         let Database {
             db,

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod pages;
 pub mod route_cache;
 pub mod webchat;
@@ -63,8 +64,15 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .merge(admin)
         .fallback(api_not_found);
+    let metrics = Router::new()
+        .route("/metrics", get(metrics::render))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_admin,
+        ));
     Router::new()
         .route("/healthz", get(health::healthz))
+        .merge(metrics)
         .route("/readyz", get(health::readyz))
         .route("/", get(pages::index))
         .route("/chat/widget.js", get(pages::widget))

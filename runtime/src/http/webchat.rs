@@ -119,6 +119,13 @@ pub async fn post_message(
     }) {
         warn!(error = %e, "could not wake the conversation agent");
     }
+    let result = if recorded.duplicate {
+        "duplicate"
+    } else {
+        "accepted"
+    };
+    metrics::counter!("switchboard_inbound_total", "channel" => "webchat", "result" => result)
+        .increment(1);
     if !recorded.duplicate {
         state.services.outbound.webchat.notify(channel, &session);
         info!("web-chat message accepted");
