@@ -244,6 +244,12 @@ async fn shutdown_abandons_a_slow_turn_safely_and_the_next_start_answers_it_once
         1,
         "{history:#?}"
     );
+    // The shutdown did not count against the event: only the successful attempt did.
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM inbound_events")
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 1);
     app.stop().await;
 }
 

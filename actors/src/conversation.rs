@@ -22,6 +22,9 @@ use crate::tenant::TenantMsg;
 use crate::turn::{self, TurnError, TurnOutcome};
 use crate::Services;
 
+/// How long a turn asked to stop at shutdown may take to give its attempt back.
+const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
 /// Messages of a conversation agent.
 pub enum ConversationMsg {
     /// Something new was stored for this conversation.
@@ -142,13 +145,23 @@ impl Actor for ConversationAgent {
         if let Some(ticker) = state.idle_ticker.take() {
             ticker.abort();
         }
-        if let Some(running) = state.running.take() {
-            // Let an in-flight turn finish within the grace period; past it, abandon it. An
-            // abandoned turn rolls back and its events stay pending for the next start.
+        if let Some(mut running) = state.running.take() {
+            // Let an in-flight turn finish within the grace period. Past it, ask the turn to
+            // stop (it then gives its attempt back: a shutdown is not the turn's failure), and
+            // as a last resort abort it. Either way it writes nothing and its events stay
+            // pending for the next start.
             let grace = state.args.services.config.shutdown_grace;
-            let abort = running.task.abort_handle();
-            if tokio::time::timeout(grace, running.task).await.is_err() {
-                abort.abort();
+            if tokio::time::timeout(grace, &mut running.task)
+                .await
+                .is_err()
+            {
+                let _ = running.cancel.send(true);
+                if tokio::time::timeout(CANCEL_GRACE, &mut running.task)
+                    .await
+                    .is_err()
+                {
+                    running.task.abort();
+                }
                 warn!(conversation_id = %state.args.conversation, "abandoned an in-flight turn at shutdown");
             }
         }
