@@ -238,20 +238,26 @@ CREATE FUNCTION platform_pending_conversations()
     AS $$ SELECT DISTINCT tenant_id, conversation_id FROM inbound_events WHERE status = 'pending' $$;
 
 -- Claims up to p_limit due outbox rows for p_lease, returning where each belongs. A row whose
--- lease expired (a dispatcher died mid-send) is due again.
+-- lease expired (a dispatcher died mid-send) is due again; `redelivery` says so, because that
+-- row may already have reached the provider.
 CREATE FUNCTION platform_claim_outbox(p_limit integer, p_lease interval)
-    RETURNS TABLE (id uuid, tenant_id uuid, channel_id uuid, attempts integer)
+    RETURNS TABLE (id uuid, tenant_id uuid, channel_id uuid, attempts integer, redelivery boolean)
     LANGUAGE sql SECURITY DEFINER SET search_path = public
     AS $$
+        WITH due AS (
+            SELECT c.id, c.status
+              FROM outbox c
+             WHERE (c.status = 'pending' AND c.next_attempt_at <= now())
+                OR (c.status = 'sending' AND c.locked_until < now())
+             ORDER BY c.next_attempt_at
+             LIMIT p_limit
+             FOR UPDATE SKIP LOCKED
+        )
         UPDATE outbox o
            SET status = 'sending', locked_until = now() + p_lease, attempts = o.attempts + 1
-         WHERE o.id IN (SELECT c.id FROM outbox c
-                         WHERE (c.status = 'pending' AND c.next_attempt_at <= now())
-                            OR (c.status = 'sending' AND c.locked_until < now())
-                         ORDER BY c.next_attempt_at
-                         LIMIT p_limit
-                         FOR UPDATE SKIP LOCKED)
-        RETURNING o.id, o.tenant_id, o.channel_id, o.attempts
+          FROM due
+         WHERE o.id = due.id
+        RETURNING o.id, o.tenant_id, o.channel_id, o.attempts, due.status = 'sending'
     $$;
 
 -- Time of the earliest future outbox attempt, so the dispatcher can sleep exactly that long.

@@ -90,6 +90,12 @@ async fn deliver(services: &Services, row: platform::ClaimedOutbox) -> Result<()
     tx.commit().await?;
     let span = tracing::info_span!("deliver", tenant_id = %row.tenant_id, conversation_id = %item.conversation_id, channel = %item.channel_kind, outbox_id = %row.id);
     async {
+        if row.redelivery {
+            // The one window the outbox cannot close: a previous attempt may have reached the
+            // provider just before its process stopped. Say so, then deliver again.
+            warn!(attempts = row.attempts, "redelivering after an interrupted attempt; the customer may receive this message twice");
+            metrics::counter!("switchboard_redeliveries_total").increment(1);
+        }
         let result = match serde_json::from_value::<OutboundMessage>(item.payload.clone()) {
             Ok(mut msg) => {
                 msg.channel_id = Some(item.channel_id);

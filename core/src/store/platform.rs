@@ -136,6 +136,8 @@ pub struct ClaimedOutbox {
     pub channel_id: ChannelId,
     /// Attempts including this one.
     pub attempts: i32,
+    /// The previous attempt's lease expired mid-send: the provider may already have it.
+    pub redelivery: bool,
 }
 
 /// Claims up to `limit` due outbox rows for `lease`; rows whose lease expired are due again.
@@ -150,7 +152,8 @@ pub async fn claim_outbox(
         microseconds: lease.as_micros() as i64,
     };
     let rows = sqlx::query!(
-        r#"SELECT id AS "id!", tenant_id AS "tenant_id!", channel_id AS "channel_id!", attempts AS "attempts!"
+        r#"SELECT id AS "id!", tenant_id AS "tenant_id!", channel_id AS "channel_id!",
+                  attempts AS "attempts!", redelivery AS "redelivery!"
              FROM platform_claim_outbox($1, $2)"#,
         limit,
         lease
@@ -164,6 +167,7 @@ pub async fn claim_outbox(
             tenant_id: TenantId(r.tenant_id),
             channel_id: ChannelId(r.channel_id),
             attempts: r.attempts,
+            redelivery: r.redelivery,
         })
         .collect())
 }

@@ -43,6 +43,10 @@ fn describe() {
         "Outbound deliveries by channel and result (sent, retry, failed)."
     );
     describe_counter!(
+        "switchboard_redeliveries_total",
+        "Outbox rows delivered again after an interrupted attempt (possible duplicates)."
+    );
+    describe_counter!(
         "switchboard_events_parked_total",
         "Inbound events parked after repeated failures."
     );
