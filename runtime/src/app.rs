@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use switchboard_actors::{dispatcher, FaultHook, RootMsg, RootSupervisor, Services};
 use switchboard_channels::Outbound;
 use switchboard_core::db::DbTarget;
-use switchboard_core::Db;
+use switchboard_core::{ChannelId, Db};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -43,6 +43,8 @@ pub struct Application {
     embedded: Option<EmbeddedPostgres>,
     owner_url: SecretString,
     max_body_bytes: usize,
+    /// The demo tenant's web chat, announced at start-up.
+    demo_channel: Option<ChannelId>,
 }
 
 /// The database the application ended up with.
@@ -227,11 +229,14 @@ impl Application {
             embedded,
             owner_url,
         } = open_database(&settings).await?;
-        if settings.demo {
+        let demo_channel = if settings.demo {
             crate::demo::ensure(&db)
                 .await
                 .context("could not create the demo tenant")?;
-        }
+            crate::demo::chat_channel(&db).await?
+        } else {
+            None
+        };
 
         let services = Arc::new(Services {
             db,
@@ -262,6 +267,7 @@ impl Application {
             embedded,
             owner_url,
             max_body_bytes: settings.max_body_bytes,
+            demo_channel,
         })
     }
 
@@ -299,11 +305,16 @@ impl Application {
             embedded,
             owner_url: _,
             max_body_bytes,
+            demo_channel,
         } = self;
         let services = state.services.clone();
         let root = state.root.clone();
         let app = http::router(state, max_body_bytes);
-        info!(port, "listening on http://127.0.0.1:{port}");
+        let addr = listener.local_addr()?;
+        info!(port, "listening on http://{addr}");
+        if let Some(channel) = demo_channel {
+            info!("chat with the demo agent at http://{addr}/chat/{channel} (or run `switchboard chat demo`)");
+        }
         let shutdown_for_server = shutdown_tx.clone();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {

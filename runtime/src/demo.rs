@@ -2,8 +2,9 @@
 //! web-chat channel and a knowledge base, so a newcomer can chat with an agent at once.
 
 use serde::Deserialize;
-use switchboard_core::store::platform;
-use switchboard_core::{Db, DbError, TenantId};
+use switchboard_core::model::ChannelKind;
+use switchboard_core::store::{channels, platform};
+use switchboard_core::{ChannelId, Db, DbError, TenantId};
 use switchboard_prompts::Lang;
 use tracing::info;
 
@@ -53,4 +54,19 @@ pub async fn ensure(db: &Db) -> Result<bool, DbError> {
     tx.commit().await?;
     info!(tenant = %tenant.slug, channel_id = %channel.id, documents = demo.documents.len(), "created the demo tenant");
     Ok(true)
+}
+
+/// The demo tenant's web-chat channel, if the demo tenant exists.
+pub async fn chat_channel(db: &Db) -> Result<Option<ChannelId>, DbError> {
+    let Some(tenant) = platform::find_tenant(db.pool(), DEMO_SLUG).await? else {
+        return Ok(None);
+    };
+    let mut tx = db.tenant(tenant.id).await?;
+    let channel = channels::list(&mut tx)
+        .await?
+        .into_iter()
+        .find(|c| c.kind == ChannelKind::Webchat && c.enabled)
+        .map(|c| c.id);
+    tx.commit().await?;
+    Ok(channel)
 }
