@@ -224,6 +224,9 @@ impl Application {
         // Install the metrics recorder before anything records.
         http::metrics::handle();
         let admin_token = admin_token(&settings)?;
+        if settings.openai_api_key.is_some() || settings.openai_base_url.is_some() {
+            warn!("an OpenAI-compatible model is configured, but this build answers with the offline responder only");
+        }
         let Database {
             db,
             embedded,
