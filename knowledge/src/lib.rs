@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 /// Target chunk size in characters; paragraphs are packed up to it, never split mid-paragraph
 /// unless a single paragraph is longer.
-const CHUNK_CHARS: usize = 900;
+const CHUNK_CHARS: usize = 1600;
 
 /// A passage found for a query, with what is needed to cite it.
 #[derive(Clone, Debug, Serialize)]
@@ -105,41 +105,92 @@ pub async fn retrieve(tx: &mut TenantTx, query: &str, k: i64) -> Result<Vec<Pass
 /// to sentence and then word boundaries for oversized paragraphs. Works on characters, never
 /// bytes, so multi-byte scripts are never cut inside a character.
 pub fn chunk_text(text: &str, max_chars: usize) -> Vec<String> {
-    let mut chunks = Vec::new();
-    let mut current = String::new();
-    let push = |chunks: &mut Vec<String>, current: &mut String| {
-        let t = current.trim();
-        if !t.is_empty() {
-            chunks.push(t.to_owned());
-        }
-        current.clear();
-    };
+    let mut packer = Packer::new(max_chars);
     for para in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
-        let len = |s: &str| s.chars().count();
-        if len(&current) + len(para) + 2 > max_chars {
-            push(&mut chunks, &mut current);
-        }
         if len(para) <= max_chars {
-            if !current.is_empty() {
-                current.push_str("\n\n");
-            }
-            current.push_str(para);
+            packer.add(para, "\n\n");
             continue;
         }
-        // An oversized paragraph: pack its words.
-        for word in para.split_whitespace() {
-            if len(&current) + len(word) + 1 > max_chars {
-                push(&mut chunks, &mut current);
+        // An oversized paragraph: pack its sentences, and the words of oversized sentences.
+        packer.flush();
+        for sentence in sentences(para) {
+            if len(sentence) <= max_chars {
+                packer.add(sentence, " ");
+            } else {
+                for word in sentence.split_whitespace() {
+                    packer.add(word, " ");
+                }
             }
-            if !current.is_empty() {
-                current.push(' ');
-            }
-            current.push_str(word);
         }
-        push(&mut chunks, &mut current);
+        packer.flush();
     }
-    push(&mut chunks, &mut current);
-    chunks
+    packer.finish()
+}
+
+fn len(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// Sentences of a paragraph: text up to and including `.`, `!`, `?`, `؟` or `۔` followed by
+/// white space (so "5.5 kWp" and "e.g." inside a word stay whole).
+fn sentences(para: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = para.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let ends = matches!(c, '.' | '!' | '?' | '؟' | '۔');
+        if ends && chars.peek().is_some_and(|(_, next)| next.is_whitespace()) {
+            let end = i + c.len_utf8();
+            out.push(para[start..end].trim());
+            start = end;
+        }
+    }
+    let rest = para[start..].trim();
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// Packs pieces into chunks of at most `max` characters.
+struct Packer {
+    max: usize,
+    current: String,
+    chunks: Vec<String>,
+}
+
+impl Packer {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            current: String::new(),
+            chunks: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, piece: &str, separator: &str) {
+        if !self.current.is_empty() && len(&self.current) + len(separator) + len(piece) > self.max {
+            self.flush();
+        }
+        if !self.current.is_empty() {
+            self.current.push_str(separator);
+        }
+        self.current.push_str(piece);
+    }
+
+    fn flush(&mut self) {
+        let t = self.current.trim();
+        if !t.is_empty() {
+            self.chunks.push(t.to_owned());
+        }
+        self.current.clear();
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        self.flush();
+        self.chunks
+    }
 }
 
 #[cfg(test)]
@@ -164,6 +215,24 @@ mod tests {
         assert_eq!(
             rejoined.split_whitespace().collect::<Vec<_>>(),
             para.split_whitespace().collect::<Vec<_>>()
+        );
+        // Oversized paragraphs are cut between sentences, never inside one.
+        for c in &chunks[1..] {
+            assert!(c.ends_with('.'), "chunk does not end a sentence: {c}");
+        }
+    }
+
+    #[test]
+    fn sentences_split_on_terminal_punctuation_followed_by_space() {
+        let para = "Prices start at AED 17,900. Is 5.5 kWp enough? ما هي المدة؟ Yes!";
+        assert_eq!(
+            super::sentences(para),
+            [
+                "Prices start at AED 17,900.",
+                "Is 5.5 kWp enough?",
+                "ما هي المدة؟",
+                "Yes!"
+            ]
         );
     }
 }

@@ -28,6 +28,9 @@ const ENGLISH_STOP_WORDS: &[&str] = &[
     "then", "there", "these", "they", "this", "those", "to", "too", "u", "up", "us", "very", "want",
     "was", "we", "were", "what", "whats", "when", "where", "which", "while", "who", "whom", "why",
     "will", "with", "would", "yes", "you", "your", "youre", "yours",
+    // Verbs of asking: "do you offer / provide / have …" carries no topic.
+    "offer", "offers", "provide", "provides", "sell", "sells", "interested", "wondering",
+    "looking", "available",
 ];
 
 /// Arabic function words and conversational fillers (MSA and colloquial),
@@ -76,13 +79,14 @@ fn is_stop_word(raw: &str, stem: &str) -> bool {
 /// `بال`, `لل`, `فال`, `كال` …) stripped where the remainder keeps at least
 /// three letters; English and Arabic stop words removed; single letters
 /// dropped (single digits are kept); de-duplicated with first-occurrence
-/// order kept. Never contains empty strings. No stemming beyond the Arabic
-/// prefixes is done, so `hour` does not match `hours`.
+/// order kept. Never contains empty strings. Beyond the Arabic prefixes, only
+/// English plurals are reduced (`hours` → `hour`, `batteries` → `battery`).
 pub fn search_terms(text: &str) -> Vec<String> {
     let mut seen = HashSet::new();
     let mut terms = Vec::new();
     for token in tokenize(text) {
         let stem = index_form(&token);
+        let stem = stem.as_ref();
         if is_stop_word(&token, stem) {
             continue;
         }
@@ -112,7 +116,7 @@ pub fn normalize_for_index(text: &str) -> String {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(index_form(token));
+        out.push_str(&index_form(token));
     }
     out
 }
@@ -135,7 +139,7 @@ mod tests {
     fn english_terms_drop_stop_words_and_punctuation() {
         assert_eq!(
             search_terms("What are your opening hours?"),
-            ["opening", "hours"]
+            ["opening", "hour"]
         );
         assert_eq!(
             search_terms("How much is the 10kW package? And the 10KW PACKAGE warranty!"),
@@ -143,7 +147,7 @@ mod tests {
         );
         assert_eq!(
             search_terms("Can I pay in 12 instalments?"),
-            ["pay", "12", "instalments"]
+            ["pay", "12", "instalment"]
         );
     }
 
@@ -186,7 +190,7 @@ mod tests {
         assert_eq!(term_counts(&terms, doc), [1, 1, 0, 1]);
         assert_eq!(
             normalize_for_index("  DEWA's Shams-Dubai  "),
-            "dewa shams dubai"
+            "dewa sham dubai"
         );
         assert_eq!(normalize_for_index(""), "");
     }

@@ -12,6 +12,7 @@
 //! rather than of any one caller.
 
 use crate::lang::{is_arabic_char, normalize_arabic};
+use std::borrow::Cow;
 
 /// Which writing system a letter belongs to, for splitting mixed-script runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,12 +139,38 @@ pub(crate) fn strip_arabic_prefixes(word: &str) -> &str {
 
 /// The indexed form of one token: Arabic words lose their prefixes, other
 /// words are kept as they are.
-pub(crate) fn index_form(token: &str) -> &str {
+pub(crate) fn index_form(token: &str) -> Cow<'_, str> {
     if is_arabic_word(token) {
-        strip_arabic_prefixes(token)
+        Cow::Borrowed(strip_arabic_prefixes(token))
     } else {
-        token
+        english_singular(token)
     }
+}
+
+/// A deliberately light English stemmer: plural nouns become singular, so that "prices"
+/// finds "price" and "batteries" finds "battery". Nothing else is touched — verb endings
+/// stay, since stripping them ("financing" → "financ") hurts more than it helps without a
+/// dictionary. Words without a trailing `s`, short words and words ending in `ss`, `us` or
+/// `is` are left alone.
+fn english_singular(word: &str) -> Cow<'_, str> {
+    let n = word.len();
+    if n <= 3 || !word.is_ascii() || !word.ends_with('s') {
+        return Cow::Borrowed(word);
+    }
+    if let Some(stem) = word.strip_suffix("ies") {
+        if n > 4 {
+            return Cow::Owned(format!("{stem}y"));
+        }
+    }
+    for suffix in ["sses", "shes", "ches", "xes", "zes"] {
+        if word.ends_with(suffix) {
+            return Cow::Borrowed(&word[..n - 2]);
+        }
+    }
+    if word.ends_with("ss") || word.ends_with("us") || word.ends_with("is") {
+        return Cow::Borrowed(word);
+    }
+    Cow::Borrowed(&word[..n - 1])
 }
 
 #[cfg(test)]
@@ -159,6 +186,28 @@ mod tests {
         assert_eq!(tokenize("hiمرحبا،كيفك؟"), ["hi", "مرحبا", "كيفك"]);
         assert_eq!(tokenize("باقة ١٠ كيلوواط"), ["باقه", "10", "كيلوواط"]);
         assert!(tokenize(" ... !!! ").is_empty());
+    }
+
+    #[test]
+    fn english_plurals_become_singular_and_nothing_else_changes() {
+        for (word, want) in [
+            ("prices", "price"),
+            ("batteries", "battery"),
+            ("hours", "hour"),
+            ("panels", "panel"),
+            ("boxes", "box"),
+            ("classes", "class"),
+            ("costs", "cost"),
+            ("gas", "gas"),
+            ("bus", "bus"),
+            ("status", "status"),
+            ("analysis", "analysis"),
+            ("glass", "glass"),
+            ("financing", "financing"),
+            ("kwh", "kwh"),
+        ] {
+            assert_eq!(english_singular(word), want, "{word}");
+        }
     }
 
     #[test]
