@@ -246,3 +246,35 @@ async fn chat_page_and_widget_are_served() {
     assert_eq!(info["tenant_name"], "Sahara Solar");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn common_questions_are_answered_from_the_right_document() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            "Do you offer a warranty?",
+            "Source: Warranty and Guarantees",
+        ),
+        ("What are your prices?", "Source: Solar Packages and Prices"),
+        (
+            "Do you provide financing?",
+            "Source: Financing and Payment Plans",
+        ),
+        ("Can I add batteries later?", "Source: Battery Storage FAQ"),
+        ("هل عندكم ضمان؟", "المصدر: الضمان على الأنظمة والمكونات"),
+        ("كم تستغرق مدة التركيب؟", "المصدر: مدة التركيب ومراحله"),
+    ];
+    let mut sessions = Vec::new();
+    for (i, (question, _)) in cases.iter().enumerate() {
+        let s = session();
+        app.post_chat(app.demo_channel, &s, &format!("q{i}"), question)
+            .await;
+        sessions.push(s);
+    }
+    for (s, (question, source)) in sessions.iter().zip(cases) {
+        let history = app.wait_for_agent_replies(app.demo_channel, s, 1).await;
+        let reply = history[1]["text"].as_str().unwrap();
+        assert!(reply.contains(source), "{question:?} → {reply}");
+    }
+    app.stop().await;
+}
