@@ -241,7 +241,8 @@ CREATE FUNCTION platform_pending_conversations()
 -- lease expired (a dispatcher died mid-send) is due again; `redelivery` says so, because that
 -- row may already have reached the provider.
 CREATE FUNCTION platform_claim_outbox(p_limit integer, p_lease interval)
-    RETURNS TABLE (id uuid, tenant_id uuid, channel_id uuid, attempts integer, redelivery boolean)
+    RETURNS TABLE (id uuid, tenant_id uuid, channel_id uuid, conversation_id uuid, attempts integer,
+                   redelivery boolean)
     LANGUAGE sql SECURITY DEFINER SET search_path = public
     AS $$
         WITH due AS (
@@ -249,7 +250,7 @@ CREATE FUNCTION platform_claim_outbox(p_limit integer, p_lease interval)
               FROM outbox c
              WHERE (c.status = 'pending' AND c.next_attempt_at <= now())
                 OR (c.status = 'sending' AND c.locked_until < now())
-             ORDER BY c.next_attempt_at
+             ORDER BY c.next_attempt_at, c.id
              LIMIT p_limit
              FOR UPDATE SKIP LOCKED
         )
@@ -257,7 +258,8 @@ CREATE FUNCTION platform_claim_outbox(p_limit integer, p_lease interval)
            SET status = 'sending', locked_until = now() + p_lease, attempts = o.attempts + 1
           FROM due
          WHERE o.id = due.id
-        RETURNING o.id, o.tenant_id, o.channel_id, o.attempts, due.status = 'sending'
+        RETURNING o.id, o.tenant_id, o.channel_id, o.conversation_id, o.attempts,
+                  due.status = 'sending'
     $$;
 
 -- Time of the earliest future outbox attempt, so the dispatcher can sleep exactly that long.

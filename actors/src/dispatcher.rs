@@ -6,6 +6,7 @@
 //! the `sent` mark being committed is the one window in which a message can go out twice: the
 //! lease expires and the row is retried. That window is as narrow as one UPDATE and is logged.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,12 +48,22 @@ pub fn spawn(services: Arc<Services>, mut shutdown: watch::Receiver<bool>) -> Jo
                     }
                 };
                 let busy = claimed.len() as i32 == BATCH;
-                futures::stream::iter(claimed)
-                    .for_each_concurrent(CONCURRENCY, |row| {
+                // Conversations are delivered concurrently, the rows of one conversation one
+                // after the other, oldest first (ids are time-ordered UUIDv7), so a customer
+                // never receives two replies of one batch out of order.
+                let mut by_conversation: BTreeMap<_, Vec<_>> = BTreeMap::new();
+                for row in claimed {
+                    by_conversation.entry(row.conversation_id).or_default().push(row);
+                }
+                futures::stream::iter(by_conversation.into_values())
+                    .for_each_concurrent(CONCURRENCY, |mut rows| {
                         let services = services.clone();
                         async move {
-                            if let Err(e) = deliver(&services, row).await {
-                                warn!(outbox_id = %row.id, error = %e, "could not record a delivery");
+                            rows.sort_by_key(|r| r.id.0);
+                            for row in rows {
+                                if let Err(e) = deliver(&services, row).await {
+                                    warn!(outbox_id = %row.id, error = %e, "could not record a delivery");
+                                }
                             }
                         }
                     })

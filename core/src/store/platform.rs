@@ -134,6 +134,7 @@ pub struct ClaimedOutbox {
     pub id: OutboxId,
     pub tenant_id: TenantId,
     pub channel_id: ChannelId,
+    pub conversation_id: ConversationId,
     /// Attempts including this one.
     pub attempts: i32,
     /// The previous attempt's lease expired mid-send: the provider may already have it.
@@ -153,7 +154,8 @@ pub async fn claim_outbox(
     };
     let rows = sqlx::query!(
         r#"SELECT id AS "id!", tenant_id AS "tenant_id!", channel_id AS "channel_id!",
-                  attempts AS "attempts!", redelivery AS "redelivery!"
+                  conversation_id AS "conversation_id!", attempts AS "attempts!",
+                  redelivery AS "redelivery!"
              FROM platform_claim_outbox($1, $2)"#,
         limit,
         lease
@@ -166,6 +168,7 @@ pub async fn claim_outbox(
             id: OutboxId(r.id),
             tenant_id: TenantId(r.tenant_id),
             channel_id: ChannelId(r.channel_id),
+            conversation_id: ConversationId(r.conversation_id),
             attempts: r.attempts,
             redelivery: r.redelivery,
         })
