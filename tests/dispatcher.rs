@@ -80,16 +80,7 @@ async fn undeliverable_rows_fail_visibly_and_expired_leases_are_redelivered() {
         .unwrap();
     assert_eq!(attempts, 2, "the expired lease was claimed once more");
     // The possible duplicate is not silent: it is counted (and logged).
-    let (_, metrics) = {
-        let r = app
-            .http
-            .get(app.url("/metrics"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.text().await.unwrap())
-    };
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("switchboard_redeliveries_total"),
         "{metrics}"
