@@ -110,7 +110,6 @@ async fn deliver(services: &Services, row: platform::ClaimedOutbox) -> Result<()
         let result = match serde_json::from_value::<OutboundMessage>(item.payload.clone()) {
             Ok(mut msg) => {
                 msg.channel_id = Some(item.channel_id);
-                msg.conversation_id = Some(item.conversation_id);
                 services.outbound.send(item.channel_kind, &msg).await
             }
             Err(e) => Err(SendError::Permanent(format!(

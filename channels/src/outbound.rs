@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use switchboard_core::model::ChannelKind;
-use switchboard_core::{ChannelId, ConversationId, MessageId};
+use switchboard_core::{ChannelId, MessageId};
 
 use crate::webchat::WebchatHub;
 
@@ -11,8 +11,6 @@ use crate::webchat::WebchatHub;
 pub struct OutboundMessage {
     #[serde(skip)]
     pub channel_id: Option<ChannelId>,
-    #[serde(skip)]
-    pub conversation_id: Option<ConversationId>,
     /// The customer's address on the channel.
     pub to: String,
     pub text: String,

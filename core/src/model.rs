@@ -65,15 +65,6 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Customer => "customer",
-            Role::Agent => "agent",
-            Role::Human => "human",
-            Role::System => "system",
-        }
-    }
-
     /// Parses the database representation; unknown values become `System` so that reading
     /// history never fails on a row written by a newer version.
     pub fn from_db(s: &str) -> Role {

@@ -134,13 +134,17 @@ async fn set_app_password(owner_url: &str, password: &str) -> anyhow::Result<()>
     Ok(())
 }
 
-/// A random hex secret kept in `path` (mode 0600), created on first use.
+/// A random hex secret kept in `path` (mode 0600), created on first use (with its directory).
 fn local_secret(path: &Path) -> anyhow::Result<String> {
     if let Ok(existing) = std::fs::read_to_string(path) {
         let t = existing.trim();
         if t.len() >= 32 && t.chars().all(|c| c.is_ascii_hexdigit()) {
             return Ok(t.to_owned());
         }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
     }
     let secret = format!(
         "{}{}",
@@ -179,21 +183,11 @@ pub fn admin_token(settings: &Settings) -> anyhow::Result<SecretString> {
         return Ok(t.clone());
     }
     let path = settings.data_dir.join("admin-token");
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        let t = existing.trim().to_owned();
-        if t.len() >= 16 {
-            return Ok(SecretString::from(t));
-        }
+    let existed = path.exists();
+    let token = local_secret(&path)?;
+    if !existed {
+        info!(path = %path.display(), "generated an admin token (set SWITCHBOARD_ADMIN_TOKEN to choose your own)");
     }
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("could not create {}", settings.data_dir.display()))?;
-    let token = format!(
-        "sb_{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    write_private(&path, &token)?;
-    info!(path = %path.display(), "generated an admin token (set SWITCHBOARD_ADMIN_TOKEN to choose your own)");
     Ok(SecretString::from(token))
 }
 
