@@ -60,6 +60,7 @@ pub fn shared_pg() -> &'static SharedPg {
                         port: None,
                         os_user: None,
                         durable: false,
+                        shared_buffers: "256MB".into(),
                     })
                     .await
                     .unwrap_or_else(|e| panic!("could not start the test PostgreSQL: {e}"));

@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod dispatcher;
 mod embedded;
+mod knowledge;
 mod pipeline;
 mod tenancy;
 mod webchat;

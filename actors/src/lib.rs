@@ -84,6 +84,8 @@ pub struct Services {
     /// Wakes the dispatcher when a turn has committed outbox rows.
     pub outbox_kick: Arc<Notify>,
     pub faults: Option<FaultHook>,
+    /// Embedders of every tenant's knowledge (queries are embedded with them).
+    pub embedders: Arc<switchboard_knowledge::Embedders>,
 }
 
 impl std::fmt::Debug for Services {

@@ -4,9 +4,13 @@
 
 use serde_json::json;
 use switchboard_core::store::turns::ConversationInfo;
-use switchboard_core::{DbError, TenantTx};
-use switchboard_knowledge::Passage;
-use switchboard_prompts::{offline_reply, ReplyContext, Snippet};
+use switchboard_core::{Db, DbError, TenantId};
+use switchboard_knowledge::indexer::{active_embedder, embed_query};
+use switchboard_knowledge::{Embedders, Hit, SearchParams};
+use switchboard_prompts::{detect_language, offline_reply, Lang, ReplyContext, Snippet};
+
+/// Passages a reply may draw on.
+const GROUNDING_HITS: usize = 5;
 
 /// A reply ready to be committed.
 #[derive(Clone, Debug)]
@@ -17,25 +21,44 @@ pub struct Reply {
     pub metadata: serde_json::Value,
 }
 
-/// Passages of the tenant's knowledge that may answer `customer_text`, read through the turn's
-/// tenant transaction.
-pub async fn ground(tx: &mut TenantTx, customer_text: &str) -> Result<Vec<Passage>, DbError> {
-    switchboard_knowledge::retrieve(tx, customer_text, 3).await
+/// Passages of the tenant's knowledge that may answer `customer_text`: hybrid search (BM25 and
+/// the tenant's embeddings, fused). The query is embedded between two short read transactions,
+/// never while one is open.
+pub async fn ground(
+    db: &Db,
+    embedders: &Embedders,
+    tenant: TenantId,
+    customer_text: &str,
+) -> Result<Vec<Hit>, DbError> {
+    {
+        let mut tx = db.tenant(tenant).await?;
+        let embedder = active_embedder(embedders, &mut tx).await?;
+        tx.commit().await?;
+        let vector = match embedder {
+            Some((e, model)) => embed_query(&e, model, customer_text).await,
+            None => None,
+        };
+        let mut tx = db.tenant(tenant).await?;
+        let hits = switchboard_knowledge::search(
+            &mut tx,
+            &SearchParams::new(customer_text, GROUNDING_HITS),
+            vector.as_ref(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(hits)
+    }
 }
 
 /// Answers `customer_text` with the offline responder from the retrieved `passages`. No IO:
 /// everything it needs was read before the turn's attempt was committed.
-pub fn offline(
-    conversation: &ConversationInfo,
-    customer_text: &str,
-    passages: &[Passage],
-) -> Reply {
+pub fn offline(conversation: &ConversationInfo, customer_text: &str, passages: &[Hit]) -> Reply {
     let snippets: Vec<Snippet> = passages
         .iter()
         .map(|p| Snippet {
             title: p.title.clone(),
             text: p.text.clone(),
-            lang: p.lang,
+            lang: Lang::from_code(&p.language).unwrap_or_else(|| detect_language(&p.text)),
         })
         .collect();
     let reply = offline_reply(&ReplyContext {
@@ -47,7 +70,19 @@ pub fn offline(
         .cited
         .iter()
         .filter_map(|&i| passages.get(i))
-        .map(|p| json!({"document_id": p.document_id, "title": p.title, "position": p.position, "score": p.score}))
+        .map(|p| {
+            json!({
+                "document_id": p.document_id,
+                "chunk_id": p.chunk_id,
+                "title": p.title,
+                "source": p.source,
+                "heading_path": p.heading_path,
+                "position": p.position,
+                "char_start": p.char_start,
+                "char_end": p.char_end,
+                "score": p.score,
+            })
+        })
         .collect();
     let intent = serde_json::to_value(reply.intent)
         .ok()

@@ -89,10 +89,10 @@ pub async fn run(
         .map(|e| e.text.as_str())
         .collect::<Vec<_>>()
         .join("\n");
-    // Knowledge is read in the same transaction, which then commits the attempt before any
-    // reply is composed: a panic or crash from here on still counts against the events.
-    let passages = responder::ground(&mut tx, &customer_text).await?;
+    // The attempt commits before knowledge is read and any reply is composed: a panic or crash
+    // from here on still counts against the events.
     tx.commit().await?;
+    let passages = responder::ground(db, &services.embedders, tenant, &customer_text).await?;
 
     let timeout = services.config.turn_timeout;
     let result = tokio::time::timeout(timeout, async {

@@ -8,9 +8,11 @@
 pub mod db;
 pub mod ids;
 pub mod model;
+pub mod secrets;
 pub mod store;
 
 pub use db::{Db, DbError, TenantTx};
 pub use ids::{
     ChannelId, ContactId, ConversationId, EventId, MessageId, OutboxId, TenantId, TurnId,
 };
+pub use secrets::{MasterKey, SecretError};

@@ -13,6 +13,7 @@ use switchboard_actors::{dispatcher, FaultHook, RootMsg, RootSupervisor, Service
 use switchboard_channels::Outbound;
 use switchboard_core::db::DbTarget;
 use switchboard_core::{ChannelId, Db};
+use switchboard_knowledge::{Embedders, Indexer};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -39,6 +40,7 @@ pub struct Application {
     state: AppState,
     shutdown_tx: watch::Sender<bool>,
     dispatcher: JoinHandle<()>,
+    indexer_task: JoinHandle<()>,
     root_handle: JoinHandle<()>,
     embedded: Option<EmbeddedPostgres>,
     owner_url: SecretString,
@@ -82,6 +84,7 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
                 port: settings.pg.port,
                 os_user: settings.pg.os_user.clone(),
                 durable: settings.pg.durable,
+                shared_buffers: settings.pg.shared_buffers.clone(),
             })
             .await
             .context("could not start the embedded PostgreSQL")?;
@@ -135,7 +138,7 @@ async fn set_app_password(owner_url: &str, password: &str) -> anyhow::Result<()>
 }
 
 /// A random hex secret kept in `path` (mode 0600), created on first use (with its directory).
-fn local_secret(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn local_secret(path: &Path) -> anyhow::Result<String> {
     if let Ok(existing) = std::fs::read_to_string(path) {
         let t = existing.trim();
         if t.len() >= 32 && t.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -219,21 +222,39 @@ impl Application {
         http::metrics::handle();
         let admin_token = admin_token(&settings)?;
         if settings.openai_api_key.is_some() || settings.openai_base_url.is_some() {
-            warn!("an OpenAI-compatible model is configured, but this build answers with the offline responder only");
+            warn!("an OpenAI-compatible endpoint is configured: tenants can use it for embeddings; replies still come from the offline responder");
         }
         let Database {
             db,
             embedded,
             owner_url,
         } = open_database(&settings).await?;
-        let demo_channel = if settings.demo {
-            crate::demo::ensure(&db)
+        let embedders = Arc::new(Embedders::new(
+            crate::knowledge::local_embedder(&settings.knowledge)?,
+            crate::knowledge::master_key(&settings)?,
+            crate::knowledge::platform_embedding(&settings),
+        ));
+        let indexer = Indexer::new(
+            db.clone(),
+            embedders.clone(),
+            crate::knowledge::indexer_config(&settings.knowledge)?,
+        );
+        let (demo_channel, demo_created) = if settings.demo {
+            let created = crate::demo::ensure(&db)
                 .await
                 .context("could not create the demo tenant")?;
-            crate::demo::chat_channel(&db).await?
+            (crate::demo::chat_channel(&db).await?, created)
         } else {
-            None
+            (None, false)
         };
+        if demo_created {
+            // The demo's few documents are indexed before serving, so its first answer is
+            // grounded; everything else is indexed in the background.
+            indexer
+                .drain()
+                .await
+                .context("could not index the demo tenant's documents")?;
+        }
 
         let services = Arc::new(Services {
             db,
@@ -241,18 +262,21 @@ impl Application {
             config: settings.pipeline.to_config(),
             outbox_kick: Arc::new(Notify::new()),
             faults: options.faults,
+            embedders,
         });
         let (root, root_handle) = Actor::spawn(None, RootSupervisor, services.clone())
             .await
             .context("could not start the actor tree")?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let dispatcher = dispatcher::spawn(services.clone(), shutdown_rx.clone());
+        let indexer_task = tokio::spawn(indexer.clone().run(shutdown_rx.clone()));
         let state = AppState {
             services,
             root,
             admin_token: Arc::new(admin_token),
             shutdown: shutdown_rx,
             routes: Arc::default(),
+            indexer,
         };
         Ok(Application {
             port,
@@ -260,6 +284,7 @@ impl Application {
             state,
             shutdown_tx,
             dispatcher,
+            indexer_task,
             root_handle,
             embedded,
             owner_url,
@@ -298,6 +323,7 @@ impl Application {
             state,
             shutdown_tx,
             dispatcher,
+            indexer_task,
             root_handle,
             embedded,
             owner_url: _,
@@ -330,6 +356,7 @@ impl Application {
         }
         let _ = root_handle.await;
         let _ = dispatcher.await;
+        let _ = indexer_task.await;
         services.db.close().await;
         if let Some(pg) = embedded {
             pg.stop()

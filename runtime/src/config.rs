@@ -37,6 +37,8 @@ pub struct Settings {
     pub pg: PgSettings,
     pub pipeline: PipelineSettings,
     pub log: LogSettings,
+    /// Knowledge base: local embedding model and chunking.
+    pub knowledge: KnowledgeConfig,
     /// Create the demo tenant on first run.
     pub demo: bool,
     /// Largest accepted request body, in bytes.
@@ -58,6 +60,8 @@ pub struct PgSettings {
     pub bin: Option<PathBuf>,
     /// fsync and synchronous commit on. Only test suites turn this off.
     pub durable: bool,
+    /// The embedded server's `shared_buffers`.
+    pub shared_buffers: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -69,6 +73,36 @@ pub struct PipelineSettings {
     pub turn_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
     pub outbox_max_attempts: i32,
+}
+
+/// Knowledge base: the local embedding model and chunking.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct KnowledgeConfig {
+    /// The platform's local embedder: `minilm` (all-MiniLM-L6-v2 in-process, the default),
+    /// `minilm+ngram` (MiniLM and character n-grams, for multilingual bases) or `ngram`
+    /// (character n-grams only, no model files).
+    pub local_model: String,
+    /// Folder holding `model.safetensors`, `tokenizer.json` and `config.json` of the local
+    /// model (default: found under `.tools/minilm`, installed by `scripts/setup.sh`).
+    pub model_dir: Option<PathBuf>,
+    /// Dimensions of the character n-gram vectors (`ngram` and `minilm+ngram`).
+    pub ngram_dims: usize,
+    /// Chunk size and overlap, in characters.
+    pub chunk_max_chars: usize,
+    pub chunk_overlap_chars: usize,
+}
+
+impl Default for KnowledgeConfig {
+    fn default() -> Self {
+        Self {
+            local_model: "minilm".into(),
+            model_dir: None,
+            ngram_dims: 384,
+            chunk_max_chars: 1000,
+            chunk_overlap_chars: 150,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -94,6 +128,7 @@ impl Default for Settings {
             pg: PgSettings::default(),
             pipeline: PipelineSettings::default(),
             log: LogSettings::default(),
+            knowledge: KnowledgeConfig::default(),
             demo: true,
             max_body_bytes: 64 * 1024,
             db_pool_size: 10,
@@ -108,6 +143,7 @@ impl Default for PgSettings {
             os_user: None,
             bin: None,
             durable: true,
+            shared_buffers: "256MB".into(),
         }
     }
 }

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use switchboard_core::model::ChannelKind;
 use switchboard_core::store::{channels, platform};
 use switchboard_core::{ChannelId, Db, DbError, TenantId};
+use switchboard_knowledge::documents::{self, DocumentError, NewDocument};
 use switchboard_prompts::Lang;
 use tracing::info;
 
@@ -48,8 +49,21 @@ pub async fn ensure(db: &Db) -> Result<bool, DbError> {
         Err(DbError::Conflict(_)) => return Ok(false),
         Err(e) => return Err(e),
     };
-    for doc in &demo.documents {
-        switchboard_knowledge::add_document(&mut tx, &doc.title, doc.lang, &doc.text).await?;
+    for (i, doc) in demo.documents.iter().enumerate() {
+        let new = NewDocument {
+            title: Some(doc.title.clone()),
+            source: format!("demo-{:02}-{}.txt", i + 1, doc.lang.code()),
+            content_type: Some("text/plain".into()),
+            content: doc.text.clone().into_bytes(),
+            language: Some(doc.lang.code().into()),
+            tags: vec!["demo".into()],
+        };
+        documents::create(&mut tx, &new)
+            .await
+            .map_err(|e| match e {
+                DocumentError::Db(e) => e,
+                other => DbError::Invalid(format!("demo document `{}`: {other}", doc.title)),
+            })?;
     }
     tx.commit().await?;
     info!(tenant = %tenant.slug, channel_id = %channel.id, documents = demo.documents.len(), "created the demo tenant");

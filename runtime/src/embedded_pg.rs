@@ -97,6 +97,8 @@ pub struct EmbeddedPgConfig {
     /// `false` (for tests) turns off fsync, synchronous commit and full-page
     /// writes, trading crash safety for speed.
     pub durable: bool,
+    /// PostgreSQL's `shared_buffers` (e.g. `128MB`, `2GB`).
+    pub shared_buffers: String,
 }
 
 impl EmbeddedPgConfig {
@@ -108,6 +110,7 @@ impl EmbeddedPgConfig {
             port: None,
             os_user: None,
             durable: true,
+            shared_buffers: "128MB".into(),
         }
     }
 }
@@ -243,7 +246,7 @@ impl EmbeddedPostgres {
                 }
                 None => pick_free_port()?,
             };
-            match launch(&prep, port, cfg.durable).await {
+            match launch(&prep, port, cfg.durable, &cfg.shared_buffers).await {
                 Ok(pg) => {
                     info!(
                         port,
@@ -1172,7 +1175,12 @@ enum Launch {
     Failed(EmbeddedPgError),
 }
 
-async fn launch(prep: &Prepared, port: u16, durable: bool) -> Result<EmbeddedPostgres, Launch> {
+async fn launch(
+    prep: &Prepared,
+    port: u16,
+    durable: bool,
+    shared_buffers: &str,
+) -> Result<EmbeddedPostgres, Launch> {
     let log_path = prep.log_path.clone();
     let fail = |e: EmbeddedPgError| Launch::Failed(e);
     let mut log = OpenOptions::new()
@@ -1215,9 +1223,9 @@ async fn launch(prep: &Prepared, port: u16, durable: bool) -> Result<EmbeddedPos
             "unix_socket_directories=",
             "-c",
             "max_connections=200",
-            "-c",
-            "shared_buffers=128MB",
         ])
+        .arg("-c")
+        .arg(format!("shared_buffers={shared_buffers}"))
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(stderr))
         // Own process group: a Ctrl-C in the terminal reaches only us, and we

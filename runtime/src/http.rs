@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod error;
 pub mod health;
+pub mod knowledge;
 pub mod metrics;
 pub mod pages;
 pub mod route_cache;
@@ -12,11 +13,12 @@ pub mod webchat;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use ractor::ActorRef;
 use secrecy::SecretString;
 use switchboard_actors::{RootMsg, Services};
+use switchboard_knowledge::Indexer;
 use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
@@ -32,6 +34,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Channel id → tenant, cached for a few seconds.
     pub routes: Arc<route_cache::RouteCache>,
+    /// The knowledge indexer, woken when documents are queued.
+    pub indexer: Indexer,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -43,6 +47,35 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/channels", get(admin::list_channels))
         .route("/events/parked", get(admin::list_parked))
         .route("/events/{event_id}/retry", post(admin::retry_parked))
+        .route(
+            "/knowledge/documents",
+            get(knowledge::list_documents)
+                .post(knowledge::create_document)
+                .layer(DefaultBodyLimit::max(
+                    switchboard_knowledge::documents::MAX_DOCUMENT_BYTES + 1024 * 1024,
+                )),
+        )
+        .route(
+            "/knowledge/documents/{document_id}",
+            get(knowledge::get_document)
+                .patch(knowledge::patch_document)
+                .delete(knowledge::delete_document),
+        )
+        .route(
+            "/knowledge/documents/{document_id}/content",
+            put(knowledge::put_content).layer(DefaultBodyLimit::max(
+                switchboard_knowledge::documents::MAX_DOCUMENT_BYTES + 1024 * 1024,
+            )),
+        )
+        .route(
+            "/knowledge/documents/{document_id}/reindex",
+            post(knowledge::reindex_document),
+        )
+        .route("/knowledge/search", post(knowledge::search))
+        .route(
+            "/knowledge/settings",
+            get(knowledge::get_settings).put(knowledge::put_settings),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_admin,

@@ -4,11 +4,14 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_kb;
 pub mod chat;
 pub mod config;
 pub mod demo;
 pub mod embedded_pg;
 pub mod http;
+pub mod kb;
+pub mod knowledge;
 pub mod telemetry;
 pub mod tenants;
 

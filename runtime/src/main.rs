@@ -40,14 +40,66 @@ enum Command {
         /// Tenant slug or id (the demo tenant is `demo`).
         tenant: String,
     },
-    /// Quick load run of the full pipeline on a scratch database; prints JSON.
+    /// Manage a tenant's knowledge base.
+    Kb {
+        #[command(subcommand)]
+        command: KbCommand,
+    },
+    /// Benchmarks on a scratch database; prints JSON. `--suite pipeline` (default): load run of
+    /// the full pipeline. `--suite knowledge`: retrieval latency and recall at scale.
     Bench {
+        /// `pipeline` or `knowledge`.
+        #[arg(long, default_value = "pipeline")]
+        suite: String,
+        /// Knowledge suite: chunks in all.
+        #[arg(long, default_value_t = 100_000)]
+        chunks: usize,
+        /// Knowledge suite: tenants sharing them (one owns 1%).
+        #[arg(long, default_value_t = 1000)]
+        tenants: usize,
+        /// Knowledge suite: queries to run.
+        #[arg(long, default_value_t = 400)]
+        queries: usize,
         /// Conversations running at once.
         #[arg(long, default_value_t = 50)]
         conversations: usize,
         /// Messages each conversation sends.
         #[arg(long, default_value_t = 20)]
         messages: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum KbCommand {
+    /// Add files (text, Markdown, HTML, PDF, CSV/JSON question-answer pairs) to a tenant's
+    /// knowledge base; folders are walked.
+    Ingest {
+        /// Tenant slug or id.
+        tenant: String,
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Measure retrieval quality on a BEIR-layout dataset (corpus.jsonl, queries.jsonl,
+    /// qrels/test.tsv) in a scratch tenant; prints JSON.
+    Eval {
+        /// The dataset folder.
+        dataset_dir: PathBuf,
+        /// Index at most this many unjudged documents besides the judged ones (quick runs).
+        #[arg(long)]
+        max_docs: Option<usize>,
+        /// Run at most this many queries.
+        #[arg(long)]
+        max_queries: Option<usize>,
+        /// Retrieval modes to measure: hybrid, full_text, vector (comma-separated).
+        #[arg(long, default_value = "hybrid,full_text,vector", value_delimiter = ',')]
+        modes: Vec<String>,
+        /// Keep the scratch tenant afterwards (useful with DATABASE_URL).
+        #[arg(long)]
+        keep_tenant: bool,
+        /// Write each query's candidates with both retrievers' scores to this JSONL file.
+        #[arg(long)]
+        dump: Option<PathBuf>,
     },
 }
 
@@ -127,11 +179,69 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             result
         }
+        Command::Kb {
+            command: KbCommand::Ingest { tenant, paths },
+        } => switchboard_runtime::kb::ingest(settings, &tenant, &paths).await,
+        Command::Kb {
+            command:
+                KbCommand::Eval {
+                    dataset_dir,
+                    max_docs,
+                    max_queries,
+                    modes,
+                    keep_tenant,
+                    dump,
+                },
+        } => {
+            let modes = modes
+                .iter()
+                .map(|m| match m.trim() {
+                    "hybrid" => Ok(switchboard_knowledge::SearchMode::Hybrid),
+                    "full_text" | "fts" => Ok(switchboard_knowledge::SearchMode::FullText),
+                    "vector" => Ok(switchboard_knowledge::SearchMode::Vector),
+                    other => Err(anyhow::anyhow!(
+                        "unknown mode `{other}`: use hybrid, full_text or vector"
+                    )),
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let opts = switchboard_runtime::kb::EvalOptions {
+                max_docs,
+                max_queries,
+                modes,
+                keep_tenant,
+                dump,
+            };
+            let result = switchboard_runtime::kb::eval(settings, &dataset_dir, opts).await?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
+            Ok(())
+        }
         Command::Chat { tenant } => switchboard_runtime::chat::run(settings, &tenant).await,
         Command::Bench {
+            suite,
+            chunks,
+            tenants,
+            queries,
+            ..
+        } if suite == "knowledge" => {
+            let opts = switchboard_runtime::bench_kb::KbBenchOptions {
+                chunks,
+                tenants,
+                queries,
+            };
+            let result = switchboard_runtime::bench_kb::run(settings, opts).await?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
+            Ok(())
+        }
+        Command::Bench {
+            suite,
             conversations,
             messages,
+            ..
         } => {
+            anyhow::ensure!(
+                suite == "pipeline",
+                "unknown --suite `{suite}`: use pipeline or knowledge"
+            );
             let opts = switchboard_runtime::bench::BenchOptions {
                 conversations,
                 messages,

@@ -83,6 +83,14 @@ pub async fn find_tenant(pool: &PgPool, slug_or_id: &str) -> Result<Option<Tenan
         .find(|t| t.slug == slug_or_id || Some(t.id.0) == wanted_id))
 }
 
+/// Deletes a tenant and everything it owns; false when there was no such tenant.
+pub async fn delete_tenant(pool: &PgPool, tenant: TenantId) -> Result<bool, DbError> {
+    Ok(sqlx::query_scalar("SELECT platform_delete_tenant($1)")
+        .bind(tenant.0)
+        .fetch_one(pool)
+        .await?)
+}
+
 /// Where a channel id from a public URL belongs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChannelRoute {

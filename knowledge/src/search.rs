@@ -1,0 +1,393 @@
+//! Hybrid retrieval inside PostgreSQL: BM25 full text and vector similarity, each ranked within
+//! the tenant, fused with weighted reciprocal rank fusion, and only then filtered by score.
+//!
+//! * **Full text.** The query is turned into lexemes with each text-search configuration the
+//!   knowledge base uses (`english`, `arabic`, `simple`); lexemes that occur in none of the
+//!   tenant's chunks drop out when joined with `kb_terms`, and the rest carry their IDF. Chunks
+//!   matching any lexeme (GIN index) are ranked by the inner product of their stored BM25 vector
+//!   with the query's IDF vector.
+//! * **Vectors.** The query is embedded with the tenant's active model and compared by cosine
+//!   distance with that model's vectors only. For dimensions with an HNSW index the search may use
+//!   it with pgvector's iterative scan, so a tenant filter never starves the result; otherwise the
+//!   tenant's vectors are scanned exactly.
+//! * **Fusion.** `score = Σ wᵢ / (60 + rankᵢ)`, normalised so a chunk ranked first by every
+//!   retriever scores 1.0. The threshold applies to this fused score, after fusion, so a chunk
+//!   found by only one retriever is never dropped before the other has had its say.
+//!
+//! Every statement runs in the caller's [`TenantTx`] and names the tenant in its `WHERE` clause
+//! as well, so row-level security and the indexes agree on the scope.
+
+use crate::fts::prepare;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use switchboard_core::{DbError, TenantTx};
+use uuid::Uuid;
+
+use crate::vector_literal;
+
+/// Reciprocal-rank-fusion constant (Cormack et al.).
+const RRF_K: f64 = 60.0;
+/// Dimensions that have an HNSW index (see the knowledge migration).
+pub const INDEXED_DIMS: [usize; 4] = [384, 768, 1024, 1536];
+/// Text-search configurations whose lexemes a query is matched with.
+const QUERY_CONFIGS: [&str; 3] = ["english", "arabic", "simple"];
+
+/// Which retrievers take part.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    #[default]
+    Hybrid,
+    FullText,
+    Vector,
+}
+
+/// How the vector retriever reaches its candidates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VectorStrategy {
+    /// Let the planner choose (HNSW with iterative scan, or the tenant's rows scanned exactly).
+    #[default]
+    Auto,
+    /// Always scan the tenant's vectors exactly.
+    Exact,
+    /// Prefer the HNSW index (iterative scan), when the dimension has one.
+    Ann,
+}
+
+/// A search request.
+#[derive(Clone, Debug)]
+pub struct SearchParams {
+    pub query: String,
+    /// Results wanted (1..=200).
+    pub k: usize,
+    /// Minimum fused score in [0, 1], applied after fusion.
+    pub min_score: f64,
+    pub mode: SearchMode,
+    /// Candidates each retriever contributes before fusion (at least `k`).
+    pub candidates: usize,
+    /// Weights of the full-text and vector retrievers in the fusion.
+    pub fts_weight: f64,
+    pub vector_weight: f64,
+    pub strategy: VectorStrategy,
+    /// Only chunks of documents carrying all these tags.
+    pub tags: Vec<String>,
+}
+
+impl SearchParams {
+    pub fn new(query: impl Into<String>, k: usize) -> SearchParams {
+        SearchParams {
+            query: query.into(),
+            k,
+            min_score: 0.0,
+            mode: SearchMode::Hybrid,
+            candidates: 50,
+            fts_weight: 1.0,
+            vector_weight: 1.0,
+            strategy: VectorStrategy::Auto,
+            tags: Vec::new(),
+        }
+    }
+}
+
+/// The query's embedding and the model that made it.
+#[derive(Clone, Debug)]
+pub struct QueryVector {
+    pub model: String,
+    pub vector: Vec<f32>,
+}
+
+/// One retriever's view of a hit.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RetrieverScore {
+    /// 1-based rank among that retriever's candidates.
+    pub rank: u32,
+    /// BM25 score for full text; cosine similarity for vectors.
+    pub score: f64,
+}
+
+/// A ranked chunk with what is needed to cite it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Hit {
+    pub chunk_id: Uuid,
+    pub document_id: Uuid,
+    pub title: String,
+    pub source: Option<String>,
+    pub heading_path: Vec<String>,
+    pub position: i32,
+    pub char_start: i32,
+    pub char_end: i32,
+    pub language: String,
+    pub text: String,
+    /// Fused score in [0, 1].
+    pub score: f64,
+    pub full_text: Option<RetrieverScore>,
+    pub vector: Option<RetrieverScore>,
+}
+
+/// Runs a search in the current tenant. `vector` is the query embedding (with the model that
+/// made it); without one, or in [`SearchMode::FullText`], only full text runs.
+pub async fn search(
+    tx: &mut TenantTx,
+    params: &SearchParams,
+    vector: Option<&QueryVector>,
+) -> Result<Vec<Hit>, DbError> {
+    let k = params.k.clamp(1, 200);
+    let candidates = params.candidates.max(k).min(1000) as i64;
+    let tenant = tx.tenant_id().0;
+    let use_fts = params.mode != SearchMode::Vector;
+    let use_vec = params.mode != SearchMode::FullText && vector.is_some();
+
+    let (fts_query, fts_vector) = if use_fts {
+        bm25_query(tx, &params.query).await?
+    } else {
+        (None, None)
+    };
+    let fts_on = fts_query.is_some();
+    let fts_weight = if fts_on {
+        params.fts_weight.max(0.0)
+    } else {
+        0.0
+    };
+    let vec_weight = if use_vec {
+        params.vector_weight.max(0.0)
+    } else {
+        0.0
+    };
+    // Normalise by the retrievers asked for, so a chunk that full text did not find scores at
+    // most the vector retriever's share even when the query had no known word.
+    let norm_weight = if use_fts {
+        params.fts_weight.max(0.0)
+    } else {
+        0.0
+    } + vec_weight;
+    if fts_weight + vec_weight == 0.0 || norm_weight == 0.0 {
+        return Ok(Vec::new());
+    }
+
+    let tag_filter = if params.tags.is_empty() {
+        ""
+    } else {
+        " AND EXISTS (SELECT 1 FROM documents td WHERE td.id = c.document_id AND td.tags @> $7)"
+    };
+    let fts_cte = if fts_on {
+        format!(
+            "SELECT c.id, -(c.bm25 <#> $3::sparsevec) AS score
+               FROM chunks c
+              WHERE c.tenant_id = $1 AND c.tsv @@ $2::tsquery{tag_filter}
+              ORDER BY c.bm25 <#> $3::sparsevec, c.id
+              LIMIT $4"
+        )
+    } else {
+        "SELECT NULL::uuid AS id, NULL::float8 AS score WHERE false".to_owned()
+    };
+    let vec_cte = match vector.filter(|_| use_vec) {
+        Some(qv) => {
+            let dims = qv.vector.len();
+            let indexed = INDEXED_DIMS.contains(&dims) && params.strategy != VectorStrategy::Exact;
+            // The cast to a fixed dimension and the `dims` predicate let the planner use the
+            // partial HNSW index for that size; the tag filter stays inside the query.
+            let (expr, extra) = if indexed {
+                (
+                    format!("(e.embedding::vector({dims}))"),
+                    format!(" AND e.dims = {dims}"),
+                )
+            } else {
+                ("e.embedding".to_owned(), String::new())
+            };
+            let tag_filter_vec = if params.tags.is_empty() {
+                ""
+            } else {
+                " AND EXISTS (SELECT 1 FROM chunks c JOIN documents td ON td.id = c.document_id
+                               WHERE c.id = e.chunk_id AND td.tags @> $7)"
+            };
+            format!(
+                "SELECT id, score FROM (
+                   SELECT e.chunk_id AS id, 1 - ({expr} <=> $6::vector) AS score,
+                          {expr} <=> $6::vector AS distance
+                     FROM chunk_embeddings e
+                    WHERE e.tenant_id = $1 AND e.model = $5{extra}{tag_filter_vec}
+                    ORDER BY {expr} <=> $6::vector
+                    LIMIT $4) ann"
+            )
+        }
+        None => "SELECT NULL::uuid AS id, NULL::float8 AS score WHERE false".to_owned(),
+    };
+    let sql = format!(
+        "WITH fts AS MATERIALIZED ({fts_cte}),
+              vec AS MATERIALIZED ({vec_cte}),
+              fr AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank FROM fts),
+              vr AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank FROM vec),
+              fused AS (
+                SELECT coalesce(fr.id, vr.id) AS id,
+                       fr.rank AS f_rank, fr.score AS f_score, vr.rank AS v_rank, vr.score AS v_score,
+                       (coalesce($8 / ({RRF_K} + fr.rank), 0) + coalesce($9 / ({RRF_K} + vr.rank), 0))
+                         / ($12 / ({RRF_K} + 1)) AS fused
+                  FROM fr FULL JOIN vr ON fr.id = vr.id)
+         SELECT c.id, c.document_id, d.title, d.source, c.heading_path, c.position, c.char_start,
+                c.char_end, c.language, c.text, f.fused, f.f_rank, f.f_score, f.v_rank, f.v_score
+           FROM fused f
+           JOIN chunks c ON c.id = f.id AND c.tenant_id = $1
+           JOIN documents d ON d.id = c.document_id AND d.tenant_id = $1
+          WHERE f.fused >= $10
+          ORDER BY f.fused DESC, c.document_id, c.position
+          LIMIT $11"
+    );
+    if use_vec && params.strategy != VectorStrategy::Exact {
+        // Let the HNSW scan go on until enough rows pass the tenant filter; results are
+        // re-ranked exactly by the outer query, so relaxed order is safe.
+        let ef = (candidates as usize).clamp(40, 1000);
+        let mut settings = vec![
+            "SET LOCAL hnsw.iterative_scan = relaxed_order".to_owned(),
+            format!("SET LOCAL hnsw.ef_search = {ef}"),
+        ];
+        if params.strategy == VectorStrategy::Ann {
+            settings.push("SET LOCAL enable_sort = off".to_owned());
+        }
+        for set in &settings {
+            sqlx::query(set).execute(tx.conn()).await?;
+        }
+    }
+    let (model, vec_text) = match vector {
+        Some(qv) => (qv.model.clone(), vector_literal(&qv.vector)),
+        None => (String::new(), "[0]".to_owned()),
+    };
+    let rows = sqlx::query(&sql)
+        .bind(tenant)
+        .bind(fts_query.unwrap_or_default())
+        .bind(fts_vector.unwrap_or_else(|| "{}/16777216".to_owned()))
+        .bind(candidates)
+        .bind(model)
+        .bind(vec_text)
+        .bind(&params.tags)
+        .bind(fts_weight)
+        .bind(vec_weight)
+        .bind(params.min_score)
+        .bind(k as i64)
+        .bind(norm_weight)
+        .fetch_all(tx.conn())
+        .await?;
+    if use_vec && params.strategy == VectorStrategy::Ann {
+        sqlx::query("SET LOCAL enable_sort = on")
+            .execute(tx.conn())
+            .await?;
+    }
+    rows.into_iter()
+        .map(|r| {
+            let score = |rank: Option<i64>, score: Option<f64>| {
+                rank.zip(score).map(|(rank, score)| RetrieverScore {
+                    rank: rank as u32,
+                    score,
+                })
+            };
+            Ok(Hit {
+                chunk_id: r.try_get(0)?,
+                document_id: r.try_get(1)?,
+                title: r.try_get(2)?,
+                source: r.try_get(3)?,
+                heading_path: r.try_get(4)?,
+                position: r.try_get(5)?,
+                char_start: r.try_get(6)?,
+                char_end: r.try_get(7)?,
+                language: r.try_get(8)?,
+                text: r.try_get(9)?,
+                score: r.try_get(10)?,
+                full_text: score(r.try_get(11)?, r.try_get(12)?),
+                vector: score(r.try_get(13)?, r.try_get(14)?),
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(DbError::from)
+}
+
+/// The tsquery (any of the lexemes) and the BM25 query vector (IDF per lexeme dimension) for
+/// `query` in the current tenant; `None` when no lexeme of the query occurs in its chunks.
+async fn bm25_query(
+    tx: &mut TenantTx,
+    query: &str,
+) -> Result<(Option<String>, Option<String>), DbError> {
+    let tenant = tx.tenant_id().0;
+    // The query is parsed with every configuration the tenant's chunks use (the three common
+    // ones before anything is indexed), each from text prepared the way that configuration's
+    // chunks were; lexemes no chunk has drop out in the join with `kb_terms`.
+    let rows = sqlx::query(
+        "WITH cfgs AS (
+            SELECT c FROM kb_stats s, unnest(s.configs) c WHERE s.tenant_id = $1
+            UNION SELECT unnest($5::text[]) WHERE NOT EXISTS (
+                SELECT 1 FROM kb_stats s WHERE s.tenant_id = $1 AND cardinality(s.configs) > 0)),
+          lex AS (
+            SELECT DISTINCT x AS lexeme
+              FROM cfgs,
+                   unnest(tsvector_to_array(to_tsvector(cfgs.c::regconfig,
+                       CASE cfgs.c WHEN 'arabic' THEN $3 WHEN 'simple' THEN $4 ELSE $2 END))) x)
+         SELECT t.lexeme, kb_lexeme_dim(t.lexeme) AS dim,
+                ln(1.0 + (s.chunk_count - t.df + 0.5) / (t.df + 0.5))::float8 AS idf
+           FROM lex
+           JOIN kb_terms t ON t.tenant_id = $1 AND t.lexeme = lex.lexeme AND t.df > 0
+           JOIN kb_stats s ON s.tenant_id = $1
+          ORDER BY dim",
+    )
+    .bind(tenant)
+    .bind(query)
+    .bind(prepare(query, "arabic"))
+    .bind(prepare(query, "simple"))
+    .bind(QUERY_CONFIGS.as_slice())
+    .fetch_all(tx.conn())
+    .await?;
+    if rows.is_empty() {
+        return Ok((None, None));
+    }
+    let mut tsquery = String::new();
+    let mut weights: Vec<(i32, f64)> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let lexeme: String = r.try_get(0)?;
+        let dim: i32 = r.try_get(1)?;
+        let idf: f64 = r.try_get(2)?;
+        if !tsquery.is_empty() {
+            tsquery.push_str(" | ");
+        }
+        tsquery.push_str(&quote_lexeme(&lexeme));
+        match weights.last_mut() {
+            // Two lexemes hashed to one dimension: their weights add up, as in the documents.
+            Some((d, w)) if *d == dim => *w += idf,
+            _ => weights.push((dim, idf)),
+        }
+    }
+    let mut vector = String::from("{");
+    for (i, (dim, w)) in weights.iter().enumerate() {
+        if i > 0 {
+            vector.push(',');
+        }
+        vector.push_str(&format!("{dim}:{}", w.max(1e-6)));
+    }
+    vector.push_str("}/16777216");
+    Ok((Some(tsquery), Some(vector)))
+}
+
+/// A lexeme as a tsquery operand: single-quoted, with quotes doubled and backslashes escaped.
+fn quote_lexeme(lexeme: &str) -> String {
+    let mut out = String::with_capacity(lexeme.len() + 2);
+    out.push('\'');
+    for c in lexeme.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lexemes_are_quoted_for_tsquery() {
+        assert_eq!(quote_lexeme("panel"), "'panel'");
+        assert_eq!(quote_lexeme("it's"), "'it''s'");
+        assert_eq!(quote_lexeme("a\\b"), "'a\\\\b'");
+        assert_eq!(quote_lexeme("الألواح"), "'الألواح'");
+    }
+}

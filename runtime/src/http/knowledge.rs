@@ -1,0 +1,527 @@
+//! Admin API for the knowledge base: documents (upload, list, read, edit, delete, re-index), the
+//! search console, and the tenant's embedding settings. Every route needs `?tenant=<slug or id>`.
+//!
+//! Uploads are the raw file as the request body (`curl --data-binary @faq.pdf`), with the file
+//! name in `?source=` (or `X-Filename`) and optional `title`, `language` and comma-separated
+//! `tags` query parameters; or JSON `{"source", "content" | "content_base64", "title",
+//! "content_type", "language", "tags"}`. The document is stored and queued at once (202); the
+//! indexer parses, chunks and embeds it in the background.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use switchboard_core::store::platform;
+use switchboard_core::TenantId;
+use switchboard_knowledge::documents::{
+    self, DocumentError, DocumentPatch, ListFilter, NewDocument,
+};
+use switchboard_knowledge::indexer::{active_embedder, embed_query};
+use switchboard_knowledge::search::VectorStrategy;
+use switchboard_knowledge::settings::{self, Provider, SettingsError, SettingsUpdate};
+use switchboard_knowledge::{SearchMode, SearchParams};
+use uuid::Uuid;
+
+use super::error::{ApiError, ApiJson};
+use super::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct TenantParam {
+    tenant: Option<String>,
+}
+
+async fn tenant_of(state: &AppState, tenant: Option<&str>) -> Result<TenantId, ApiError> {
+    let Some(t) = tenant else {
+        return Err(ApiError::bad_request(
+            "missing_tenant",
+            "pass ?tenant=<slug or id>",
+        ));
+    };
+    Ok(platform::find_tenant(state.services.db.pool(), t)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no tenant `{t}`")))?
+        .id)
+}
+
+impl From<DocumentError> for ApiError {
+    fn from(e: DocumentError) -> Self {
+        match e {
+            DocumentError::Invalid(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_document", m)
+            }
+            DocumentError::NotFound => ApiError::not_found("no such document"),
+            DocumentError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<SettingsError> for ApiError {
+    fn from(e: SettingsError) -> Self {
+        match e {
+            SettingsError::Invalid(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_settings", m)
+            }
+            SettingsError::Db(e) => e.into(),
+            other => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_settings",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+fn document_id(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("no document `{raw}`")))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UploadParams {
+    tenant: Option<String>,
+    source: Option<String>,
+    title: Option<String>,
+    language: Option<String>,
+    tags: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonUpload {
+    source: String,
+    content: Option<String>,
+    content_base64: Option<String>,
+    content_type: Option<String>,
+    title: Option<String>,
+    language: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+fn split_tags(tags: Option<&str>) -> Vec<String> {
+    tags.map(|t| {
+        t.split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty() && v != "application/octet-stream")
+}
+
+fn is_json(ct: Option<&str>) -> bool {
+    ct.is_some_and(|c| {
+        c.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    })
+}
+
+/// Reads an upload: JSON with the content inside when the body is JSON *and* no `source` is in
+/// the query (a `.json` FAQ file is uploaded raw with `?source=faq.json`), else the raw bytes.
+fn read_upload(
+    params: &UploadParams,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<NewDocument, ApiError> {
+    let ct = content_type(headers);
+    let source = params.source.clone().or_else(|| {
+        headers
+            .get("x-filename")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    if is_json(ct.as_deref()) && source.is_none() {
+        let upload: JsonUpload = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                "malformed_json",
+                format!("{e}; send {{\"source\", \"content\" or \"content_base64\", …}}, or the raw file with ?source=<file name>"),
+            )
+        })?;
+        let content = match (upload.content, upload.content_base64) {
+            (Some(text), None) => text.into_bytes(),
+            (None, Some(b64)) => decode_base64(&b64).ok_or_else(|| {
+                ApiError::bad_request("invalid_base64", "content_base64 is not valid base64")
+            })?,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_body",
+                    "give exactly one of content and content_base64",
+                ))
+            }
+        };
+        return Ok(NewDocument {
+            title: upload.title.or_else(|| params.title.clone()),
+            source: upload.source,
+            content_type: upload.content_type,
+            content,
+            language: upload.language.or_else(|| params.language.clone()),
+            tags: if upload.tags.is_empty() {
+                split_tags(params.tags.as_deref())
+            } else {
+                upload.tags
+            },
+        });
+    }
+    let Some(source) = source else {
+        return Err(ApiError::bad_request(
+            "missing_source",
+            "name the file: ?source=<file name or URL> (or the X-Filename header)",
+        ));
+    };
+    Ok(NewDocument {
+        title: params.title.clone(),
+        source,
+        content_type: ct,
+        content: body.to_vec(),
+        language: params.language.clone(),
+        tags: split_tags(params.tags.as_deref()),
+    })
+}
+
+/// Standard base64, padding optional, white space ignored.
+fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let clean: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(clean.trim_end_matches('='))
+        .ok()
+}
+
+/// `POST /api/v1/knowledge/documents?tenant=…`
+pub async fn create_document(
+    State(state): State<AppState>,
+    Query(params): Query<UploadParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let tenant = tenant_of(&state, params.tenant.as_deref()).await?;
+    let new = read_upload(&params, &headers, body)?;
+    let mut tx = state.services.db.tenant(tenant).await?;
+    let doc = documents::create(&mut tx, &new).await?;
+    tx.commit().await?;
+    state.indexer.notify();
+    Ok((StatusCode::ACCEPTED, Json(json!({"document": doc}))))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    tenant: Option<String>,
+    status: Option<String>,
+    tag: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// `GET /api/v1/knowledge/documents?tenant=…[&status=&tag=&limit=&offset=]`
+pub async fn list_documents(
+    State(state): State<AppState>,
+    Query(p): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    if let Some(s) = &p.status {
+        if !["queued", "indexing", "indexed", "failed"].contains(&s.as_str()) {
+            return Err(ApiError::bad_request(
+                "invalid_status",
+                "status is one of queued, indexing, indexed, failed",
+            ));
+        }
+    }
+    let mut tx = state.services.db.tenant(tenant).await?;
+    let docs = documents::list(
+        &mut tx,
+        &ListFilter {
+            status: p.status,
+            tag: p.tag,
+            limit: p.limit.unwrap_or(100),
+            offset: p.offset.unwrap_or(0),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(json!({"documents": docs})))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GetParams {
+    tenant: Option<String>,
+    /// `chunks` to include the stored chunks.
+    include: Option<String>,
+}
+
+/// `GET /api/v1/knowledge/documents/{id}?tenant=…[&include=chunks]`
+pub async fn get_document(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(p): Query<GetParams>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let id = document_id(&raw)?;
+    let mut tx = state.services.db.tenant(tenant).await?;
+    let doc = documents::get(&mut tx, id).await?;
+    let mut body = json!({"document": doc});
+    if p.include.as_deref() == Some("chunks") {
+        body["chunks"] = json!(documents::chunks(&mut tx, id).await?);
+    }
+    tx.commit().await?;
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchBody {
+    title: Option<String>,
+    tags: Option<Vec<String>>,
+    language: Option<String>,
+}
+
+/// `PATCH /api/v1/knowledge/documents/{id}?tenant=…` with `{"title", "tags", "language"}`.
+pub async fn patch_document(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(p): Query<TenantParam>,
+    ApiJson(body): ApiJson<PatchBody>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let id = document_id(&raw)?;
+    let mut tx = state.services.db.tenant(tenant).await?;
+    let doc = documents::update(
+        &mut tx,
+        id,
+        &DocumentPatch {
+            title: body.title,
+            tags: body.tags,
+            language: body.language,
+            content: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.indexer.notify();
+    Ok(Json(json!({"document": doc})))
+}
+
+/// `PUT /api/v1/knowledge/documents/{id}/content?tenant=…[&source=]`: replaces the content (raw
+/// body, as for uploads); the document is indexed again.
+pub async fn put_content(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(params): Query<UploadParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let tenant = tenant_of(&state, params.tenant.as_deref()).await?;
+    let id = document_id(&raw)?;
+    let source = params.source.clone().or_else(|| {
+        headers
+            .get("x-filename")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    let mut tx = state.services.db.tenant(tenant).await?;
+    let doc = documents::update(
+        &mut tx,
+        id,
+        &DocumentPatch {
+            title: params.title.clone(),
+            tags: params.tags.as_deref().map(|t| split_tags(Some(t))),
+            language: params.language.clone(),
+            content: Some((body.to_vec(), source, content_type(&headers))),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.indexer.notify();
+    Ok((StatusCode::ACCEPTED, Json(json!({"document": doc}))))
+}
+
+/// `DELETE /api/v1/knowledge/documents/{id}?tenant=…`
+pub async fn delete_document(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(p): Query<TenantParam>,
+) -> Result<StatusCode, ApiError> {
+    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let id = document_id(&raw)?;
+    let mut tx = state.services.db.tenant(tenant).await?;
+    documents::delete(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/knowledge/documents/{id}/reindex?tenant=…`
+pub async fn reindex_document(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(p): Query<TenantParam>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let id = document_id(&raw)?;
+    let mut tx = state.services.db.tenant(tenant).await?;
+    let doc = documents::reindex(&mut tx, id).await?;
+    tx.commit().await?;
+    state.indexer.notify();
+    Ok((StatusCode::ACCEPTED, Json(json!({"document": doc}))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBody {
+    query: String,
+    #[serde(default = "default_k")]
+    k: usize,
+    #[serde(default)]
+    min_score: f64,
+    #[serde(default)]
+    mode: SearchMode,
+    #[serde(default)]
+    strategy: VectorStrategy,
+    candidates: Option<usize>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+fn default_k() -> usize {
+    10
+}
+
+/// `POST /api/v1/knowledge/search?tenant=…` with `{"query", "k", "min_score", "mode", "tags"}`:
+/// the ranked chunks with the fused score and each retriever's rank and score.
+pub async fn search(
+    State(state): State<AppState>,
+    Query(p): Query<TenantParam>,
+    ApiJson(body): ApiJson<SearchBody>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let query = body.query.trim();
+    if query.is_empty() || query.chars().count() > 2000 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_query",
+            "query must be 1 to 2000 characters",
+        ));
+    }
+    if !(1..=200).contains(&body.k) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_query",
+            "k must be between 1 and 200",
+        ));
+    }
+    if !(0.0..=1.0).contains(&body.min_score) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_query",
+            "min_score is a fused score between 0 and 1",
+        ));
+    }
+    let started = Instant::now();
+    let db = &state.services.db;
+    let mut tx = db.tenant(tenant).await?;
+    let embedder = if body.mode == SearchMode::FullText {
+        None
+    } else {
+        active_embedder(&state.services.embedders, &mut tx).await?
+    };
+    tx.commit().await?;
+    let vector = match embedder {
+        Some((e, model)) => embed_query(&e, model, query).await,
+        None => None,
+    };
+    let params = SearchParams {
+        min_score: body.min_score,
+        mode: body.mode,
+        strategy: body.strategy,
+        candidates: body.candidates.unwrap_or(50).clamp(body.k, 1000),
+        tags: body.tags,
+        ..SearchParams::new(query, body.k)
+    };
+    let mut tx = db.tenant(tenant).await?;
+    let hits = switchboard_knowledge::search(&mut tx, &params, vector.as_ref()).await?;
+    tx.commit().await?;
+    Ok(Json(json!({
+        "query": query,
+        "model": vector.as_ref().map(|v| v.model.clone()),
+        "took_ms": started.elapsed().as_secs_f64() * 1000.0,
+        "hits": hits,
+    })))
+}
+
+/// `GET /api/v1/knowledge/settings?tenant=…`
+pub async fn get_settings(
+    State(state): State<AppState>,
+    Query(p): Query<TenantParam>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let mut tx = state.services.db.tenant(tenant).await?;
+    let s = settings::get(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(
+        json!({"settings": s, "local_model": state.services.embedders.local().model_id()}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    provider: Provider,
+    model: Option<String>,
+    base_url: Option<String>,
+    api_key: Option<SecretString>,
+    dimensions: Option<i32>,
+}
+
+/// `PUT /api/v1/knowledge/settings?tenant=…` with `{"provider": "local"|"openai", "model",
+/// "base_url", "api_key", "dimensions"}`. A change of model re-embeds in the background.
+pub async fn put_settings(
+    State(state): State<AppState>,
+    Query(p): Query<TenantParam>,
+    ApiJson(body): ApiJson<SettingsBody>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let mut tx = state.services.db.tenant(tenant).await?;
+    let s = settings::put(
+        &mut tx,
+        &state.services.embedders,
+        &SettingsUpdate {
+            provider: body.provider,
+            model: body.model,
+            base_url: body.base_url,
+            api_key: body.api_key,
+            dimensions: body.dimensions,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.indexer.notify();
+    Ok(Json(json!({"settings": s})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_base64;
+
+    #[test]
+    fn base64_decodes_with_and_without_padding() {
+        assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGVsbG8").unwrap(), b"hello");
+        assert_eq!(
+            decode_base64("2KfZhNiz2YTYp9mF").unwrap(),
+            "السلام".as_bytes()
+        );
+        assert!(decode_base64("a$==").is_none());
+        assert!(decode_base64("a").is_none());
+    }
+}
