@@ -6,6 +6,8 @@
 //! a [`TenantTx`], so row-level security confines it to one tenant. Embeddings and hybrid
 //! retrieval replace the ranking later without changing the callers.
 
+pub mod embed;
+
 use serde::Serialize;
 use switchboard_core::{DbError, TenantTx};
 use switchboard_prompts::{normalize_for_index, search_terms, Lang};
