@@ -33,9 +33,13 @@ const MODEL_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.j
 /// sentence-transformers' `max_seq_length` for this model: longer inputs are truncated.
 const MAX_TOKENS: usize = 256;
 
-/// Sequences per forward pass. Larger batches amortise per-call overhead; beyond this the
-/// attention matrices of long passages (batch × 12 heads × 256² floats) only cost memory.
+/// Most sequences in one forward pass: batching amortises per-call overhead for short texts.
 const BATCH: usize = 32;
+
+/// Most padded tokens in one forward pass. Attention holds batch × 12 heads × length² floats
+/// several times over; this bounds it to a few tens of megabytes for full-length passages (16 of
+/// them per pass), where larger batches no longer run faster.
+const BATCH_TOKENS: usize = 4096;
 
 const MODEL_ID: &str = "local/all-MiniLM-L6-v2";
 
@@ -155,7 +159,12 @@ impl LocalEmbedder {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| encodings[i].len());
         let mut out = vec![Vec::new(); texts.len()];
-        for batch in order.chunks(BATCH) {
+        let lengths: Vec<usize> = order.iter().map(|&i| encodings[i].len()).collect();
+        let mut rest = &order[..];
+        while !rest.is_empty() {
+            let size = batch_size(&lengths[lengths.len() - rest.len()..]);
+            let (batch, tail) = rest.split_at(size);
+            rest = tail;
             let ids: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
             let vectors = self
                 .forward(&ids)
@@ -200,6 +209,16 @@ impl LocalEmbedder {
         }
         Ok(rows)
     }
+}
+
+/// How many of the remaining sequences, sorted by ascending length, go in the next forward pass:
+/// at most [`BATCH`], and at most [`BATCH_TOKENS`] once padded to the longest (the last), but
+/// always at least one.
+fn batch_size(ascending_lengths: &[usize]) -> usize {
+    (1..=ascending_lengths.len().min(BATCH))
+        .take_while(|&n| n == 1 || n * ascending_lengths[n - 1] <= BATCH_TOKENS)
+        .last()
+        .unwrap_or(0)
 }
 
 /// The directory holding the local model, if one can be found: `$SWITCHBOARD_EMBED_MODEL_DIR`,
@@ -377,6 +396,16 @@ mod tests {
         assert_eq!(batched, m.embed_blocking(&texts).unwrap());
     }
 
+    #[test]
+    fn batches_are_bounded_in_sequences_and_padded_tokens() {
+        assert_eq!(batch_size(&[12; 40]), BATCH);
+        assert_eq!(batch_size(&[256; 40]), BATCH_TOKENS / 256);
+        assert_eq!(batch_size(&[10, 20, 2000, 3000]), 2);
+        assert_eq!(batch_size(&[5000, 5000]), 1);
+        assert_eq!(batch_size(&[7]), 1);
+        assert_eq!(batch_size(&[]), 0);
+    }
+
     #[tokio::test]
     async fn embeds_through_the_embedder_on_the_blocking_pool() {
         let Some(m) = model() else { return };
@@ -427,7 +456,11 @@ mod tests {
             use, pays for itself in six to eight years, and carries a twenty five year \
             performance warranty on the panels and ten years on the inverter. Book a free site \
             survey through the website or by phone, and an engineer will visit within three \
-            working days to measure the roof, check the shading and the electrical panel.";
+            working days to measure the roof, check the shading and the electrical panel. \
+            After installation the monitoring app shows each string's output, alerts you when \
+            a panel underperforms, and lets our support team diagnose most faults remotely \
+            before sending a technician. Maintenance visits are included for the first two \
+            years, and extended service plans are available for commercial sites.";
         let words = base.split_whitespace().count();
         let passages: Vec<String> = (0..128).map(|i| format!("Passage {i}. {base}")).collect();
         m.embed_blocking(&passages[..8]).unwrap(); // warm up
