@@ -405,8 +405,12 @@ async fn the_threshold_applies_to_the_fused_score_after_fusion() {
         app.wait_document("fusion", d["document"]["id"].as_str().unwrap())
             .await;
     }
+    // Reciprocal rank fusion: Σ 1/(60 + rank), normalised by first place in both.
     let (_, all) = app
-        .kb_search("fusion", json!({"query": "zygomorphic", "k": 10}))
+        .kb_search(
+            "fusion",
+            json!({"query": "zygomorphic", "k": 10, "fusion": "rrf"}),
+        )
         .await;
     let hits = all["hits"].as_array().unwrap_or_else(|| panic!("{all}"));
     // Only one chunk contains the word; the vector retriever ranks all three.
@@ -423,17 +427,45 @@ async fn the_threshold_applies_to_the_fused_score_after_fusion() {
     }
     assert!(hits[0]["text"].as_str().unwrap().contains("Zygomorphic"));
     assert!(hits[1]["full_text"].is_null() && hits[2]["full_text"].is_null());
-    // A threshold between the vector-only scores (≤ 0.5) and the top fused score keeps exactly
-    // the chunk both retrievers found, whatever its cosine similarity alone.
-    let (_, filtered) = app
+    // The default convex fusion: weighted mean of each score over that retriever's best.
+    let (_, convex) = app
         .kb_search(
             "fusion",
-            json!({"query": "zygomorphic", "k": 10, "min_score": 0.6}),
+            json!({"query": "zygomorphic", "k": 10, "fts_weight": 0.7, "vector_weight": 0.3}),
         )
         .await;
-    let f = filtered["hits"].as_array().unwrap();
-    assert_eq!(f.len(), 1, "{filtered:#}");
-    assert_eq!(f[0]["chunk_id"], hits[0]["chunk_id"]);
+    let c = convex["hits"].as_array().unwrap();
+    assert_eq!(c.len(), 3);
+    let vmax = c
+        .iter()
+        .map(|h| h["vector"]["score"].as_f64().unwrap().max(0.0))
+        .fold(0.0, f64::max);
+    let fmax = c
+        .iter()
+        .filter_map(|h| h["full_text"]["score"].as_f64())
+        .fold(0.0, f64::max);
+    for h in c {
+        let f = h["full_text"]["score"]
+            .as_f64()
+            .map(|s| s / fmax)
+            .unwrap_or(0.0);
+        let v = h["vector"]["score"].as_f64().unwrap().max(0.0) / vmax;
+        let expected = 0.7 * f + 0.3 * v;
+        assert!(
+            (h["score"].as_f64().unwrap() - expected).abs() < 1e-6,
+            "{h:#}"
+        );
+    }
+    // A threshold between the vector-only scores and the top fused score keeps exactly the
+    // chunk both retrievers found, whatever its cosine similarity alone, with either fusion.
+    for fusion in ["rrf", "convex"] {
+        let (_, filtered) = app
+            .kb_search("fusion", json!({"query": "zygomorphic", "k": 10, "min_score": 0.6, "fusion": fusion, "fts_weight": 0.7, "vector_weight": 0.3}))
+            .await;
+        let f = filtered["hits"].as_array().unwrap();
+        assert_eq!(f.len(), 1, "{fusion}: {filtered:#}");
+        assert_eq!(f[0]["chunk_id"], hits[0]["chunk_id"]);
+    }
     // And a threshold nothing reaches returns nothing rather than an error.
     let (s, none) = app
         .kb_search("fusion", json!({"query": "zygomorphic", "min_score": 1.0}))

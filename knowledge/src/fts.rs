@@ -16,11 +16,28 @@ const ARTICLES: [&str; 6] = ["وال", "بال", "فال", "كال", "لل", "ا
 
 /// The text to index (or to parse a query with) under `config`.
 pub fn prepare(text: &str, config: &str) -> String {
+    let text = ascii_punctuation(text);
     match config {
-        "arabic" => prepare_arabic(text),
-        "simple" => normalize_arabic(text),
-        _ => text.to_owned(),
+        "arabic" => prepare_arabic(&text),
+        "simple" => normalize_arabic(&text),
+        _ => text,
     }
+}
+
+/// PostgreSQL's text-search parser does not know Arabic punctuation: "ضمان؟" would become the
+/// lexeme `ضمان؟`, so a question never matched the word it ends with. Map it to ASCII.
+fn ascii_punctuation(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '؟' => '?',
+            '،' => ',',
+            '؛' => ';',
+            '٪' => '%',
+            '۔' => '.',
+            '«' | '»' => '"',
+            c => c,
+        })
+        .collect()
 }
 
 fn prepare_arabic(text: &str) -> String {
@@ -74,11 +91,19 @@ mod tests {
     #[test]
     fn arabic_article_goes_and_the_rest_stays() {
         assert_eq!(prepare("الضمان", "arabic"), "ضمان");
-        assert_eq!(prepare("والتركيب، بالألواح!", "arabic"), "تركيب، الواح!");
+        assert_eq!(prepare("والتركيب، بالألواح!", "arabic"), "تركيب, الواح!");
         // Too short to be an article plus a word: left alone.
         assert_eq!(prepare("الله", "arabic"), "الله");
         assert_eq!(prepare("مُدَّة", "arabic"), "مدة");
         assert_eq!(prepare("solar الألواح 25", "arabic"), "solar الواح 25");
+    }
+
+    #[test]
+    fn arabic_punctuation_never_sticks_to_a_word() {
+        for config in ["arabic", "simple", "english"] {
+            let p = prepare("هل عندكم ضمان؟ نعم، «ضمان»؛ 10٪", config);
+            assert!(!p.contains(['؟', '،', '؛', '«', '٪']), "{config}: {p}");
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub mod search;
 pub mod settings;
 
 pub use indexer::{Indexer, IndexerConfig};
-pub use search::{search, Hit, QueryVector, SearchMode, SearchParams};
+pub use search::{search, Fusion, Hit, QueryVector, SearchMode, SearchParams};
 pub use settings::Embedders;
 
 /// Language codes an admin may set on a document (besides `auto`), with the PostgreSQL

@@ -42,6 +42,20 @@ pub enum SearchMode {
     Vector,
 }
 
+/// How the two rankings are combined.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fusion {
+    /// Weighted mean of each retriever's score divided by its best score among the candidates
+    /// (BM25 / max BM25, cosine / max cosine): a convex combination of scores normalised by their
+    /// theoretical minimum (0) and observed maximum.
+    #[default]
+    Convex,
+    /// Weighted reciprocal rank fusion, `Σ wᵢ / (60 + rankᵢ)`, normalised so that first place in
+    /// every retriever scores 1.
+    Rrf,
+}
+
 /// How the vector retriever reaches its candidates.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -70,6 +84,7 @@ pub struct SearchParams {
     pub fts_weight: f64,
     pub vector_weight: f64,
     pub strategy: VectorStrategy,
+    pub fusion: Fusion,
     /// Only chunks of documents carrying all these tags.
     pub tags: Vec<String>,
 }
@@ -82,9 +97,12 @@ impl SearchParams {
             min_score: 0.0,
             mode: SearchMode::Hybrid,
             candidates: 50,
-            fts_weight: 1.0,
-            vector_weight: 1.0,
+            // Measured with `kb eval` (README): 0.6/0.4 is within 0.01 of the best mix on both
+            // the English (SciFact) and the Arabic (XQuAD-R) set.
+            fts_weight: 0.6,
+            vector_weight: 0.4,
             strategy: VectorStrategy::Auto,
+            fusion: Fusion::Convex,
             tags: Vec::new(),
         }
     }
@@ -213,16 +231,27 @@ pub async fn search(
         }
         None => "SELECT NULL::uuid AS id, NULL::float8 AS score WHERE false".to_owned(),
     };
+    let fused_expr = match params.fusion {
+        Fusion::Rrf => format!(
+            "(coalesce($8 / ({RRF_K} + fr.rank), 0) + coalesce($9 / ({RRF_K} + vr.rank), 0)) / ($12 / ({RRF_K} + 1))"
+        ),
+        Fusion::Convex => {
+            "(coalesce($8 * fr.norm, 0) + coalesce($9 * vr.norm, 0)) / $12".to_owned()
+        }
+    };
     let sql = format!(
         "WITH fts AS MATERIALIZED ({fts_cte}),
               vec AS MATERIALIZED ({vec_cte}),
-              fr AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank FROM fts),
-              vr AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank FROM vec),
+              fr AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank,
+                            score / nullif(max(score) OVER (), 0) AS norm
+                       FROM fts),
+              vr AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank,
+                            greatest(score, 0) / nullif(max(greatest(score, 0)) OVER (), 0) AS norm
+                       FROM vec),
               fused AS (
                 SELECT coalesce(fr.id, vr.id) AS id,
                        fr.rank AS f_rank, fr.score AS f_score, vr.rank AS v_rank, vr.score AS v_score,
-                       (coalesce($8 / ({RRF_K} + fr.rank), 0) + coalesce($9 / ({RRF_K} + vr.rank), 0))
-                         / ($12 / ({RRF_K} + 1)) AS fused
+                       {fused_expr} AS fused
                   FROM fr FULL JOIN vr ON fr.id = vr.id)
          SELECT c.id, c.document_id, d.title, d.source, c.heading_path, c.position, c.char_start,
                 c.char_end, c.language, c.text, f.fused, f.f_rank, f.f_score, f.v_rank, f.v_score

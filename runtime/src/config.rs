@@ -79,7 +79,7 @@ pub struct PipelineSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default)]
 pub struct KnowledgeConfig {
-    /// The platform's local embedder: `minilm` (all-MiniLM-L6-v2 in-process, the default),
+    /// The platform's local embedder: `minilm` (all-MiniLM-L6-v2 in-process),
     /// `minilm+ngram` (MiniLM and character n-grams, for multilingual bases) or `ngram`
     /// (character n-grams only, no model files).
     pub local_model: String,
@@ -96,7 +96,7 @@ pub struct KnowledgeConfig {
 impl Default for KnowledgeConfig {
     fn default() -> Self {
         Self {
-            local_model: "minilm".into(),
+            local_model: "minilm+ngram".into(),
             model_dir: None,
             ngram_dims: 384,
             chunk_max_chars: 1000,

@@ -67,7 +67,9 @@ fn build_local(config: &KnowledgeConfig) -> anyhow::Result<Embedder> {
                     (Embedder::Local(m), MINILM_WEIGHT),
                     (ngram(), 1.0 - MINILM_WEIGHT),
                 ])
-                .map_err(|e| anyhow::anyhow!("local embedder: {e}"))?,
+                .map_err(|e| anyhow::anyhow!("local embedder: {e}"))?
+                // MiniLM knows English only: Arabic text is compared by its n-grams alone.
+                .skip_arabic(0),
             )),
             None if config.model_dir.is_some() => bail!(
                 "the embedding model in {} could not be loaded (see the log); fix knowledge.model_dir or run `bash scripts/setup.sh`",

@@ -23,6 +23,9 @@ struct Part {
     weight: f32,
     /// `sqrt(weight / Σ weights)`, the factor applied to the part's unit vector.
     scale: f32,
+    /// Left out (zero) for text written mostly in Arabic script: for a model that only
+    /// understands English, whose vectors of Arabic text are noise.
+    skip_arabic: bool,
 }
 
 type EmbedFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Vec<f32>>, EmbedError>> + Send + 'a>>;
@@ -50,6 +53,7 @@ impl CompositeEmbedder {
                     embedder,
                     weight,
                     scale: (weight / total).sqrt(),
+                    skip_arabic: false,
                 })
                 .collect(),
         })
@@ -57,11 +61,23 @@ impl CompositeEmbedder {
 
     /// `composite(<id>*<weight>+...)`, e.g.
     /// `composite(local/all-MiniLM-L6-v2*0.7+hashed-ngram3-5/256*0.3)`.
+    /// Leaves part `index` out for text written mostly in Arabic script (the whole vector is then
+    /// renormalised, so Arabic texts compare by the other parts alone).
+    pub fn skip_arabic(mut self, index: usize) -> Self {
+        if let Some(p) = self.parts.get_mut(index) {
+            p.skip_arabic = true;
+        }
+        self
+    }
+
     pub fn model_id(&self) -> String {
         let parts: Vec<String> = self
             .parts
             .iter()
-            .map(|p| format!("{}*{}", p.embedder.model_id(), p.weight))
+            .map(|p| {
+                let gate = if p.skip_arabic { "[not-ar]" } else { "" };
+                format!("{}*{}{gate}", p.embedder.model_id(), p.weight)
+            })
             .collect();
         format!("composite({})", parts.join("+"))
     }
@@ -76,7 +92,20 @@ impl CompositeEmbedder {
     pub(super) fn embed<'a>(&'a self, texts: &'a [String], kind: EmbedKind) -> EmbedFuture<'a> {
         Box::pin(async move {
             let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+            let arabic: Vec<bool> = texts
+                .iter()
+                .map(|t| switchboard_prompts::detect_language(t) == switchboard_prompts::Lang::Ar)
+                .collect();
             for part in &self.parts {
+                let dims = part.embedder.dims();
+                if part.skip_arabic && arabic.iter().all(|a| *a) {
+                    if let Some(d) = dims {
+                        for acc in out.iter_mut() {
+                            acc.extend(std::iter::repeat_n(0.0, d));
+                        }
+                        continue;
+                    }
+                }
                 let vectors = part.embedder.embed(texts, kind).await?;
                 if vectors.len() != texts.len() {
                     return Err(EmbedError::InvalidResponse {
@@ -85,11 +114,21 @@ impl CompositeEmbedder {
                     });
                 }
                 // A copy and a multiply per float: too little work to be worth a thread hop.
-                for (acc, mut v) in out.iter_mut().zip(vectors) {
+                for (i, (acc, mut v)) in out.iter_mut().zip(vectors).enumerate() {
+                    if part.skip_arabic && arabic[i] {
+                        acc.extend(std::iter::repeat_n(0.0, v.len()));
+                        continue;
+                    }
                     // Parts already return unit vectors; renormalising guards the weighted-mean
                     // property against a part that does not. A zero vector stays zero.
                     l2_normalize(&mut v);
                     acc.extend(v.iter().map(|x| x * part.scale));
+                }
+            }
+            if self.parts.iter().any(|p| p.skip_arabic) {
+                // Arabic texts lost a part: back to unit length.
+                for v in out.iter_mut() {
+                    l2_normalize(v);
                 }
             }
             Ok(out)
@@ -167,5 +206,36 @@ mod tests {
         assert!(CompositeEmbedder::new(vec![(hashed(4), 0.0)]).is_err());
         assert!(CompositeEmbedder::new(vec![(hashed(4), f32::NAN)]).is_err());
         assert!(CompositeEmbedder::new(vec![(hashed(4), -1.0)]).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_part_skipped_for_arabic_leaves_arabic_texts_to_the_others() {
+        let (a, b) = (hashed(64), hashed(256));
+        let composite = Embedder::Composite(Arc::new(
+            CompositeEmbedder::new(vec![(a.clone(), 0.7), (b.clone(), 0.3)])
+                .unwrap()
+                .skip_arabic(0),
+        ));
+        assert!(composite.model_id().contains("[not-ar]"));
+        let texts: Vec<String> = [
+            "تركيب الألواح الشمسية",
+            "الألواح الشمسية للمنازل",
+            "solar panels for homes",
+            "installing solar panels",
+        ]
+        .map(String::from)
+        .to_vec();
+        let va = a.embed(&texts, EmbedKind::Passage).await.unwrap();
+        let vb = b.embed(&texts, EmbedKind::Passage).await.unwrap();
+        let vc = composite.embed(&texts, EmbedKind::Passage).await.unwrap();
+        for v in &vc {
+            assert!((cosine(v, v) - 1.0).abs() < 1e-5, "unit length");
+        }
+        // Arabic: the skipped part is zero and the cosine is the other part's alone.
+        assert!(vc[0][..64].iter().all(|x| *x == 0.0));
+        assert!((cosine(&vc[0], &vc[1]) - cosine(&vb[0], &vb[1])).abs() < 1e-5);
+        // English: the weighted mean, as without the gate.
+        let expected = 0.7 * cosine(&va[2], &va[3]) + 0.3 * cosine(&vb[2], &vb[3]);
+        assert!((cosine(&vc[2], &vc[3]) - expected).abs() < 1e-5);
     }
 }

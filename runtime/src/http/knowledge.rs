@@ -24,7 +24,7 @@ use switchboard_knowledge::documents::{
 use switchboard_knowledge::indexer::{active_embedder, embed_query};
 use switchboard_knowledge::search::VectorStrategy;
 use switchboard_knowledge::settings::{self, Provider, SettingsError, SettingsUpdate};
-use switchboard_knowledge::{SearchMode, SearchParams};
+use switchboard_knowledge::{Fusion, SearchMode, SearchParams};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiJson};
@@ -388,6 +388,10 @@ pub struct SearchBody {
     mode: SearchMode,
     #[serde(default)]
     strategy: VectorStrategy,
+    #[serde(default)]
+    fusion: Fusion,
+    fts_weight: Option<f64>,
+    vector_weight: Option<f64>,
     candidates: Option<usize>,
     #[serde(default)]
     tags: Vec<String>,
@@ -427,6 +431,15 @@ pub async fn search(
             "min_score is a fused score between 0 and 1",
         ));
     }
+    for w in [body.fts_weight, body.vector_weight].into_iter().flatten() {
+        if !(0.0..=100.0).contains(&w) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_query",
+                "fts_weight and vector_weight are between 0 and 100",
+            ));
+        }
+    }
     let started = Instant::now();
     let db = &state.services.db;
     let mut tx = db.tenant(tenant).await?;
@@ -440,13 +453,17 @@ pub async fn search(
         Some((e, model)) => embed_query(&e, model, query).await,
         None => None,
     };
+    let defaults = SearchParams::new(query, body.k);
     let params = SearchParams {
         min_score: body.min_score,
         mode: body.mode,
         strategy: body.strategy,
+        fusion: body.fusion,
+        fts_weight: body.fts_weight.unwrap_or(defaults.fts_weight),
+        vector_weight: body.vector_weight.unwrap_or(defaults.vector_weight),
         candidates: body.candidates.unwrap_or(50).clamp(body.k, 1000),
         tags: body.tags,
-        ..SearchParams::new(query, body.k)
+        ..defaults
     };
     let mut tx = db.tenant(tenant).await?;
     let hits = switchboard_knowledge::search(&mut tx, &params, vector.as_ref()).await?;
