@@ -105,6 +105,9 @@ CREATE TABLE chunk_embeddings (
     PRIMARY KEY (chunk_id, model),
     FOREIGN KEY (tenant_id, chunk_id) REFERENCES chunks (tenant_id, id) ON DELETE CASCADE
 );
+-- Keep vectors in the row (compression is tried, and they move out of line only beyond a page),
+-- so scanning a tenant's vectors does not chase TOAST pointers.
+ALTER TABLE chunk_embeddings ALTER COLUMN embedding SET STORAGE MAIN;
 CREATE INDEX chunk_embeddings_tenant ON chunk_embeddings (tenant_id, model);
 CREATE INDEX chunk_embeddings_hnsw_384 ON chunk_embeddings
     USING hnsw ((embedding::vector(384)) vector_cosine_ops) WHERE dims = 384;

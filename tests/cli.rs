@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use sqlx::Connection;
+
 use crate::helpers::*;
 
 fn switchboard(args: &[&str], envs: &[(&str, String)], stdin: Option<&str>) -> Output {
@@ -124,6 +126,93 @@ async fn tenant_create_and_list_and_terminal_chat() {
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("no tenant `no-such-tenant`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[tokio::test]
+async fn kb_ingest_adds_a_folder_and_reports_the_files_that_failed() {
+    let database = fresh_database().await;
+    let data_dir = std::env::temp_dir().join(format!("sb-kb-{}", uuid::Uuid::new_v4().simple()));
+    let env = db_env(&database, &data_dir);
+    let out = switchboard(&["tenant", "create", "shop", "--name", "Shop"], &env, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let files = data_dir.join("docs");
+    std::fs::create_dir_all(files.join("nested")).unwrap();
+    std::fs::write(
+        files.join("hours.md"),
+        "# Hours\n\nThe kiosk opens at nine.",
+    )
+    .unwrap();
+    std::fs::write(
+        files.join("nested/faq.csv"),
+        "question,answer\nDo you deliver?,Yes, within Dubai.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        files.join("broken.pdf"),
+        b"%PDF-1.4 this is not really a pdf",
+    )
+    .unwrap();
+    std::fs::write(files.join("photo.jpg"), [0xff, 0xd8, 0xff]).unwrap();
+    std::fs::write(files.join(".hidden.txt"), "never read").unwrap();
+
+    // No server is listening: the documents are stored and indexed in-process.
+    let out = switchboard(
+        &["kb", "ingest", "shop", files.to_str().unwrap()],
+        &env,
+        None,
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "a failed file makes the exit status non-zero: {stdout}"
+    );
+    assert!(
+        stdout.contains("ingested 2 of 4 files"),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("broken.pdf") && stdout.contains("photo.jpg"),
+        "{stdout}"
+    );
+    assert!(
+        text(&out.stderr).contains("2 file(s) could not be ingested"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let pg = shared_pg();
+    let mut owner = sqlx::PgConnection::connect(&pg.url("postgres", &database))
+        .await
+        .unwrap();
+    let indexed: Vec<String> = sqlx::query_scalar(
+        "SELECT d.source FROM documents d JOIN tenants t ON t.id = d.tenant_id
+          WHERE t.slug = 'shop' AND d.status = 'indexed' ORDER BY 1",
+    )
+    .fetch_all(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!(indexed, ["faq.csv", "hours.md"]);
+
+    let out = switchboard(
+        &["kb", "ingest", "nobody", files.to_str().unwrap()],
+        &env,
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no tenant `nobody`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = switchboard(&["kb", "ingest", "shop", "/no/such/path"], &env, None);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("/no/such/path"),
         "{}",
         text(&out.stderr)
     );

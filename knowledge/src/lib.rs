@@ -88,23 +88,22 @@ mod tests {
     fn vectors_render_for_pgvector() {
         assert_eq!(vector_literal(&[0.5, -1.0, f32::NAN]), "[0.5,-1,0]");
     }
-}
 
-/// Compile-time check that the futures actors hold across awaits are `Send` (a regression here
-/// shows up far away, as an inscrutable error in the actor that spawns the turn).
-#[cfg(test)]
-#[allow(dead_code)]
-fn send_checks(
-    tx: &mut switchboard_core::TenantTx,
-    e: &Embedders,
-    p: &SearchParams,
-    emb: &embed::Embedder,
-) {
-    fn is_send<T: Send>(_: T) {}
-    is_send(search(tx, p, None));
-    is_send(indexer::active_embedder(e, tx));
-    is_send(settings::get(tx));
-    is_send(e.for_tenant(tx));
-    is_send(indexer::embed_query(emb, String::new(), "x"));
-    is_send(emb.embed(&[], embed::EmbedKind::Query));
+    /// Compile-time check that the futures actors hold across awaits are `Send` (a regression here
+    /// shows up far away, as an inscrutable error in the actor that spawns the turn).
+    #[allow(dead_code)]
+    fn send_checks(
+        tx: &mut switchboard_core::TenantTx,
+        e: &Embedders,
+        p: &SearchParams,
+        emb: &embed::Embedder,
+    ) {
+        fn is_send<T: Send>(_: T) {}
+        is_send(search(tx, p, None));
+        is_send(indexer::active_embedder(e, tx));
+        is_send(settings::get(tx));
+        is_send(e.for_tenant(tx));
+        is_send(indexer::embed_query(emb, String::new(), "x"));
+        is_send(emb.embed(&[], embed::EmbedKind::Query));
+    }
 }

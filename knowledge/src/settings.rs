@@ -151,13 +151,16 @@ impl Default for PlatformEmbedding {
     }
 }
 
+/// A tenant's remote embedder and the settings version it was built from.
+type CachedEmbedder = (Option<DateTime<Utc>>, Embedder);
+
 /// The embedders of every tenant: the shared local one, and OpenAI-compatible clients built
 /// from each tenant's settings (cached until the settings change).
 pub struct Embedders {
     local: Embedder,
     master_key: MasterKey,
     platform: PlatformEmbedding,
-    cache: Mutex<HashMap<TenantId, (Option<DateTime<Utc>>, Embedder)>>,
+    cache: Mutex<HashMap<TenantId, CachedEmbedder>>,
 }
 
 /// A tenant's embedders: the one new vectors are made with, and the one matching the vectors

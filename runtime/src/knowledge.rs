@@ -24,7 +24,8 @@ const MINILM_WEIGHT: f32 = 0.7;
 /// The local embedder for `config`, shared by every application in this process (the model is
 /// about 90 MB; tests start many applications).
 pub fn local_embedder(config: &KnowledgeConfig) -> anyhow::Result<Embedder> {
-    static CACHE: OnceLock<Mutex<HashMap<(String, Option<PathBuf>), Embedder>>> = OnceLock::new();
+    type Cache = Mutex<HashMap<(String, Option<PathBuf>), Embedder>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     let key = (
         format!("{}/{}", config.local_model, config.ngram_dims),
         config.model_dir.clone(),
