@@ -409,7 +409,7 @@ async fn the_threshold_applies_to_the_fused_score_after_fusion() {
     let (_, all) = app
         .kb_search(
             "fusion",
-            json!({"query": "zygomorphic", "k": 10, "fusion": "rrf"}),
+            json!({"query": "zygomorphic", "k": 10, "fusion": "rrf", "fts_weight": 1, "vector_weight": 1}),
         )
         .await;
     let hits = all["hits"].as_array().unwrap_or_else(|| panic!("{all}"));
