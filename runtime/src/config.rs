@@ -80,7 +80,8 @@ pub struct PipelineSettings {
 #[serde(default)]
 pub struct KnowledgeConfig {
     /// The platform's local embedder: `minilm` (all-MiniLM-L6-v2 in-process),
-    /// `minilm+ngram` (MiniLM and character n-grams, for multilingual bases) or `ngram`
+    /// `minilm+ngram` (the default: MiniLM for text in Latin and other scripts, character
+    /// n-grams for Arabic text, in one 768-dimensional space) or `ngram`
     /// (character n-grams only, no model files).
     pub local_model: String,
     /// Folder holding `model.safetensors`, `tokenizer.json` and `config.json` of the local

@@ -10,16 +10,13 @@ use secrecy::ExposeSecret;
 use switchboard_core::MasterKey;
 use switchboard_knowledge::chunk::ChunkConfig;
 use switchboard_knowledge::embed::{
-    default_model_dir, CompositeEmbedder, Embedder, HashedEmbedder, LocalEmbedder,
+    default_model_dir, CompositeEmbedder, Embedder, Gate, HashedEmbedder, LocalEmbedder,
 };
 use switchboard_knowledge::settings::PlatformEmbedding;
 use switchboard_knowledge::IndexerConfig;
 use tracing::{info, warn};
 
 use crate::config::{KnowledgeConfig, Settings};
-
-/// Weight of MiniLM against character n-grams in the `minilm+ngram` local model.
-const MINILM_WEIGHT: f32 = 0.7;
 
 /// The local embedder for `config`, shared by every application in this process (the model is
 /// about 90 MB; tests start many applications).
@@ -63,14 +60,13 @@ fn build_local(config: &KnowledgeConfig) -> anyhow::Result<Embedder> {
         "ngram" => ngram(),
         "minilm" | "minilm+ngram" => match load_minilm() {
             Some(m) if config.local_model == "minilm" => Embedder::Local(m),
+            // Routed by script: MiniLM knows English-like text only, so Arabic text is embedded
+            // by its character n-grams and everything else by MiniLM.
             Some(m) => Embedder::Composite(Arc::new(
-                CompositeEmbedder::new(vec![
-                    (Embedder::Local(m), MINILM_WEIGHT),
-                    (ngram(), 1.0 - MINILM_WEIGHT),
-                ])
-                .map_err(|e| anyhow::anyhow!("local embedder: {e}"))?
-                // MiniLM knows English only: Arabic text is compared by its n-grams alone.
-                .skip_arabic(0),
+                CompositeEmbedder::new(vec![(Embedder::Local(m), 1.0), (ngram(), 1.0)])
+                    .map_err(|e| anyhow::anyhow!("local embedder: {e}"))?
+                    .gate(0, Gate::NotArabic)
+                    .gate(1, Gate::Arabic),
             )),
             None if config.model_dir.is_some() => bail!(
                 "the embedding model in {} could not be loaded (see the log); fix knowledge.model_dir or run `bash scripts/setup.sh`",

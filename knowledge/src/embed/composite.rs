@@ -23,9 +23,29 @@ struct Part {
     weight: f32,
     /// `sqrt(weight / Σ weights)`, the factor applied to the part's unit vector.
     scale: f32,
-    /// Left out (zero) for text written mostly in Arabic script: for a model that only
-    /// understands English, whose vectors of Arabic text are noise.
-    skip_arabic: bool,
+    /// Which texts the part embeds; for the others its slice of the vector is zero.
+    gate: Gate,
+}
+
+/// Which texts a part of a composite embeds, by script ([`switchboard_prompts::detect_language`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    All,
+    /// Text written mostly in Arabic script only.
+    Arabic,
+    /// Everything else (for a model that only understands English-like text: its vectors of
+    /// Arabic text are noise).
+    NotArabic,
+}
+
+impl Gate {
+    fn admits(self, arabic: bool) -> bool {
+        match self {
+            Gate::All => true,
+            Gate::Arabic => arabic,
+            Gate::NotArabic => !arabic,
+        }
+    }
 }
 
 type EmbedFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Vec<f32>>, EmbedError>> + Send + 'a>>;
@@ -53,7 +73,7 @@ impl CompositeEmbedder {
                     embedder,
                     weight,
                     scale: (weight / total).sqrt(),
-                    skip_arabic: false,
+                    gate: Gate::All,
                 })
                 .collect(),
         })
@@ -61,11 +81,11 @@ impl CompositeEmbedder {
 
     /// `composite(<id>*<weight>+...)`, e.g.
     /// `composite(local/all-MiniLM-L6-v2*0.7+hashed-ngram3-5/256*0.3)`.
-    /// Leaves part `index` out for text written mostly in Arabic script (the whole vector is then
-    /// renormalised, so Arabic texts compare by the other parts alone).
-    pub fn skip_arabic(mut self, index: usize) -> Self {
+    /// Restricts part `index` to the texts `gate` admits; for other texts that part is zero and
+    /// the whole vector is renormalised, so they compare by the remaining parts alone.
+    pub fn gate(mut self, index: usize, gate: Gate) -> Self {
         if let Some(p) = self.parts.get_mut(index) {
-            p.skip_arabic = true;
+            p.gate = gate;
         }
         self
     }
@@ -75,7 +95,11 @@ impl CompositeEmbedder {
             .parts
             .iter()
             .map(|p| {
-                let gate = if p.skip_arabic { "[not-ar]" } else { "" };
+                let gate = match p.gate {
+                    Gate::All => "",
+                    Gate::Arabic => "[ar]",
+                    Gate::NotArabic => "[not-ar]",
+                };
                 format!("{}*{}{gate}", p.embedder.model_id(), p.weight)
             })
             .collect();
@@ -98,7 +122,7 @@ impl CompositeEmbedder {
                 .collect();
             for part in &self.parts {
                 let dims = part.embedder.dims();
-                if part.skip_arabic && arabic.iter().all(|a| *a) {
+                if !arabic.iter().any(|a| part.gate.admits(*a)) {
                     if let Some(d) = dims {
                         for acc in out.iter_mut() {
                             acc.extend(std::iter::repeat_n(0.0, d));
@@ -115,7 +139,7 @@ impl CompositeEmbedder {
                 }
                 // A copy and a multiply per float: too little work to be worth a thread hop.
                 for (i, (acc, mut v)) in out.iter_mut().zip(vectors).enumerate() {
-                    if part.skip_arabic && arabic[i] {
+                    if !part.gate.admits(arabic[i]) {
                         acc.extend(std::iter::repeat_n(0.0, v.len()));
                         continue;
                     }
@@ -125,7 +149,7 @@ impl CompositeEmbedder {
                     acc.extend(v.iter().map(|x| x * part.scale));
                 }
             }
-            if self.parts.iter().any(|p| p.skip_arabic) {
+            if self.parts.iter().any(|p| p.gate != Gate::All) {
                 // Arabic texts lost a part: back to unit length.
                 for v in out.iter_mut() {
                     l2_normalize(v);
@@ -214,7 +238,7 @@ mod tests {
         let composite = Embedder::Composite(Arc::new(
             CompositeEmbedder::new(vec![(a.clone(), 0.7), (b.clone(), 0.3)])
                 .unwrap()
-                .skip_arabic(0),
+                .gate(0, Gate::NotArabic),
         ));
         assert!(composite.model_id().contains("[not-ar]"));
         let texts: Vec<String> = [
@@ -237,5 +261,45 @@ mod tests {
         // English: the weighted mean, as without the gate.
         let expected = 0.7 * cosine(&va[2], &va[3]) + 0.3 * cosine(&vb[2], &vb[3]);
         assert!((cosine(&vc[2], &vc[3]) - expected).abs() < 1e-5);
+    }
+}
+
+#[cfg(test)]
+mod routing_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::embed::{cosine, HashedEmbedder};
+
+    #[tokio::test]
+    async fn a_script_routed_composite_uses_exactly_one_part_per_text() {
+        let (a, b) = (
+            Embedder::Hashed(HashedEmbedder::new(64).unwrap()),
+            Embedder::Hashed(HashedEmbedder::new(128).unwrap()),
+        );
+        let routed = Embedder::Composite(Arc::new(
+            CompositeEmbedder::new(vec![(a.clone(), 1.0), (b.clone(), 1.0)])
+                .unwrap()
+                .gate(0, Gate::NotArabic)
+                .gate(1, Gate::Arabic),
+        ));
+        assert!(routed.model_id().contains("[not-ar]") && routed.model_id().contains("[ar]"));
+        let texts: Vec<String> = [
+            "solar panels",
+            "solar panel prices",
+            "الألواح الشمسية",
+            "ألواح شمسية",
+        ]
+        .map(String::from)
+        .to_vec();
+        let (va, vb) = (
+            a.embed(&texts, EmbedKind::Passage).await.unwrap(),
+            b.embed(&texts, EmbedKind::Passage).await.unwrap(),
+        );
+        let vr = routed.embed(&texts, EmbedKind::Passage).await.unwrap();
+        // English compares exactly as part a, Arabic exactly as part b, across scripts: 0.
+        assert!((cosine(&vr[0], &vr[1]) - cosine(&va[0], &va[1])).abs() < 1e-5);
+        assert!((cosine(&vr[2], &vr[3]) - cosine(&vb[2], &vb[3])).abs() < 1e-5);
+        assert!(cosine(&vr[0], &vr[2]).abs() < 1e-6);
     }
 }

@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use composite::CompositeEmbedder;
+pub use composite::{CompositeEmbedder, Gate};
 pub use hashed::HashedEmbedder;
 pub use local::{default_model_dir, LocalEmbedder, MODEL_DIR_ENV};
 pub use openai::{OpenAiEmbedConfig, OpenAiEmbedder};
