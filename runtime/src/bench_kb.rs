@@ -278,11 +278,20 @@ async fn load(owner_url: &str, opts: &KbBenchOptions) -> anyhow::Result<(TenantI
         "ALTER TABLE chunks ADD FOREIGN KEY (tenant_id, document_id) REFERENCES documents (tenant_id, id) ON DELETE CASCADE;
          CREATE INDEX chunks_tsv ON chunks USING gin (tsv);
          CREATE INDEX chunk_embeddings_hnsw_384 ON chunk_embeddings
-             USING hnsw ((embedding::vector(384)) vector_cosine_ops) WHERE dims = 384;
-         VACUUM ANALYZE chunks; VACUUM ANALYZE chunk_embeddings; ANALYZE kb_terms; ANALYZE kb_stats;",
+             USING hnsw ((embedding::vector(384)) vector_cosine_ops) WHERE dims = 384",
     )
     .await
     .context("building indexes")?;
+    for table in [
+        "chunks",
+        "chunk_embeddings",
+        "kb_terms",
+        "kb_stats",
+        "documents",
+    ] {
+        conn.execute(format!("VACUUM ANALYZE {table}").as_str())
+            .await?;
+    }
     conn.close().await?;
     let ids: Vec<TenantId> = tenants.into_iter().map(TenantId).collect();
     Ok((ids[0], ids[1..].to_vec()))
