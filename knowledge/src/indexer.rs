@@ -20,7 +20,7 @@ use crate::index::{
     chunk_language, chunks_missing_vectors, embedding_text, lock_tenant, replace_chunks,
     search_text, store_vectors, PreparedChunk,
 };
-use crate::parse::{parse, Format};
+use crate::parse::parse;
 use crate::settings::Embedders;
 use crate::vector_literal;
 
@@ -436,11 +436,6 @@ impl Indexer {
         tx.commit().await?;
         Ok(true)
     }
-}
-
-/// Whether a file name or content type is one the indexer can read (for early, per-file errors).
-pub fn accepts(file_name: &str, content_type: Option<&str>) -> bool {
-    Format::detect(file_name, content_type).is_some()
 }
 
 /// The embedder and model id of the current tenant's searchable vectors; `None` when the tenant
