@@ -95,14 +95,21 @@ async fn metrics_are_exposed_to_admins_only() {
     app.wait_for_agent_replies(app.demo_channel, &s, 1).await;
     let r = app.http.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let text = app.metrics().await;
-    for needle in [
+    let needles = [
         "switchboard_inbound_total{channel=\"webchat\",result=\"accepted\"}",
         "switchboard_turns_total{outcome=\"answered\"}",
         "switchboard_deliveries_total{channel=\"webchat\",result=\"sent\"}",
         "switchboard_turn_seconds_bucket",
         "switchboard_conversation_agents",
-    ] {
+    ];
+    // The reply can be visible a moment before the actor and the dispatcher record it.
+    eventually(std::time::Duration::from_secs(10), || async {
+        let text = app.metrics().await;
+        needles.iter().all(|n| text.contains(n))
+    })
+    .await;
+    let text = app.metrics().await;
+    for needle in needles {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
     app.stop().await;

@@ -13,7 +13,6 @@ use switchboard_actors::{dispatcher, FaultHook, RootMsg, RootSupervisor, Service
 use switchboard_channels::Outbound;
 use switchboard_core::db::DbTarget;
 use switchboard_core::{ChannelId, Db};
-use switchboard_knowledge::{Embedders, Indexer};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -229,16 +228,7 @@ impl Application {
             embedded,
             owner_url,
         } = open_database(&settings).await?;
-        let embedders = Arc::new(Embedders::new(
-            crate::knowledge::local_embedder(&settings.knowledge)?,
-            crate::knowledge::master_key(&settings)?,
-            crate::knowledge::platform_embedding(&settings),
-        ));
-        let indexer = Indexer::new(
-            db.clone(),
-            embedders.clone(),
-            crate::knowledge::indexer_config(&settings.knowledge)?,
-        );
+        let (embedders, indexer) = crate::knowledge::stack(&settings, &db)?;
         let (demo_channel, demo_created) = if settings.demo {
             let created = crate::demo::ensure(&db)
                 .await
@@ -366,6 +356,19 @@ impl Application {
         info!("stopped");
         served.context("HTTP server failed")
     }
+}
+
+/// The base URL of a Switchboard already serving on the configured address, if one answers
+/// `/healthz` (the CLI then works through it instead of opening the database itself).
+pub async fn running_server(http: &reqwest::Client, settings: &Settings) -> Option<String> {
+    let base = format!("http://{}", settings.listen);
+    let up = http
+        .get(format!("{base}/healthz"))
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success());
+    up.then_some(base)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -14,7 +14,7 @@ use switchboard_core::model::ChannelKind;
 use switchboard_core::store::{channels, platform};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::app::{admin_token, Application, BuildOptions};
+use crate::app::{admin_token, running_server, Application, BuildOptions};
 use crate::config::Settings;
 
 /// How long to wait for the agent's answer to one line.
@@ -24,16 +24,9 @@ pub async fn run(settings: Settings, tenant: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let running = format!("http://{}", settings.listen);
-    let server_up = http
-        .get(format!("{running}/healthz"))
-        .timeout(Duration::from_secs(1))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success());
-
     let mut local = None;
-    let (base, channel, tenant_name) = if server_up {
+    let (base, channel, tenant_name) = if let Some(running) = running_server(&http, &settings).await
+    {
         let token = admin_token(&settings)?;
         let resp = http
             .get(format!("{running}/api/v1/channels"))

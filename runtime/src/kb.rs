@@ -11,7 +11,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
@@ -22,10 +21,11 @@ use switchboard_core::store::platform;
 use switchboard_core::{Db, TenantId};
 use switchboard_knowledge::documents::{self, NewDocument, Status};
 use switchboard_knowledge::indexer::{active_embedder, embed_query};
-use switchboard_knowledge::{Embedders, Indexer, SearchMode, SearchParams};
+use switchboard_knowledge::{SearchMode, SearchParams};
 
-use crate::app::{admin_token, open_database};
+use crate::app::{admin_token, open_database, running_server};
 use crate::config::Settings;
+use crate::knowledge::stack as knowledge_stack;
 
 /// Largest number of files one `kb ingest` takes (a guard against pointing it at `/`).
 const MAX_FILES: usize = 100_000;
@@ -89,14 +89,7 @@ pub async fn ingest(settings: Settings, tenant: &str, paths: &[PathBuf]) -> anyh
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()?;
-    let running = format!("http://{}", settings.listen);
-    let server_up = http
-        .get(format!("{running}/healthz"))
-        .timeout(Duration::from_secs(1))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success());
-    let results = if server_up {
+    let results = if let Some(running) = running_server(&http, &settings).await {
         ingest_over_http(&settings, &http, &running, tenant, &files).await?
     } else {
         ingest_in_process(&settings, tenant, &files).await?
@@ -119,19 +112,6 @@ pub async fn ingest(settings: Settings, tenant: &str, paths: &[PathBuf]) -> anyh
         bail!("{} file(s) could not be ingested (see above)", failed.len());
     }
     Ok(())
-}
-
-fn guess_content_type(path: &Path) -> Option<&'static str> {
-    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-    Some(match ext.as_str() {
-        "txt" | "text" => "text/plain",
-        "md" | "markdown" => "text/markdown",
-        "html" | "htm" => "text/html",
-        "pdf" => "application/pdf",
-        "csv" => "text/csv",
-        "json" => "application/json",
-        _ => return None,
-    })
 }
 
 async fn ingest_over_http(
@@ -163,15 +143,16 @@ async fn ingest_over_http(
                 continue;
             }
         };
-        let mut req = http
+        // The format follows from the file name in `source`.
+        let resp = http
             .post(format!("{base}/api/v1/knowledge/documents"))
             .query(&[("tenant", tenant), ("source", name.as_str())])
             .bearer_auth(token.expose_secret())
-            .body(bytes);
-        if let Some(ct) = guess_content_type(path) {
-            req = req.header(reqwest::header::CONTENT_TYPE, ct);
-        }
-        let resp = req.send().await.context("the server did not answer")?;
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .context("the server did not answer")?;
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or_default();
         if status.is_success() {
@@ -250,21 +231,6 @@ async fn ingest_over_http(
     Ok(results)
 }
 
-/// Builds what ingestion needs without an HTTP server.
-fn knowledge_stack(settings: &Settings, db: &Db) -> anyhow::Result<(Arc<Embedders>, Indexer)> {
-    let embedders = Arc::new(Embedders::new(
-        crate::knowledge::local_embedder(&settings.knowledge)?,
-        crate::knowledge::master_key(settings)?,
-        crate::knowledge::platform_embedding(settings),
-    ));
-    let indexer = Indexer::new(
-        db.clone(),
-        embedders.clone(),
-        crate::knowledge::indexer_config(&settings.knowledge)?,
-    );
-    Ok((embedders, indexer))
-}
-
 async fn ingest_in_process(
     settings: &Settings,
     tenant: &str,
@@ -294,7 +260,6 @@ async fn ingest_in_process(
                         &mut tx,
                         &NewDocument {
                             source: name,
-                            content_type: guess_content_type(path).map(str::to_owned),
                             content: bytes,
                             ..NewDocument::default()
                         },

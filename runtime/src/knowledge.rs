@@ -7,13 +7,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{bail, Context};
 use secrecy::ExposeSecret;
+use switchboard_core::Db;
 use switchboard_core::MasterKey;
 use switchboard_knowledge::chunk::ChunkConfig;
 use switchboard_knowledge::embed::{
     default_model_dir, CompositeEmbedder, Embedder, Gate, HashedEmbedder, LocalEmbedder,
 };
 use switchboard_knowledge::settings::PlatformEmbedding;
-use switchboard_knowledge::IndexerConfig;
+use switchboard_knowledge::{Embedders, Indexer, IndexerConfig};
 use tracing::{info, warn};
 
 use crate::config::{KnowledgeConfig, Settings};
@@ -103,6 +104,21 @@ pub fn platform_embedding(settings: &Settings) -> PlatformEmbedding {
     }
     p.openai_api_key = settings.openai_api_key.clone();
     p
+}
+
+/// The embedders and the indexer of an application (or of a CLI command working without one).
+pub fn stack(settings: &Settings, db: &Db) -> anyhow::Result<(Arc<Embedders>, Indexer)> {
+    let embedders = Arc::new(Embedders::new(
+        local_embedder(&settings.knowledge)?,
+        master_key(settings)?,
+        platform_embedding(settings),
+    ));
+    let indexer = Indexer::new(
+        db.clone(),
+        embedders.clone(),
+        indexer_config(&settings.knowledge)?,
+    );
+    Ok((embedders, indexer))
 }
 
 pub fn indexer_config(config: &KnowledgeConfig) -> anyhow::Result<IndexerConfig> {
