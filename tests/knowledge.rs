@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use sqlx::Connection;
 use switchboard_core::TenantId;
 use switchboard_knowledge::search::QueryVector;
 use switchboard_knowledge::{SearchMode, SearchParams};
@@ -803,5 +804,174 @@ async fn changing_the_embedding_model_re_embeds_in_the_background_while_search_w
         "{found:#}"
     );
     assert!(embedded.load(Ordering::Relaxed) > before);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_large_tenant_gets_its_own_indexes_and_loses_them_when_it_shrinks() {
+    // Index keeper every second, "large" from 6 chunks (one chunk per document here).
+    let app = spawn_app_with(
+        |s| {
+            s.knowledge.tenant_index_min_chunks = 6;
+            s.knowledge.tenant_index_check_secs = 1;
+        },
+        None,
+    )
+    .await;
+    let big = app.tenant("big").await;
+    let small = app.tenant("small").await;
+    let topics = [
+        "Refunds are paid within five working days of the return.",
+        "Shipping to Oman takes four days by courier.",
+        "Our showroom in Muscat opens at nine in the morning.",
+        "Solar panels carry a twenty-five year warranty.",
+        "Installation teams work on weekdays only.",
+        "Batteries are recycled free of charge.",
+        "Quokka-themed gift cards never expire.",
+    ];
+    let mut ids = Vec::new();
+    for (i, text) in topics.iter().enumerate() {
+        let (status, body) = app
+            .upload(
+                "big",
+                &format!("t{i}.txt"),
+                "text/plain",
+                text.as_bytes().to_vec(),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        ids.push(body["document"]["id"].as_str().unwrap().to_owned());
+    }
+    let (_, s) = app
+        .upload(
+            "small",
+            "s.txt",
+            "text/plain",
+            b"Small tenant text.".to_vec(),
+        )
+        .await;
+    for id in &ids {
+        app.wait_document("big", id).await;
+    }
+    app.wait_document("small", s["document"]["id"].as_str().unwrap())
+        .await;
+
+    let names = |t: TenantId| format!("kb\\_t\\_{}\\_%", t.0.simple());
+    let index_names = |pattern: String| {
+        let url = app.owner_url.clone();
+        async move {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            let v: Vec<String> = sqlx::query_scalar(
+                "SELECT indexname::text FROM pg_indexes WHERE indexname LIKE $1 ORDER BY 1",
+            )
+            .bind(pattern)
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+            v
+        }
+    };
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let f = index_names(names(big));
+            async move { f.await.len() == 2 }
+        })
+        .await,
+        "the large tenant got no indexes: {:?}",
+        index_names(names(big)).await
+    );
+    let got = index_names(names(big)).await;
+    assert!(got.iter().any(|n| n.ends_with("_fts")), "{got:?}");
+    let vector_index = got.iter().find(|n| n.contains("_v")).unwrap().clone();
+    assert!(index_names(names(small)).await.is_empty());
+
+    // Searches of the large tenant go through its HNSW index, and find what an exact scan finds.
+    let scans = |name: String| {
+        let url = app.owner_url.clone();
+        async move {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            let n: i64 = sqlx::query_scalar(
+                "SELECT coalesce(sum(idx_scan), 0)::int8 FROM pg_stat_user_indexes WHERE indexrelname = $1",
+            )
+            .bind(name)
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+            n
+        }
+    };
+    let before = scans(vector_index.clone()).await;
+    let query = json!({"query": "how long does delivery to Oman take", "mode": "vector", "k": 7});
+    let (status, auto) = app.kb_search("big", query.clone()).await;
+    assert_eq!(status, 200, "{auto}");
+    let mut exact_query = query.clone();
+    exact_query["strategy"] = json!("exact");
+    let (_, exact) = app.kb_search("big", exact_query).await;
+    let hit_ids = |v: &Value| {
+        v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["chunk_id"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(hit_ids(&auto).len(), 7, "{auto:#}");
+    assert_eq!(hit_ids(&auto), hit_ids(&exact));
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let f = scans(vector_index.clone());
+            async move { f.await > before }
+        })
+        .await,
+        "the search did not use {vector_index}"
+    );
+    // Full text, through the tenant's own GIN index or not, still ranks the right chunk first.
+    let (_, fts) = app
+        .kb_search(
+            "big",
+            json!({"query": "quokka gift cards", "mode": "full_text"}),
+        )
+        .await;
+    assert_eq!(fts["hits"][0]["document_id"], json!(ids[6]), "{fts:#}");
+
+    // Shrinking below half the threshold drops the indexes.
+    for id in &ids[..5] {
+        let resp = app
+            .http
+            .delete(app.url(&format!("/api/v1/knowledge/documents/{id}?tenant=big")))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204);
+    }
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let f = index_names(names(big));
+            async move { f.await.is_empty() }
+        })
+        .await,
+        "indexes of a shrunk tenant were kept: {:?}",
+        index_names(names(big)).await
+    );
+    let (_, after) = app
+        .kb_search("big", json!({"query": "quokka gift cards"}))
+        .await;
+    assert_eq!(after["hits"][0]["document_id"], json!(ids[6]), "{after:#}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn full_text_candidates_need_a_tenant_in_the_transaction() {
+    let app = spawn_app().await;
+    // The function runs with platform rights; without app.tenant_id it must refuse, not return
+    // every tenant's chunks.
+    let err = sqlx::query(
+        "SELECT * FROM kb_fts_candidates('demo'::tsquery, '{}/16777216'::sparsevec, 10, '{}')",
+    )
+    .fetch_all(app.db.pool())
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("app.tenant_id"), "{err}");
     app.stop().await;
 }

@@ -23,6 +23,7 @@ pub mod indexer;
 pub mod parse;
 pub mod search;
 pub mod settings;
+pub mod tenant_indexes;
 
 pub use indexer::{Indexer, IndexerConfig};
 pub use search::{search, Fusion, Hit, QueryVector, SearchMode, SearchParams};

@@ -4,12 +4,14 @@
 //! * **Full text.** The query is turned into lexemes with each text-search configuration the
 //!   knowledge base uses (`english`, `arabic`, `simple`); lexemes that occur in none of the
 //!   tenant's chunks drop out when joined with `kb_terms`, and the rest carry their IDF. Chunks
-//!   matching any lexeme (GIN index) are ranked by the inner product of their stored BM25 vector
-//!   with the query's IDF vector.
+//!   matching any lexeme (GIN index; a large tenant's own partial one) are ranked by the inner
+//!   product of their stored BM25 vector with the query's IDF vector. In large tenants, terms
+//!   found in more than a tenth of the chunks only score; they do not find chunks
+//!   ([`COMMON_TERM_DF`]).
 //! * **Vectors.** The query is embedded with the tenant's active model and compared by cosine
-//!   distance with that model's vectors only. For dimensions with an HNSW index the search may use
-//!   it with pgvector's iterative scan, so a tenant filter never starves the result; otherwise the
-//!   tenant's vectors are scanned exactly.
+//!   distance with that model's vectors only: through the tenant's own partial HNSW index when
+//!   it is large enough to have one ([`crate::tenant_indexes`]), by an exact scan of its vectors
+//!   otherwise.
 //! * **Fusion.** By default a convex combination, `score = (w_f·bm25/max_bm25 + w_v·cos/max_cos)
 //!   / (w_f + w_v)` over each retriever's candidates (0.6/0.4, measured with `kb eval`);
 //!   optionally reciprocal rank fusion, `Σ wᵢ / (60 + rankᵢ)` normalised so first place in every
@@ -30,12 +32,15 @@ use crate::vector_literal;
 
 /// Reciprocal-rank-fusion constant (Cormack et al.).
 const RRF_K: f64 = 60.0;
-/// Dimensions that have an HNSW index (see the knowledge migration).
-pub const INDEXED_DIMS: [usize; 4] = [384, 768, 1024, 1536];
-/// Up to this many chunks, a tenant's vectors are compared exactly: measured with
-/// `bench --suite knowledge`, scanning them is as fast as an HNSW scan filtered to one tenant and
-/// has perfect recall, where the filtered HNSW scan found only 70–80% of the true top 10.
-pub const EXACT_SCAN_MAX_CHUNKS: i64 = 20_000;
+/// Tenants with at least this many chunks match a query only on its uncommon terms (see
+/// [`COMMON_TERM_DF`]); smaller tenants match every term, which costs little at their size.
+pub const COMMON_TERMS_MIN_CHUNKS: i64 = 5_000;
+/// A query term found in more than this share of a large tenant's chunks is *common*: it adds to
+/// the score of the chunks found through the other terms, but does not find chunks itself (as
+/// Lucene's common-terms query does). Otherwise one frequent word makes full text score nearly
+/// every chunk of the tenant; a chunk that has only common words scores too low to rank anyway.
+/// A query made only of common terms matches on all of them.
+pub const COMMON_TERM_DF: f64 = 0.1;
 /// Text-search configurations whose lexemes a query is matched with.
 const QUERY_CONFIGS: [&str; 3] = ["english", "arabic", "simple"];
 
@@ -67,12 +72,13 @@ pub enum Fusion {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VectorStrategy {
-    /// Exact for tenants up to [`EXACT_SCAN_MAX_CHUNKS`] chunks, HNSW with iterative scan above.
+    /// The tenant's own HNSW index when it has one (large tenants, see
+    /// [`crate::tenant_indexes`]), an exact scan of its vectors otherwise.
     #[default]
     Auto,
     /// Always scan the tenant's vectors exactly.
     Exact,
-    /// Prefer the HNSW index (iterative scan), when the dimension has one.
+    /// Prefer an HNSW index (iterative scan) even where the planner would not.
     Ann,
 }
 
@@ -190,19 +196,11 @@ pub async fn search(
         return Ok(Vec::new());
     }
 
-    let tag_filter = if params.tags.is_empty() {
-        ""
-    } else {
-        " AND EXISTS (SELECT 1 FROM documents td WHERE td.id = c.document_id AND td.tags @> $7)"
-    };
+    // Through `kb_fts_candidates`, so the GIN indexes can serve the match (see the migration
+    // `tenant_indexes`: under row-level security they cannot).
     let fts_cte = if fts_on {
-        format!(
-            "SELECT c.id, -(c.bm25 <#> $3::sparsevec) AS score
-               FROM chunks c
-              WHERE c.tenant_id = $1 AND c.tsv @@ $2::tsquery{tag_filter}
-              ORDER BY c.bm25 <#> $3::sparsevec, c.id
-              LIMIT $4"
-        )
+        "SELECT id, score FROM kb_fts_candidates($2::tsquery, $3::sparsevec, $4::int, $7::text[])"
+            .to_owned()
     } else {
         "SELECT NULL::uuid AS id, NULL::float8 AS score WHERE false".to_owned()
     };
@@ -211,52 +209,47 @@ pub async fn search(
     sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
         .execute(tx.conn())
         .await?;
+    let dims = vector.map_or(0, |qv| qv.vector.len());
     let strategy = match params.strategy {
         VectorStrategy::Auto if use_vec => {
-            let chunks: Option<i64> =
-                sqlx::query_scalar("SELECT chunk_count FROM kb_stats WHERE tenant_id = $1")
-                    .bind(tenant)
-                    .fetch_optional(tx.conn())
-                    .await?;
-            if chunks.unwrap_or(0) <= EXACT_SCAN_MAX_CHUNKS {
-                VectorStrategy::Exact
-            } else {
+            if crate::tenant_indexes::has_vector_index(tx, dims).await? {
                 VectorStrategy::Ann
+            } else {
+                VectorStrategy::Exact
             }
         }
         s => s,
     };
-    let vec_cte = match vector.filter(|_| use_vec) {
-        Some(qv) => {
-            let dims = qv.vector.len();
-            let indexed = INDEXED_DIMS.contains(&dims) && strategy != VectorStrategy::Exact;
-            // The cast to a fixed dimension and the `dims` predicate let the planner use the
-            // partial HNSW index for that size; the tag filter stays inside the query.
-            let (expr, extra) = if indexed {
-                (
-                    format!("(e.embedding::vector({dims}))"),
-                    format!(" AND e.dims = {dims}"),
-                )
-            } else {
-                ("e.embedding".to_owned(), String::new())
-            };
-            let tag_filter_vec = if params.tags.is_empty() {
-                ""
-            } else {
-                " AND EXISTS (SELECT 1 FROM chunks c JOIN documents td ON td.id = c.document_id
-                               WHERE c.id = e.chunk_id AND td.tags @> $7)"
-            };
-            format!(
-                "SELECT id, score FROM (
-                   SELECT e.chunk_id AS id, 1 - ({expr} <=> $6::vector) AS score,
-                          {expr} <=> $6::vector AS distance
-                     FROM chunk_embeddings e
-                    WHERE e.tenant_id = $1 AND e.model = $5{extra}{tag_filter_vec}
-                    ORDER BY {expr} <=> $6::vector
-                    LIMIT $4) ann"
+    let vec_cte = if use_vec {
+        let indexed = strategy != VectorStrategy::Exact
+            && dims as i64 <= crate::tenant_indexes::MAX_INDEXED_DIMS as i64;
+        // The cast to a fixed dimension and the `dims` predicate let the planner use the
+        // tenant's partial HNSW index for that size; the tag filter stays inside the query. The
+        // distance is computed once per row and ordered by.
+        let (expr, extra) = if indexed {
+            (
+                format!("(e.embedding::vector({dims}))"),
+                format!(" AND e.dims = {dims}"),
             )
-        }
-        None => "SELECT NULL::uuid AS id, NULL::float8 AS score WHERE false".to_owned(),
+        } else {
+            ("e.embedding".to_owned(), String::new())
+        };
+        let tag_filter_vec = if params.tags.is_empty() {
+            ""
+        } else {
+            " AND EXISTS (SELECT 1 FROM chunks c JOIN documents td ON td.id = c.document_id
+                           WHERE c.id = e.chunk_id AND td.tags @> $7)"
+        };
+        format!(
+            "SELECT id, 1 - distance AS score FROM (
+               SELECT e.chunk_id AS id, {expr} <=> $6::vector AS distance
+                 FROM chunk_embeddings e
+                WHERE e.tenant_id = $1 AND e.model = $5{extra}{tag_filter_vec}
+                ORDER BY 2
+                LIMIT $4) ann"
+        )
+    } else {
+        "SELECT NULL::uuid AS id, NULL::float8 AS score WHERE false".to_owned()
     };
     let fused_expr = match params.fusion {
         Fusion::Rrf => format!(
@@ -290,9 +283,12 @@ pub async fn search(
           LIMIT $11"
     );
     if use_vec && strategy != VectorStrategy::Exact {
-        // Let the HNSW scan go on until enough rows pass the tenant filter; results are
-        // re-ranked exactly by the outer query, so relaxed order is safe.
-        let ef = (candidates as usize * 4).clamp(100, 1000);
+        // Let the HNSW scan go on until enough rows pass the model filter (a tenant being
+        // re-embedded has vectors of two models in its index); candidates are re-ranked by the
+        // fusion, so relaxed order is safe.
+        // ef_search 400 for 50 candidates: recall@10 0.985 against exact search on a 10k-chunk
+        // tenant (200: 0.93), measured with the knowledge benchmark's data.
+        let ef = (candidates as usize * 8).clamp(100, 1000);
         let mut settings = vec![
             "SET LOCAL hnsw.iterative_scan = relaxed_order".to_owned(),
             format!("SET LOCAL hnsw.ef_search = {ef}"),
@@ -377,7 +373,8 @@ async fn bm25_query(
                    unnest(tsvector_to_array(to_tsvector(cfgs.c::regconfig,
                        CASE cfgs.c WHEN 'arabic' THEN $3 WHEN 'simple' THEN $4 ELSE $2 END))) x)
          SELECT t.lexeme, kb_lexeme_dim(t.lexeme) AS dim,
-                ln(1.0 + (s.chunk_count - t.df + 0.5) / (t.df + 0.5))::float8 AS idf
+                ln(1.0 + (s.chunk_count - t.df + 0.5) / (t.df + 0.5))::float8 AS idf,
+                t.df::float8 > $6 * s.chunk_count AND s.chunk_count >= $7 AS common
            FROM lex
            JOIN kb_terms t ON t.tenant_id = $1 AND t.lexeme = lex.lexeme AND t.df > 0
            JOIN kb_stats s ON s.tenant_id = $1
@@ -388,25 +385,58 @@ async fn bm25_query(
     .bind(prepare(query, "arabic"))
     .bind(prepare(query, "simple"))
     .bind(QUERY_CONFIGS.as_slice())
+    .bind(COMMON_TERM_DF)
+    .bind(COMMON_TERMS_MIN_CHUNKS)
     .fetch_all(tx.conn())
     .await?;
-    if rows.is_empty() {
-        return Ok((None, None));
+    let terms = rows
+        .iter()
+        .map(|r| {
+            Ok(QueryTerm {
+                lexeme: r.try_get(0)?,
+                dim: r.try_get(1)?,
+                idf: r.try_get(2)?,
+                common: r.try_get(3)?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(match bm25_parts(&terms) {
+        Some((q, v)) => (Some(q), Some(v)),
+        None => (None, None),
+    })
+}
+
+/// A query lexeme known to the tenant's chunks.
+#[derive(Clone, Debug, PartialEq)]
+struct QueryTerm {
+    lexeme: String,
+    /// Its dimension in the BM25 sparse vectors (`kb_lexeme_dim`).
+    dim: i32,
+    idf: f64,
+    /// Found in more than [`COMMON_TERM_DF`] of a large tenant's chunks.
+    common: bool,
+}
+
+/// The tsquery that finds candidates and the IDF vector that scores them, from terms sorted by
+/// dimension. Every term scores; only the uncommon ones find chunks, unless all are common.
+fn bm25_parts(terms: &[QueryTerm]) -> Option<(String, String)> {
+    if terms.is_empty() {
+        return None;
     }
+    let all_common = terms.iter().all(|t| t.common);
     let mut tsquery = String::new();
-    let mut weights: Vec<(i32, f64)> = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let lexeme: String = r.try_get(0)?;
-        let dim: i32 = r.try_get(1)?;
-        let idf: f64 = r.try_get(2)?;
-        if !tsquery.is_empty() {
-            tsquery.push_str(" | ");
+    let mut weights: Vec<(i32, f64)> = Vec::with_capacity(terms.len());
+    for t in terms {
+        if all_common || !t.common {
+            if !tsquery.is_empty() {
+                tsquery.push_str(" | ");
+            }
+            tsquery.push_str(&quote_lexeme(&t.lexeme));
         }
-        tsquery.push_str(&quote_lexeme(&lexeme));
         match weights.last_mut() {
             // Two lexemes hashed to one dimension: their weights add up, as in the documents.
-            Some((d, w)) if *d == dim => *w += idf,
-            _ => weights.push((dim, idf)),
+            Some((d, w)) if *d == t.dim => *w += t.idf,
+            _ => weights.push((t.dim, t.idf)),
         }
     }
     let mut vector = String::from("{");
@@ -417,7 +447,7 @@ async fn bm25_query(
         vector.push_str(&format!("{dim}:{}", w.max(1e-6)));
     }
     vector.push_str("}/16777216");
-    Ok((Some(tsquery), Some(vector)))
+    Some((tsquery, vector))
 }
 
 /// A lexeme as a tsquery operand: single-quoted, with quotes doubled and backslashes escaped.
@@ -445,5 +475,41 @@ mod tests {
         assert_eq!(quote_lexeme("it's"), "'it''s'");
         assert_eq!(quote_lexeme("a\\b"), "'a\\\\b'");
         assert_eq!(quote_lexeme("الألواح"), "'الألواح'");
+    }
+
+    fn term(lexeme: &str, dim: i32, idf: f64, common: bool) -> QueryTerm {
+        QueryTerm {
+            lexeme: lexeme.into(),
+            dim,
+            idf,
+            common,
+        }
+    }
+
+    #[test]
+    fn common_terms_score_but_do_not_find_chunks() {
+        let (q, v) = bm25_parts(&[
+            term("the", 3, 0.05, true),
+            term("quokka", 7, 6.5, false),
+            term("panel", 9, 2.0, false),
+        ])
+        .unwrap();
+        assert_eq!(q, "'quokka' | 'panel'");
+        assert_eq!(v, "{3:0.05,7:6.5,9:2}/16777216");
+    }
+
+    #[test]
+    fn a_query_of_common_terms_only_matches_on_all_of_them() {
+        let (q, _) =
+            bm25_parts(&[term("solar", 1, 0.3, true), term("panel", 2, 0.2, true)]).unwrap();
+        assert_eq!(q, "'solar' | 'panel'");
+        assert_eq!(bm25_parts(&[]), None);
+    }
+
+    #[test]
+    fn lexemes_sharing_a_dimension_add_their_weights() {
+        let (q, v) = bm25_parts(&[term("a1", 5, 1.5, false), term("b2", 5, 2.0, false)]).unwrap();
+        assert_eq!(q, "'a1' | 'b2'");
+        assert_eq!(v, "{5:3.5}/16777216");
     }
 }

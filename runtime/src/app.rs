@@ -40,6 +40,7 @@ pub struct Application {
     shutdown_tx: watch::Sender<bool>,
     dispatcher: JoinHandle<()>,
     indexer_task: JoinHandle<()>,
+    index_keeper: JoinHandle<()>,
     root_handle: JoinHandle<()>,
     embedded: Option<EmbeddedPostgres>,
     owner_url: SecretString,
@@ -260,6 +261,12 @@ impl Application {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let dispatcher = dispatcher::spawn(services.clone(), shutdown_rx.clone());
         let indexer_task = tokio::spawn(indexer.clone().run(shutdown_rx.clone()));
+        let index_keeper = tokio::spawn(crate::knowledge::run_index_keeper(
+            services.db.clone(),
+            owner_url.clone(),
+            settings.knowledge.clone(),
+            shutdown_rx.clone(),
+        ));
         let state = AppState {
             services,
             root,
@@ -275,6 +282,7 @@ impl Application {
             shutdown_tx,
             dispatcher,
             indexer_task,
+            index_keeper,
             root_handle,
             embedded,
             owner_url,
@@ -314,6 +322,7 @@ impl Application {
             shutdown_tx,
             dispatcher,
             indexer_task,
+            index_keeper,
             root_handle,
             embedded,
             owner_url: _,
@@ -347,6 +356,7 @@ impl Application {
         let _ = root_handle.await;
         let _ = dispatcher.await;
         let _ = indexer_task.await;
+        let _ = index_keeper.await;
         services.db.close().await;
         if let Some(pg) = embedded {
             pg.stop()

@@ -4,7 +4,8 @@
 //! `--tenants` tenants, one of which owns 1% of them, each chunk with text (a Zipf-like
 //! vocabulary, so full text has frequent and rare words) and a 384-dimensional unit vector drawn
 //! around one of many cluster centres (so nearest neighbours are meaningful, as with real
-//! embeddings). Indexes are built after loading, as a bulk import would. Then it runs queries
+//! embeddings). Indexes are built after loading, as a bulk import would, and the large tenant
+//! gets its own retrieval indexes as the server's index keeper would give it. Then it runs queries
 //! through the normal search path ([`switchboard_knowledge::search`]) for the large tenant and for
 //! small ones, and reports latency percentiles per strategy and recall@10 of the approximate
 //! strategies against exact search. The result is printed as JSON.
@@ -29,6 +30,8 @@ pub struct KbBenchOptions {
     pub chunks: usize,
     pub tenants: usize,
     pub queries: usize,
+    /// Reuse the dataset of an earlier run in the same `DATABASE_URL` database.
+    pub reuse: bool,
 }
 
 fn percentiles(mut v: Vec<f64>) -> Value {
@@ -65,7 +68,25 @@ pub async fn run(mut settings: Settings, opts: KbBenchOptions) -> anyhow::Result
     let db = database.db.clone();
     let result = async {
         let started = Instant::now();
-        let (big, small) = load(&owner_url, &opts).await?;
+        let existing = if opts.reuse {
+            anyhow::ensure!(
+                settings.database_url.is_some(),
+                "--reuse needs DATABASE_URL (a scratch database starts empty)"
+            );
+            existing_dataset(&owner_url, &opts).await?
+        } else {
+            None
+        };
+        let (big, small) = match existing {
+            Some(tenants) => tenants,
+            None => load(&owner_url, &opts).await?,
+        };
+        let indexes = crate::knowledge::keep_indexes_once(
+            &db,
+            &database.owner_url,
+            settings.knowledge.tenant_index_min_chunks,
+        )
+        .await?;
         let load_secs = started.elapsed().as_secs_f64();
         let queries = make_queries(&owner_url, big, &small, opts.queries).await?;
         // Warm the caches, as on a server that has been answering for a while.
@@ -159,6 +180,8 @@ pub async fn run(mut settings: Settings, opts: KbBenchOptions) -> anyhow::Result
             "large_tenant_chunks": opts.chunks / 100,
             "dims": DIMS,
             "load_seconds": (load_secs * 10.0).round() / 10.0,
+            "tenant_index_min_chunks": settings.knowledge.tenant_index_min_chunks,
+            "tenant_indexes_created": indexes.created,
             "results": Value::Object(report),
         }))
     }
@@ -199,12 +222,9 @@ async fn load(owner_url: &str, opts: &KbBenchOptions) -> anyhow::Result<(TenantI
              FROM generate_series(0, 1999) c",
     )
     .await?;
-    // Drop the indexes while loading; they are built once at the end.
-    conn.execute(
-        "DROP INDEX IF EXISTS chunks_tsv; DROP INDEX IF EXISTS chunk_embeddings_hnsw_384;
-         ALTER TABLE chunks DROP CONSTRAINT IF EXISTS chunks_tenant_id_document_id_fkey",
-    )
-    .await?;
+    // Drop the foreign key while loading; it is checked once at the end.
+    conn.execute("ALTER TABLE chunks DROP CONSTRAINT IF EXISTS chunks_tenant_id_document_id_fkey")
+        .await?;
     let big = opts.chunks / 100;
     let per_small = (opts.chunks - big) / (opts.tenants - 1);
     // Tenant i owns chunk numbers [start_i, start_i + n_i); tenant 0 is the large one.
@@ -273,15 +293,11 @@ async fn load(owner_url: &str, opts: &KbBenchOptions) -> anyhow::Result<(TenantI
     .bind(MODEL)
     .execute(&mut conn)
     .await?;
-    tracing::info!("building indexes");
     conn.execute(
-        "ALTER TABLE chunks ADD FOREIGN KEY (tenant_id, document_id) REFERENCES documents (tenant_id, id) ON DELETE CASCADE;
-         CREATE INDEX chunks_tsv ON chunks USING gin (tsv);
-         CREATE INDEX chunk_embeddings_hnsw_384 ON chunk_embeddings
-             USING hnsw ((embedding::vector(384)) vector_cosine_ops) WHERE dims = 384",
+        "ALTER TABLE chunks ADD FOREIGN KEY (tenant_id, document_id) REFERENCES documents (tenant_id, id) ON DELETE CASCADE",
     )
     .await
-    .context("building indexes")?;
+    .context("checking the foreign key")?;
     for table in [
         "chunks",
         "chunk_embeddings",
@@ -295,6 +311,37 @@ async fn load(owner_url: &str, opts: &KbBenchOptions) -> anyhow::Result<(TenantI
     conn.close().await?;
     let ids: Vec<TenantId> = tenants.into_iter().map(TenantId).collect();
     Ok((ids[0], ids[1..].to_vec()))
+}
+
+/// The tenants of a dataset an earlier run loaded with the same sizes, if there is one.
+async fn existing_dataset(
+    owner_url: &str,
+    opts: &KbBenchOptions,
+) -> anyhow::Result<Option<(TenantId, Vec<TenantId>)>> {
+    let mut conn = sqlx::PgConnection::connect(owner_url).await?;
+    let rows: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
+        "SELECT t.id, (SELECT count(*) FROM chunks c WHERE c.tenant_id = t.id)
+           FROM tenants t WHERE t.slug LIKE 'bench-%'
+          ORDER BY substr(t.slug, 7)::int",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    conn.close().await?;
+    let total: i64 = rows.iter().map(|(_, n)| n).sum();
+    if rows.len() != opts.tenants
+        || rows.first().map(|(_, n)| *n) != Some((opts.chunks / 100) as i64)
+        || (total - opts.chunks as i64).abs() > opts.tenants as i64
+    {
+        if !rows.is_empty() {
+            anyhow::bail!(
+                "the database holds a different benchmark dataset ({} tenants, {total} chunks); use a fresh database",
+                rows.len()
+            );
+        }
+        return Ok(None);
+    }
+    let ids: Vec<TenantId> = rows.into_iter().map(|(id, _)| TenantId(id)).collect();
+    Ok(Some((ids[0], ids[1..].to_vec())))
 }
 
 type Query = (TenantId, String, Vec<f32>);

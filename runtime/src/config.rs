@@ -92,6 +92,11 @@ pub struct KnowledgeConfig {
     /// Chunk size and overlap, in characters.
     pub chunk_max_chars: usize,
     pub chunk_overlap_chars: usize,
+    /// Tenants with at least this many chunks get retrieval indexes of their own (a partial HNSW
+    /// and a partial GIN index); smaller ones are scanned exactly.
+    pub tenant_index_min_chunks: i64,
+    /// How often the index keeper looks for tenants that crossed that size, in seconds.
+    pub tenant_index_check_secs: u64,
 }
 
 impl Default for KnowledgeConfig {
@@ -102,6 +107,8 @@ impl Default for KnowledgeConfig {
             ngram_dims: 384,
             chunk_max_chars: 1000,
             chunk_overlap_chars: 150,
+            tenant_index_min_chunks: switchboard_knowledge::tenant_indexes::DEFAULT_MIN_CHUNKS,
+            tenant_index_check_secs: 60,
         }
     }
 }

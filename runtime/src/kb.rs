@@ -473,7 +473,7 @@ pub async fn eval(mut settings: Settings, dir: &Path, opts: EvalOptions) -> anyh
     }
     let database = open_database(&settings).await?;
     let db = database.db.clone();
-    let result = run_eval(&settings, &db, dir, &data, &opts).await;
+    let result = run_eval(&settings, &db, &database.owner_url, dir, &data, &opts).await;
     database.db.close().await;
     if let Some(pg) = database.embedded {
         pg.stop().await?;
@@ -485,6 +485,7 @@ pub async fn eval(mut settings: Settings, dir: &Path, opts: EvalOptions) -> anyh
 async fn run_eval(
     settings: &Settings,
     db: &Db,
+    owner_url: &secrecy::SecretString,
     dir: &Path,
     data: &Dataset,
     opts: &EvalOptions,
@@ -528,6 +529,8 @@ async fn run_eval(
         }
         bar.finish_and_clear();
         let ingest_secs = started.elapsed().as_secs_f64();
+        // The indexes a server's index keeper would give a tenant of this size.
+        let indexes = crate::knowledge::keep_indexes_once(db, owner_url, settings.knowledge.tenant_index_min_chunks).await?;
         let mut tx = db.tenant(tenant.id).await?;
         let failed = documents::list(&mut tx, &documents::ListFilter { status: Some("failed".into()), tag: None, limit: 10, offset: 0 }).await?;
         let chunk_count: i64 = sqlx::query_scalar("SELECT count(*) FROM chunks WHERE tenant_id = $1").bind(tenant.id.0).fetch_one(tx.conn()).await?;
@@ -596,6 +599,7 @@ async fn run_eval(
             "dataset": dir.display().to_string(),
             "documents": data.corpus.len(),
             "chunks": chunk_count,
+            "tenant_indexes": indexes.created,
             "failed_documents": failed.len(),
             "queries": queries.len(),
             "embedding_model": model.as_ref().map(|(_, m)| m.clone()),
@@ -609,6 +613,14 @@ async fn run_eval(
         eprintln!("kept the scratch tenant `{slug}`");
     } else if let Err(e) = platform::delete_tenant(db.pool(), tenant.id).await {
         tracing::warn!(error = %e, "could not delete the scratch tenant");
+    } else if let Err(e) = crate::knowledge::keep_indexes_once(
+        db,
+        owner_url,
+        settings.knowledge.tenant_index_min_chunks,
+    )
+    .await
+    {
+        tracing::warn!(error = %format!("{e:#}"), "could not drop the scratch tenant's indexes");
     }
     outcome
 }

@@ -129,3 +129,48 @@ pub fn indexer_config(config: &KnowledgeConfig) -> anyhow::Result<IndexerConfig>
         ..IndexerConfig::default()
     })
 }
+
+/// One pass of the index keeper ([`switchboard_knowledge::tenant_indexes::reconcile`]) on a
+/// fresh owner connection.
+pub async fn keep_indexes_once(
+    db: &Db,
+    owner_url: &secrecy::SecretString,
+    min_chunks: i64,
+) -> anyhow::Result<switchboard_knowledge::tenant_indexes::Reconciled> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(owner_url.expose_secret())
+        .await
+        .context("could not connect as the schema owner")?;
+    let result = switchboard_knowledge::tenant_indexes::reconcile(db, &mut conn, min_chunks).await;
+    let _ = conn.close().await;
+    Ok(result?)
+}
+
+/// Keeps large tenants' own retrieval indexes in line: a pass at start-up, then one every
+/// `knowledge.tenant_index_check_secs`, until `stop`. A pass cut short by shutdown leaves at
+/// most an invalid index, which the next pass drops and rebuilds.
+pub async fn run_index_keeper(
+    db: Db,
+    owner_url: secrecy::SecretString,
+    config: KnowledgeConfig,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let every = std::time::Duration::from_secs(config.tenant_index_check_secs.max(1));
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        tokio::select! {
+            result = keep_indexes_once(&db, &owner_url, config.tenant_index_min_chunks) => {
+                if let Err(e) = result {
+                    warn!(error = %format!("{e:#}"), "the retrieval index keeper failed; will retry");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

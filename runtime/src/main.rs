@@ -60,6 +60,10 @@ enum Command {
         /// Knowledge suite: queries to run.
         #[arg(long, default_value_t = 400)]
         queries: usize,
+        /// Knowledge suite: with DATABASE_URL, reuse a dataset an earlier run left in that
+        /// database (same --chunks and --tenants) instead of loading a new one.
+        #[arg(long)]
+        reuse: bool,
         /// Conversations running at once.
         #[arg(long, default_value_t = 50)]
         conversations: usize,
@@ -221,12 +225,14 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             chunks,
             tenants,
             queries,
+            reuse,
             ..
         } if suite == "knowledge" => {
             let opts = switchboard_runtime::bench_kb::KbBenchOptions {
                 chunks,
                 tenants,
                 queries,
+                reuse,
             };
             let result = switchboard_runtime::bench_kb::run(settings, opts).await?;
             println!("{}", serde_json::to_string_pretty(&result)?);
