@@ -204,20 +204,23 @@ pub async fn search(
     } else {
         "SELECT NULL::uuid AS id, NULL::float8 AS score WHERE false".to_owned()
     };
-    // Plans are made for this tenant's parameters, not a generic plan that cannot know whether
-    // the tenant owns ten chunks or ten million.
-    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
-        .execute(tx.conn())
-        .await?;
     let dims = vector.map_or(0, |qv| qv.vector.len());
+    // Plans are made for this tenant's parameters, not a generic plan that cannot know whether
+    // the tenant owns ten chunks or ten million (nor use its partial indexes). The same round
+    // trip asks whether the tenant has its own HNSW index for this vector size.
+    let index_name = (dims as i64 <= crate::tenant_indexes::MAX_INDEXED_DIMS as i64)
+        .then(|| crate::tenant_indexes::vector_index_name(tx.tenant_id(), dims as i32));
+    let has_index: bool = sqlx::query_scalar(
+        "SELECT set_config('plan_cache_mode', 'force_custom_plan', true) IS NOT NULL
+            AND coalesce((SELECT i.indisvalid AND i.indisready FROM pg_index i
+                           WHERE i.indexrelid = to_regclass($1)), false)",
+    )
+    .bind(index_name.filter(|_| use_vec && params.strategy == VectorStrategy::Auto))
+    .fetch_one(tx.conn())
+    .await?;
     let strategy = match params.strategy {
-        VectorStrategy::Auto if use_vec => {
-            if crate::tenant_indexes::has_vector_index(tx, dims).await? {
-                VectorStrategy::Ann
-            } else {
-                VectorStrategy::Exact
-            }
-        }
+        VectorStrategy::Auto if use_vec && has_index => VectorStrategy::Ann,
+        VectorStrategy::Auto => VectorStrategy::Exact,
         s => s,
     };
     let vec_cte = if use_vec {
@@ -289,16 +292,14 @@ pub async fn search(
         // ef_search 400 for 50 candidates: recall@10 0.985 against exact search on a 10k-chunk
         // tenant (200: 0.93), measured with the knowledge benchmark's data.
         let ef = (candidates as usize * 8).clamp(100, 1000);
-        let mut settings = vec![
-            "SET LOCAL hnsw.iterative_scan = relaxed_order".to_owned(),
-            format!("SET LOCAL hnsw.ef_search = {ef}"),
-        ];
-        if strategy == VectorStrategy::Ann {
-            settings.push("SET LOCAL enable_sort = off".to_owned());
-        }
-        for set in &settings {
-            sqlx::query(set).execute(tx.conn()).await?;
-        }
+        sqlx::query(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),
+                    set_config('hnsw.ef_search', $1, true),
+                    set_config('enable_sort', 'off', true)",
+        )
+        .bind(ef.to_string())
+        .execute(tx.conn())
+        .await?;
     }
     let (model, vec_text) = match vector {
         Some(qv) => (qv.model.clone(), vector_literal(&qv.vector)),
@@ -319,8 +320,8 @@ pub async fn search(
         .bind(norm_weight)
         .fetch_all(tx.conn())
         .await?;
-    if use_vec && strategy == VectorStrategy::Ann {
-        sqlx::query("SET LOCAL enable_sort = on")
+    if use_vec && strategy != VectorStrategy::Exact {
+        sqlx::query("SELECT set_config('enable_sort', 'on', true)")
             .execute(tx.conn())
             .await?;
     }

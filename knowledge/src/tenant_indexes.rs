@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 use sqlx::{Executor, PgConnection};
-use switchboard_core::{Db, DbError, TenantId, TenantTx};
+use switchboard_core::{Db, DbError, TenantId};
 
 /// Tenants with at least this many chunks get indexes of their own, by default. Below it, exact
 /// scans of the tenant's rows take a few milliseconds (README, scale figures).
@@ -36,21 +36,6 @@ pub fn vector_index_name(tenant: TenantId, dims: i32) -> String {
 /// The partial GIN index over `tenant`'s chunk text.
 pub fn text_index_name(tenant: TenantId) -> String {
     format!("{PREFIX}{}_fts", tenant.0.simple())
-}
-
-/// Whether the current tenant has a usable HNSW index for vectors of `dims` dimensions.
-pub async fn has_vector_index(tx: &mut TenantTx, dims: usize) -> Result<bool, DbError> {
-    if dims as i64 > MAX_INDEXED_DIMS as i64 {
-        return Ok(false);
-    }
-    let name = vector_index_name(tx.tenant_id(), dims as i32);
-    let ready: Option<bool> = sqlx::query_scalar(
-        "SELECT i.indisvalid AND i.indisready FROM pg_index i WHERE i.indexrelid = to_regclass($1)",
-    )
-    .bind(name)
-    .fetch_optional(tx.conn())
-    .await?;
-    Ok(ready.unwrap_or(false))
 }
 
 /// What one [`reconcile`] pass changed.
