@@ -46,7 +46,7 @@ ALTER FUNCTION platform_kb_large_tenants(bigint) OWNER TO switchboard_platform;
 CREATE FUNCTION kb_fts_candidates(p_query tsquery, p_weights sparsevec, p_limit integer,
                                   p_tags text[])
     RETURNS TABLE (id uuid, score float8)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public ROWS 50
     AS $$
     DECLARE
         v_tenant uuid := app_tenant_id();

@@ -25,6 +25,14 @@ pub const DEFAULT_MIN_CHUNKS: i64 = 5_000;
 /// pgvector's HNSW index takes `vector` columns of up to 2,000 dimensions; larger vectors are
 /// always scanned exactly.
 pub const MAX_INDEXED_DIMS: i32 = 2_000;
+/// HNSW graph degree and build-time beam. Measured on the knowledge benchmark's 10,000-vector
+/// tenant, recall@10 against exact search at `ef_search` 100 / 200 / 400: pgvector's defaults
+/// (16, 64) 0.85 / 0.93 / 0.985; (16, 200) 0.90 / 0.95 / 0.99; (32, 200) 0.945 / 0.99 / 1.0, so
+/// search can use `ef_search` 200 (about 5 ms there instead of 10 at 400). Building takes about
+/// twice as long as with the defaults (some 20 s for 10,000 vectors on 2 cores), in the
+/// background.
+pub const HNSW_M: u32 = 32;
+pub const HNSW_EF_CONSTRUCTION: u32 = 200;
 /// Name prefix of every per-tenant index.
 const PREFIX: &str = "kb_t_";
 
@@ -167,6 +175,7 @@ fn vector_index_sql(tenant: TenantId, dims: i32) -> String {
     format!(
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON chunk_embeddings
              USING hnsw ((embedding::vector({dims})) vector_cosine_ops)
+             WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})
              WHERE tenant_id = '{}' AND dims = {dims}",
         quote_ident(&vector_index_name(tenant, dims)),
         tenant.0
