@@ -198,3 +198,36 @@ impl LlmError {
 pub fn estimate_tokens(text: &str) -> u32 {
     (text.len() as u32).div_ceil(4)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_never_reach_debug_output() {
+        let config = LlmConfig {
+            api_key: Some(SecretString::from("sk-very-secret")),
+            ..LlmConfig::default()
+        };
+        assert!(!format!("{config:?}").contains("sk-very-secret"));
+        let client = LlmClient::new(config, CircuitBreaker::new(BreakerConfig::default()))
+            .expect("client builds");
+        assert!(!format!("{client:?}").contains("sk-very-secret"));
+    }
+
+    #[test]
+    fn retryability_follows_the_policy() {
+        let http = |status| LlmError::Http {
+            status,
+            message: String::new(),
+            retry_after: None,
+        };
+        assert!(http(429).is_retryable() && http(500).is_retryable() && http(503).is_retryable());
+        assert!(
+            !http(400).is_retryable() && !http(401).is_retryable() && !http(404).is_retryable()
+        );
+        let hang = LlmError::Timeout(Duration::from_secs(1));
+        assert!(!hang.is_retryable() && hang.wants_fallback());
+        assert!(!http(400).wants_fallback());
+    }
+}
