@@ -308,6 +308,9 @@ pub struct Think<'a> {
     pub purpose: &'static str,
     /// How long the model may take in total before the offline answer is used.
     pub deadline: Duration,
+    /// The tenant's mind, when the caller already resolved it in one of its transactions
+    /// (the turn does, in the transaction that counts its attempt).
+    pub mind: Option<Mind>,
 }
 
 /// The reply, and what the model did on the way (for previews and metadata).
@@ -319,13 +322,19 @@ pub struct Thought {
 /// Computes the reply of one turn. See the module documentation for the policy.
 pub async fn think(
     services: &Services,
-    input: Think<'_>,
+    mut input: Think<'_>,
     usage_log: &UsageLog,
 ) -> Result<Thought, DbError> {
     let brains = &services.brains;
-    let mut tx = services.db.tenant(input.tenant).await?;
-    let mind = brains.mind(&mut tx).await?;
-    tx.commit().await?;
+    let mind = match input.mind.take() {
+        Some(m) => m,
+        None => {
+            let mut tx = services.db.tenant(input.tenant).await?;
+            let m = brains.mind(&mut tx).await?;
+            tx.commit().await?;
+            m
+        }
+    };
     let offline = |degraded: Option<&str>| {
         let mut r = responder::offline(input.tenant_name, input.customer_text, input.passages);
         if let Some(why) = degraded {

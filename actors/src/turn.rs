@@ -87,6 +87,8 @@ pub async fn run(
     let event_ids: Vec<EventId> = live.iter().map(|e| e.id).collect();
     turns::count_attempt(&mut tx, &event_ids).await?;
     let info = turns::conversation(&mut tx, conversation).await?;
+    // Who answers (offline, budget, model) is read here too, saving a round trip per turn.
+    let mind = services.brains.mind(&mut tx).await?;
     // A burst of messages is answered as one turn over their joined text.
     let customer_text = live
         .iter()
@@ -128,6 +130,7 @@ pub async fn run(
                     purpose: "reply",
                     // Leave time to commit: past this the offline answer is used instead.
                     deadline: timeout.mul_f64(0.8),
+                    mind: Some(mind),
                 },
                 &usage_log,
             ) => t?,

@@ -445,6 +445,7 @@ pub async fn preview(
             prompt_override: version.clone(),
             purpose: "preview",
             deadline: services.config.turn_timeout,
+            mind: None,
         },
         &log,
     )
