@@ -1143,3 +1143,54 @@ async fn a_new_message_cancels_a_turn_whose_model_is_thinking_and_spent_tokens_s
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_tool_allow_list_and_model_limits_reach_the_model() {
+    let stub = Stub::start(|_, body| {
+        if offers_tools(body) && tool_results(body).is_empty() {
+            // A tool that exists but is not allowed for this tenant.
+            Step::Tools(vec![("set_contact_fields", r#"{"name": "Eve"}"#.into())])
+        } else {
+            Step::Text("ok".into())
+        }
+    })
+    .await;
+    let app = app_with_model(&stub, |_| {}).await;
+    let (status, body) = admin_put(
+        &app,
+        "/api/v1/agent/settings?tenant=demo",
+        json!({"allowed_tools": ["search_knowledge"], "temperature": 0.25, "max_tokens": 321}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (reply, s) = ask(&app, app.demo_channel, "My name is Eve").await;
+    assert_eq!(reply["text"], "ok");
+    let seen = stub.seen();
+    let first = &seen[0].body;
+    let offered: Vec<&str> = first["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered, ["search_knowledge"]);
+    assert_eq!(first["temperature"], 0.25);
+    assert_eq!(first["max_tokens"], 321);
+    let refused = &tool_results(&seen[1].body)[0];
+    assert_eq!(refused["ok"], false);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown tool `set_contact_fields`"),
+        "{refused}"
+    );
+    let name: Option<String> =
+        sqlx::query_scalar("SELECT display_name FROM contacts WHERE external_id = $1")
+            .bind(&s)
+            .fetch_one(&mut app.owner().await)
+            .await
+            .unwrap();
+    assert_eq!(name, None, "a tool outside the allow-list never runs");
+    app.stop().await;
+}

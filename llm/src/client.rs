@@ -251,11 +251,19 @@ impl LlmClient {
                 })
             })
             .collect();
+        // OpenAI's newer models refuse `max_tokens` and want `max_completion_tokens`; most
+        // self-hosted OpenAI-compatible servers (llama.cpp, older vLLM and Ollama) only know
+        // `max_tokens`. Send what the endpoint understands.
+        let openai_hosted = ["openai.com", "azure.com"]
+            .iter()
+            .any(|h| self.config.base_url.contains(h));
+        #[allow(deprecated)]
         CreateChatCompletionRequest {
             messages,
             model: model.to_owned(),
             temperature: self.config.temperature,
-            max_completion_tokens: self.config.max_tokens,
+            max_completion_tokens: self.config.max_tokens.filter(|_| openai_hosted),
+            max_tokens: self.config.max_tokens.filter(|_| !openai_hosted),
             tools: (!tools.is_empty()).then_some(tools),
             ..Default::default()
         }
