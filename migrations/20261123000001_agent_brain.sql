@@ -69,7 +69,9 @@ CREATE TABLE llm_usage (
     created_at        timestamptz NOT NULL DEFAULT now(),
     FOREIGN KEY (tenant_id, conversation_id) REFERENCES conversations (tenant_id, id) ON DELETE CASCADE
 );
-CREATE INDEX llm_usage_tenant_month ON llm_usage (tenant_id, created_at);
+-- The budget check sums the month's tokens before every turn: an index-only scan.
+CREATE INDEX llm_usage_tenant_month ON llm_usage (tenant_id, created_at)
+    INCLUDE (prompt_tokens, completion_tokens);
 CREATE INDEX llm_usage_conversation ON llm_usage (conversation_id) WHERE conversation_id IS NOT NULL;
 
 -- Things admins must know about (budget exhausted, …). `period` makes an alert happen once per

@@ -42,6 +42,9 @@ use crate::responder::{self, Reply};
 use crate::tools::{dispatch, ToolContext, ToolRegistry};
 use crate::Services;
 
+/// Most characters of new messages sent to one summary call.
+const MAX_SUMMARY_INPUT_CHARS: usize = 24_000;
+
 /// The platform's own model, used by tenants that configured none.
 #[derive(Clone, Debug)]
 pub struct PlatformModel {
@@ -727,6 +730,12 @@ pub async fn refresh_summary(
             format!("{who}: {}\n", m.text)
         })
         .collect();
+    // If summaries kept failing, the backlog can be long: keep its most recent part.
+    let skip = transcript
+        .chars()
+        .count()
+        .saturating_sub(MAX_SUMMARY_INPUT_CHARS);
+    let transcript: String = transcript.chars().skip(skip).collect();
     let request = ChatRequest {
         messages: vec![
             Message::System {
