@@ -401,3 +401,153 @@ fn map_error(e: OpenAIError, timeout: Duration) -> LlmError {
         other => LlmError::Invalid(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::breaker::BreakerState;
+    use crate::BreakerConfig;
+
+    /// A chat-completions server answering with `respond(call number, model)`.
+    async fn server(
+        respond: impl Fn(usize, &str) -> axum::response::Response + Send + Sync + 'static,
+    ) -> (String, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (c, respond) = (calls.clone(), Arc::new(respond));
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let (c, respond) = (c.clone(), respond.clone());
+                async move {
+                    let n = c.fetch_add(1, Ordering::SeqCst);
+                    respond(n, body["model"].as_str().unwrap_or_default())
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}/v1"), calls)
+    }
+
+    fn ok(text: &str) -> axum::response::Response {
+        axum::Json(json!({
+            "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        }))
+        .into_response()
+    }
+
+    fn status(code: u16, retry_after: Option<&str>) -> axum::response::Response {
+        let mut r = (StatusCode::from_u16(code).unwrap(), "nope").into_response();
+        if let Some(v) = retry_after {
+            r.headers_mut().insert("retry-after", v.parse().unwrap());
+        }
+        r
+    }
+
+    fn client(base: String, fallback: Option<&str>, threshold: u32) -> LlmClient {
+        LlmClient::new(
+            LlmConfig {
+                base_url: base,
+                model: "primary".into(),
+                fallback_model: fallback.map(Into::into),
+                timeout: Duration::from_secs(2),
+                backoff_base: Duration::from_millis(10),
+                max_retry_wait: Duration::from_secs(1),
+                ..LlmConfig::default()
+            },
+            CircuitBreaker::new(BreakerConfig {
+                failure_threshold: threshold,
+                cooldown: Duration::from_secs(60),
+            }),
+        )
+        .unwrap()
+    }
+
+    fn hello() -> ChatRequest {
+        ChatRequest {
+            messages: vec![Message::User {
+                content: "hello".into(),
+            }],
+            tools: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_longer_than_we_accept_goes_straight_to_the_fallback() {
+        let (base, calls) = server(|_, model| match model {
+            "primary" => status(429, Some("120")),
+            _ => ok("from fallback"),
+        })
+        .await;
+        let started = Instant::now();
+        let r = client(base, Some("backup"), 3)
+            .chat(&hello())
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "did not wait 120 s"
+        );
+        assert_eq!(r.content.as_deref(), Some("from fallback"));
+        assert!(r.used_fallback);
+        assert_eq!((r.attempts, calls.load(Ordering::SeqCst)), (2, 2));
+    }
+
+    #[tokio::test]
+    async fn missing_usage_is_estimated_and_garbage_is_a_decode_error() {
+        let (base, _) = server(|n, _| match n {
+            0 => ok("four score and seven years"),
+            _ => (StatusCode::OK, "{not json").into_response(),
+        })
+        .await;
+        let c = client(base, None, 3);
+        let r = c.chat(&hello()).await.unwrap();
+        assert!(
+            r.usage.prompt_tokens > 0 && r.usage.completion_tokens > 0,
+            "{:?}",
+            r.usage
+        );
+        let e = c.chat(&hello()).await.unwrap_err();
+        assert!(matches!(e, LlmError::Decode(_)), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn client_errors_do_not_open_the_breaker_but_server_errors_do() {
+        let (base, calls) = server(|n, _| {
+            if n < 3 {
+                status(401, None)
+            } else {
+                status(503, None)
+            }
+        })
+        .await;
+        let c = client(base, None, 2);
+        for _ in 0..3 {
+            let e = c.chat(&hello()).await.unwrap_err();
+            assert!(matches!(e, LlmError::Http { status: 401, .. }), "{e:?}");
+        }
+        assert_eq!(c.breaker().state(), BreakerState::Closed);
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "401 is never retried");
+        // Two calls of three 503 attempts each open it; the next call sends nothing.
+        for _ in 0..2 {
+            assert!(c.chat(&hello()).await.is_err());
+        }
+        assert_eq!(c.breaker().state(), BreakerState::Open);
+        let before = calls.load(Ordering::SeqCst);
+        assert!(matches!(
+            c.chat(&hello()).await,
+            Err(LlmError::CircuitOpen(_))
+        ));
+        assert_eq!(calls.load(Ordering::SeqCst), before);
+        assert_eq!(before, 3 + 2 * 3);
+    }
+}
