@@ -178,6 +178,14 @@ fn merged(base: PromptBody, input: &PromptBodyIn) -> Result<PromptBody, ApiError
         guardrails: input.guardrails.clone().unwrap_or(base.guardrails),
         channel_styles: input.channel_styles.clone().unwrap_or(base.channel_styles),
     };
+    if body.channel_styles.values().any(|v| v.len() > 4000)
+        || input.note.as_ref().is_some_and(|n| n.len() > 1000)
+    {
+        return Err(unprocessable(
+            "invalid_prompt",
+            "a channel style may have up to 4000 characters, a note up to 1000",
+        ));
+    }
     if body.persona.len() > 8000 || body.instructions.len() > 16000 || body.guardrails.len() > 8000
     {
         return Err(unprocessable(
