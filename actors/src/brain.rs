@@ -109,6 +109,8 @@ pub struct Brains {
     tools: ToolRegistry,
     /// A tenant's client, with the settings fingerprint it was built from.
     clients: Mutex<HashMap<TenantId, (String, LlmClient)>>,
+    /// Conversations whose summary is being refreshed (one refresh at a time each).
+    summarising: Mutex<std::collections::HashSet<ConversationId>>,
 }
 
 /// Token usage spent by a turn so far. Owned by the caller of [`think`], so that calls made
@@ -155,6 +157,7 @@ impl Brains {
             master_key,
             tools: ToolRegistry::standard(),
             clients: Mutex::new(HashMap::new()),
+            summarising: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -692,6 +695,29 @@ async fn budget_alert(services: &Services, tenant: TenantId, budget: i64, used: 
 /// Folds older messages of a long conversation into its rolling summary, when enough have
 /// accumulated. Best effort, after the turn's commit: a failure leaves the old summary.
 pub async fn refresh_summary(
+    services: &Services,
+    tenant: TenantId,
+    conversation: ConversationId,
+) -> Result<bool, DbError> {
+    /// Unmarks the conversation however the refresh ends (even by a panic or an abort).
+    struct Marked<'a>(
+        &'a Mutex<std::collections::HashSet<ConversationId>>,
+        ConversationId,
+    );
+    impl Drop for Marked<'_> {
+        fn drop(&mut self) {
+            self.0.lock().expect("summarising").remove(&self.1);
+        }
+    }
+    let set = &services.brains.summarising;
+    if !set.lock().expect("summarising").insert(conversation) {
+        return Ok(false);
+    }
+    let _marked = Marked(set, conversation);
+    summarise(services, tenant, conversation).await
+}
+
+async fn summarise(
     services: &Services,
     tenant: TenantId,
     conversation: ConversationId,
