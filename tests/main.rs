@@ -6,6 +6,7 @@ mod helpers;
 
 mod admin;
 mod bad_input;
+mod brain;
 mod cli;
 mod crash;
 mod dispatcher;

@@ -13,12 +13,14 @@
 //! the same pending events and answers them; the commit of a turn re-checks that its events are
 //! still pending, so nothing is ever answered twice.
 
+pub mod brain;
 pub mod budget;
 pub mod conversation;
 pub mod dispatcher;
 pub mod responder;
 pub mod root;
 pub mod tenant;
+pub mod tools;
 pub mod turn;
 
 use std::sync::Arc;
@@ -86,6 +88,8 @@ pub struct Services {
     pub faults: Option<FaultHook>,
     /// Embedders of every tenant's knowledge (queries are embedded with them).
     pub embedders: Arc<switchboard_knowledge::Embedders>,
+    /// Every tenant's model client, circuit breaker and tools.
+    pub brains: Arc<brain::Brains>,
 }
 
 impl std::fmt::Debug for Services {

@@ -1,16 +1,16 @@
-//! Producing the text of a reply. Today: the deterministic offline responder, which answers from
-//! the tenant's knowledge and recognises requests for a human or a meeting. The LLM agent loop
-//! will sit behind the same function.
+//! Producing the text of a reply without a model: the deterministic offline responder, which
+//! answers from the tenant's knowledge and recognises requests for a human or a meeting. It is
+//! the default when no model is configured, and the degraded answer when a model fails (see
+//! [`crate::brain`]).
 
 use serde_json::json;
-use switchboard_core::store::turns::ConversationInfo;
 use switchboard_core::{Db, DbError, TenantId};
 use switchboard_knowledge::indexer::{active_embedder, embed_query};
 use switchboard_knowledge::{Embedders, Hit, SearchParams};
 use switchboard_prompts::{detect_language, offline_reply, Lang, ReplyContext, Snippet};
 
 /// Passages a reply may draw on.
-const GROUNDING_HITS: usize = 5;
+pub const GROUNDING_HITS: usize = 5;
 
 /// A reply ready to be committed.
 #[derive(Clone, Debug)]
@@ -19,9 +19,11 @@ pub struct Reply {
     pub responder: &'static str,
     pub intent: String,
     pub metadata: serde_json::Value,
+    /// The prompt version that produced a model's reply.
+    pub prompt_version_id: Option<uuid::Uuid>,
 }
 
-/// Passages of the tenant's knowledge that may answer `customer_text`: hybrid search (BM25 and
+/// The best `k` passages of the tenant's knowledge for `customer_text`: hybrid search (BM25 and
 /// the tenant's embeddings, fused). The query is embedded between two short read transactions,
 /// never while one is open.
 pub async fn ground(
@@ -29,6 +31,7 @@ pub async fn ground(
     embedders: &Embedders,
     tenant: TenantId,
     customer_text: &str,
+    k: usize,
 ) -> Result<Vec<Hit>, DbError> {
     {
         let mut tx = db.tenant(tenant).await?;
@@ -41,7 +44,7 @@ pub async fn ground(
         let mut tx = db.tenant(tenant).await?;
         let hits = switchboard_knowledge::search(
             &mut tx,
-            &SearchParams::new(customer_text, GROUNDING_HITS),
+            &SearchParams::new(customer_text, k),
             vector.as_ref(),
         )
         .await?;
@@ -52,7 +55,7 @@ pub async fn ground(
 
 /// Answers `customer_text` with the offline responder from the retrieved `passages`. No IO:
 /// everything it needs was read before the turn's attempt was committed.
-pub fn offline(conversation: &ConversationInfo, customer_text: &str, passages: &[Hit]) -> Reply {
+pub fn offline(business_name: &str, customer_text: &str, passages: &[Hit]) -> Reply {
     let snippets: Vec<Snippet> = passages
         .iter()
         .map(|p| Snippet {
@@ -62,7 +65,7 @@ pub fn offline(conversation: &ConversationInfo, customer_text: &str, passages: &
         })
         .collect();
     let reply = offline_reply(&ReplyContext {
-        business_name: &conversation.tenant_name,
+        business_name,
         customer_text,
         snippets: &snippets,
     });
@@ -93,5 +96,6 @@ pub fn offline(conversation: &ConversationInfo, customer_text: &str, passages: &
         responder: "offline",
         metadata: json!({"intent": intent, "lang": reply.lang.code(), "citations": citations}),
         intent,
+        prompt_version_id: None,
     }
 }

@@ -3,18 +3,22 @@
 //! 1. Read the conversation's pending events; park those that already used up their attempts.
 //! 2. Count an attempt on the rest, read the knowledge that grounds the answer, and commit, so
 //!    a crash or panic later in the turn still counts as an attempt.
-//! 3. Compute the reply from the knowledge read in step 2, with a timeout.
-//! 4. Commit reply, outbox row and "done" marks in one transaction (see
+//! 3. Compute the reply from the knowledge read in step 2, with a timeout: the offline
+//!    responder, or the model's tool loop ([`crate::brain::think`]), which holds no
+//!    transaction while the model thinks and can be cancelled by a newer message.
+//! 4. Commit reply, outbox row, token usage and "done" marks in one transaction (see
 //!    [`switchboard_core::store::turns::commit`]), then wake the dispatcher.
 //!
 //! A turn holds no lock while it thinks. It can be cancelled until its final commit starts;
 //! a cancelled turn leaves its events pending, exactly as if it never ran.
 
 use switchboard_core::store::turns::{self, TurnCommit};
+use switchboard_core::store::usage;
 use switchboard_core::{ConversationId, DbError, EventId, TenantId, TurnId};
 use tokio::sync::watch;
 use tracing::{info, instrument, warn};
 
+use crate::brain::{self, Think, UsageLog};
 use crate::{responder, FaultPoint, Services};
 
 /// How a turn ended without error.
@@ -83,6 +87,8 @@ pub async fn run(
     let event_ids: Vec<EventId> = live.iter().map(|e| e.id).collect();
     turns::count_attempt(&mut tx, &event_ids).await?;
     let info = turns::conversation(&mut tx, conversation).await?;
+    // Who answers (offline, budget, model) is read here too, saving a round trip per turn.
+    let mind = services.brains.mind(&mut tx).await?;
     // A burst of messages is answered as one turn over their joined text.
     let customer_text = live
         .iter()
@@ -92,14 +98,45 @@ pub async fn run(
     // The attempt commits before knowledge is read and any reply is composed: a panic or crash
     // from here on still counts against the events.
     tx.commit().await?;
-    let passages = responder::ground(db, &services.embedders, tenant, &customer_text).await?;
+    let passages = responder::ground(
+        db,
+        &services.embedders,
+        tenant,
+        &customer_text,
+        responder::GROUNDING_HITS,
+    )
+    .await?;
 
     let timeout = services.config.turn_timeout;
+    // Tokens spent by model calls of this turn; kept here so that a cancelled or failed turn
+    // still accounts for what it spent.
+    let usage_log = UsageLog::default();
     let result = tokio::time::timeout(timeout, async {
-        // Cancellation is checked between steps rather than by dropping the work mid-flight, so
-        // that no database call is ever abandoned half-way. (A remote model call, once there
-        // is one, is the step worth interrupting.)
-        let reply = responder::offline(&info, &customer_text, &passages);
+        // The model is the step worth interrupting: a newer message cancels it at once.
+        // Database steps are never dropped half-way except inside it (reads, and the tools'
+        // idempotent writes).
+        let thought = tokio::select! {
+            t = brain::think(
+                services,
+                Think {
+                    tenant,
+                    tenant_name: &info.tenant_name,
+                    channel: info.channel_kind,
+                    conversation: Some((conversation, &event_ids)),
+                    customer_text: &customer_text,
+                    passages: &passages,
+                    dry_run: false,
+                    prompt_override: None,
+                    purpose: "reply",
+                    // Leave time to commit: past this the offline answer is used instead.
+                    deadline: timeout.mul_f64(0.8),
+                    mind: Some(mind),
+                },
+                &usage_log,
+            ) => t?,
+            _ = cancelled(&mut cancel) => return Ok(None),
+        };
+        let reply = thought.reply;
         if let Some(hook) = &services.faults {
             let delay = hook(&FaultPoint::BeforeCommit {
                 tenant,
@@ -108,7 +145,7 @@ pub async fn run(
             });
             if let Some(delay) = delay {
                 // An injected slow step counts as thinking: a newer message interrupts it, as
-                // it will interrupt a remote model call.
+                // it interrupts a model call.
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = cancel.wait_for(|c| *c) => return Ok(None),
@@ -118,6 +155,7 @@ pub async fn run(
         if *cancel.borrow() {
             return Ok(None);
         }
+        let usage = usage_log.take();
         let mut tx = db.tenant(tenant).await?;
         let committed = turns::commit(
             &mut tx,
@@ -128,49 +166,103 @@ pub async fn run(
                 responder: reply.responder,
                 intent: Some(&reply.intent),
                 metadata: reply.metadata.clone(),
+                prompt_version_id: reply.prompt_version_id,
+                usage: &usage,
             },
         )
         .await;
         match committed {
             Ok(c) => {
                 tx.commit().await?;
-                Ok(Some(Ok(c)))
+                Ok(Some(Ok((c, reply.responder))))
             }
             Err(DbError::Conflict(why)) => {
                 tx.rollback().await?;
+                usage_log.extend(usage);
                 warn!(%why, "turn superseded");
                 Ok(Some(Err(())))
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                usage_log.extend(usage);
+                Err(e)
+            }
         }
     })
     .await;
 
     let committed = match result {
         Ok(Ok(c)) => c,
-        Ok(Err(e)) => return Err(record_failure(services, tenant, &event_ids, e.into()).await),
+        Ok(Err(e)) => {
+            record_spent(services, tenant, conversation, &usage_log).await;
+            return Err(record_failure(services, tenant, &event_ids, e.into()).await);
+        }
         Err(_) => {
+            record_spent(services, tenant, conversation, &usage_log).await;
             let e = TurnError::Timeout(timeout);
             return Err(record_failure(services, tenant, &event_ids, e).await);
         }
     };
-    let committed = match committed {
+    let (committed, responder) = match committed {
         Some(Ok(c)) => c,
-        Some(Err(())) => return Ok(TurnOutcome::Superseded),
+        Some(Err(())) => {
+            record_spent(services, tenant, conversation, &usage_log).await;
+            return Ok(TurnOutcome::Superseded);
+        }
         None => {
             // Cancelled: give the attempt back so cancellations never count towards parking.
             let mut tx = db.tenant(tenant).await?;
             turns::uncount_attempt(&mut tx, &event_ids).await?;
             tx.commit().await?;
+            record_spent(services, tenant, conversation, &usage_log).await;
             return Ok(TurnOutcome::Cancelled);
         }
     };
     services.outbox_kick.notify_one();
+    if responder == "llm" {
+        // Long conversations get their rolling summary refreshed after the reply is out, in
+        // the background, so it never delays an answer.
+        let services = services.clone();
+        tokio::spawn(async move {
+            if let Err(e) = brain::refresh_summary(&services, tenant, conversation).await {
+                warn!(error = %e, "summary refresh failed");
+            }
+        });
+    }
     info!(turn_id = %committed.turn_id, events = event_ids.len(), "turn committed");
     Ok(TurnOutcome::Answered {
         turn: committed.turn_id,
         events: event_ids.len(),
     })
+}
+
+/// Resolves when the turn is asked to stop (never, if the asking side went away).
+async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    if cancel.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Records the tokens of a turn that committed no reply (cancelled, superseded, failed): they
+/// were spent all the same and count against the budget. Best effort.
+async fn record_spent(
+    services: &Services,
+    tenant: TenantId,
+    conversation: ConversationId,
+    log: &UsageLog,
+) {
+    let spent = log.take();
+    if spent.is_empty() {
+        return;
+    }
+    let written = async {
+        let mut tx = services.db.tenant(tenant).await?;
+        usage::record(&mut tx, Some(conversation), None, &spent).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = written {
+        warn!(error = %e, "could not record the token usage of an unfinished turn");
+    }
 }
 
 /// Writes the failure on the events for admins (best effort) and hands the error back.

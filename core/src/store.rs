@@ -1,9 +1,13 @@
 //! Repository functions, one module per concern. Each takes a [`TenantTx`](crate::TenantTx)
 //! (tenant data) or the pool (the `platform` module only), never a bare connection.
 
+pub mod agent;
 pub mod channels;
 pub mod ingest;
+pub mod memory;
 pub mod messages;
 pub mod outbox;
 pub mod platform;
+pub mod prompts;
 pub mod turns;
+pub mod usage;

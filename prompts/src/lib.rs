@@ -15,7 +15,11 @@
 //! * [`search_terms`] and [`normalize_for_index`] are the two halves of the
 //!   retrieval contract: queries and documents normalised the same way.
 //! * [`offline_reply`] composes the deterministic responder's reply.
+//! * [`agent`] renders the model-backed agent's system prompt from a prompt version
+//!   (`minijinja` templates inside a fixed, injection-aware frame); [`diff`] compares versions.
 
+pub mod agent;
+pub mod diff;
 mod intent;
 mod lang;
 mod reply;
@@ -29,3 +33,5 @@ pub use intent::{detect_intent, Intent};
 pub use lang::{detect_language, normalize_arabic, Lang};
 pub use reply::{offline_reply, OfflineReply, ReplyContext, Snippet};
 pub use terms::{normalize_for_index, search_terms};
+
+pub use agent::{PromptBody, PromptContext, RenderedPrompt};

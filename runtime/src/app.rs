@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use ractor::{Actor, ActorRef};
 use secrecy::{ExposeSecret, SecretString};
+use switchboard_actors::brain::Brains;
 use switchboard_actors::{dispatcher, FaultHook, RootMsg, RootSupervisor, Services};
 use switchboard_channels::Outbound;
 use switchboard_core::db::DbTarget;
@@ -221,8 +222,10 @@ impl Application {
         // Install the metrics recorder before anything records.
         http::metrics::handle();
         let admin_token = admin_token(&settings)?;
-        if settings.openai_api_key.is_some() || settings.openai_base_url.is_some() {
-            warn!("an OpenAI-compatible endpoint is configured: tenants can use it for embeddings; replies still come from the offline responder");
+        let brain_config = settings.brain_config();
+        match &brain_config.platform {
+            Some(p) => info!(model = %p.model, base_url = %p.base_url, "platform model configured: tenants without agent settings answer with it"),
+            None => info!("no platform model configured (OPENAI_API_KEY / OPENAI_BASE_URL): tenants without agent settings use the offline responder"),
         }
         let Database {
             db,
@@ -247,7 +250,9 @@ impl Application {
                 .context("could not index the demo tenant's documents")?;
         }
 
+        let brains = Arc::new(Brains::new(brain_config, embedders.master_key().clone()));
         let services = Arc::new(Services {
+            brains,
             db,
             outbound: Outbound::default(),
             config: settings.pipeline.to_config(),

@@ -12,7 +12,11 @@
 //!   concurrency, as the yardstick the pipeline is compared to.
 //!
 //! The debounce window is set to zero so the figures show the runtime's own overhead, not the
-//! deliberate wait for a customer to finish typing. The result is printed as JSON.
+//! deliberate wait for a customer to finish typing. With `--llm-stub`, replies come from the
+//! model path instead of the offline responder: an in-process OpenAI-compatible server that
+//! answers at once, so the figures include the agent's own work (settings and prompt lookup,
+//! prompt rendering, memory reads, the HTTP round trip to the model, usage accounting). The
+//! result is printed as JSON.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +35,8 @@ use crate::config::Settings;
 pub struct BenchOptions {
     pub conversations: usize,
     pub messages: usize,
+    /// Answer with the model path against a zero-latency in-process stub.
+    pub llm_stub: bool,
 }
 
 pub async fn run(mut settings: Settings, opts: BenchOptions) -> anyhow::Result<Value> {
@@ -47,6 +53,10 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> anyhow::Result<V
     settings.demo = true;
     settings.pipeline.debounce_ms = 0;
     settings.admin_token = None;
+    if opts.llm_stub {
+        settings.openai_base_url = Some(zero_latency_model().await?);
+        settings.openai_api_key = Some("bench".to_owned().into());
+    }
     let app = Application::build(settings, BuildOptions::default()).await?;
     let db = app.services().db.clone();
     let demo = platform::find_tenant(db.pool(), crate::demo::DEMO_SLUG)
@@ -85,6 +95,7 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> anyhow::Result<V
         "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)},
         "conversations": opts.conversations,
         "messages_per_conversation": opts.messages,
+        "responder": if opts.llm_stub { "llm (zero-latency stub)" } else { "offline" },
         "round_trip": round_trip,
         "ingest": ingest,
         "raw_postgres": raw,
@@ -93,6 +104,28 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> anyhow::Result<V
             "round_trip_vs_raw_commits": rt_rate / raw_rate.max(1.0),
         }
     }))
+}
+
+/// An OpenAI-compatible chat-completions server that answers every request at once; returns
+/// its base URL.
+async fn zero_latency_model() -> anyhow::Result<String> {
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|axum::Json(body): axum::Json<Value>| async move {
+            axum::Json(json!({
+                "id": "bench", "object": "chat.completion", "created": 0, "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "Thanks, noted."}}],
+                "usage": {"prompt_tokens": 400, "completion_tokens": 5, "total_tokens": 405},
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(format!("http://{addr}/v1"))
 }
 
 /// Closed loop: each conversation waits for its reply before sending again.

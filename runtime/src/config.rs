@@ -14,7 +14,9 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use secrecy::SecretString;
 use serde::Deserialize;
+use switchboard_actors::brain::{BrainConfig, PlatformModel};
 use switchboard_actors::PipelineConfig;
+use switchboard_llm::BreakerConfig;
 
 /// All settings of a Switchboard process.
 #[derive(Clone, Debug, Deserialize)]
@@ -39,6 +41,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// Knowledge base: local embedding model and chunking.
     pub knowledge: KnowledgeConfig,
+    /// The model-backed agent: platform model, retries, breaker, tool loop, memory.
+    pub llm: LlmSettings,
     /// Create the demo tenant on first run.
     pub demo: bool,
     /// Largest accepted request body, in bytes.
@@ -113,6 +117,97 @@ impl Default for KnowledgeConfig {
     }
 }
 
+/// The model-backed agent. The platform model (used by tenants that configured none) exists
+/// only when `OPENAI_API_KEY` or `OPENAI_BASE_URL` is set; otherwise such tenants get the
+/// offline responder.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct LlmSettings {
+    /// The platform model's name.
+    pub model: String,
+    /// Tried when the platform model fails retryably.
+    pub fallback_model: Option<String>,
+    /// Per-attempt timeout (tenants may set their own in seconds).
+    pub timeout_ms: u64,
+    /// Retries per model after the first attempt (429, 5xx, connection failures).
+    pub max_retries: u32,
+    /// First backoff delay, doubled per retry.
+    pub backoff_ms: u64,
+    /// Longest wait between attempts; a longer `Retry-After` counts as a failure.
+    pub max_retry_wait_ms: u64,
+    /// Consecutive failed calls that open a tenant's circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker fails fast before letting a probe through.
+    pub breaker_cooldown_ms: u64,
+    /// Model answers per turn that may call tools.
+    pub max_tool_steps: u32,
+    /// Bad tool calls tolerated per turn before tools are withdrawn.
+    pub max_tool_errors: u32,
+    /// Tokens of conversation history sent with each request.
+    pub context_tokens: u32,
+    /// Unsummarised messages that trigger a rolling summary of a conversation.
+    pub summary_after_messages: i64,
+    /// Most recent messages kept verbatim (out of the summary).
+    pub keep_recent_messages: i64,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        let b = BrainConfig::default();
+        Self {
+            model: "gpt-4o-mini".into(),
+            fallback_model: None,
+            timeout_ms: b.timeout.as_millis() as u64,
+            max_retries: b.max_retries,
+            backoff_ms: b.backoff_base.as_millis() as u64,
+            max_retry_wait_ms: b.max_retry_wait.as_millis() as u64,
+            breaker_failures: b.breaker.failure_threshold,
+            breaker_cooldown_ms: b.breaker.cooldown.as_millis() as u64,
+            max_tool_steps: b.max_tool_steps,
+            max_tool_errors: b.max_tool_errors,
+            context_tokens: b.context_tokens,
+            summary_after_messages: b.summary_after,
+            keep_recent_messages: b.keep_recent,
+        }
+    }
+}
+
+impl Settings {
+    /// The agent's configuration: the platform model only when an endpoint or key is set.
+    pub fn brain_config(&self) -> BrainConfig {
+        let l = &self.llm;
+        let platform =
+            (self.openai_api_key.is_some() || self.openai_base_url.is_some()).then(|| {
+                PlatformModel {
+                    base_url: self
+                        .openai_base_url
+                        .clone()
+                        .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+                    api_key: self.openai_api_key.clone(),
+                    model: l.model.clone(),
+                    fallback_model: l.fallback_model.clone(),
+                }
+            });
+        BrainConfig {
+            platform,
+            timeout: Duration::from_millis(l.timeout_ms.max(1)),
+            max_retries: l.max_retries.min(10),
+            backoff_base: Duration::from_millis(l.backoff_ms),
+            max_retry_wait: Duration::from_millis(l.max_retry_wait_ms),
+            breaker: BreakerConfig {
+                failure_threshold: l.breaker_failures.max(1),
+                cooldown: Duration::from_millis(l.breaker_cooldown_ms),
+            },
+            max_tool_steps: l.max_tool_steps.min(10),
+            max_tool_errors: l.max_tool_errors,
+            context_tokens: l.context_tokens.max(100),
+            summary_after: l.summary_after_messages.max(2),
+            keep_recent: l.keep_recent_messages.max(0),
+            ..BrainConfig::default()
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default)]
 pub struct LogSettings {
@@ -137,6 +232,7 @@ impl Default for Settings {
             pipeline: PipelineSettings::default(),
             log: LogSettings::default(),
             knowledge: KnowledgeConfig::default(),
+            llm: LlmSettings::default(),
             demo: true,
             max_body_bytes: 64 * 1024,
             db_pool_size: 10,

@@ -2,6 +2,7 @@
 //! `runtime` is the only crate that knows about HTTP.
 
 pub mod admin;
+pub mod agent;
 pub mod error;
 pub mod health;
 pub mod knowledge;
@@ -76,6 +77,27 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/knowledge/settings",
             get(knowledge::get_settings).put(knowledge::put_settings),
         )
+        .route(
+            "/agent/settings",
+            get(agent::get_settings).put(agent::put_settings),
+        )
+        .route("/agent/usage", get(agent::get_usage))
+        .route("/agent/alerts", get(agent::list_alerts))
+        .route("/agent/tools", get(agent::list_tools))
+        .route(
+            "/prompts",
+            get(agent::list_prompts).post(agent::create_prompt),
+        )
+        .route("/prompts/diff", get(agent::diff_prompts))
+        .route("/prompts/rollback", post(agent::rollback_prompt))
+        .route("/prompts/preview", post(agent::preview))
+        .route(
+            "/prompts/{version_id}",
+            get(agent::get_prompt)
+                .put(agent::update_prompt)
+                .delete(agent::delete_prompt),
+        )
+        .route("/prompts/{version_id}/publish", post(agent::publish_prompt))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_admin,

@@ -70,6 +70,10 @@ enum Command {
         /// Messages each conversation sends.
         #[arg(long, default_value_t = 20)]
         messages: usize,
+        /// Pipeline suite: answer through the model path, against a zero-latency in-process
+        /// OpenAI-compatible stub (measures the agent's own overhead).
+        #[arg(long)]
+        llm_stub: bool,
     },
 }
 
@@ -242,6 +246,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             suite,
             conversations,
             messages,
+            llm_stub,
             ..
         } => {
             anyhow::ensure!(
@@ -251,6 +256,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let opts = switchboard_runtime::bench::BenchOptions {
                 conversations,
                 messages,
+                llm_stub,
             };
             let result = switchboard_runtime::bench::run(settings, opts).await?;
             println!("{}", serde_json::to_string_pretty(&result)?);

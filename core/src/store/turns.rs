@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::db::{DbError, TenantTx};
 use crate::ids::{ChannelId, ConversationId, EventId, MessageId, OutboxId, TurnId};
 use crate::model::ChannelKind;
+use crate::store::usage::UsageRecord;
 
 /// An inbound event still waiting for its answer.
 #[derive(Clone, Debug)]
@@ -146,6 +147,10 @@ pub struct TurnCommit<'a> {
     pub responder: &'a str,
     pub intent: Option<&'a str>,
     pub metadata: serde_json::Value,
+    /// The prompt version that produced the reply (model-backed turns).
+    pub prompt_version_id: Option<uuid::Uuid>,
+    /// The model calls the reply took; stored with the turn.
+    pub usage: &'a [UsageRecord],
 }
 
 /// What a committed turn produced.
@@ -184,6 +189,14 @@ pub async fn commit(tx: &mut TenantTx, turn: TurnCommit<'_>) -> Result<Committed
     )
     .execute(tx.conn())
     .await?;
+
+    if let Some(version) = turn.prompt_version_id {
+        sqlx::query("UPDATE turns SET prompt_version_id = $2 WHERE id = $1")
+            .bind(turn_id.0)
+            .bind(version)
+            .execute(tx.conn())
+            .await?;
+    }
 
     let ids: Vec<uuid::Uuid> = turn.events.iter().map(|e| e.0).collect();
     let marked = sqlx::query!(
@@ -244,6 +257,7 @@ pub async fn commit(tx: &mut TenantTx, turn: TurnCommit<'_>) -> Result<Committed
     )
     .execute(tx.conn())
     .await?;
+    super::usage::record(tx, Some(conv.id), Some(turn_id), turn.usage).await?;
 
     Ok(CommittedTurn {
         turn_id,
