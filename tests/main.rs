@@ -2,10 +2,12 @@
 //! pgvector (started once per test run; every test gets a fresh database cloned from a migrated
 //! template), the real HTTP server on a free port, and — for crash tests — the real binary.
 
+mod fake_provider;
 mod helpers;
 
 mod admin;
 mod bad_input;
+mod channels_whatsapp;
 mod cli;
 mod crash;
 mod dispatcher;

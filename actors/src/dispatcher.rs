@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::StreamExt;
-use switchboard_channels::{OutboundMessage, SendError};
-use switchboard_core::store::{outbox, platform};
-use switchboard_core::DbError;
+use switchboard_channels::{ChannelSettings, Delivery, OutboundMessage, SendError, SendReceipt};
+use switchboard_core::store::{channels, outbox, platform};
+use switchboard_core::{DbError, TenantId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn, Instrument};
@@ -107,14 +107,13 @@ async fn deliver(services: &Services, row: platform::ClaimedOutbox) -> Result<()
             warn!(attempts = row.attempts, "redelivering after an interrupted attempt; the customer may receive this message twice");
             metrics::counter!("switchboard_redeliveries_total").increment(1);
         }
-        let result = match serde_json::from_value::<OutboundMessage>(item.payload.clone()) {
-            Ok(mut msg) => {
-                msg.channel_id = Some(item.channel_id);
-                services.outbound.send(item.channel_kind, &msg).await
-            }
-            Err(e) => Err(SendError::Permanent(format!(
-                "unreadable outbox payload: {e}"
-            ))),
+        let result = if item.contact_opted_out {
+            // SMS STOP: nothing is ever sent to an opted-out address.
+            Err(SendError::Permanent(
+                "the recipient opted out (STOP); nothing is sent until they opt back in".into(),
+            ))
+        } else {
+            send(services, row.tenant_id, &item).await
         };
         let mut tx = services.db.tenant(row.tenant_id).await?;
         match result {
@@ -123,9 +122,21 @@ async fn deliver(services: &Services, row: platform::ClaimedOutbox) -> Result<()
                 debug!("delivered");
                 delivery_metric(item.channel_kind, "sent");
             }
+            Err(SendError::RateLimited {
+                message,
+                retry_after,
+            }) => {
+                // The provider's cap, not a fault: wait as asked (or back off) without using up
+                // an attempt.
+                let wait = retry_after.unwrap_or_else(|| backoff(row.attempts));
+                let next = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                outbox::mark_deferred(&mut tx, row.id, next).await?;
+                warn!(error = %message, ?wait, "rate limited by the provider; deferred");
+                delivery_metric(item.channel_kind, "rate_limited");
+            }
             Err(SendError::Transient(e)) if row.attempts < services.config.outbox_max_attempts => {
-                let backoff = Duration::from_secs(2u64.pow(row.attempts.clamp(0, 8) as u32))
-                    .min(Duration::from_secs(300));
+                let backoff = backoff(row.attempts);
+                channels::record_error(&mut tx, item.channel_id, &e).await?;
                 let next = Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default();
                 outbox::mark_retry(&mut tx, row.id, &e, next).await?;
                 warn!(error = %e, attempts = row.attempts, ?backoff, "delivery failed; will retry");
@@ -133,6 +144,7 @@ async fn deliver(services: &Services, row: platform::ClaimedOutbox) -> Result<()
             }
             Err(e) => {
                 outbox::mark_failed(&mut tx, row.id, &e.to_string()).await?;
+                channels::record_error(&mut tx, item.channel_id, &e.to_string()).await?;
                 warn!(error = %e, attempts = row.attempts, "delivery failed for good");
                 delivery_metric(item.channel_kind, "failed");
             }
@@ -141,6 +153,42 @@ async fn deliver(services: &Services, row: platform::ClaimedOutbox) -> Result<()
     }
     .instrument(span)
     .await
+}
+
+/// Exponential backoff: 2^attempts seconds, at most five minutes.
+fn backoff(attempts: i32) -> Duration {
+    Duration::from_secs(2u64.pow(attempts.clamp(0, 8) as u32)).min(Duration::from_secs(300))
+}
+
+/// Opens the channel's settings and hands the message to its adapter.
+async fn send(
+    services: &Services,
+    tenant: TenantId,
+    item: &outbox::OutboxItem,
+) -> Result<SendReceipt, SendError> {
+    let mut msg = serde_json::from_value::<OutboundMessage>(item.payload.clone())
+        .map_err(|e| SendError::Permanent(format!("unreadable outbox payload: {e}")))?;
+    msg.channel_id = Some(item.channel_id);
+    let settings = ChannelSettings::open(
+        item.channel_kind,
+        tenant,
+        &item.channel_config,
+        item.channel_secrets_enc.as_deref(),
+        services.embedders.master_key(),
+    )
+    .map_err(|e| SendError::Permanent(format!("channel settings: {e}")))?;
+    let callback = services
+        .outbound
+        .status_callback_url(item.channel_kind, item.channel_id);
+    let delivery = Delivery {
+        settings: &settings,
+        last_inbound_at: item.contact_last_inbound_at,
+        status_callback_url: callback.as_deref(),
+    };
+    services
+        .outbound
+        .send(item.channel_kind, &delivery, &msg)
+        .await
 }
 
 fn delivery_metric(kind: switchboard_core::model::ChannelKind, result: &'static str) {

@@ -2,6 +2,7 @@
 //! (tenant data) or the pool (the `platform` module only), never a bare connection.
 
 pub mod channels;
+pub mod contacts;
 pub mod ingest;
 pub mod messages;
 pub mod outbox;

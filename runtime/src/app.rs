@@ -246,9 +246,19 @@ impl Application {
                 .context("could not index the demo tenant's documents")?;
         }
 
+        let public_base_url = settings
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", listener_addr(&listener)))
+            .trim_end_matches('/')
+            .to_owned();
+        let outbound = Outbound {
+            public_base_url: Some(public_base_url.clone()),
+            ..Outbound::default()
+        };
         let services = Arc::new(Services {
             db,
-            outbound: Outbound::default(),
+            outbound,
             config: settings.pipeline.to_config(),
             outbox_kick: Arc::new(Notify::new()),
             faults: options.faults,
@@ -267,6 +277,7 @@ impl Application {
             shutdown: shutdown_rx,
             routes: Arc::default(),
             indexer,
+            public_base_url: Arc::from(public_base_url),
         };
         Ok(Application {
             port,
@@ -369,6 +380,14 @@ pub async fn running_server(http: &reqwest::Client, settings: &Settings) -> Opti
         .await
         .is_ok_and(|r| r.status().is_success());
     up.then_some(base)
+}
+
+/// The listener's address, for the default public URL.
+fn listener_addr(listener: &TcpListener) -> String {
+    listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "127.0.0.1:8080".into())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -28,6 +28,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// HTTP listen address.
     pub listen: String,
+    /// The URL providers reach this deployment at (behind a proxy: the proxy's URL), used for
+    /// webhook URLs, Twilio signature checks and status callbacks. Default: `http://` + the
+    /// listen address.
+    pub public_base_url: Option<String>,
     /// Key for encrypting secrets at rest (used by channel and LLM credentials).
     pub master_key: Option<SecretString>,
     /// Bearer token of the bootstrap platform admin. Generated into the data dir when unset.
@@ -122,6 +126,7 @@ impl Default for Settings {
             app_database_url: None,
             data_dir: PathBuf::from("./.switchboard"),
             listen: "127.0.0.1:8080".into(),
+            public_base_url: None,
             master_key: None,
             admin_token: None,
             openai_api_key: None,

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod bench;
 pub mod bench_kb;
+pub mod channels;
 pub mod chat;
 pub mod config;
 pub mod demo;
