@@ -86,6 +86,9 @@ pub struct VoiceSettings {
     pub voice: Option<String>,
     #[serde(default = "default_greeting")]
     pub greeting: String,
+    /// Said when a turn brought no speech.
+    #[serde(default = "default_reprompt")]
+    pub reprompt: String,
     #[serde(default = "default_holding")]
     pub holding_phrase: String,
     /// How long a request waits for the agent before answering with the holding phrase
@@ -100,6 +103,9 @@ fn default_language() -> String {
 }
 fn default_greeting() -> String {
     "Hello! How can I help you today?".into()
+}
+fn default_reprompt() -> String {
+    "Sorry, I didn't catch that. Could you say it again?".into()
 }
 fn default_holding() -> String {
     "One moment please.".into()
@@ -577,10 +583,14 @@ pub(crate) fn handle_voice(
         }
         // The call starts (or nothing was understood): greet and listen.
         _ => {
-            let next = turn.max(1);
+            let prompt = if turn == 0 {
+                &settings.greeting
+            } else {
+                &settings.reprompt
+            };
             return Ok(WebhookOutput::reply(
                 Vec::new(),
-                twiml.say_and_listen(&settings.greeting, next),
+                twiml.say_and_listen(prompt, turn.max(1)),
             ));
         }
     }
