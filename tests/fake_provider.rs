@@ -39,6 +39,25 @@ impl Received {
             .map(|(_, v)| v)
     }
 
+    /// A field of a JSON body, or of a `multipart/form-data` body (teloxide sends requests that
+    /// may carry files, such as `setWebhook`, as multipart).
+    pub fn field(&self, name: &str) -> Option<String> {
+        if let Some(v) = self.json().get(name) {
+            return Some(
+                v.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string()),
+            );
+        }
+        let text = String::from_utf8_lossy(&self.body);
+        let marker = format!("name=\"{name}\"");
+        let start = text.find(&marker)? + marker.len();
+        let rest = &text[start..];
+        let value_start = rest.find("\r\n\r\n")? + 4;
+        let value = &rest[value_start..];
+        Some(value[..value.find("\r\n")?].to_owned())
+    }
+
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers
             .get(name)
@@ -92,11 +111,13 @@ impl FakeProvider {
         self.state.received.lock().unwrap().clone()
     }
 
-    /// Requests whose path ends with `suffix`.
+    /// Requests whose path ends with `suffix`, ignoring case (the Bot API's method names are
+    /// case-insensitive, and teloxide capitalises them).
     pub fn received_at(&self, suffix: &str) -> Vec<Received> {
+        let suffix = suffix.to_ascii_lowercase();
         self.received()
             .into_iter()
-            .filter(|r| r.path.ends_with(suffix))
+            .filter(|r| r.path.to_ascii_lowercase().ends_with(&suffix))
             .collect()
     }
 

@@ -8,6 +8,7 @@
 
 pub mod outbound;
 pub mod settings;
+pub mod telegram;
 pub mod twilio;
 pub mod webchat;
 pub mod webhook;

@@ -9,7 +9,7 @@ use switchboard_core::{ChannelId, MessageId};
 
 use crate::settings::ChannelSettings;
 use crate::webchat::WebchatHub;
-use crate::{twilio, whatsapp};
+use crate::{telegram, twilio, whatsapp};
 
 /// A choice offered with a message (booking slots, yes/no): reply buttons on WhatsApp, an
 /// inline keyboard on Telegram, a numbered list where the channel has neither.
@@ -117,6 +117,9 @@ impl Outbound {
             (ChannelKind::Sms, ChannelSettings::Sms(s)) => {
                 twilio::send_sms(&self.http, s, delivery, msg).await
             }
+            (ChannelKind::Telegram, ChannelSettings::Telegram(s)) => {
+                telegram::send(&self.http, s, delivery, msg).await
+            }
             // Voice replies leave in the answer to Twilio's request (TwiML `<Say>`), which
             // reads the stored reply; the outbox row only records that it was spoken.
             (ChannelKind::Voice, ChannelSettings::Voice(_)) => Ok(SendReceipt {
@@ -128,11 +131,27 @@ impl Outbound {
         }
     }
 
+    /// Registers the channel's webhook URL with the provider where the provider has an API for
+    /// it (Telegram's `setWebhook` with the secret token); `None` where admins paste the URL.
+    pub async fn register_webhook(
+        &self,
+        settings: &ChannelSettings,
+        url: &str,
+    ) -> Option<Result<(), String>> {
+        match settings {
+            ChannelSettings::Telegram(s) => {
+                Some(telegram::register_webhook(&self.http, s, url).await)
+            }
+            _ => None,
+        }
+    }
+
     /// Checks a channel's credentials against its provider; `Ok` with a short description.
     pub async fn check(&self, settings: &ChannelSettings) -> Result<String, String> {
         match settings {
             ChannelSettings::Webchat => Ok("web chat needs no credentials".into()),
             ChannelSettings::Whatsapp(s) => whatsapp::check(&self.http, s).await,
+            ChannelSettings::Telegram(s) => telegram::check(&self.http, s).await,
             ChannelSettings::Sms(s) => twilio::check(&self.http, &s.account()).await,
             ChannelSettings::Voice(s) => match s.account() {
                 Some(account) => twilio::check(&self.http, &account).await,

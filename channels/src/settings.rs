@@ -14,7 +14,7 @@ use switchboard_core::model::ChannelKind;
 use switchboard_core::{ChannelId, MasterKey, TenantId};
 
 use crate::webhook::{WebhookError, WebhookOutput, WebhookRequest};
-use crate::{twilio, whatsapp};
+use crate::{telegram, twilio, whatsapp};
 
 /// Settings that are wrong; the message names the field.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -28,6 +28,7 @@ pub enum ChannelSettings {
     Whatsapp(whatsapp::Settings),
     Sms(twilio::SmsSettings),
     Voice(twilio::VoiceSettings),
+    Telegram(telegram::Settings),
 }
 
 /// The names of the fields of `kind` that are secrets (sealed at rest, never returned).
@@ -35,6 +36,7 @@ pub fn secret_fields(kind: ChannelKind) -> &'static [&'static str] {
     match kind {
         ChannelKind::Whatsapp => whatsapp::SECRET_FIELDS,
         ChannelKind::Sms | ChannelKind::Voice => twilio::SECRET_FIELDS,
+        ChannelKind::Telegram => telegram::SECRET_FIELDS,
         _ => &[],
     }
 }
@@ -86,6 +88,7 @@ impl ChannelSettings {
             ChannelKind::Whatsapp => ChannelSettings::Whatsapp(typed(kind, config, secrets)?),
             ChannelKind::Sms => ChannelSettings::Sms(typed(kind, config, secrets)?),
             ChannelKind::Voice => ChannelSettings::Voice(typed(kind, config, secrets)?),
+            ChannelKind::Telegram => ChannelSettings::Telegram(typed(kind, config, secrets)?),
             other => {
                 return Err(InvalidSettings(format!(
                     "channel kind `{other}` is not available in this build"
@@ -125,6 +128,7 @@ impl ChannelSettings {
             ChannelSettings::Whatsapp(s) => s.validate(),
             ChannelSettings::Sms(s) => s.validate(),
             ChannelSettings::Voice(s) => s.validate(),
+            ChannelSettings::Telegram(s) => s.validate(),
         }
     }
 
@@ -134,6 +138,7 @@ impl ChannelSettings {
             ChannelSettings::Whatsapp(_) => ChannelKind::Whatsapp,
             ChannelSettings::Sms(_) => ChannelKind::Sms,
             ChannelSettings::Voice(_) => ChannelKind::Voice,
+            ChannelSettings::Telegram(_) => ChannelKind::Telegram,
         }
     }
 
@@ -150,6 +155,7 @@ impl ChannelSettings {
             ChannelSettings::Whatsapp(s) => whatsapp::handle_webhook(s, channel, req),
             ChannelSettings::Sms(s) => twilio::handle_sms(s, channel, req),
             ChannelSettings::Voice(s) => twilio::handle_voice(s, channel, req),
+            ChannelSettings::Telegram(s) => telegram::handle_webhook(s, channel, req),
         }
     }
 }

@@ -63,13 +63,15 @@ pub enum Rejection {
     Invalid,
     /// The signed timestamp is outside the accepted window.
     Stale,
+    /// A shared secret token (not a signature) is wrong; providers using one expect 401.
+    WrongToken,
 }
 
 impl Rejection {
     /// 401 when nothing was presented, 403 when what was presented is wrong.
     pub fn status(self) -> u16 {
         match self {
-            Rejection::Missing => 401,
+            Rejection::Missing | Rejection::WrongToken => 401,
             Rejection::Invalid | Rejection::Stale => 403,
         }
     }
@@ -80,6 +82,7 @@ impl Rejection {
             Rejection::Missing => "missing_signature",
             Rejection::Invalid => "bad_signature",
             Rejection::Stale => "stale_timestamp",
+            Rejection::WrongToken => "bad_token",
         }
     }
 }

@@ -59,10 +59,28 @@ pub async fn create(
     let record = conf
         .create(tenant.id, kind, &body.name, body.config)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"channel": conf.view(&record)})),
-    ))
+    let mut out = json!({"channel": conf.view(&record)});
+    // Where the provider has an API for it (Telegram), register the webhook right away; the
+    // channel exists either way and the answer says what happened.
+    if let Some(url) = conf.webhook_url(kind, record.channel.id) {
+        let result = match conf.open(&record) {
+            Ok(settings) => {
+                state
+                    .services
+                    .outbound
+                    .register_webhook(&settings, &url)
+                    .await
+            }
+            Err(e) => Some(Err(e.to_string())),
+        };
+        if let Some(result) = result {
+            out["webhook_registration"] = match result {
+                Ok(()) => json!({"ok": true}),
+                Err(detail) => json!({"ok": false, "detail": detail}),
+            };
+        }
+    }
+    Ok((StatusCode::CREATED, Json(out)))
 }
 
 /// Finds which tenant a channel id from the URL belongs to; unknown ids are 404.
