@@ -7,6 +7,7 @@ mod helpers;
 
 mod admin;
 mod bad_input;
+mod channels_email;
 mod channels_telegram;
 mod channels_twilio;
 mod channels_whatsapp;

@@ -184,6 +184,7 @@ async fn send(
         settings: &settings,
         last_inbound_at: item.contact_last_inbound_at,
         status_callback_url: callback.as_deref(),
+        last_inbound_payload: item.last_inbound_payload.as_ref(),
     };
     services
         .outbound

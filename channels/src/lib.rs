@@ -6,6 +6,7 @@
 //! Adding a channel kind means adding its module, its variant in [`ChannelSettings`] (settings,
 //! secret fields, webhook) and one arm in [`Outbound::send`].
 
+pub mod email;
 pub mod outbound;
 pub mod settings;
 pub mod telegram;

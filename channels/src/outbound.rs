@@ -9,7 +9,7 @@ use switchboard_core::{ChannelId, MessageId};
 
 use crate::settings::ChannelSettings;
 use crate::webchat::WebchatHub;
-use crate::{telegram, twilio, whatsapp};
+use crate::{email, telegram, twilio, whatsapp};
 
 /// A choice offered with a message (booking slots, yes/no): reply buttons on WhatsApp, an
 /// inline keyboard on Telegram, a numbered list where the channel has neither.
@@ -41,6 +41,9 @@ pub struct Delivery<'a> {
     pub last_inbound_at: Option<DateTime<Utc>>,
     /// Where the provider should report delivery states (Twilio's `StatusCallback`).
     pub status_callback_url: Option<&'a str>,
+    /// The payload of the customer's last inbound message in this conversation (email threads
+    /// reply to it).
+    pub last_inbound_payload: Option<&'a serde_json::Value>,
 }
 
 /// Proof of delivery from the provider.
@@ -120,6 +123,7 @@ impl Outbound {
             (ChannelKind::Telegram, ChannelSettings::Telegram(s)) => {
                 telegram::send(&self.http, s, delivery, msg).await
             }
+            (ChannelKind::Email, ChannelSettings::Email(s)) => email::send(s, delivery, msg).await,
             // Voice replies leave in the answer to Twilio's request (TwiML `<Say>`), which
             // reads the stored reply; the outbox row only records that it was spoken.
             (ChannelKind::Voice, ChannelSettings::Voice(_)) => Ok(SendReceipt {
@@ -152,6 +156,7 @@ impl Outbound {
             ChannelSettings::Webchat => Ok("web chat needs no credentials".into()),
             ChannelSettings::Whatsapp(s) => whatsapp::check(&self.http, s).await,
             ChannelSettings::Telegram(s) => telegram::check(&self.http, s).await,
+            ChannelSettings::Email(s) => email::check(s).await,
             ChannelSettings::Sms(s) => twilio::check(&self.http, &s.account()).await,
             ChannelSettings::Voice(s) => match s.account() {
                 Some(account) => twilio::check(&self.http, &account).await,

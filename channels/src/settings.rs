@@ -14,7 +14,7 @@ use switchboard_core::model::ChannelKind;
 use switchboard_core::{ChannelId, MasterKey, TenantId};
 
 use crate::webhook::{WebhookError, WebhookOutput, WebhookRequest};
-use crate::{telegram, twilio, whatsapp};
+use crate::{email, telegram, twilio, whatsapp};
 
 /// Settings that are wrong; the message names the field.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -29,6 +29,7 @@ pub enum ChannelSettings {
     Sms(twilio::SmsSettings),
     Voice(twilio::VoiceSettings),
     Telegram(telegram::Settings),
+    Email(email::Settings),
 }
 
 /// The names of the fields of `kind` that are secrets (sealed at rest, never returned).
@@ -37,6 +38,7 @@ pub fn secret_fields(kind: ChannelKind) -> &'static [&'static str] {
         ChannelKind::Whatsapp => whatsapp::SECRET_FIELDS,
         ChannelKind::Sms | ChannelKind::Voice => twilio::SECRET_FIELDS,
         ChannelKind::Telegram => telegram::SECRET_FIELDS,
+        ChannelKind::Email => email::SECRET_FIELDS,
         _ => &[],
     }
 }
@@ -89,11 +91,7 @@ impl ChannelSettings {
             ChannelKind::Sms => ChannelSettings::Sms(typed(kind, config, secrets)?),
             ChannelKind::Voice => ChannelSettings::Voice(typed(kind, config, secrets)?),
             ChannelKind::Telegram => ChannelSettings::Telegram(typed(kind, config, secrets)?),
-            other => {
-                return Err(InvalidSettings(format!(
-                    "channel kind `{other}` is not available in this build"
-                )))
-            }
+            ChannelKind::Email => ChannelSettings::Email(typed(kind, config, secrets)?),
         };
         settings.validate()?;
         Ok(settings)
@@ -129,6 +127,7 @@ impl ChannelSettings {
             ChannelSettings::Sms(s) => s.validate(),
             ChannelSettings::Voice(s) => s.validate(),
             ChannelSettings::Telegram(s) => s.validate(),
+            ChannelSettings::Email(s) => s.validate(),
         }
     }
 
@@ -139,6 +138,7 @@ impl ChannelSettings {
             ChannelSettings::Sms(_) => ChannelKind::Sms,
             ChannelSettings::Voice(_) => ChannelKind::Voice,
             ChannelSettings::Telegram(_) => ChannelKind::Telegram,
+            ChannelSettings::Email(_) => ChannelKind::Email,
         }
     }
 
@@ -156,6 +156,7 @@ impl ChannelSettings {
             ChannelSettings::Sms(s) => twilio::handle_sms(s, channel, req),
             ChannelSettings::Voice(s) => twilio::handle_voice(s, channel, req),
             ChannelSettings::Telegram(s) => telegram::handle_webhook(s, channel, req),
+            ChannelSettings::Email(s) => email::handle_webhook(s, channel, req),
         }
     }
 }

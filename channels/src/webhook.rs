@@ -134,6 +134,13 @@ pub struct StatusUpdate {
 pub enum InboundItem {
     /// A customer message: stored, then answered by the agent.
     Message(InboundMessage),
+    /// A customer message that continues a thread (email): `references` are the message ids it
+    /// answers (`In-Reply-To` and `References`). The runtime files it under the conversation
+    /// that owns any of them, whoever sent it; otherwise under its sender.
+    Threaded {
+        message: InboundMessage,
+        references: Vec<String>,
+    },
     /// A delivery report about an outbound message.
     Status(StatusUpdate),
     /// The customer asked to receive nothing more (SMS `STOP`): their address on the channel.

@@ -44,6 +44,35 @@ pub async fn set_opted_out(
     Ok(())
 }
 
+/// The contact whose conversation owns any of `message_ids` on `channel` — as a message we
+/// sent (the outbox's provider reference) or one we received — so a reply continues its thread
+/// even when sent from another address.
+pub async fn thread_owner(
+    tx: &mut TenantTx,
+    channel: ChannelId,
+    message_ids: &[String],
+) -> Result<Option<String>, DbError> {
+    if message_ids.is_empty() {
+        return Ok(None);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT k.external_id FROM (
+             SELECT o.conversation_id, o.created_at AS at FROM outbox o
+              WHERE o.channel_id = $1 AND o.provider_ref = ANY($2)
+             UNION ALL
+             SELECT e.conversation_id, e.received_at FROM inbound_events e
+              WHERE e.channel_id = $1 AND e.provider_message_id = ANY($2)
+         ) t
+         JOIN conversations c ON c.id = t.conversation_id
+         JOIN contacts k ON k.id = c.contact_id
+         ORDER BY t.at DESC LIMIT 1",
+    )
+    .bind(channel.0)
+    .bind(message_ids)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
 /// Whether the contact opted out.
 pub async fn is_opted_out(
     tx: &mut TenantTx,

@@ -22,13 +22,17 @@ pub struct OutboxItem {
     /// When the customer last wrote, and whether they opted out.
     pub contact_last_inbound_at: Option<DateTime<Utc>>,
     pub contact_opted_out: bool,
+    /// The payload of the conversation's latest inbound event (email threading).
+    pub last_inbound_payload: Option<serde_json::Value>,
 }
 
 pub async fn load(tx: &mut TenantTx, id: OutboxId) -> Result<Option<OutboxItem>, DbError> {
     use sqlx::Row;
     let row = sqlx::query(
         r#"SELECT o.id, o.channel_id, ch.kind, o.conversation_id, o.payload, o.attempts, o.status,
-                  ch.config, ch.secrets_enc, k.last_inbound_at, k.opted_out_at IS NOT NULL AS opted_out
+                  ch.config, ch.secrets_enc, k.last_inbound_at, k.opted_out_at IS NOT NULL AS opted_out,
+                  (SELECT e.payload FROM inbound_events e WHERE e.conversation_id = o.conversation_id
+                    ORDER BY e.received_at DESC, e.id DESC LIMIT 1) AS last_inbound_payload
              FROM outbox o
              JOIN channels ch ON ch.id = o.channel_id
              JOIN conversations c ON c.id = o.conversation_id
@@ -56,6 +60,7 @@ pub async fn load(tx: &mut TenantTx, id: OutboxId) -> Result<Option<OutboxItem>,
             channel_secrets_enc: r.try_get("secrets_enc")?,
             contact_last_inbound_at: r.try_get("last_inbound_at")?,
             contact_opted_out: r.try_get("opted_out")?,
+            last_inbound_payload: r.try_get("last_inbound_payload")?,
         })
     })
     .transpose()

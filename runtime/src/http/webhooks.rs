@@ -191,7 +191,24 @@ async fn store(
     let mut woken = Vec::new();
     for item in items {
         match item {
-            InboundItem::Message(msg) => {
+            InboundItem::Message(_) | InboundItem::Threaded { .. } => {
+                let msg = match item {
+                    InboundItem::Threaded {
+                        message,
+                        references,
+                    } => {
+                        let mut msg = message.clone();
+                        if let Some(owner) =
+                            contacts::thread_owner(&mut tx, channel, references).await?
+                        {
+                            msg.contact_external_id = owner;
+                        }
+                        msg
+                    }
+                    InboundItem::Message(m) => m.clone(),
+                    _ => unreachable!("matched above"),
+                };
+                let msg = &msg;
                 let recorded = ingest::record(&mut tx, msg).await?;
                 let result = if recorded.duplicate {
                     "duplicate"

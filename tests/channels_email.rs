@@ -1,0 +1,306 @@
+//! Email end to end: a Mailgun-style signed inbound webhook, replies sent over SMTP to a real
+//! `aiosmtpd` server process writing a Maildir, threading headers checked in the stored files,
+//! and a reply from another address filed under the same conversation by its `In-Reply-To`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::json;
+
+use crate::helpers::*;
+
+const SIGNING_KEY: &str = "mg-signing-key-0001";
+
+/// A real SMTP server (`python -m aiosmtpd`) delivering into a Maildir; stopped on drop.
+struct Smtpd {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl Smtpd {
+    async fn start() -> Smtpd {
+        let port = free_port();
+        let maildir =
+            std::env::temp_dir().join(format!("sb-maildir-{}", uuid::Uuid::new_v4().simple()));
+        let child = Command::new(python_peer())
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd");
+        let up = eventually(Duration::from_secs(20), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+        assert!(up, "aiosmtpd listens on {port}");
+        Smtpd {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    /// The stored messages, oldest first, as raw text.
+    fn messages(&self) -> Vec<String> {
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> =
+            std::fs::read_dir(self.maildir.join("new"))
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| (e.metadata().unwrap().modified().unwrap(), e.path()))
+                        .collect()
+                })
+                .unwrap_or_default();
+        files.sort();
+        files
+            .into_iter()
+            .map(|(_, p)| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<String> {
+        let ok = eventually(Duration::from_secs(20), || async {
+            self.messages().len() >= n
+        })
+        .await;
+        assert!(
+            ok,
+            "expected {n} emails in the Maildir, found {}",
+            self.messages().len()
+        );
+        self.messages()
+    }
+}
+
+impl Drop for Smtpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.maildir);
+    }
+}
+
+/// A header of a stored email (folded lines unfolded).
+fn header(raw: &str, name: &str) -> Option<String> {
+    let head = raw.split("\n\n").next().unwrap_or("");
+    let mut unfolded: Vec<String> = Vec::new();
+    for line in head.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = unfolded.last_mut() {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+        } else {
+            unfolded.push(line.trim_end().to_owned());
+        }
+    }
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    unfolded
+        .into_iter()
+        .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+        .map(|l| l[prefix.len()..].trim().to_owned())
+}
+
+fn mailgun_form(timestamp: i64, fields: &[(&str, &str)]) -> Vec<(String, String)> {
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SIGNING_KEY.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}{token}").as_bytes());
+    let signature: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut form: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    form.push(("timestamp".into(), timestamp.to_string()));
+    form.push(("token".into(), token));
+    form.push(("signature".into(), signature));
+    form
+}
+
+async fn post(app: &TestApp, url: &str, form: &[(String, String)]) -> u16 {
+    app.http
+        .post(url)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    let mut c = app.owner().await;
+    sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+}
+
+#[tokio::test]
+async fn channels_email_replies_thread_over_real_smtp_and_replies_return_to_the_conversation() {
+    let smtpd = Smtpd::start().await;
+    let app = spawn_app().await;
+    let (status, body) = app
+        .admin_post(
+            "/api/v1/channels?tenant=demo",
+            json!({"kind": "email", "name": "Email", "config": {
+                "from_address": "hello@sahara.example", "from_name": "Sahara Solar",
+                "smtp_host": "127.0.0.1", "smtp_port": smtpd.port, "smtp_security": "none",
+                "webhook_signing_key": SIGNING_KEY}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let url = body["channel"]["webhook_url"].as_str().unwrap().to_owned();
+    let now = chrono::Utc::now().timestamp();
+    let first = [
+        ("sender", "omar@customer.example"),
+        ("from", "Omar Khalil <omar@customer.example>"),
+        ("recipient", "hello@sahara.example"),
+        ("subject", "Solar panels for my villa"),
+        ("Message-Id", "<m1@customer.example>"),
+        (
+            "body-plain",
+            "What are your opening hours?\n\n-- \nOmar Khalil\nSent from my phone\n",
+        ),
+    ];
+
+    // Forgeries: a stale timestamp, a wrong signature, none at all. Nothing is stored.
+    assert_eq!(
+        post(&app, &url, &mailgun_form(now - 3600, &first)).await,
+        403
+    );
+    let mut forged = mailgun_form(now, &first);
+    forged.last_mut().unwrap().1 = "00".repeat(32);
+    assert_eq!(post(&app, &url, &forged).await, 403);
+    let unsigned: Vec<(String, String)> = first
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    assert_eq!(post(&app, &url, &unsigned).await, 401);
+    assert_eq!(count(&app, "SELECT count(*) FROM inbound_events").await, 0);
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(
+            r#"switchboard_webhook_rejected_total{kind="email",reason="stale_timestamp"}"#
+        ),
+        "{metrics}"
+    );
+
+    // The genuine email (delivered twice) gets one reply over SMTP, threaded.
+    let signed = mailgun_form(now, &first);
+    assert_eq!(post(&app, &url, &signed).await, 200);
+    assert_eq!(post(&app, &url, &signed).await, 200);
+    let mails = smtpd.wait_for(1).await;
+    let reply = &mails[0];
+    assert!(
+        header(reply, "From")
+            .unwrap()
+            .contains("hello@sahara.example"),
+        "{reply}"
+    );
+    assert!(header(reply, "To")
+        .unwrap()
+        .contains("omar@customer.example"));
+    assert_eq!(
+        header(reply, "Subject").unwrap(),
+        "Re: Solar panels for my villa"
+    );
+    assert_eq!(
+        header(reply, "In-Reply-To").unwrap(),
+        "<m1@customer.example>"
+    );
+    assert_eq!(
+        header(reply, "References").unwrap(),
+        "<m1@customer.example>"
+    );
+    let ours = header(reply, "Message-ID").unwrap();
+    assert!(
+        ours.starts_with('<') && ours.ends_with("@sahara.example>"),
+        "{ours}"
+    );
+    assert!(header(reply, "Content-Type")
+        .unwrap()
+        .starts_with("multipart/alternative"));
+    assert!(
+        reply.contains("Content-Type: text/plain") && reply.contains("Content-Type: text/html"),
+        "{reply}"
+    );
+    let mut c = app.owner().await;
+    let stored: String = sqlx::query_scalar("SELECT text FROM messages WHERE role = 'customer'")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(stored, "What are your opening hours?", "signature stripped");
+
+    // The customer answers from another address, quoting us: same conversation, thread kept.
+    let references = format!("<m1@customer.example> {ours}");
+    let second = [
+        ("sender", "omar.k@work.example"),
+        ("from", "Omar K <omar.k@work.example>"),
+        ("subject", "Re: Solar panels for my villa"),
+        ("Message-Id", "<m2@work.example>"),
+        ("In-Reply-To", ours.as_str()),
+        ("References", references.as_str()),
+        ("body-plain", "Can I book a consultation?\n\nOn Mon, Nov 23, 2026 at 9:00 AM Sahara Solar <hello@sahara.example> wrote:\n> Our opening hours are ...\n"),
+    ];
+    assert_eq!(
+        post(
+            &app,
+            &url,
+            &mailgun_form(chrono::Utc::now().timestamp(), &second)
+        )
+        .await,
+        200
+    );
+    let mails = smtpd.wait_for(2).await;
+    let channel_conversations = count(&app, "SELECT count(*) FROM conversations c JOIN channels ch ON ch.id = c.channel_id WHERE ch.kind = 'email'").await;
+    assert_eq!(
+        channel_conversations, 1,
+        "the reply continued the conversation"
+    );
+    let texts: Vec<String> =
+        sqlx::query_scalar("SELECT text FROM messages WHERE role = 'customer' ORDER BY seq")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(
+        texts,
+        ["What are your opening hours?", "Can I book a consultation?"]
+    );
+    let second_reply = &mails[1];
+    assert!(header(second_reply, "To")
+        .unwrap()
+        .contains("omar@customer.example"));
+    assert_eq!(
+        header(second_reply, "In-Reply-To").unwrap(),
+        "<m2@work.example>"
+    );
+    assert_eq!(
+        header(second_reply, "References").unwrap(),
+        format!("<m1@customer.example> {ours} <m2@work.example>")
+    );
+    assert_ne!(header(second_reply, "Message-ID").unwrap(), ours);
+    // The outbox row records our Message-ID as the provider reference.
+    let refs: Vec<String> = sqlx::query_scalar(
+        "SELECT provider_ref FROM outbox WHERE provider_ref IS NOT NULL ORDER BY created_at",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(refs[0], ours);
+    app.stop().await;
+}
