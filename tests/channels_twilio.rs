@@ -528,3 +528,73 @@ async fn channels_twilio_voice_gather_loop_with_holding_phrase_and_hang_up() {
     assert_eq!(s, 403);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn channels_dispatcher_keeps_to_the_sms_sending_cap_and_the_order_of_a_conversation() {
+    let app = spawn_behind_proxy(None).await;
+    let twilio = fake_twilio().await;
+    let (_, url) = create(
+        &app,
+        "sms",
+        json!({"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "from_number": OUR_NUMBER,
+               "api_base_url": twilio.base, "messages_per_second": 2.0}),
+    )
+    .await;
+    let first = [
+        ("MessageSid", "SMr1"),
+        ("From", CUSTOMER),
+        ("To", OUR_NUMBER),
+        ("Body", "Hello"),
+    ];
+    post_form(
+        &app,
+        &url,
+        &first,
+        Some(&sdk_sign(AUTH_TOKEN, &url, &first)),
+    )
+    .await;
+    twilio.wait_for("/Messages.json", 1).await;
+    // Six replies queued at once for one number: at most 2 per second leave, in order.
+    let mut rows = Vec::new();
+    for i in 0..6 {
+        rows.push(
+            enqueue(
+                &app,
+                CUSTOMER,
+                &format!("test:burst-{i}"),
+                &format!("Part {i}"),
+            )
+            .await,
+        );
+    }
+    let sent = twilio.wait_for("/Messages.json", 7).await;
+    let burst: Vec<_> = sent[1..].to_vec();
+    let bodies: Vec<String> = burst
+        .iter()
+        .map(|r| r.form_value("Body").unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        (0..6).map(|i| format!("Part {i}")).collect::<Vec<_>>()
+    );
+    let span = burst[5].at - burst[0].at;
+    assert!(
+        span >= Duration::from_millis(1900),
+        "6 sends at 2/s after a burst of 2 take ≥ 2 s, took {span:?}"
+    );
+    for id in rows {
+        let (status, error) = status_of(&app, id).await;
+        assert_eq!(status, "sent", "{error:?}");
+    }
+    let mut c = app.owner().await;
+    let attempts: Vec<i32> =
+        sqlx::query_scalar("SELECT attempts FROM outbox WHERE idempotency_key LIKE 'test:burst-%'")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    assert!(
+        attempts.iter().all(|a| *a == 1),
+        "waiting for the cap uses no attempts: {attempts:?}"
+    );
+    app.stop().await;
+}

@@ -21,6 +21,8 @@ pub struct Received {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -148,6 +150,7 @@ async fn record(
         path: uri.path().to_owned(),
         headers,
         body,
+        at: std::time::Instant::now(),
     };
     let index = {
         let mut all = state.received.lock().unwrap();

@@ -60,9 +60,19 @@ pub fn spawn(services: Arc<Services>, mut shutdown: watch::Receiver<bool>) -> Jo
                         let services = services.clone();
                         async move {
                             rows.sort_by_key(|r| r.id.0);
+                            let mut held_until = None;
                             for row in rows {
-                                if let Err(e) = deliver(&services, row).await {
-                                    warn!(outbox_id = %row.id, error = %e, "could not record a delivery");
+                                // A row put back for later (rate limit, retry) holds back the
+                                // rows after it, so they never overtake it.
+                                let result = match held_until {
+                                    Some(at) => hold(&services, &row, at).await.map(|()| Some(at)),
+                                    None => deliver(&services, row).await,
+                                };
+                                match result {
+                                    Ok(later) => held_until = held_until.or(later),
+                                    Err(e) => {
+                                        warn!(outbox_id = %row.id, error = %e, "could not record a delivery")
+                                    }
                                 }
                             }
                         }
@@ -93,10 +103,27 @@ pub fn spawn(services: Arc<Services>, mut shutdown: watch::Receiver<bool>) -> Jo
     )
 }
 
-async fn deliver(services: &Services, row: platform::ClaimedOutbox) -> Result<(), DbError> {
+/// Puts a claimed row back until `at` without counting the attempt.
+async fn hold(
+    services: &Services,
+    row: &platform::ClaimedOutbox,
+    at: chrono::DateTime<Utc>,
+) -> Result<(), DbError> {
+    let mut tx = services.db.tenant(row.tenant_id).await?;
+    outbox::mark_deferred(&mut tx, row.id, at).await?;
+    tx.commit().await
+}
+
+/// Delivers one claimed row and records the outcome; returns when the row is due again if it
+/// was put back for later.
+async fn deliver(
+    services: &Services,
+    row: platform::ClaimedOutbox,
+) -> Result<Option<chrono::DateTime<Utc>>, DbError> {
     let mut tx = services.db.tenant(row.tenant_id).await?;
     let Some(item) = outbox::load(&mut tx, row.id).await? else {
-        return tx.rollback().await;
+        tx.rollback().await?;
+        return Ok(None);
     };
     tx.commit().await?;
     let span = tracing::info_span!("deliver", tenant_id = %row.tenant_id, conversation_id = %item.conversation_id, channel = %item.channel_kind, outbox_id = %row.id);
@@ -116,6 +143,7 @@ async fn deliver(services: &Services, row: platform::ClaimedOutbox) -> Result<()
             send(services, row.tenant_id, &item).await
         };
         let mut tx = services.db.tenant(row.tenant_id).await?;
+        let mut later = None;
         match result {
             Ok(receipt) => {
                 outbox::mark_sent(&mut tx, row.id, receipt.provider_ref.as_deref()).await?;
@@ -131,7 +159,8 @@ async fn deliver(services: &Services, row: platform::ClaimedOutbox) -> Result<()
                 let wait = retry_after.unwrap_or_else(|| backoff(row.attempts));
                 let next = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
                 outbox::mark_deferred(&mut tx, row.id, next).await?;
-                warn!(error = %message, ?wait, "rate limited by the provider; deferred");
+                later = Some(next);
+                debug!(reason = %message, ?wait, "rate limited; deferred");
                 delivery_metric(item.channel_kind, "rate_limited");
             }
             Err(SendError::Transient(e)) if row.attempts < services.config.outbox_max_attempts => {
@@ -139,6 +168,7 @@ async fn deliver(services: &Services, row: platform::ClaimedOutbox) -> Result<()
                 channels::record_error(&mut tx, item.channel_id, &e).await?;
                 let next = Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default();
                 outbox::mark_retry(&mut tx, row.id, &e, next).await?;
+                later = Some(next);
                 warn!(error = %e, attempts = row.attempts, ?backoff, "delivery failed; will retry");
                 delivery_metric(item.channel_kind, "retry");
             }
@@ -149,7 +179,8 @@ async fn deliver(services: &Services, row: platform::ClaimedOutbox) -> Result<()
                 delivery_metric(item.channel_kind, "failed");
             }
         }
-        tx.commit().await
+        tx.commit().await?;
+        Ok(later)
     }
     .instrument(span)
     .await
@@ -177,6 +208,15 @@ async fn send(
         services.embedders.master_key(),
     )
     .map_err(|e| SendError::Permanent(format!("channel settings: {e}")))?;
+    let cost = services.outbound.cost(&settings, &msg);
+    services
+        .outbound
+        .limiter
+        .try_acquire(item.channel_id, &msg.to, &settings, cost)
+        .map_err(|wait| SendError::RateLimited {
+            message: "the channel's sending cap".into(),
+            retry_after: Some(wait),
+        })?;
     let callback = services
         .outbound
         .status_callback_url(item.channel_kind, item.channel_id);

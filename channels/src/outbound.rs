@@ -78,6 +78,8 @@ pub struct Outbound {
     pub http: reqwest::Client,
     /// The public base URL of this deployment (for status callbacks), without a trailing `/`.
     pub public_base_url: Option<String>,
+    /// Sending caps per channel and recipient, shared by every dispatcher task.
+    pub limiter: std::sync::Arc<crate::limits::RateLimiter>,
 }
 
 impl Default for Outbound {
@@ -90,6 +92,7 @@ impl Default for Outbound {
                 .build()
                 .expect("the HTTP client builds with static settings"),
             public_base_url: None,
+            limiter: Default::default(),
         }
     }
 }
@@ -148,6 +151,19 @@ impl Outbound {
             }
             _ => None,
         }
+    }
+
+    /// How many provider sends `msg` takes (long texts are split), for the rate limiter.
+    pub fn cost(&self, settings: &ChannelSettings, msg: &OutboundMessage) -> u32 {
+        let max = match settings {
+            ChannelSettings::Sms(_) => twilio::MAX_SMS_CHARS,
+            ChannelSettings::Whatsapp(_) => whatsapp::MAX_TEXT_CHARS,
+            ChannelSettings::Telegram(_) => telegram::MAX_TEXT_CHARS,
+            _ => return 1,
+        };
+        crate::webhook::split_text(&msg.text, max)
+            .len()
+            .clamp(1, 100) as u32
     }
 
     /// Checks a channel's credentials against its provider; `Ok` with a short description.

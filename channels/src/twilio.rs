@@ -63,6 +63,9 @@ pub struct SmsSettings {
     pub from_number: Option<String>,
     #[serde(default)]
     pub messaging_service_sid: Option<String>,
+    /// The sender's cap: 1 for a long code (the default), 3 toll-free, 100 for a short code.
+    #[serde(default)]
+    pub messages_per_second: Option<f64>,
     /// REST API base URL (a local fake in tests).
     #[serde(default = "default_api_base")]
     pub api_base_url: String,
