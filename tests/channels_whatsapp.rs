@@ -574,3 +574,96 @@ async fn channels_whatsapp_window_template_buttons_and_rate_limits() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn channels_whatsapp_voice_notes_are_transcribed_or_answered_with_a_request_to_type() {
+    // Speech to text configured: the audio is fetched with the token and transcribed.
+    let stt =
+        FakeProvider::start(|_, _| (200, json!({"text": "What are your opening hours?"}))).await;
+    let cdn = FakeProvider::start(|_, _| (200, json!("OggS-fake-audio"))).await;
+    let cdn_base = cdn.base.clone();
+    let graph = FakeProvider::start(move |req, i| {
+        if req.path.ends_with("/messages") {
+            (200, json!({"messages": [{"id": format!("wamid.out-{i}")}]}))
+        } else {
+            (200, json!({"url": format!("{cdn_base}/whatsapp_business/attachments/?mid=1"), "mime_type": "audio/ogg; codecs=opus", "id": "media-77"}))
+        }
+    })
+    .await;
+    let stt_base = format!("{}/v1", stt.base);
+    let app = spawn_app_with(
+        |s| {
+            s.speech_to_text = Some(switchboard_runtime::config::SpeechToTextSettings {
+                base_url: stt_base,
+                api_key: Some("stt-key".to_owned().into()),
+                model: "whisper-1".into(),
+            })
+        },
+        None,
+    )
+    .await;
+    let (_, url) = create_channel(&app, &graph, json!({})).await;
+    let voice = json!([{"from": CUSTOMER, "id": "wamid.voice1", "timestamp": "1700000002", "type": "audio",
+        "audio": {"mime_type": "audio/ogg; codecs=opus", "sha256": "x", "id": "media-77", "voice": true}}]);
+    let body = notification(voice);
+    let (s, _) = post_signed(&app, &url, &body, Some(&sign(APP_SECRET, &body))).await;
+    assert_eq!(s, 200);
+    let meta = graph.received_at("/media-77");
+    assert_eq!(
+        meta[0].header("authorization").unwrap(),
+        format!("Bearer {ACCESS_TOKEN}")
+    );
+    assert_eq!(
+        cdn.received()[0].header("authorization").unwrap(),
+        format!("Bearer {ACCESS_TOKEN}")
+    );
+    let transcription = stt.received_at("/v1/audio/transcriptions");
+    assert_eq!(
+        transcription[0].header("authorization").unwrap(),
+        "Bearer stt-key"
+    );
+    assert_eq!(
+        transcription[0].field("model").as_deref(),
+        Some("whisper-1")
+    );
+    assert!(String::from_utf8_lossy(&transcription[0].body).contains("OggS-fake-audio"));
+    let mut c = app.owner().await;
+    let text: String = sqlx::query_scalar("SELECT text FROM messages WHERE role = 'customer'")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(text, "What are your opening hours?");
+    let reply = graph.wait_for("/messages", 1).await[0].json();
+    assert!(
+        reply["text"]["body"].as_str().unwrap().contains("Source:"),
+        "answered from the knowledge base: {reply}"
+    );
+    app.stop().await;
+
+    // Without speech to text: a clear answer asking to type, and the event is finished.
+    let app = spawn_app().await;
+    let graph = fake_graph().await;
+    let (_, url) = create_channel(&app, &graph, json!({})).await;
+    let (s, _) = post_signed(&app, &url, &body, Some(&sign(APP_SECRET, &body))).await;
+    assert_eq!(s, 200);
+    let reply = graph.wait_for("/messages", 1).await[0].json();
+    assert_eq!(
+        reply["text"]["body"],
+        switchboard_channels::speech::UNSUPPORTED_REPLY
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM inbound_events WHERE status = 'done'"
+        )
+        .await,
+        1
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        graph.received_at("/messages").len(),
+        1,
+        "the agent does not answer it a second time"
+    );
+    app.stop().await;
+}

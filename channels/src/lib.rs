@@ -10,6 +10,7 @@ pub mod email;
 pub mod limits;
 pub mod outbound;
 pub mod settings;
+pub mod speech;
 pub mod telegram;
 pub mod twilio;
 pub mod webchat;

@@ -80,6 +80,8 @@ pub struct Outbound {
     pub public_base_url: Option<String>,
     /// Sending caps per channel and recipient, shared by every dispatcher task.
     pub limiter: std::sync::Arc<crate::limits::RateLimiter>,
+    /// Transcribes voice notes, when configured.
+    pub speech_to_text: Option<crate::speech::SpeechToText>,
 }
 
 impl Default for Outbound {
@@ -93,6 +95,7 @@ impl Default for Outbound {
                 .expect("the HTTP client builds with static settings"),
             public_base_url: None,
             limiter: Default::default(),
+            speech_to_text: None,
         }
     }
 }
@@ -164,6 +167,30 @@ impl Outbound {
         crate::webhook::split_text(&msg.text, max)
             .len()
             .clamp(1, 100) as u32
+    }
+
+    /// Fetches a voice note's audio and transcribes it; `Err` says why it could not (no
+    /// speech-to-text configured, download or transcription failed).
+    pub async fn transcribe(
+        &self,
+        settings: &ChannelSettings,
+        media: &crate::speech::MediaRef,
+    ) -> Result<String, String> {
+        use crate::speech::MediaRef;
+        let stt = self
+            .speech_to_text
+            .as_ref()
+            .ok_or("no speech-to-text endpoint is configured")?;
+        let audio = match (settings, media) {
+            (ChannelSettings::Whatsapp(s), MediaRef::Whatsapp { id }) => {
+                whatsapp::fetch_media(&self.http, s, id).await?
+            }
+            (ChannelSettings::Telegram(s), MediaRef::Telegram { file_id }) => {
+                telegram::fetch_file(&self.http, s, file_id).await?
+            }
+            _ => return Err("this channel cannot fetch that media".into()),
+        };
+        stt.transcribe(&self.http, audio).await
     }
 
     /// Checks a channel's credentials against its provider; `Ok` with a short description.

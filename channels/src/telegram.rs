@@ -24,6 +24,7 @@ use teloxide::{Bot, RequestError};
 
 use crate::outbound::{Delivery, OutboundMessage, SendError, SendReceipt};
 use crate::settings::InvalidSettings;
+use crate::speech::{read_limited, Audio, MediaRef};
 use crate::webhook::{
     constant_time_eq, split_text, InboundItem, Rejection, Reply, WebhookError, WebhookOutput,
     WebhookRequest,
@@ -122,6 +123,7 @@ pub fn parse_update(channel: ChannelId, body: &[u8]) -> Result<Vec<InboundItem>,
     let update: Update = serde_json::from_slice(body)
         .map_err(|e| WebhookError::Malformed(format!("not a Telegram update: {e}")))?;
     let payload: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let mut voice = None;
     let item = match &update.kind {
         UpdateKind::Message(msg) => {
             if msg.from.as_ref().is_some_and(|u| u.is_bot) {
@@ -134,7 +136,10 @@ pub fn parse_update(channel: ChannelId, body: &[u8]) -> Result<Vec<InboundItem>,
                 } else {
                     t.to_owned()
                 }
-            } else if msg.voice().is_some() {
+            } else if let Some(v) = msg.voice() {
+                voice = Some(MediaRef::Telegram {
+                    file_id: v.file.id.0.clone(),
+                });
                 "[voice note]".to_owned()
             } else if let Some(caption) = msg.caption() {
                 caption.trim().to_owned()
@@ -191,7 +196,49 @@ pub fn parse_update(channel: ChannelId, body: &[u8]) -> Result<Vec<InboundItem>,
     if item.provider_message_id.len() > 256 {
         return Err(WebhookError::Malformed("identifier too long".into()));
     }
-    Ok(vec![InboundItem::Message(item)])
+    Ok(vec![match voice {
+        Some(media) => InboundItem::VoiceNote {
+            message: item,
+            media,
+        },
+        None => InboundItem::Message(item),
+    }])
+}
+
+/// Downloads a file by id: `getFile`, then `/file/bot<token>/<path>`.
+pub(crate) async fn fetch_file(
+    http: &reqwest::Client,
+    settings: &Settings,
+    file_id: &str,
+) -> Result<Audio, String> {
+    let bot = settings.bot(http).map_err(|e| e.0)?;
+    let file = bot
+        .get_file(teloxide::types::FileId(file_id.to_owned()))
+        .await
+        .map_err(|e| match classify_error(e) {
+            SendError::Permanent(m) | SendError::Transient(m) => m,
+            SendError::RateLimited { message, .. } => message,
+        })?;
+    let url = format!(
+        "{}/file/bot{}/{}",
+        settings.api_url.trim_end_matches('/'),
+        settings.bot_token.expose_secret(),
+        file.path
+    );
+    let resp = http.get(url).send().await.map_err(|e| {
+        // Never the URL: it carries the token.
+        format!(
+            "file download failed{}",
+            if e.is_timeout() { " (timeout)" } else { "" }
+        )
+    })?;
+    if !resp.status().is_success() {
+        return Err(format!("file download answered {}", resp.status()));
+    }
+    Ok(Audio {
+        bytes: read_limited(resp).await?,
+        mime_type: "audio/ogg".into(),
+    })
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary.

@@ -141,6 +141,12 @@ pub enum InboundItem {
         message: InboundMessage,
         references: Vec<String>,
     },
+    /// A voice note (or audio message): its audio is fetched from the provider and transcribed
+    /// when speech to text is configured; otherwise the customer is asked to type.
+    VoiceNote {
+        message: InboundMessage,
+        media: crate::speech::MediaRef,
+    },
     /// A delivery report about an outbound message.
     Status(StatusUpdate),
     /// The customer asked to receive nothing more (SMS `STOP`): their address on the channel.

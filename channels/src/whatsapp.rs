@@ -22,6 +22,7 @@ use switchboard_core::ChannelId;
 
 use crate::outbound::{transport_error, Delivery, OutboundMessage, SendError, SendReceipt};
 use crate::settings::InvalidSettings;
+use crate::speech::{read_limited, Audio, MediaRef};
 use crate::webhook::{
     constant_time_eq, form_params, hmac_sha256, param, split_text, unhex, DeliveryState,
     InboundItem, Rejection, Reply, StatusUpdate, WebhookError, WebhookOutput, WebhookRequest,
@@ -207,7 +208,12 @@ pub fn parse_notification(
             let Some(text) = message_text(m) else {
                 continue;
             };
-            items.push(InboundItem::Message(InboundMessage {
+            let media = (m["type"] == "audio")
+                .then(|| m["audio"]["id"].as_str())
+                .flatten()
+                .filter(|id| !id.is_empty() && id.len() <= 128)
+                .map(|id| MediaRef::Whatsapp { id: id.to_owned() });
+            let message = InboundMessage {
                 channel_id: channel,
                 provider_message_id: id.to_owned(),
                 contact_external_id: from.to_owned(),
@@ -217,7 +223,11 @@ pub fn parse_notification(
                     .map(|(_, n)| (*n).to_owned()),
                 text,
                 payload: m.clone(),
-            }));
+            };
+            items.push(match media {
+                Some(media) => InboundItem::VoiceNote { message, media },
+                None => InboundItem::Message(message),
+            });
         }
         for s in value["statuses"].as_array().into_iter().flatten() {
             let Some(id) = s["id"].as_str() else { continue };
@@ -440,6 +450,44 @@ pub fn classify_error(status: u16, body: &Value) -> SendError {
     }
 }
 
+/// Downloads a media object: its URL from the Graph API, then the bytes, both with the token.
+pub(crate) async fn fetch_media(
+    http: &reqwest::Client,
+    settings: &Settings,
+    id: &str,
+) -> Result<Audio, String> {
+    let meta_url = format!(
+        "{}/{}/{}",
+        settings.api_base_url.trim_end_matches('/'),
+        settings.api_version,
+        id
+    );
+    let token = settings.access_token.expose_secret();
+    let meta: Value = http
+        .get(meta_url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| format!("Graph API unreachable: {}", e.without_url()))?
+        .json()
+        .await
+        .map_err(|_| "unreadable media metadata".to_owned())?;
+    let url = meta["url"].as_str().ok_or("no media URL")?;
+    let resp = http
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| format!("media download failed: {}", e.without_url()))?;
+    if !resp.status().is_success() {
+        return Err(format!("media download answered {}", resp.status()));
+    }
+    Ok(Audio {
+        bytes: read_limited(resp).await?,
+        mime_type: meta["mime_type"].as_str().unwrap_or("audio/ogg").to_owned(),
+    })
+}
+
 /// Reads the phone number with the access token.
 pub(crate) async fn check(http: &reqwest::Client, settings: &Settings) -> Result<String, String> {
     let url = format!(
@@ -527,6 +575,15 @@ mod tests {
             .iter()
             .map(|i| match i {
                 InboundItem::Message(m) => m.text.clone(),
+                InboundItem::VoiceNote { message, media } => {
+                    assert_eq!(
+                        media,
+                        &MediaRef::Whatsapp {
+                            id: "media1".into()
+                        }
+                    );
+                    message.text.clone()
+                }
                 other => panic!("{other:?}"),
             })
             .collect();

@@ -254,6 +254,13 @@ impl Application {
             .to_owned();
         let outbound = Outbound {
             public_base_url: Some(public_base_url.clone()),
+            speech_to_text: settings.speech_to_text.as_ref().map(|s| {
+                switchboard_channels::speech::SpeechToText {
+                    base_url: s.base_url.clone(),
+                    api_key: s.api_key.clone(),
+                    model: s.model.clone(),
+                }
+            }),
             ..Outbound::default()
         };
         let services = Arc::new(Services {

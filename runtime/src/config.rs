@@ -38,6 +38,9 @@ pub struct Settings {
     pub admin_token: Option<SecretString>,
     pub openai_api_key: Option<SecretString>,
     pub openai_base_url: Option<String>,
+    /// Transcription of voice notes (WhatsApp, Telegram): an OpenAI-compatible
+    /// `/audio/transcriptions` endpoint. Unset: customers are asked to type instead.
+    pub speech_to_text: Option<SpeechToTextSettings>,
     pub pg: PgSettings,
     pub pipeline: PipelineSettings,
     pub log: LogSettings,
@@ -50,6 +53,20 @@ pub struct Settings {
     /// Connections in the application pool. Small pools win on small machines: on 2 cores, 10
     /// connections answer about 25% more messages per second than 32.
     pub db_pool_size: u32,
+}
+
+/// An OpenAI-compatible speech-to-text endpoint.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SpeechToTextSettings {
+    /// Base URL up to `/v1`, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+    #[serde(default = "default_stt_model")]
+    pub model: String,
+}
+
+fn default_stt_model() -> String {
+    "whisper-1".into()
 }
 
 /// The embedded PostgreSQL server.
@@ -131,6 +148,7 @@ impl Default for Settings {
             admin_token: None,
             openai_api_key: None,
             openai_base_url: None,
+            speech_to_text: None,
             pg: PgSettings::default(),
             pipeline: PipelineSettings::default(),
             log: LogSettings::default(),

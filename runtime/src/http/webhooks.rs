@@ -19,7 +19,7 @@ use switchboard_channels::{
     ChannelSettings, Headers, InboundItem, Reply, Response, WebhookError, WebhookRequest,
 };
 use switchboard_core::model::ChannelKind;
-use switchboard_core::store::{channels, contacts, ingest, messages, outbox};
+use switchboard_core::store::{channels, contacts, ingest, messages, outbox, turns};
 use switchboard_core::{ChannelId, ConversationId, TenantId};
 use tracing::{info, instrument, warn};
 
@@ -30,6 +30,8 @@ use super::AppState;
 pub const MAX_WEBHOOK_BYTES: usize = 3 * 1024 * 1024 + 64 * 1024;
 /// How often a synchronous channel (voice) looks for the agent's reply.
 const ANSWER_POLL: Duration = Duration::from_millis(100);
+/// Longest wait for a voice note's transcription before answering "please type".
+const TRANSCRIBE_BUDGET: Duration = Duration::from_secs(15);
 
 macro_rules! webhook_route {
     ($name:ident, $kind:expr) => {
@@ -138,7 +140,8 @@ async fn handle(
         }
     };
 
-    let woken = store(&state, tenant, channel, kind, &output.items).await?;
+    let items = transcribe_voice_notes(&state, &settings, output.items).await;
+    let woken = store(&state, tenant, channel, kind, &items).await?;
     for conversation in woken {
         if let Err(e) = state.root.send_message(RootMsg::Route {
             tenant,
@@ -159,6 +162,47 @@ async fn handle(
             render(make(answer.as_deref()))
         }
     })
+}
+
+/// Turns voice notes into text messages where speech to text is configured and works (bounded
+/// by [`TRANSCRIBE_BUDGET`]); the others stay voice notes and get the "please type" answer.
+/// This runs before the request is acknowledged, so a crash here loses nothing: the provider
+/// delivers again.
+async fn transcribe_voice_notes(
+    state: &AppState,
+    settings: &ChannelSettings,
+    items: Vec<InboundItem>,
+) -> Vec<InboundItem> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let InboundItem::VoiceNote { message, media } = item else {
+            out.push(item);
+            continue;
+        };
+        if state.services.outbound.speech_to_text.is_none() {
+            out.push(InboundItem::VoiceNote { message, media });
+            continue;
+        }
+        let result = tokio::time::timeout(
+            TRANSCRIBE_BUDGET,
+            state.services.outbound.transcribe(settings, &media),
+        )
+        .await
+        .unwrap_or_else(|_| Err("transcription took too long".into()));
+        match result {
+            Ok(text) => {
+                let mut message = message;
+                message.text = text;
+                message.payload["transcribed"] = serde_json::Value::Bool(true);
+                out.push(InboundItem::Message(message));
+            }
+            Err(why) => {
+                warn!(%why, "voice note not transcribed");
+                out.push(InboundItem::VoiceNote { message, media });
+            }
+        }
+    }
+    out
 }
 
 /// Opens the channel's settings (its credentials are sealed for the tenant).
@@ -189,6 +233,7 @@ async fn store(
 ) -> Result<Vec<ConversationId>, ApiError> {
     let mut tx = state.services.db.tenant(tenant).await?;
     let mut woken = Vec::new();
+    let mut kick_dispatcher = false;
     for item in items {
         match item {
             InboundItem::Message(_) | InboundItem::Threaded { .. } => {
@@ -220,6 +265,31 @@ async fn store(
                     "accepted"
                 };
                 metrics::counter!("switchboard_inbound_total", "channel" => kind.as_str(), "result" => result)
+                    .increment(1);
+            }
+            InboundItem::VoiceNote { message, .. } => {
+                // Not transcribed: stored as a voice note and answered at once, in the same
+                // transaction, with a clear request to type (the agent is not woken for it).
+                let recorded = ingest::record(&mut tx, message).await?;
+                if !recorded.duplicate {
+                    contacts::touch_inbound(&mut tx, channel, &message.contact_external_id).await?;
+                    let conversation =
+                        turns::conversation(&mut tx, recorded.conversation_id).await?;
+                    turns::commit(
+                        &mut tx,
+                        turns::TurnCommit {
+                            conversation: &conversation,
+                            events: &[recorded.event_id],
+                            reply: switchboard_channels::speech::UNSUPPORTED_REPLY,
+                            responder: "channel",
+                            intent: Some("voice_note_untranscribed"),
+                            metadata: serde_json::json!({"voice_note": true}),
+                        },
+                    )
+                    .await?;
+                    kick_dispatcher = true;
+                }
+                metrics::counter!("switchboard_inbound_total", "channel" => kind.as_str(), "result" => if recorded.duplicate { "duplicate" } else { "voice_untranscribed" })
                     .increment(1);
             }
             InboundItem::Status(s) => {
@@ -257,6 +327,9 @@ async fn store(
     }
     channels::touch_inbound(&mut tx, channel).await?;
     tx.commit().await?;
+    if kick_dispatcher {
+        state.services.outbox_kick.notify_one();
+    }
     Ok(woken)
 }
 
