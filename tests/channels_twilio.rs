@@ -598,3 +598,99 @@ async fn channels_dispatcher_keeps_to_the_sms_sending_cap_and_the_order_of_a_con
     );
     app.stop().await;
 }
+
+fn sign_body(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+#[tokio::test]
+async fn channels_voice_generic_transcript_webhook_answers_turns_and_holds_slow_ones() {
+    let faults: FaultHook = Arc::new(|point: &FaultPoint<'_>| match point {
+        FaultPoint::BeforeCommit { customer_text, .. } if customer_text.contains("slowly") => {
+            Some(Duration::from_millis(2500))
+        }
+        _ => None,
+    });
+    let app = spawn_app_with(|_| {}, Some(faults)).await;
+    const SECRET: &str = "transcript-secret-0001";
+    let (status, body) = app
+        .admin_post(
+            "/api/v1/channels?tenant=demo",
+            json!({"kind": "voice", "name": "Phone (other STT)", "config": {"transcript_secret": SECRET, "answer_budget_ms": 1500}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let url = body["channel"]["transcript_webhook_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let post = |payload: Value, sig: Option<String>| {
+        let http = app.http.clone();
+        let url = url.clone();
+        async move {
+            let body = serde_json::to_vec(&payload).unwrap();
+            let mut req = http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body);
+            if let Some(sig) = sig {
+                req = req.header("X-Switchboard-Signature", sig);
+            }
+            let resp = req.send().await.unwrap();
+            (
+                resp.status().as_u16(),
+                resp.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let turn1 = json!({"call_id": "call-9", "turn": 1, "caller": "+15550009999", "text": "What are your opening hours?"});
+    let raw = serde_json::to_vec(&turn1).unwrap();
+    let (s, _) = post(turn1.clone(), Some(sign_body("wrong-secret-000000", &raw))).await;
+    assert_eq!(s, 403);
+    let (s, _) = post(turn1.clone(), None).await;
+    assert_eq!(s, 401);
+    assert_eq!(count(&app, "SELECT count(*) FROM inbound_events").await, 0);
+
+    let (s, answer) = post(turn1.clone(), Some(sign_body(SECRET, &raw))).await;
+    assert_eq!(s, 200, "{answer}");
+    assert_eq!(answer["pending"], false);
+    let reply = answer["reply"].as_str().unwrap().to_owned();
+    assert!(!reply.is_empty());
+    let (_, again) = post(turn1.clone(), Some(sign_body(SECRET, &raw))).await;
+    assert_eq!(
+        again["reply"],
+        reply.as_str(),
+        "a retried turn gets the same answer"
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM inbound_events").await, 1);
+
+    let slow = json!({"call_id": "call-9", "turn": 2, "caller": "+15550009999", "text": "Tell me slowly about prices"});
+    let raw = serde_json::to_vec(&slow).unwrap();
+    let (_, held) = post(slow, Some(sign_body(SECRET, &raw))).await;
+    assert_eq!(held["pending"], true, "{held}");
+    assert_eq!(held["holding_phrase"], "One moment please.");
+    let fetch = json!({"call_id": "call-9", "turn": 2});
+    let raw = serde_json::to_vec(&fetch).unwrap();
+    let mut answered = None;
+    for _ in 0..5 {
+        let (_, a) = post(fetch.clone(), Some(sign_body(SECRET, &raw))).await;
+        if a["pending"] == false {
+            answered = Some(a);
+            break;
+        }
+    }
+    assert!(answered.expect("answered after polling")["reply"]
+        .as_str()
+        .is_some());
+    assert_eq!(count(&app, "SELECT count(*) FROM inbound_events").await, 2);
+    app.stop().await;
+}

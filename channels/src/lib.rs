@@ -12,6 +12,7 @@ pub mod outbound;
 pub mod settings;
 pub mod speech;
 pub mod telegram;
+pub mod transcript;
 pub mod twilio;
 pub mod webchat;
 pub mod webhook;

@@ -36,7 +36,8 @@ pub enum ChannelSettings {
 pub fn secret_fields(kind: ChannelKind) -> &'static [&'static str] {
     match kind {
         ChannelKind::Whatsapp => whatsapp::SECRET_FIELDS,
-        ChannelKind::Sms | ChannelKind::Voice => twilio::SECRET_FIELDS,
+        ChannelKind::Sms => twilio::SECRET_FIELDS,
+        ChannelKind::Voice => twilio::VOICE_SECRET_FIELDS,
         ChannelKind::Telegram => telegram::SECRET_FIELDS,
         ChannelKind::Email => email::SECRET_FIELDS,
         _ => &[],
@@ -62,6 +63,7 @@ pub fn webhook_path(kind: ChannelKind, channel: ChannelId) -> Option<String> {
         ChannelKind::Telegram => Some(format!("/webhooks/telegram/{channel}")),
         ChannelKind::Sms => Some(format!("/webhooks/twilio/sms/{channel}")),
         ChannelKind::Voice => Some(format!("/webhooks/twilio/voice/{channel}")),
+        // (and the generic transcript webhook at `/webhooks/voice/{channel}/transcript`)
         ChannelKind::Email => Some(format!("/webhooks/email/{channel}")),
     }
 }
@@ -154,6 +156,9 @@ impl ChannelSettings {
             )),
             ChannelSettings::Whatsapp(s) => whatsapp::handle_webhook(s, channel, req),
             ChannelSettings::Sms(s) => twilio::handle_sms(s, channel, req),
+            ChannelSettings::Voice(s) if crate::transcript::is_transcript_request(req) => {
+                crate::transcript::handle(s, channel, req)
+            }
             ChannelSettings::Voice(s) => twilio::handle_voice(s, channel, req),
             ChannelSettings::Telegram(s) => telegram::handle_webhook(s, channel, req),
             ChannelSettings::Email(s) => email::handle_webhook(s, channel, req),

@@ -33,6 +33,8 @@ use crate::webhook::{
 };
 
 pub const SECRET_FIELDS: &[&str] = &["auth_token"];
+/// Secrets of a voice channel: Twilio's token and the generic transcript webhook's secret.
+pub const VOICE_SECRET_FIELDS: &[&str] = &["auth_token", "transcript_secret"];
 /// Longest SMS body Twilio accepts.
 pub const MAX_SMS_CHARS: usize = 1600;
 /// Opt-out keywords Twilio honours on long codes (matched as the whole message, any case).
@@ -98,7 +100,12 @@ pub struct VoiceSettings {
     /// (Twilio gives up after 15 s).
     #[serde(default = "default_budget_ms")]
     pub answer_budget_ms: u64,
-    pub auth_token: SecretString,
+    /// Twilio's auth token (signs Twilio Voice webhooks).
+    #[serde(default)]
+    pub auth_token: Option<SecretString>,
+    /// Signs the generic transcript webhook (other speech-to-text providers).
+    #[serde(default)]
+    pub transcript_secret: Option<SecretString>,
 }
 
 fn default_language() -> String {
@@ -173,7 +180,20 @@ impl VoiceSettings {
         if let Some(sid) = &self.account_sid {
             check_sid(sid, "AC", "account_sid")?;
         }
-        check_token(&self.auth_token)?;
+        match (&self.auth_token, &self.transcript_secret) {
+            (None, None) => {
+                return Err(InvalidSettings(
+                    "set auth_token (Twilio Voice) and/or transcript_secret (generic transcript webhook)".into(),
+                ))
+            }
+            (Some(t), _) => check_token(t)?,
+            (None, Some(s)) if s.expose_secret().len() < 16 => {
+                return Err(InvalidSettings(
+                    "transcript_secret must be at least 16 characters".into(),
+                ))
+            }
+            _ => {}
+        }
         if !(1000..=13_000).contains(&self.answer_budget_ms) {
             return Err(InvalidSettings(
                 "answer_budget_ms must be between 1000 and 13000 (Twilio waits 15 s at most)"
@@ -184,10 +204,10 @@ impl VoiceSettings {
     }
 
     pub fn account(&self) -> Option<Account<'_>> {
-        self.account_sid.as_deref().map(|sid| Account {
-            sid,
+        Some(Account {
+            sid: self.account_sid.as_deref()?,
             api_base_url: &self.api_base_url,
-            auth_token: &self.auth_token,
+            auth_token: self.auth_token.as_ref()?,
         })
     }
 }
@@ -533,7 +553,11 @@ pub(crate) fn handle_voice(
     channel: ChannelId,
     req: &WebhookRequest<'_>,
 ) -> Result<WebhookOutput, WebhookError> {
-    let params = verified_params(&settings.auth_token, req)?;
+    let token = settings
+        .auth_token
+        .as_ref()
+        .ok_or(WebhookError::Rejected(Rejection::Missing))?;
+    let params = verified_params(token, req)?;
     let query = form_params(req.query.as_bytes());
     let base = req
         .public_url
@@ -740,6 +764,7 @@ mod tests {
         #[test]
         fn voice_handler_survives_arbitrary_signed_bodies(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512), query in "[a-z=&0-9]{0,30}") {
             let settings: VoiceSettings = serde_json::from_value(json!({"auth_token": "t"})).unwrap();
+            let _ = crate::transcript::handle(&settings, ChannelId::new(), &WebhookRequest { method: "POST", public_url: "https://x/t", query: "", headers: &crate::webhook::Headers::default(), body: &bytes });
             let params = form_params(&bytes);
             let url = format!("https://example.com/v?{query}");
             let sig = compute_signature("t", &url, &params);

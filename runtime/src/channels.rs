@@ -167,6 +167,11 @@ impl ChannelConfigurator<'_> {
             "config": record.config,
             "secrets_set": secrets,
             "webhook_url": self.webhook_url(c.kind, c.id),
+            "transcript_webhook_url": (c.kind == ChannelKind::Voice).then(|| format!(
+                "{}/webhooks/voice/{}/transcript",
+                self.public_base_url.trim_end_matches('/'),
+                c.id
+            )),
             "health": {
                 "last_inbound_at": record.last_inbound_at,
                 "last_error": record.last_error,

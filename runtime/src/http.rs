@@ -136,6 +136,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/webhooks/telegram/{channel_id}", post(webhooks::telegram))
         .route("/webhooks/twilio/sms/{channel_id}", post(webhooks::sms))
         .route("/webhooks/twilio/voice/{channel_id}", post(webhooks::voice))
+        .route(
+            "/webhooks/voice/{channel_id}/transcript",
+            post(webhooks::voice),
+        )
         .route("/webhooks/email/{channel_id}", post(webhooks::email))
         .layer(DefaultBodyLimit::max(webhooks::MAX_WEBHOOK_BYTES));
     Router::new()
