@@ -28,3 +28,13 @@ ALTER TABLE outbox
 
 -- Status webhooks name the provider's id of what we sent.
 CREATE INDEX outbox_provider_ref ON outbox (channel_id, provider_ref) WHERE provider_ref IS NOT NULL;
+
+-- Enabled channels of one kind, across tenants (ids only), for background work that is not
+-- triggered by a request: Telegram long polling in local development.
+CREATE FUNCTION platform_channels_of_kind(p_kind text)
+    RETURNS TABLE (id uuid, tenant_id uuid)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public
+    AS $$ SELECT id, tenant_id FROM channels WHERE kind = p_kind AND enabled ORDER BY id $$;
+REVOKE ALL ON FUNCTION platform_channels_of_kind(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION platform_channels_of_kind(text) TO switchboard_app;
+ALTER FUNCTION platform_channels_of_kind(text) OWNER TO switchboard_platform;

@@ -56,6 +56,8 @@ async fn fake_bot_api() -> FakeProvider {
                     "text": sent["text"],
                 }}),
             )
+        } else if req.path.to_ascii_lowercase().ends_with("/getupdates") {
+            (200, json!({"ok": true, "result": []}))
         } else if req.path.to_ascii_lowercase().ends_with("/setwebhook") {
             (
                 200,
@@ -208,5 +210,53 @@ async fn channels_telegram_updates_from_ptb_are_verified_answered_once_and_regis
             "[voice note]"
         ]
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn channels_telegram_long_polling_feeds_the_same_pipeline() {
+    let app = spawn_app().await;
+    let bot = fake_bot_api().await;
+    let updates = ptb_updates(json!([
+        {"type": "text", "update_id": 7001, "message_id": 21, "chat": CHAT, "text": "What are your opening hours?"},
+        {"type": "text", "update_id": 7002, "message_id": 22, "chat": CHAT + 1, "text": "Hello"},
+    ]));
+    // The first getUpdates answers two updates; later ones nothing.
+    bot.queue(200, json!({"ok": true, "result": updates}));
+    let (status, body) = app
+        .admin_post(
+            "/api/v1/channels?tenant=demo",
+            json!({"kind": "telegram", "name": "Telegram (dev)", "config": {
+                "bot_token": BOT_TOKEN, "mode": "polling", "api_url": bot.base}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        body.get("webhook_registration").is_none(),
+        "no setWebhook in polling mode: {body}"
+    );
+    let sent = bot.wait_for("/sendMessage", 2).await;
+    let mut chats: Vec<i64> = sent
+        .iter()
+        .map(|r| r.json()["chat_id"].as_i64().unwrap())
+        .collect();
+    chats.sort();
+    assert_eq!(chats, [CHAT, CHAT + 1]);
+    // The next poll confirmed both updates (offset = last update_id + 1).
+    let ok = eventually(Duration::from_secs(10), || async {
+        bot.received_at("/getUpdates")
+            .iter()
+            .any(|r| r.json()["offset"] == 7003)
+    })
+    .await;
+    assert!(
+        ok,
+        "{:#?}",
+        bot.received_at("/getUpdates")
+            .iter()
+            .map(|r| r.json())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM inbound_events").await, 2);
     app.stop().await;
 }

@@ -149,7 +149,7 @@ impl Outbound {
         url: &str,
     ) -> Option<Result<(), String>> {
         match settings {
-            ChannelSettings::Telegram(s) => {
+            ChannelSettings::Telegram(s) if s.mode == telegram::Mode::Webhook => {
                 Some(telegram::register_webhook(&self.http, s, url).await)
             }
             _ => None,

@@ -49,9 +49,26 @@ pub struct Settings {
     pub api_url: String,
     /// The token from @BotFather.
     pub bot_token: SecretString,
-    /// The `secret_token` registered with `setWebhook` (1–256 of `A-Za-z0-9_-`).
-    pub secret_token: SecretString,
+    /// The `secret_token` registered with `setWebhook` (1–256 of `A-Za-z0-9_-`); required
+    /// with webhooks.
+    #[serde(default)]
+    pub secret_token: Option<SecretString>,
+    /// `webhook` (production) or `polling` (local development without a public URL).
+    #[serde(default)]
+    pub mode: Mode,
 }
+
+/// How updates reach us.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Webhook,
+    Polling,
+}
+
+/// Seconds one `getUpdates` call waits for updates (below the HTTP client's timeout).
+pub const POLL_TIMEOUT_SECS: u32 = 10;
 
 impl Settings {
     pub(crate) fn validate(&self) -> Result<(), InvalidSettings> {
@@ -62,7 +79,15 @@ impl Settings {
                     .into(),
             ));
         }
-        let secret = self.secret_token.expose_secret();
+        let Some(secret) = &self.secret_token else {
+            return match self.mode {
+                Mode::Polling => self.api_url().map(|_| ()),
+                Mode::Webhook => Err(InvalidSettings(
+                    "secret_token is required with webhooks (or set mode to `polling`)".into(),
+                )),
+            };
+        };
+        let secret = secret.expose_secret();
         if secret.is_empty()
             || secret.len() > 256
             || !secret
@@ -102,14 +127,15 @@ pub(crate) fn handle_webhook(
             req.method
         )));
     }
+    let expected = settings
+        .secret_token
+        .as_ref()
+        .ok_or(WebhookError::Rejected(Rejection::Missing))?;
     let presented = req
         .headers
         .get("x-telegram-bot-api-secret-token")
         .ok_or(WebhookError::Rejected(Rejection::Missing))?;
-    if !constant_time_eq(
-        presented.as_bytes(),
-        settings.secret_token.expose_secret().as_bytes(),
-    ) {
+    if !constant_time_eq(presented.as_bytes(), expected.expose_secret().as_bytes()) {
         return Err(WebhookError::Rejected(Rejection::WrongToken));
     }
     Ok(WebhookOutput::reply(
@@ -123,6 +149,20 @@ pub fn parse_update(channel: ChannelId, body: &[u8]) -> Result<Vec<InboundItem>,
     let update: Update = serde_json::from_slice(body)
         .map_err(|e| WebhookError::Malformed(format!("not a Telegram update: {e}")))?;
     let payload: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    parse_typed(channel, &update, payload)
+}
+
+/// An update fetched with `getUpdates` (long polling), through the same parser.
+pub fn parse_polled(channel: ChannelId, update: &Update) -> Result<Vec<InboundItem>, WebhookError> {
+    let payload = serde_json::to_value(update).unwrap_or_default();
+    parse_typed(channel, update, payload)
+}
+
+fn parse_typed(
+    channel: ChannelId,
+    update: &Update,
+    payload: serde_json::Value,
+) -> Result<Vec<InboundItem>, WebhookError> {
     let mut voice = None;
     let item = match &update.kind {
         UpdateKind::Message(msg) => {
@@ -333,6 +373,24 @@ pub(crate) async fn check(http: &reqwest::Client, settings: &Settings) -> Result
     }
 }
 
+/// Fetches the updates after `offset` (long polling, up to [`POLL_TIMEOUT_SECS`]).
+pub async fn poll(
+    http: &reqwest::Client,
+    settings: &Settings,
+    offset: i32,
+) -> Result<Vec<Update>, String> {
+    use teloxide::payloads::GetUpdatesSetters;
+    let bot = settings.bot(http).map_err(|e| e.0)?;
+    bot.get_updates()
+        .offset(offset)
+        .timeout(POLL_TIMEOUT_SECS)
+        .await
+        .map_err(|e| match classify_error(e) {
+            SendError::Permanent(m) | SendError::Transient(m) => m,
+            SendError::RateLimited { message, .. } => message,
+        })
+}
+
 /// Registers `url` as the bot's webhook with the channel's secret token.
 pub(crate) async fn register_webhook(
     http: &reqwest::Client,
@@ -341,9 +399,13 @@ pub(crate) async fn register_webhook(
 ) -> Result<(), String> {
     let bot = settings.bot(http).map_err(|e| e.0)?;
     let url = reqwest::Url::parse(url).map_err(|e| format!("webhook URL: {e}"))?;
+    let secret = settings
+        .secret_token
+        .as_ref()
+        .ok_or("no secret_token configured")?;
     use teloxide::payloads::SetWebhookSetters;
     bot.set_webhook(url)
-        .secret_token(settings.secret_token.expose_secret().to_owned())
+        .secret_token(secret.expose_secret().to_owned())
         .await
         .map(|_| ())
         .map_err(|e| match classify_error(e) {

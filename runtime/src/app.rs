@@ -340,6 +340,7 @@ impl Application {
         } = self;
         let services = state.services.clone();
         let root = state.root.clone();
+        let state_for_polling = state.clone();
         let app = http::router(state, max_body_bytes);
         let addr = listener.local_addr()?;
         info!(port, "listening on http://{addr}");
@@ -347,6 +348,7 @@ impl Application {
             info!("chat with the demo agent at http://{addr}/chat/{channel} (or run `switchboard chat demo`)");
         }
         let shutdown_for_server = shutdown_tx.clone();
+        let polling = tokio::spawn(crate::telegram_polling::run(state_for_polling));
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 signal.await;
@@ -364,6 +366,7 @@ impl Application {
         }
         let _ = root_handle.await;
         let _ = dispatcher.await;
+        let _ = polling.await;
         let _ = indexer_task.await;
         services.db.close().await;
         if let Some(pg) = embedded {

@@ -142,14 +142,7 @@ async fn handle(
 
     let items = transcribe_voice_notes(&state, &settings, output.items).await;
     let woken = store(&state, tenant, channel, kind, &items).await?;
-    for conversation in woken {
-        if let Err(e) = state.root.send_message(RootMsg::Route {
-            tenant,
-            conversation,
-        }) {
-            warn!(error = %e, "could not wake the conversation agent");
-        }
-    }
+    wake(&state, tenant, woken);
     Ok(match output.response {
         Response::Now(reply) => render(reply),
         Response::AwaitAnswer {
@@ -168,7 +161,7 @@ async fn handle(
 /// by [`TRANSCRIBE_BUDGET`]); the others stay voice notes and get the "please type" answer.
 /// This runs before the request is acknowledged, so a crash here loses nothing: the provider
 /// delivers again.
-async fn transcribe_voice_notes(
+pub(crate) async fn transcribe_voice_notes(
     state: &AppState,
     settings: &ChannelSettings,
     items: Vec<InboundItem>,
@@ -205,6 +198,19 @@ async fn transcribe_voice_notes(
     out
 }
 
+/// Wakes the agents of conversations with new messages (best effort: a lost wake-up is
+/// repaired by the resume at the next start).
+pub(crate) fn wake(state: &AppState, tenant: TenantId, conversations: Vec<ConversationId>) {
+    for conversation in conversations {
+        if let Err(e) = state.root.send_message(RootMsg::Route {
+            tenant,
+            conversation,
+        }) {
+            warn!(error = %e, "could not wake the conversation agent");
+        }
+    }
+}
+
 /// Opens the channel's settings (its credentials are sealed for the tenant).
 async fn load_settings(
     state: &AppState,
@@ -224,7 +230,7 @@ async fn load_settings(
 
 /// Stores what an authentic webhook told us, in one transaction; returns the conversations
 /// with new customer messages.
-async fn store(
+pub(crate) async fn store(
     state: &AppState,
     tenant: TenantId,
     channel: ChannelId,
