@@ -304,3 +304,77 @@ async fn channels_email_replies_thread_over_real_smtp_and_replies_return_to_the_
     assert_eq!(refs[0], ours);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn channels_email_mailgun_multipart_posts_with_attachments_are_read() {
+    let smtpd = Smtpd::start().await;
+    let app = spawn_app().await;
+    let (status, body) = app
+        .admin_post(
+            "/api/v1/channels?tenant=demo",
+            json!({"kind": "email", "name": "Email", "config": {
+                "from_address": "hello@sahara.example", "smtp_host": "127.0.0.1",
+                "smtp_port": smtpd.port, "smtp_security": "none", "webhook_signing_key": SIGNING_KEY}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let url = body["channel"]["webhook_url"].as_str().unwrap().to_owned();
+    let form = mailgun_form(
+        chrono::Utc::now().timestamp(),
+        &[
+            ("sender", "layla@customer.example"),
+            ("from", "Layla <layla@customer.example>"),
+            ("subject", "Quote"),
+            ("Message-Id", "<q1@customer.example>"),
+            ("body-plain", "Do you install in Sharjah?\n\n> quoted"),
+            ("stripped-text", "Do you install in Sharjah?"),
+        ],
+    );
+    // urllib3 (the HTTP library under Twilio's SDK) encodes the multipart body, with a file part.
+    let script = r#"
+import json, sys, base64
+from urllib3 import encode_multipart_formdata
+fields = [tuple(f) for f in json.load(sys.stdin)]
+fields.append(("attachment-1", ("roof.jpg", b"\xff\xd8\xff binary", "image/jpeg")))
+body, content_type = encode_multipart_formdata(fields)
+print(json.dumps({"content_type": content_type, "body": base64.b64encode(body).decode()}))
+"#;
+    let encoded = run_python(script, &json!(form));
+    let raw = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        encoded["body"].as_str().unwrap(),
+    )
+    .unwrap();
+    let resp = app
+        .http
+        .post(&url)
+        .header("content-type", encoded["content_type"].as_str().unwrap())
+        .body(raw.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mails = smtpd.wait_for(1).await;
+    assert_eq!(
+        header(&mails[0], "In-Reply-To").unwrap(),
+        "<q1@customer.example>"
+    );
+    let mut c = app.owner().await;
+    let text: String = sqlx::query_scalar("SELECT text FROM messages WHERE role = 'customer'")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(text, "Do you install in Sharjah?");
+    // The same body with a changed signature field is refused.
+    let tampered = String::from_utf8_lossy(&raw).replace(&form.last().unwrap().1, &"0".repeat(64));
+    let resp = app
+        .http
+        .post(&url)
+        .header("content-type", encoded["content_type"].as_str().unwrap())
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    app.stop().await;
+}

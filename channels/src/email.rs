@@ -191,7 +191,18 @@ pub(crate) fn handle_webhook(
             .map_err(WebhookError::Rejected)?;
         parse_postmark(channel, req.body)?
     } else {
-        let params = form_params(req.body);
+        let content_type = req.headers.get("content-type").unwrap_or("");
+        let params = if content_type
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("multipart/form-data")
+        {
+            crate::webhook::multipart_fields(content_type, req.body).ok_or_else(|| {
+                WebhookError::Malformed("multipart body without a boundary".into())
+            })?
+        } else {
+            form_params(req.body)
+        };
         match &settings.webhook_signing_key {
             Some(key) => verify_mailgun(
                 key.expose_secret(),

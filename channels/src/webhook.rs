@@ -274,6 +274,64 @@ pub fn form_params(bytes: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(bytes).into_owned().collect()
 }
 
+/// The text fields of a `multipart/form-data` body (file parts are skipped), or `None` when the
+/// content type has no boundary. Never panics, whatever the bytes.
+pub fn multipart_fields(content_type: &str, body: &[u8]) -> Option<Vec<(String, String)>> {
+    let boundary = content_type.split(';').find_map(|p| {
+        let (k, v) = p.trim().split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_owned())
+    })?;
+    if boundary.is_empty() || boundary.len() > 200 {
+        return None;
+    }
+    let delimiter = format!("--{boundary}");
+    let delimiter = delimiter.as_bytes();
+    let mut fields = Vec::new();
+    let mut rest = body;
+    // Skip the preamble up to the first delimiter.
+    let start = find(rest, delimiter)?;
+    rest = &rest[start + delimiter.len()..];
+    while fields.len() < 1000 {
+        if rest.starts_with(b"--") {
+            break; // The closing delimiter.
+        }
+        let end = find(rest, delimiter).unwrap_or(rest.len());
+        let part = &rest[..end];
+        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        let part = part.strip_suffix(b"\r\n").unwrap_or(part);
+        if let Some(head_end) = find(part, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&part[..head_end]);
+            let value = &part[head_end + 4..];
+            let disposition = head
+                .lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
+                .unwrap_or("");
+            let name = disposition.split(';').find_map(|p| {
+                let (k, v) = p.trim().split_once('=')?;
+                (k.trim() == "name").then(|| v.trim().trim_matches('"').to_owned())
+            });
+            let is_file = disposition.contains("filename=");
+            if let (Some(name), false) = (name, is_file) {
+                fields.push((name, String::from_utf8_lossy(value).into_owned()));
+            }
+        }
+        if end >= rest.len() {
+            break;
+        }
+        rest = &rest[end + delimiter.len()..];
+    }
+    Some(fields)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
 /// The first value of `name` among `params`.
 pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
@@ -360,6 +418,27 @@ mod tests {
         let parts = split_text(&long, 10);
         assert_eq!(parts.len(), 3);
         assert_eq!(parts.concat(), long);
+    }
+
+    #[test]
+    fn multipart_text_fields_are_read_and_files_skipped() {
+        let body = b"preamble\r\n--XyZ\r\nContent-Disposition: form-data; name=\"sender\"\r\n\r\nomar@x.com\r\n--XyZ\r\nContent-Disposition: form-data; name=\"attachment-1\"; filename=\"a.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF\r\n--XyZ\r\nContent-Disposition: form-data; name=\"body-plain\"\r\n\r\nline 1\r\nline 2\r\n--XyZ--\r\n";
+        let fields = multipart_fields("multipart/form-data; boundary=\"XyZ\"", body).unwrap();
+        assert_eq!(
+            fields,
+            vec![
+                ("sender".to_owned(), "omar@x.com".to_owned()),
+                ("body-plain".to_owned(), "line 1\r\nline 2".to_owned())
+            ]
+        );
+        assert_eq!(multipart_fields("multipart/form-data", body), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn multipart_parser_survives_arbitrary_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512), b in "[a-zA-Z0-9]{0,8}") {
+            let _ = multipart_fields(&format!("multipart/form-data; boundary={b}"), &bytes);
+        }
     }
 
     #[test]
