@@ -119,10 +119,11 @@ enum ChannelCommand {
         /// Display name.
         #[arg(long)]
         name: String,
-        /// Settings as a JSON object (credentials included; they are sealed at rest), e.g.
+        /// Settings as a JSON object (credentials included; they are sealed at rest). Not
+        /// `--config`, which names the configuration file. E.g.
         /// '{"account_sid":"AC…","auth_token":"…","from_number":"+1555…"}'.
         #[arg(long, default_value = "{}")]
-        config: String,
+        settings: String,
     },
     /// List a tenant's channels (all tenants when omitted) with webhook URLs and health.
     List {
@@ -347,14 +348,14 @@ async fn channel_command(
             tenant,
             kind,
             name,
-            config,
+            settings,
         } => {
             let tenant = find(tenant).await?;
             let kind = kind.parse().map_err(anyhow::Error::msg)?;
             let config: serde_json::Value =
-                serde_json::from_str(&config).context("--config must be a JSON object")?;
+                serde_json::from_str(&settings).context("--settings must be a JSON object")?;
             let serde_json::Value::Object(config) = config else {
-                anyhow::bail!("--config must be a JSON object");
+                anyhow::bail!("--settings must be a JSON object");
             };
             let record = conf.create(tenant.id, kind, &name, config).await?;
             println!(
