@@ -33,3 +33,13 @@ if [ ! -f "$PY_STAMP" ]; then
   .tools/py/bin/python -m pip install --quiet --disable-pip-version-check $PY_PEERS
   touch "$PY_STAMP"
 fi
+
+# Debian's dovecot-imapd: a real IMAP server for the email-polling test (started by the test
+# itself with a private configuration; the system service is not used).
+if [ ! -x /usr/sbin/dovecot ]; then
+  echo "==> installing dovecot-imapd (IMAP server for the email-polling test)"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dovecot-imapd >/dev/null
+fi

@@ -378,3 +378,159 @@ print(json.dumps({"content_type": content_type, "body": base64.b64encode(body).d
     assert_eq!(resp.status(), 403);
     app.stop().await;
 }
+
+/// A real IMAP server (Debian's dovecot) with one mailbox, on a private configuration.
+struct Dovecot {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+const IMAP_USER: &str = "inbox@sahara.example";
+const IMAP_PASSWORD: &str = "imap-password-0001";
+
+impl Dovecot {
+    async fn start() -> Dovecot {
+        let binary = PathBuf::from("/usr/sbin/dovecot");
+        assert!(
+            binary.exists(),
+            "dovecot is missing: run scripts/setup.sh (installs dovecot-imapd)"
+        );
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("sb-dovecot-{}", uuid::Uuid::new_v4().simple()));
+        for sub in ["run", "state", "mail"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let root = unsafe { libc::geteuid() } == 0;
+        // Mail is owned by an unprivileged user: dovecot refuses to deliver as root.
+        let (uid, gid, extra) = if root {
+            (65534, 65534, String::new())
+        } else {
+            let user = std::env::var("USER").unwrap_or_default();
+            let (u, g) = unsafe { (libc::geteuid(), libc::getegid()) };
+            (
+                u,
+                g,
+                format!("default_internal_user = {user}\ndefault_login_user = {user}\n"),
+            )
+        };
+        if root {
+            let _ = Command::new("chown")
+                .args(["-R", "65534:65534"])
+                .arg(dir.join("mail"))
+                .status();
+        }
+        let d = dir.display();
+        std::fs::write(
+            dir.join("dovecot.conf"),
+            format!(
+                "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
+                 ssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\nfirst_valid_uid = 1\n\
+                 mail_location = maildir:{d}/mail/%u\n{extra}\
+                 passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/users\n}}\n\
+                 userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={d}/mail/%u\n}}\n\
+                 service imap-login {{\n  chroot =\n  inet_listener imap {{\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+                 service anvil {{\n  chroot =\n}}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("users"),
+            format!("{IMAP_USER}:{{PLAIN}}{IMAP_PASSWORD}\n"),
+        )
+        .unwrap();
+        let child = Command::new(binary)
+            .args(["-F", "-c"])
+            .arg(dir.join("dovecot.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dovecot");
+        let up = eventually(Duration::from_secs(20), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+        assert!(up, "dovecot listens on {port}");
+        Dovecot { child, port, dir }
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs Python's imaplib against the server: `APPEND` the message, or count unseen ones.
+fn imap(port: u16, action: &str, raw: &str) -> serde_json::Value {
+    let script = r#"
+import imaplib, json, sys
+req = json.load(sys.stdin)
+m = imaplib.IMAP4("127.0.0.1", req["port"])
+m.login(req["user"], req["password"])
+if req["action"] == "append":
+    m.append("INBOX", None, None, req["raw"].encode())
+    print(json.dumps({"ok": True}))
+else:
+    m.select("INBOX")
+    _, data = m.search(None, "UNSEEN")
+    _, alld = m.search(None, "ALL")
+    print(json.dumps({"unseen": len(data[0].split()), "all": len(alld[0].split())}))
+m.logout()
+"#;
+    run_python(
+        script,
+        &json!({"port": port, "user": IMAP_USER, "password": IMAP_PASSWORD, "action": action, "raw": raw}),
+    )
+}
+
+#[tokio::test]
+async fn channels_email_imap_polling_answers_mail_from_a_real_imap_server_once() {
+    let smtpd = Smtpd::start().await;
+    let dovecot = Dovecot::start().await;
+    let app = spawn_app().await;
+    let (status, body) = app
+        .admin_post(
+            "/api/v1/channels?tenant=demo",
+            json!({"kind": "email", "name": "Inbox", "config": {
+                "from_address": "hello@sahara.example", "smtp_host": "127.0.0.1",
+                "smtp_port": smtpd.port, "smtp_security": "none",
+                "imap_host": "127.0.0.1", "imap_port": dovecot.port, "imap_security": "none",
+                "imap_username": IMAP_USER, "imap_password": IMAP_PASSWORD, "imap_poll_secs": 1}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(!body.to_string().contains(IMAP_PASSWORD));
+    let raw = "From: Omar Khalil <omar@customer.example>\r\nTo: inbox@sahara.example\r\nSubject: Warranty\r\nMessage-ID: <imap-1@customer.example>\r\nDate: Mon, 23 Nov 2026 09:00:00 +0000\r\n\r\nWhat are your opening hours?\r\n\r\n-- \r\nOmar\r\n";
+    assert_eq!(imap(dovecot.port, "append", raw)["ok"], true);
+    let mails = smtpd.wait_for(1).await;
+    assert_eq!(
+        header(&mails[0], "In-Reply-To").unwrap(),
+        "<imap-1@customer.example>"
+    );
+    assert_eq!(header(&mails[0], "Subject").unwrap(), "Re: Warranty");
+    assert!(header(&mails[0], "To")
+        .unwrap()
+        .contains("omar@customer.example"));
+    // Marked seen once stored, so later polls do not fetch it again.
+    let seen = eventually(Duration::from_secs(10), || async {
+        imap(dovecot.port, "count", "")["unseen"] == 0
+    })
+    .await;
+    assert!(seen, "the stored message was marked seen");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(count(&app, "SELECT count(*) FROM inbound_events").await, 1);
+    assert_eq!(smtpd.messages().len(), 1, "answered once");
+    let mut c = app.owner().await;
+    let text: String = sqlx::query_scalar("SELECT text FROM messages WHERE role = 'customer'")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(text, "What are your opening hours?");
+    app.stop().await;
+}

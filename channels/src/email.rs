@@ -30,7 +30,12 @@ use crate::webhook::{
     WebhookError, WebhookOutput, WebhookRequest,
 };
 
-pub const SECRET_FIELDS: &[&str] = &["smtp_password", "webhook_signing_key", "webhook_basic_auth"];
+pub const SECRET_FIELDS: &[&str] = &[
+    "smtp_password",
+    "webhook_signing_key",
+    "webhook_basic_auth",
+    "imap_password",
+];
 /// Longest text kept of one inbound email.
 pub const MAX_TEXT_CHARS: usize = 20_000;
 
@@ -44,6 +49,27 @@ pub enum SmtpSecurity {
     Tls,
     /// No TLS at all: only for a local test server such as `aiosmtpd`.
     None,
+}
+
+/// How the IMAP connection is secured.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ImapSecurity {
+    /// Implicit TLS (port 993), the default.
+    #[default]
+    Tls,
+    /// No TLS: only for a local test server.
+    None,
+}
+
+fn default_imap_port() -> u16 {
+    993
+}
+fn default_mailbox() -> String {
+    "INBOX".into()
+}
+fn default_poll_secs() -> u64 {
+    30
 }
 
 fn default_security() -> SmtpSecurity {
@@ -89,6 +115,21 @@ pub struct Settings {
     /// Subject of a message that starts a thread.
     #[serde(default = "default_subject")]
     pub default_subject: String,
+    /// IMAP polling (instead of, or besides, the webhook).
+    #[serde(default)]
+    pub imap_host: Option<String>,
+    #[serde(default = "default_imap_port")]
+    pub imap_port: u16,
+    #[serde(default)]
+    pub imap_security: ImapSecurity,
+    #[serde(default)]
+    pub imap_username: Option<String>,
+    #[serde(default)]
+    pub imap_password: Option<SecretString>,
+    #[serde(default = "default_mailbox")]
+    pub imap_mailbox: String,
+    #[serde(default = "default_poll_secs")]
+    pub imap_poll_secs: u64,
 }
 
 impl Settings {
@@ -97,9 +138,19 @@ impl Settings {
         if self.smtp_host.trim().is_empty() {
             return Err(InvalidSettings("smtp_host must not be empty".into()));
         }
-        if self.webhook_signing_key.is_none() && self.webhook_basic_auth.is_none() {
+        if self.imap_host.is_some()
+            && (self.imap_username.is_none() || self.imap_password.is_none())
+        {
             return Err(InvalidSettings(
-                "set webhook_signing_key (Mailgun-style signatures) or webhook_basic_auth (user:password) so the inbound webhook is authenticated".into(),
+                "imap_host needs imap_username and imap_password".into(),
+            ));
+        }
+        if self.webhook_signing_key.is_none()
+            && self.webhook_basic_auth.is_none()
+            && self.imap_host.is_none()
+        {
+            return Err(InvalidSettings(
+                "set webhook_signing_key (Mailgun-style signatures) or webhook_basic_auth (user:password) so the inbound webhook is authenticated, or imap_host to poll a mailbox".into(),
             ));
         }
         if let Some(auth) = &self.webhook_basic_auth {
@@ -284,6 +335,27 @@ pub fn strip_quoted(body: &str) -> String {
         kept.push(line);
     }
     kept.join("\n").trim().to_owned()
+}
+
+/// [`email_item`] for the IMAP poller.
+pub(crate) fn email_item_pub(
+    channel: ChannelId,
+    message_id: Option<String>,
+    fallback_id: String,
+    from: &str,
+    subject: &str,
+    text: String,
+    references: Vec<String>,
+) -> Result<Option<InboundItem>, WebhookError> {
+    email_item(
+        channel,
+        message_id,
+        fallback_id,
+        from,
+        subject,
+        text,
+        references,
+    )
 }
 
 fn email_item(

@@ -7,6 +7,7 @@
 //! secret fields, webhook) and one arm in [`Outbound::send`].
 
 pub mod email;
+pub mod email_imap;
 pub mod limits;
 pub mod outbound;
 pub mod settings;

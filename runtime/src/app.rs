@@ -348,7 +348,8 @@ impl Application {
             info!("chat with the demo agent at http://{addr}/chat/{channel} (or run `switchboard chat demo`)");
         }
         let shutdown_for_server = shutdown_tx.clone();
-        let polling = tokio::spawn(crate::telegram_polling::run(state_for_polling));
+        let polling = tokio::spawn(crate::telegram_polling::run(state_for_polling.clone()));
+        let imap = tokio::spawn(crate::email_polling::run(state_for_polling));
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 signal.await;
@@ -367,6 +368,7 @@ impl Application {
         let _ = root_handle.await;
         let _ = dispatcher.await;
         let _ = polling.await;
+        let _ = imap.await;
         let _ = indexer_task.await;
         services.db.close().await;
         if let Some(pg) = embedded {

@@ -9,6 +9,7 @@ pub mod channels;
 pub mod chat;
 pub mod config;
 pub mod demo;
+pub mod email_polling;
 pub mod embedded_pg;
 pub mod http;
 pub mod kb;
