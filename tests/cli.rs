@@ -275,3 +275,77 @@ fn embedded_database_problems_are_explained() {
     );
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+#[tokio::test]
+async fn channel_create_and_list_seal_credentials_and_print_the_webhook_url() {
+    let database = fresh_database().await;
+    let data_dir = std::env::temp_dir().join(format!("sb-cli-{}", uuid::Uuid::new_v4().simple()));
+    let mut env = db_env(&database, &data_dir);
+    env.push((
+        "SWITCHBOARD_PUBLIC_BASE_URL",
+        "https://bot.example.com".into(),
+    ));
+    let out = switchboard(&["tenant", "create", "acme", "--name", "Acme"], &env, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let config = r#"{"account_sid":"AC0123456789abcdef0123456789abcdef","auth_token":"cli-secret-token","from_number":"+15550001111"}"#;
+    let out = switchboard(
+        &[
+            "channel",
+            "create",
+            "acme",
+            "sms",
+            "--name",
+            "Acme SMS",
+            "--settings",
+            config,
+        ],
+        &env,
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("created sms channel"), "{stdout}");
+    assert!(
+        stdout.contains("webhook URL: https://bot.example.com/webhooks/twilio/sms/"),
+        "{stdout}"
+    );
+    // Invalid settings are refused with the field named.
+    let out = switchboard(
+        &[
+            "channel",
+            "create",
+            "acme",
+            "sms",
+            "--name",
+            "Bad",
+            "--settings",
+            r#"{"account_sid":"nope","auth_token":"t","from_number":"+15550001111"}"#,
+        ],
+        &env,
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("account_sid"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = switchboard(&["channel", "list", "acme"], &env, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    assert!(
+        listed.contains("Acme SMS") && listed.contains("last inbound: never"),
+        "{listed}"
+    );
+    assert!(!listed.contains("cli-secret-token"));
+    // At rest the token is sealed.
+    let mut c = sqlx::PgConnection::connect(&shared_pg().url("postgres", &database))
+        .await
+        .unwrap();
+    let sealed: Vec<u8> = sqlx::query_scalar("SELECT secrets_enc FROM channels WHERE kind = 'sms'")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert!(!sealed.windows(16).any(|w| w == b"cli-secret-token"));
+    let _ = std::fs::remove_dir_all(&data_dir);
+}

@@ -403,3 +403,40 @@ pub async fn wait_ready(http: &reqwest::Client, base: &str) {
     .await;
     assert!(ok, "the server at {base} became ready");
 }
+
+/// The Python interpreter of the test peers' virtualenv (`scripts/setup.sh` installs it).
+pub fn python_peer() -> PathBuf {
+    let py = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/py/bin/python");
+    assert!(
+        py.exists(),
+        "{} is missing: run scripts/setup.sh to install the Python test peers",
+        py.display()
+    );
+    py
+}
+
+/// Runs `script` with the peers' Python, `input` as JSON on stdin; returns its stdout as JSON.
+pub fn run_python(script: &str, input: &Value) -> Value {
+    use std::io::Write;
+    let mut child = std::process::Command::new(python_peer())
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn python");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().expect("python runs");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("python printed JSON")
+}

@@ -2,11 +2,16 @@
 //! pgvector (started once per test run; every test gets a fresh database cloned from a migrated
 //! template), the real HTTP server on a free port, and — for crash tests — the real binary.
 
+mod fake_provider;
 mod helpers;
 
 mod admin;
 mod bad_input;
 mod brain;
+mod channels_email;
+mod channels_telegram;
+mod channels_twilio;
+mod channels_whatsapp;
 mod cli;
 mod crash;
 mod dispatcher;

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::StreamExt;
-use switchboard_channels::{OutboundMessage, SendError};
-use switchboard_core::store::{outbox, platform};
-use switchboard_core::DbError;
+use switchboard_channels::{ChannelSettings, Delivery, OutboundMessage, SendError, SendReceipt};
+use switchboard_core::store::{channels, outbox, platform};
+use switchboard_core::{DbError, TenantId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn, Instrument};
@@ -60,9 +60,19 @@ pub fn spawn(services: Arc<Services>, mut shutdown: watch::Receiver<bool>) -> Jo
                         let services = services.clone();
                         async move {
                             rows.sort_by_key(|r| r.id.0);
+                            let mut held_until = None;
                             for row in rows {
-                                if let Err(e) = deliver(&services, row).await {
-                                    warn!(outbox_id = %row.id, error = %e, "could not record a delivery");
+                                // A row put back for later (rate limit, retry) holds back the
+                                // rows after it, so they never overtake it.
+                                let result = match held_until {
+                                    Some(at) => hold(&services, &row, at).await.map(|()| Some(at)),
+                                    None => deliver(&services, row).await,
+                                };
+                                match result {
+                                    Ok(later) => held_until = held_until.or(later),
+                                    Err(e) => {
+                                        warn!(outbox_id = %row.id, error = %e, "could not record a delivery")
+                                    }
                                 }
                             }
                         }
@@ -93,10 +103,27 @@ pub fn spawn(services: Arc<Services>, mut shutdown: watch::Receiver<bool>) -> Jo
     )
 }
 
-async fn deliver(services: &Services, row: platform::ClaimedOutbox) -> Result<(), DbError> {
+/// Puts a claimed row back until `at` without counting the attempt.
+async fn hold(
+    services: &Services,
+    row: &platform::ClaimedOutbox,
+    at: chrono::DateTime<Utc>,
+) -> Result<(), DbError> {
+    let mut tx = services.db.tenant(row.tenant_id).await?;
+    outbox::mark_deferred(&mut tx, row.id, at).await?;
+    tx.commit().await
+}
+
+/// Delivers one claimed row and records the outcome; returns when the row is due again if it
+/// was put back for later.
+async fn deliver(
+    services: &Services,
+    row: platform::ClaimedOutbox,
+) -> Result<Option<chrono::DateTime<Utc>>, DbError> {
     let mut tx = services.db.tenant(row.tenant_id).await?;
     let Some(item) = outbox::load(&mut tx, row.id).await? else {
-        return tx.rollback().await;
+        tx.rollback().await?;
+        return Ok(None);
     };
     tx.commit().await?;
     let span = tracing::info_span!("deliver", tenant_id = %row.tenant_id, conversation_id = %item.conversation_id, channel = %item.channel_kind, outbox_id = %row.id);
@@ -107,40 +134,102 @@ async fn deliver(services: &Services, row: platform::ClaimedOutbox) -> Result<()
             warn!(attempts = row.attempts, "redelivering after an interrupted attempt; the customer may receive this message twice");
             metrics::counter!("switchboard_redeliveries_total").increment(1);
         }
-        let result = match serde_json::from_value::<OutboundMessage>(item.payload.clone()) {
-            Ok(mut msg) => {
-                msg.channel_id = Some(item.channel_id);
-                services.outbound.send(item.channel_kind, &msg).await
-            }
-            Err(e) => Err(SendError::Permanent(format!(
-                "unreadable outbox payload: {e}"
-            ))),
+        let result = if item.contact_opted_out {
+            // SMS STOP: nothing is ever sent to an opted-out address.
+            Err(SendError::Permanent(
+                "the recipient opted out (STOP); nothing is sent until they opt back in".into(),
+            ))
+        } else {
+            send(services, row.tenant_id, &item).await
         };
         let mut tx = services.db.tenant(row.tenant_id).await?;
+        let mut later = None;
         match result {
             Ok(receipt) => {
                 outbox::mark_sent(&mut tx, row.id, receipt.provider_ref.as_deref()).await?;
                 debug!("delivered");
                 delivery_metric(item.channel_kind, "sent");
             }
+            Err(SendError::RateLimited {
+                message,
+                retry_after,
+            }) => {
+                // The provider's cap, not a fault: wait as asked (or back off) without using up
+                // an attempt.
+                let wait = retry_after.unwrap_or_else(|| backoff(row.attempts));
+                let next = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                outbox::mark_deferred(&mut tx, row.id, next).await?;
+                later = Some(next);
+                debug!(reason = %message, ?wait, "rate limited; deferred");
+                delivery_metric(item.channel_kind, "rate_limited");
+            }
             Err(SendError::Transient(e)) if row.attempts < services.config.outbox_max_attempts => {
-                let backoff = Duration::from_secs(2u64.pow(row.attempts.clamp(0, 8) as u32))
-                    .min(Duration::from_secs(300));
+                let backoff = backoff(row.attempts);
+                channels::record_error(&mut tx, item.channel_id, &e).await?;
                 let next = Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default();
                 outbox::mark_retry(&mut tx, row.id, &e, next).await?;
+                later = Some(next);
                 warn!(error = %e, attempts = row.attempts, ?backoff, "delivery failed; will retry");
                 delivery_metric(item.channel_kind, "retry");
             }
             Err(e) => {
                 outbox::mark_failed(&mut tx, row.id, &e.to_string()).await?;
+                channels::record_error(&mut tx, item.channel_id, &e.to_string()).await?;
                 warn!(error = %e, attempts = row.attempts, "delivery failed for good");
                 delivery_metric(item.channel_kind, "failed");
             }
         }
-        tx.commit().await
+        tx.commit().await?;
+        Ok(later)
     }
     .instrument(span)
     .await
+}
+
+/// Exponential backoff: 2^attempts seconds, at most five minutes.
+fn backoff(attempts: i32) -> Duration {
+    Duration::from_secs(2u64.pow(attempts.clamp(0, 8) as u32)).min(Duration::from_secs(300))
+}
+
+/// Opens the channel's settings and hands the message to its adapter.
+async fn send(
+    services: &Services,
+    tenant: TenantId,
+    item: &outbox::OutboxItem,
+) -> Result<SendReceipt, SendError> {
+    let mut msg = serde_json::from_value::<OutboundMessage>(item.payload.clone())
+        .map_err(|e| SendError::Permanent(format!("unreadable outbox payload: {e}")))?;
+    msg.channel_id = Some(item.channel_id);
+    let settings = ChannelSettings::open(
+        item.channel_kind,
+        tenant,
+        &item.channel_config,
+        item.channel_secrets_enc.as_deref(),
+        services.embedders.master_key(),
+    )
+    .map_err(|e| SendError::Permanent(format!("channel settings: {e}")))?;
+    let cost = services.outbound.cost(&settings, &msg);
+    services
+        .outbound
+        .limiter
+        .try_acquire(item.channel_id, &msg.to, &settings, cost)
+        .map_err(|wait| SendError::RateLimited {
+            message: "the channel's sending cap".into(),
+            retry_after: Some(wait),
+        })?;
+    let callback = services
+        .outbound
+        .status_callback_url(item.channel_kind, item.channel_id);
+    let delivery = Delivery {
+        settings: &settings,
+        last_inbound_at: item.contact_last_inbound_at,
+        status_callback_url: callback.as_deref(),
+        last_inbound_payload: item.last_inbound_payload.as_ref(),
+    };
+    services
+        .outbound
+        .send(item.channel_kind, &delivery, &msg)
+        .await
 }
 
 fn delivery_metric(kind: switchboard_core::model::ChannelKind, result: &'static str) {

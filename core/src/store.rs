@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod channels;
+pub mod contacts;
 pub mod ingest;
 pub mod memory;
 pub mod messages;

@@ -251,10 +251,27 @@ impl Application {
         }
 
         let brains = Arc::new(Brains::new(brain_config, embedders.master_key().clone()));
+        let public_base_url = settings
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", listener_addr(&listener)))
+            .trim_end_matches('/')
+            .to_owned();
+        let outbound = Outbound {
+            public_base_url: Some(public_base_url.clone()),
+            speech_to_text: settings.speech_to_text.as_ref().map(|s| {
+                switchboard_channels::speech::SpeechToText {
+                    base_url: s.base_url.clone(),
+                    api_key: s.api_key.clone(),
+                    model: s.model.clone(),
+                }
+            }),
+            ..Outbound::default()
+        };
         let services = Arc::new(Services {
             brains,
             db,
-            outbound: Outbound::default(),
+            outbound,
             config: settings.pipeline.to_config(),
             outbox_kick: Arc::new(Notify::new()),
             faults: options.faults,
@@ -279,6 +296,7 @@ impl Application {
             shutdown: shutdown_rx,
             routes: Arc::default(),
             indexer,
+            public_base_url: Arc::from(public_base_url),
         };
         Ok(Application {
             port,
@@ -336,6 +354,7 @@ impl Application {
         } = self;
         let services = state.services.clone();
         let root = state.root.clone();
+        let state_for_polling = state.clone();
         let app = http::router(state, max_body_bytes);
         let addr = listener.local_addr()?;
         info!(port, "listening on http://{addr}");
@@ -343,6 +362,8 @@ impl Application {
             info!("chat with the demo agent at http://{addr}/chat/{channel} (or run `switchboard chat demo`)");
         }
         let shutdown_for_server = shutdown_tx.clone();
+        let polling = tokio::spawn(crate::telegram_polling::run(state_for_polling.clone()));
+        let imap = tokio::spawn(crate::email_polling::run(state_for_polling));
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 signal.await;
@@ -360,6 +381,8 @@ impl Application {
         }
         let _ = root_handle.await;
         let _ = dispatcher.await;
+        let _ = polling.await;
+        let _ = imap.await;
         let _ = indexer_task.await;
         let _ = index_keeper.await;
         services.db.close().await;
@@ -384,6 +407,14 @@ pub async fn running_server(http: &reqwest::Client, settings: &Settings) -> Opti
         .await
         .is_ok_and(|r| r.status().is_success());
     up.then_some(base)
+}
+
+/// The listener's address, for the default public URL.
+fn listener_addr(listener: &TcpListener) -> String {
+    listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "127.0.0.1:8080".into())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

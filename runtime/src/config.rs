@@ -30,12 +30,19 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// HTTP listen address.
     pub listen: String,
+    /// The URL providers reach this deployment at (behind a proxy: the proxy's URL), used for
+    /// webhook URLs, Twilio signature checks and status callbacks. Default: `http://` + the
+    /// listen address.
+    pub public_base_url: Option<String>,
     /// Key for encrypting secrets at rest (used by channel and LLM credentials).
     pub master_key: Option<SecretString>,
     /// Bearer token of the bootstrap platform admin. Generated into the data dir when unset.
     pub admin_token: Option<SecretString>,
     pub openai_api_key: Option<SecretString>,
     pub openai_base_url: Option<String>,
+    /// Transcription of voice notes (WhatsApp, Telegram): an OpenAI-compatible
+    /// `/audio/transcriptions` endpoint. Unset: customers are asked to type instead.
+    pub speech_to_text: Option<SpeechToTextSettings>,
     pub pg: PgSettings,
     pub pipeline: PipelineSettings,
     pub log: LogSettings,
@@ -50,6 +57,20 @@ pub struct Settings {
     /// Connections in the application pool. Small pools win on small machines: on 2 cores, 10
     /// connections answer about 25% more messages per second than 32.
     pub db_pool_size: u32,
+}
+
+/// An OpenAI-compatible speech-to-text endpoint.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SpeechToTextSettings {
+    /// Base URL up to `/v1`, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+    #[serde(default = "default_stt_model")]
+    pub model: String,
+}
+
+fn default_stt_model() -> String {
+    "whisper-1".into()
 }
 
 /// The embedded PostgreSQL server.
@@ -224,10 +245,12 @@ impl Default for Settings {
             app_database_url: None,
             data_dir: PathBuf::from("./.switchboard"),
             listen: "127.0.0.1:8080".into(),
+            public_base_url: None,
             master_key: None,
             admin_token: None,
             openai_api_key: None,
             openai_base_url: None,
+            speech_to_text: None,
             pg: PgSettings::default(),
             pipeline: PipelineSettings::default(),
             log: LogSettings::default(),

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod channels;
 pub mod error;
 pub mod health;
 pub mod knowledge;
@@ -10,6 +11,7 @@ pub mod metrics;
 pub mod pages;
 pub mod route_cache;
 pub mod webchat;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -37,6 +39,19 @@ pub struct AppState {
     pub routes: Arc<route_cache::RouteCache>,
     /// The knowledge indexer, woken when documents are queued.
     pub indexer: Indexer,
+    /// The URL providers reach us at, without a trailing `/` (webhook URLs, signatures).
+    pub public_base_url: Arc<str>,
+}
+
+impl AppState {
+    /// Channel configuration with this server's key and public URL.
+    pub fn configurator(&self) -> crate::channels::ChannelConfigurator<'_> {
+        crate::channels::ChannelConfigurator {
+            db: &self.services.db,
+            key: self.services.embedders.master_key(),
+            public_base_url: &self.public_base_url,
+        }
+    }
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -45,7 +60,17 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/tenants",
             get(admin::list_tenants).post(admin::create_tenant),
         )
-        .route("/channels", get(admin::list_channels))
+        .route(
+            "/channels",
+            get(admin::list_channels).post(channels::create),
+        )
+        .route(
+            "/channels/{channel_id}",
+            get(channels::show)
+                .patch(channels::patch)
+                .delete(channels::remove),
+        )
+        .route("/channels/{channel_id}/health", get(channels::health))
         .route("/events/parked", get(admin::list_parked))
         .route("/events/{event_id}/retry", post(admin::retry_parked))
         .route(
@@ -125,8 +150,23 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             state.clone(),
             admin::require_admin,
         ));
+    let webhooks = Router::new()
+        .route(
+            "/webhooks/whatsapp/{channel_id}",
+            get(webhooks::whatsapp).post(webhooks::whatsapp),
+        )
+        .route("/webhooks/telegram/{channel_id}", post(webhooks::telegram))
+        .route("/webhooks/twilio/sms/{channel_id}", post(webhooks::sms))
+        .route("/webhooks/twilio/voice/{channel_id}", post(webhooks::voice))
+        .route(
+            "/webhooks/voice/{channel_id}/transcript",
+            post(webhooks::voice),
+        )
+        .route("/webhooks/email/{channel_id}", post(webhooks::email))
+        .layer(DefaultBodyLimit::max(webhooks::MAX_WEBHOOK_BYTES));
     Router::new()
         .route("/healthz", get(health::healthz))
+        .merge(webhooks)
         .merge(metrics)
         .route("/readyz", get(health::readyz))
         .route("/", get(pages::index))

@@ -5,13 +5,16 @@
 pub mod app;
 pub mod bench;
 pub mod bench_kb;
+pub mod channels;
 pub mod chat;
 pub mod config;
 pub mod demo;
+pub mod email_polling;
 pub mod embedded_pg;
 pub mod http;
 pub mod kb;
 pub mod knowledge;
+pub mod telegram_polling;
 pub mod telemetry;
 pub mod tenants;
 

@@ -35,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Manage a tenant's channels (WhatsApp, SMS, voice, …).
+    Channel {
+        #[command(subcommand)]
+        command: ChannelCommand,
+    },
     /// Chat with a tenant's agent in the terminal.
     Chat {
         /// Tenant slug or id (the demo tenant is `demo`).
@@ -112,6 +117,30 @@ enum KbCommand {
 }
 
 #[derive(Subcommand)]
+enum ChannelCommand {
+    /// Create a channel; prints its id and the webhook URL to paste into the provider.
+    Create {
+        /// Tenant slug or id.
+        tenant: String,
+        /// whatsapp, sms, voice or webchat.
+        kind: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Settings as a JSON object (credentials included; they are sealed at rest). Not
+        /// `--config`, which names the configuration file. E.g.
+        /// '{"account_sid":"AC…","auth_token":"…","from_number":"+1555…"}'.
+        #[arg(long, default_value = "{}")]
+        settings: String,
+    },
+    /// List a tenant's channels (all tenants when omitted) with webhook URLs and health.
+    List {
+        /// Tenant slug or id.
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum TenantCommand {
     /// Create a tenant with a web-chat channel.
     Create {
@@ -181,6 +210,15 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Tenant { command } => {
             let db = open_database(&settings).await?;
             let result = tenant_command(&db.db, command).await;
+            db.db.close().await;
+            if let Some(pg) = db.embedded {
+                pg.stop().await?;
+            }
+            result
+        }
+        Command::Channel { command } => {
+            let db = open_database(&settings).await?;
+            let result = channel_command(&settings, &db.db, command).await;
             db.db.close().await;
             if let Some(pg) = db.embedded {
                 pg.stop().await?;
@@ -289,6 +327,78 @@ async fn tenant_command(db: &switchboard_core::Db, command: TenantCommand) -> an
                 let mut tx = db.tenant(t.id).await?;
                 for c in channels::list(&mut tx).await? {
                     println!("  {}\t{}\t{}", c.kind, c.id, c.name);
+                }
+                tx.commit().await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn channel_command(
+    settings: &Settings,
+    db: &switchboard_core::Db,
+    command: ChannelCommand,
+) -> anyhow::Result<()> {
+    let key = switchboard_runtime::knowledge::master_key(settings)?;
+    let base = settings
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.listen));
+    let conf = switchboard_runtime::channels::ChannelConfigurator {
+        db,
+        key: &key,
+        public_base_url: &base,
+    };
+    let find = |t: String| async move {
+        platform::find_tenant(db.pool(), &t)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no tenant `{t}` (see `switchboard tenant list`)"))
+    };
+    match command {
+        ChannelCommand::Create {
+            tenant,
+            kind,
+            name,
+            settings,
+        } => {
+            let tenant = find(tenant).await?;
+            let kind = kind.parse().map_err(anyhow::Error::msg)?;
+            let config: serde_json::Value =
+                serde_json::from_str(&settings).context("--settings must be a JSON object")?;
+            let serde_json::Value::Object(config) = config else {
+                anyhow::bail!("--settings must be a JSON object");
+            };
+            let record = conf.create(tenant.id, kind, &name, config).await?;
+            println!(
+                "created {} channel {} ({})",
+                kind, record.channel.id, record.channel.name
+            );
+            if let Some(url) = conf.webhook_url(kind, record.channel.id) {
+                println!("webhook URL: {url}");
+            }
+        }
+        ChannelCommand::List { tenant } => {
+            let tenants = match tenant {
+                Some(t) => vec![find(t).await?],
+                None => platform::list_tenants(db.pool()).await?,
+            };
+            for t in tenants {
+                let mut tx = db.tenant(t.id).await?;
+                for r in channels::list_records(&mut tx).await? {
+                    let c = &r.channel;
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\tlast inbound: {}\tlast error: {}",
+                        t.slug,
+                        c.kind,
+                        c.id,
+                        c.name,
+                        conf.webhook_url(c.kind, c.id).unwrap_or_else(|| "-".into()),
+                        r.last_inbound_at
+                            .map(|d| d.to_rfc3339())
+                            .unwrap_or_else(|| "never".into()),
+                        r.last_error.as_deref().unwrap_or("none"),
+                    );
                 }
                 tx.commit().await?;
             }

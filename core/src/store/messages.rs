@@ -39,3 +39,21 @@ pub async fn for_contact(
         })
         .collect())
 }
+
+/// The agent's reply to the inbound message with `provider_message_id` on `channel`, once the
+/// turn that answered it has committed (synchronous channels such as voice wait for it).
+pub async fn answer_to(
+    tx: &mut TenantTx,
+    channel: ChannelId,
+    provider_message_id: &str,
+) -> Result<Option<String>, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT m.text FROM inbound_events e
+           JOIN messages m ON m.turn_id = e.turn_id AND m.role = 'agent'
+          WHERE e.channel_id = $1 AND e.provider_message_id = $2",
+    )
+    .bind(channel.0)
+    .bind(provider_message_id)
+    .fetch_optional(tx.conn())
+    .await?)
+}

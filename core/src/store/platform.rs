@@ -189,3 +189,19 @@ pub async fn next_outbox_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, DbE
         .fetch_one(pool)
         .await?)
 }
+
+/// Enabled channels of `kind` across tenants (ids only).
+pub async fn channels_of_kind(
+    pool: &PgPool,
+    kind: ChannelKind,
+) -> Result<Vec<(ChannelId, TenantId)>, DbError> {
+    let rows: Vec<(Uuid, Uuid)> =
+        sqlx::query_as("SELECT id, tenant_id FROM platform_channels_of_kind($1)")
+            .bind(kind.as_str())
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(c, t)| (ChannelId(c), TenantId(t)))
+        .collect())
+}

@@ -102,15 +102,22 @@ async fn tenants_in_scope(state: &AppState, q: &TenantQuery) -> Result<Vec<Tenan
     }
 }
 
-/// `GET /api/v1/channels[?tenant=slug]`: channels with `id` and `kind`.
+/// `GET /api/v1/channels[?tenant=slug]`: channels with `id`, `kind`, public settings, webhook
+/// URL and health.
 pub async fn list_channels(
     State(state): State<AppState>,
     Query(q): Query<TenantQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let mut out = Vec::new();
+    let conf = state.configurator();
     for t in tenants_in_scope(&state, &q).await? {
         let mut tx = state.services.db.tenant(t.id).await?;
-        out.extend(channels::list(&mut tx).await?);
+        out.extend(
+            channels::list_records(&mut tx)
+                .await?
+                .iter()
+                .map(|r| conf.view(r)),
+        );
         tx.commit().await?;
     }
     Ok(Json(json!({"channels": out})))

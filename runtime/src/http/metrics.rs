@@ -43,6 +43,14 @@ fn describe() {
         "Outbound deliveries by channel and result (sent, retry, failed)."
     );
     describe_counter!(
+        "switchboard_webhook_rejected_total",
+        "Webhooks refused before anything was stored, by channel kind and reason (missing_signature, bad_signature, stale_timestamp, malformed)."
+    );
+    describe_counter!(
+        "switchboard_delivery_reports_total",
+        "Delivery reports from providers (status webhooks) by channel and state."
+    );
+    describe_counter!(
         "switchboard_redeliveries_total",
         "Outbox rows delivered again after an interrupted attempt (possible duplicates)."
     );

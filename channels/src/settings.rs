@@ -1,0 +1,198 @@
+//! The registry of channel kinds: each kind's settings (public fields and secrets), its
+//! webhook handler and its webhook path. Adding a channel kind means one variant here, one
+//! module, and one arm in [`Outbound::send`](crate::Outbound::send).
+//!
+//! Admins send one flat JSON object of settings. [`split_secrets`] takes the kind's secret
+//! fields out of it (the runtime seals them with the tenant's key); [`ChannelSettings::parse`]
+//! puts the two halves back together into the kind's typed settings, whose secrets are
+//! [`SecretString`](secrecy::SecretString)s (`Debug` prints `[REDACTED]`).
+
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use switchboard_core::model::ChannelKind;
+use switchboard_core::{ChannelId, MasterKey, TenantId};
+
+use crate::webhook::{WebhookError, WebhookOutput, WebhookRequest};
+use crate::{email, telegram, twilio, whatsapp};
+
+/// Settings that are wrong; the message names the field.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct InvalidSettings(pub String);
+
+/// A channel's settings, typed by kind, secrets included (decrypted, in memory only).
+#[derive(Clone, Debug)]
+pub enum ChannelSettings {
+    Webchat,
+    Whatsapp(whatsapp::Settings),
+    Sms(twilio::SmsSettings),
+    Voice(twilio::VoiceSettings),
+    Telegram(telegram::Settings),
+    Email(email::Settings),
+}
+
+/// The names of the fields of `kind` that are secrets (sealed at rest, never returned).
+pub fn secret_fields(kind: ChannelKind) -> &'static [&'static str] {
+    match kind {
+        ChannelKind::Whatsapp => whatsapp::SECRET_FIELDS,
+        ChannelKind::Sms => twilio::SECRET_FIELDS,
+        ChannelKind::Voice => twilio::VOICE_SECRET_FIELDS,
+        ChannelKind::Telegram => telegram::SECRET_FIELDS,
+        ChannelKind::Email => email::SECRET_FIELDS,
+        _ => &[],
+    }
+}
+
+/// Takes the secret fields of `kind` out of `config`; returns them as their own object.
+pub fn split_secrets(kind: ChannelKind, config: &mut Map<String, Value>) -> Map<String, Value> {
+    let mut secrets = Map::new();
+    for name in secret_fields(kind) {
+        if let Some(v) = config.remove(*name) {
+            secrets.insert((*name).to_owned(), v);
+        }
+    }
+    secrets
+}
+
+/// The path of a channel's webhook (to append to the public base URL), if it has one.
+pub fn webhook_path(kind: ChannelKind, channel: ChannelId) -> Option<String> {
+    match kind {
+        ChannelKind::Webchat => None,
+        ChannelKind::Whatsapp => Some(format!("/webhooks/whatsapp/{channel}")),
+        ChannelKind::Telegram => Some(format!("/webhooks/telegram/{channel}")),
+        ChannelKind::Sms => Some(format!("/webhooks/twilio/sms/{channel}")),
+        ChannelKind::Voice => Some(format!("/webhooks/twilio/voice/{channel}")),
+        // (and the generic transcript webhook at `/webhooks/voice/{channel}/transcript`)
+        ChannelKind::Email => Some(format!("/webhooks/email/{channel}")),
+    }
+}
+
+fn typed<T: DeserializeOwned>(
+    kind: ChannelKind,
+    config: &Map<String, Value>,
+    secrets: &Map<String, Value>,
+) -> Result<T, InvalidSettings> {
+    let mut merged = config.clone();
+    merged.extend(secrets.iter().map(|(k, v)| (k.clone(), v.clone())));
+    serde_json::from_value(Value::Object(merged))
+        .map_err(|e| InvalidSettings(format!("{kind} channel settings: {e}")))
+}
+
+impl ChannelSettings {
+    /// Builds the typed settings of `kind` from its public half and its secrets, checking
+    /// every field.
+    pub fn parse(
+        kind: ChannelKind,
+        config: &Map<String, Value>,
+        secrets: &Map<String, Value>,
+    ) -> Result<ChannelSettings, InvalidSettings> {
+        let settings = match kind {
+            ChannelKind::Webchat => ChannelSettings::Webchat,
+            ChannelKind::Whatsapp => ChannelSettings::Whatsapp(typed(kind, config, secrets)?),
+            ChannelKind::Sms => ChannelSettings::Sms(typed(kind, config, secrets)?),
+            ChannelKind::Voice => ChannelSettings::Voice(typed(kind, config, secrets)?),
+            ChannelKind::Telegram => ChannelSettings::Telegram(typed(kind, config, secrets)?),
+            ChannelKind::Email => ChannelSettings::Email(typed(kind, config, secrets)?),
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Opens a stored channel's settings: its public half and its credentials, sealed for
+    /// `tenant` under `key`.
+    pub fn open(
+        kind: ChannelKind,
+        tenant: TenantId,
+        config: &Map<String, Value>,
+        secrets_enc: Option<&[u8]>,
+        key: &MasterKey,
+    ) -> Result<ChannelSettings, InvalidSettings> {
+        let secrets = match secrets_enc {
+            None => Map::new(),
+            Some(sealed) => {
+                let plain = key
+                    .open(tenant, sealed)
+                    .map_err(|e| InvalidSettings(e.to_string()))?;
+                serde_json::from_str(plain.expose_secret()).map_err(|_| {
+                    InvalidSettings("stored credentials are not a JSON object".into())
+                })?
+            }
+        };
+        ChannelSettings::parse(kind, config, &secrets)
+    }
+
+    fn validate(&self) -> Result<(), InvalidSettings> {
+        match self {
+            ChannelSettings::Webchat => Ok(()),
+            ChannelSettings::Whatsapp(s) => s.validate(),
+            ChannelSettings::Sms(s) => s.validate(),
+            ChannelSettings::Voice(s) => s.validate(),
+            ChannelSettings::Telegram(s) => s.validate(),
+            ChannelSettings::Email(s) => s.validate(),
+        }
+    }
+
+    pub fn kind(&self) -> ChannelKind {
+        match self {
+            ChannelSettings::Webchat => ChannelKind::Webchat,
+            ChannelSettings::Whatsapp(_) => ChannelKind::Whatsapp,
+            ChannelSettings::Sms(_) => ChannelKind::Sms,
+            ChannelSettings::Voice(_) => ChannelKind::Voice,
+            ChannelSettings::Telegram(_) => ChannelKind::Telegram,
+            ChannelSettings::Email(_) => ChannelKind::Email,
+        }
+    }
+
+    /// Verifies and parses one provider request for channel `channel`.
+    pub fn handle_webhook(
+        &self,
+        channel: ChannelId,
+        req: &WebhookRequest<'_>,
+    ) -> Result<WebhookOutput, WebhookError> {
+        match self {
+            ChannelSettings::Webchat => Err(WebhookError::Malformed(
+                "web chat has no webhook; use the web-chat API".into(),
+            )),
+            ChannelSettings::Whatsapp(s) => whatsapp::handle_webhook(s, channel, req),
+            ChannelSettings::Sms(s) => twilio::handle_sms(s, channel, req),
+            ChannelSettings::Voice(s) if crate::transcript::is_transcript_request(req) => {
+                crate::transcript::handle(s, channel, req)
+            }
+            ChannelSettings::Voice(s) => twilio::handle_voice(s, channel, req),
+            ChannelSettings::Telegram(s) => telegram::handle_webhook(s, channel, req),
+            ChannelSettings::Email(s) => email::handle_webhook(s, channel, req),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_are_split_out_and_parse_back_into_typed_settings_without_leaking() {
+        let mut config = json!({
+            "phone_number_id": "1234",
+            "app_secret": "app-secret-xyz",
+            "access_token": "token-xyz",
+            "verify_token": "verify-xyz",
+        })
+        .as_object()
+        .cloned()
+        .unwrap();
+        let secrets = split_secrets(ChannelKind::Whatsapp, &mut config);
+        assert_eq!(config.len(), 1);
+        assert_eq!(secrets.len(), 3);
+        let settings = ChannelSettings::parse(ChannelKind::Whatsapp, &config, &secrets).unwrap();
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("xyz"), "{debug}");
+        // A missing secret is an error that names the field.
+        let err = ChannelSettings::parse(ChannelKind::Whatsapp, &config, &Map::new()).unwrap_err();
+        assert!(err.0.contains("app_secret"), "{err}");
+        // Unknown fields are refused.
+        config.insert("colour".into(), json!("blue"));
+        assert!(ChannelSettings::parse(ChannelKind::Whatsapp, &config, &secrets).is_err());
+    }
+}

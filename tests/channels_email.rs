@@ -1,0 +1,536 @@
+//! Email end to end: a Mailgun-style signed inbound webhook, replies sent over SMTP to a real
+//! `aiosmtpd` server process writing a Maildir, threading headers checked in the stored files,
+//! and a reply from another address filed under the same conversation by its `In-Reply-To`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::json;
+
+use crate::helpers::*;
+
+const SIGNING_KEY: &str = "mg-signing-key-0001";
+
+/// A real SMTP server (`python -m aiosmtpd`) delivering into a Maildir; stopped on drop.
+struct Smtpd {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl Smtpd {
+    async fn start() -> Smtpd {
+        let port = free_port();
+        let maildir =
+            std::env::temp_dir().join(format!("sb-maildir-{}", uuid::Uuid::new_v4().simple()));
+        let child = Command::new(python_peer())
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd");
+        let up = eventually(Duration::from_secs(20), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+        assert!(up, "aiosmtpd listens on {port}");
+        Smtpd {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    /// The stored messages, oldest first, as raw text.
+    fn messages(&self) -> Vec<String> {
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> =
+            std::fs::read_dir(self.maildir.join("new"))
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| (e.metadata().unwrap().modified().unwrap(), e.path()))
+                        .collect()
+                })
+                .unwrap_or_default();
+        files.sort();
+        files
+            .into_iter()
+            .map(|(_, p)| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<String> {
+        let ok = eventually(Duration::from_secs(20), || async {
+            self.messages().len() >= n
+        })
+        .await;
+        assert!(
+            ok,
+            "expected {n} emails in the Maildir, found {}",
+            self.messages().len()
+        );
+        self.messages()
+    }
+}
+
+impl Drop for Smtpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.maildir);
+    }
+}
+
+/// A header of a stored email (folded lines unfolded).
+fn header(raw: &str, name: &str) -> Option<String> {
+    let head = raw.split("\n\n").next().unwrap_or("");
+    let mut unfolded: Vec<String> = Vec::new();
+    for line in head.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = unfolded.last_mut() {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+        } else {
+            unfolded.push(line.trim_end().to_owned());
+        }
+    }
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    unfolded
+        .into_iter()
+        .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+        .map(|l| l[prefix.len()..].trim().to_owned())
+}
+
+fn mailgun_form(timestamp: i64, fields: &[(&str, &str)]) -> Vec<(String, String)> {
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SIGNING_KEY.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}{token}").as_bytes());
+    let signature: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut form: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    form.push(("timestamp".into(), timestamp.to_string()));
+    form.push(("token".into(), token));
+    form.push(("signature".into(), signature));
+    form
+}
+
+async fn post(app: &TestApp, url: &str, form: &[(String, String)]) -> u16 {
+    app.http
+        .post(url)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    let mut c = app.owner().await;
+    sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+}
+
+#[tokio::test]
+async fn channels_email_replies_thread_over_real_smtp_and_replies_return_to_the_conversation() {
+    let smtpd = Smtpd::start().await;
+    let app = spawn_app().await;
+    let (status, body) = app
+        .admin_post(
+            "/api/v1/channels?tenant=demo",
+            json!({"kind": "email", "name": "Email", "config": {
+                "from_address": "hello@sahara.example", "from_name": "Sahara Solar",
+                "smtp_host": "127.0.0.1", "smtp_port": smtpd.port, "smtp_security": "none",
+                "webhook_signing_key": SIGNING_KEY}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let url = body["channel"]["webhook_url"].as_str().unwrap().to_owned();
+    let now = chrono::Utc::now().timestamp();
+    let first = [
+        ("sender", "omar@customer.example"),
+        ("from", "Omar Khalil <omar@customer.example>"),
+        ("recipient", "hello@sahara.example"),
+        ("subject", "Solar panels for my villa"),
+        ("Message-Id", "<m1@customer.example>"),
+        (
+            "body-plain",
+            "What are your opening hours?\n\n-- \nOmar Khalil\nSent from my phone\n",
+        ),
+    ];
+
+    // Forgeries: a stale timestamp, a wrong signature, none at all. Nothing is stored.
+    assert_eq!(
+        post(&app, &url, &mailgun_form(now - 3600, &first)).await,
+        403
+    );
+    let mut forged = mailgun_form(now, &first);
+    forged.last_mut().unwrap().1 = "00".repeat(32);
+    assert_eq!(post(&app, &url, &forged).await, 403);
+    let unsigned: Vec<(String, String)> = first
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    assert_eq!(post(&app, &url, &unsigned).await, 401);
+    assert_eq!(count(&app, "SELECT count(*) FROM inbound_events").await, 0);
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(
+            r#"switchboard_webhook_rejected_total{kind="email",reason="stale_timestamp"}"#
+        ),
+        "{metrics}"
+    );
+
+    // The genuine email (delivered twice) gets one reply over SMTP, threaded.
+    let signed = mailgun_form(now, &first);
+    assert_eq!(post(&app, &url, &signed).await, 200);
+    assert_eq!(post(&app, &url, &signed).await, 200);
+    let mails = smtpd.wait_for(1).await;
+    let reply = &mails[0];
+    assert!(
+        header(reply, "From")
+            .unwrap()
+            .contains("hello@sahara.example"),
+        "{reply}"
+    );
+    assert!(header(reply, "To")
+        .unwrap()
+        .contains("omar@customer.example"));
+    assert_eq!(
+        header(reply, "Subject").unwrap(),
+        "Re: Solar panels for my villa"
+    );
+    assert_eq!(
+        header(reply, "In-Reply-To").unwrap(),
+        "<m1@customer.example>"
+    );
+    assert_eq!(
+        header(reply, "References").unwrap(),
+        "<m1@customer.example>"
+    );
+    let ours = header(reply, "Message-ID").unwrap();
+    assert!(
+        ours.starts_with('<') && ours.ends_with("@sahara.example>"),
+        "{ours}"
+    );
+    assert!(header(reply, "Content-Type")
+        .unwrap()
+        .starts_with("multipart/alternative"));
+    assert!(
+        reply.contains("Content-Type: text/plain") && reply.contains("Content-Type: text/html"),
+        "{reply}"
+    );
+    let mut c = app.owner().await;
+    let stored: String = sqlx::query_scalar("SELECT text FROM messages WHERE role = 'customer'")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(stored, "What are your opening hours?", "signature stripped");
+
+    // The customer answers from another address, quoting us: same conversation, thread kept.
+    let references = format!("<m1@customer.example> {ours}");
+    let second = [
+        ("sender", "omar.k@work.example"),
+        ("from", "Omar K <omar.k@work.example>"),
+        ("subject", "Re: Solar panels for my villa"),
+        ("Message-Id", "<m2@work.example>"),
+        ("In-Reply-To", ours.as_str()),
+        ("References", references.as_str()),
+        ("body-plain", "Can I book a consultation?\n\nOn Mon, Nov 23, 2026 at 9:00 AM Sahara Solar <hello@sahara.example> wrote:\n> Our opening hours are ...\n"),
+    ];
+    assert_eq!(
+        post(
+            &app,
+            &url,
+            &mailgun_form(chrono::Utc::now().timestamp(), &second)
+        )
+        .await,
+        200
+    );
+    let mails = smtpd.wait_for(2).await;
+    let channel_conversations = count(&app, "SELECT count(*) FROM conversations c JOIN channels ch ON ch.id = c.channel_id WHERE ch.kind = 'email'").await;
+    assert_eq!(
+        channel_conversations, 1,
+        "the reply continued the conversation"
+    );
+    let texts: Vec<String> =
+        sqlx::query_scalar("SELECT text FROM messages WHERE role = 'customer' ORDER BY seq")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(
+        texts,
+        ["What are your opening hours?", "Can I book a consultation?"]
+    );
+    let second_reply = &mails[1];
+    assert!(header(second_reply, "To")
+        .unwrap()
+        .contains("omar@customer.example"));
+    assert_eq!(
+        header(second_reply, "In-Reply-To").unwrap(),
+        "<m2@work.example>"
+    );
+    assert_eq!(
+        header(second_reply, "References").unwrap(),
+        format!("<m1@customer.example> {ours} <m2@work.example>")
+    );
+    assert_ne!(header(second_reply, "Message-ID").unwrap(), ours);
+    // The outbox row records our Message-ID as the provider reference.
+    let refs: Vec<String> = sqlx::query_scalar(
+        "SELECT provider_ref FROM outbox WHERE provider_ref IS NOT NULL ORDER BY created_at",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(refs[0], ours);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn channels_email_mailgun_multipart_posts_with_attachments_are_read() {
+    let smtpd = Smtpd::start().await;
+    let app = spawn_app().await;
+    let (status, body) = app
+        .admin_post(
+            "/api/v1/channels?tenant=demo",
+            json!({"kind": "email", "name": "Email", "config": {
+                "from_address": "hello@sahara.example", "smtp_host": "127.0.0.1",
+                "smtp_port": smtpd.port, "smtp_security": "none", "webhook_signing_key": SIGNING_KEY}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let url = body["channel"]["webhook_url"].as_str().unwrap().to_owned();
+    let form = mailgun_form(
+        chrono::Utc::now().timestamp(),
+        &[
+            ("sender", "layla@customer.example"),
+            ("from", "Layla <layla@customer.example>"),
+            ("subject", "Quote"),
+            ("Message-Id", "<q1@customer.example>"),
+            ("body-plain", "Do you install in Sharjah?\n\n> quoted"),
+            ("stripped-text", "Do you install in Sharjah?"),
+        ],
+    );
+    // urllib3 (the HTTP library under Twilio's SDK) encodes the multipart body, with a file part.
+    let script = r#"
+import json, sys, base64
+from urllib3 import encode_multipart_formdata
+fields = [tuple(f) for f in json.load(sys.stdin)]
+fields.append(("attachment-1", ("roof.jpg", b"\xff\xd8\xff binary", "image/jpeg")))
+body, content_type = encode_multipart_formdata(fields)
+print(json.dumps({"content_type": content_type, "body": base64.b64encode(body).decode()}))
+"#;
+    let encoded = run_python(script, &json!(form));
+    let raw = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        encoded["body"].as_str().unwrap(),
+    )
+    .unwrap();
+    let resp = app
+        .http
+        .post(&url)
+        .header("content-type", encoded["content_type"].as_str().unwrap())
+        .body(raw.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mails = smtpd.wait_for(1).await;
+    assert_eq!(
+        header(&mails[0], "In-Reply-To").unwrap(),
+        "<q1@customer.example>"
+    );
+    let mut c = app.owner().await;
+    let text: String = sqlx::query_scalar("SELECT text FROM messages WHERE role = 'customer'")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(text, "Do you install in Sharjah?");
+    // The same body with a changed signature field is refused.
+    let tampered = String::from_utf8_lossy(&raw).replace(&form.last().unwrap().1, &"0".repeat(64));
+    let resp = app
+        .http
+        .post(&url)
+        .header("content-type", encoded["content_type"].as_str().unwrap())
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    app.stop().await;
+}
+
+/// A real IMAP server (Debian's dovecot) with one mailbox, on a private configuration.
+struct Dovecot {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+const IMAP_USER: &str = "inbox@sahara.example";
+const IMAP_PASSWORD: &str = "imap-password-0001";
+
+impl Dovecot {
+    async fn start() -> Dovecot {
+        let binary = PathBuf::from("/usr/sbin/dovecot");
+        assert!(
+            binary.exists(),
+            "dovecot is missing: run scripts/setup.sh (installs dovecot-imapd)"
+        );
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("sb-dovecot-{}", uuid::Uuid::new_v4().simple()));
+        for sub in ["run", "state", "mail"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let root = unsafe { libc::geteuid() } == 0;
+        // Mail is owned by an unprivileged user: dovecot refuses to deliver as root.
+        let (uid, gid, extra) = if root {
+            (65534, 65534, String::new())
+        } else {
+            let user = std::env::var("USER").unwrap_or_default();
+            let (u, g) = unsafe { (libc::geteuid(), libc::getegid()) };
+            (
+                u,
+                g,
+                format!("default_internal_user = {user}\ndefault_login_user = {user}\n"),
+            )
+        };
+        if root {
+            let _ = Command::new("chown")
+                .args(["-R", "65534:65534"])
+                .arg(dir.join("mail"))
+                .status();
+        }
+        let d = dir.display();
+        std::fs::write(
+            dir.join("dovecot.conf"),
+            format!(
+                "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
+                 ssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\nfirst_valid_uid = 1\n\
+                 mail_location = maildir:{d}/mail/%u\n{extra}\
+                 passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/users\n}}\n\
+                 userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={d}/mail/%u\n}}\n\
+                 service imap-login {{\n  chroot =\n  inet_listener imap {{\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+                 service anvil {{\n  chroot =\n}}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("users"),
+            format!("{IMAP_USER}:{{PLAIN}}{IMAP_PASSWORD}\n"),
+        )
+        .unwrap();
+        let child = Command::new(binary)
+            .args(["-F", "-c"])
+            .arg(dir.join("dovecot.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dovecot");
+        let up = eventually(Duration::from_secs(20), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+        assert!(up, "dovecot listens on {port}");
+        Dovecot { child, port, dir }
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs Python's imaplib against the server: `APPEND` the message, or count unseen ones.
+fn imap(port: u16, action: &str, raw: &str) -> serde_json::Value {
+    let script = r#"
+import imaplib, json, sys
+req = json.load(sys.stdin)
+m = imaplib.IMAP4("127.0.0.1", req["port"])
+m.login(req["user"], req["password"])
+if req["action"] == "append":
+    m.append("INBOX", None, None, req["raw"].encode())
+    print(json.dumps({"ok": True}))
+else:
+    m.select("INBOX")
+    _, data = m.search(None, "UNSEEN")
+    _, alld = m.search(None, "ALL")
+    print(json.dumps({"unseen": len(data[0].split()), "all": len(alld[0].split())}))
+m.logout()
+"#;
+    run_python(
+        script,
+        &json!({"port": port, "user": IMAP_USER, "password": IMAP_PASSWORD, "action": action, "raw": raw}),
+    )
+}
+
+#[tokio::test]
+async fn channels_email_imap_polling_answers_mail_from_a_real_imap_server_once() {
+    let smtpd = Smtpd::start().await;
+    let dovecot = Dovecot::start().await;
+    let app = spawn_app().await;
+    let (status, body) = app
+        .admin_post(
+            "/api/v1/channels?tenant=demo",
+            json!({"kind": "email", "name": "Inbox", "config": {
+                "from_address": "hello@sahara.example", "smtp_host": "127.0.0.1",
+                "smtp_port": smtpd.port, "smtp_security": "none",
+                "imap_host": "127.0.0.1", "imap_port": dovecot.port, "imap_security": "none",
+                "imap_username": IMAP_USER, "imap_password": IMAP_PASSWORD, "imap_poll_secs": 1}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(!body.to_string().contains(IMAP_PASSWORD));
+    let raw = "From: Omar Khalil <omar@customer.example>\r\nTo: inbox@sahara.example\r\nSubject: Warranty\r\nMessage-ID: <imap-1@customer.example>\r\nDate: Mon, 23 Nov 2026 09:00:00 +0000\r\n\r\nWhat are your opening hours?\r\n\r\n-- \r\nOmar\r\n";
+    assert_eq!(imap(dovecot.port, "append", raw)["ok"], true);
+    let mails = smtpd.wait_for(1).await;
+    assert_eq!(
+        header(&mails[0], "In-Reply-To").unwrap(),
+        "<imap-1@customer.example>"
+    );
+    assert_eq!(header(&mails[0], "Subject").unwrap(), "Re: Warranty");
+    assert!(header(&mails[0], "To")
+        .unwrap()
+        .contains("omar@customer.example"));
+    // Marked seen once stored, so later polls do not fetch it again.
+    let seen = eventually(Duration::from_secs(10), || async {
+        imap(dovecot.port, "count", "")["unseen"] == 0
+    })
+    .await;
+    assert!(seen, "the stored message was marked seen");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(count(&app, "SELECT count(*) FROM inbound_events").await, 1);
+    assert_eq!(smtpd.messages().len(), 1, "answered once");
+    let mut c = app.owner().await;
+    let text: String = sqlx::query_scalar("SELECT text FROM messages WHERE role = 'customer'")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(text, "What are your opening hours?");
+    app.stop().await;
+}
