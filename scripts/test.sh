@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
+scripts/test-peers.sh
 export SQLX_OFFLINE=true
 export SWITCHBOARD_PG_BIN="$PWD/.tools/pgserver/pgserver/pginstall/bin"
 LOG_DIR=$(mktemp -d)
