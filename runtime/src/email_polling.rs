@@ -3,57 +3,25 @@
 //! (threading included), and only then marked `\Seen`. A crash in between fetches them again;
 //! the unique key on the `Message-ID` drops the copies.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use switchboard_channels::{email, email_imap, ChannelSettings};
 use switchboard_core::model::ChannelKind;
-use switchboard_core::store::{channels, platform};
 use switchboard_core::{ChannelId, TenantId};
-use tokio::task::JoinHandle;
-use tracing::{info, warn, Instrument};
+use tracing::{info, warn};
 
 use crate::http::{webhooks, AppState};
 
-/// How often the list of polled mailboxes is refreshed.
-const RESCAN: Duration = Duration::from_secs(5);
-
 /// Runs until the application shuts down.
 pub async fn run(state: AppState) {
-    let mut shutdown = state.shutdown.clone();
-    let mut tasks: HashMap<ChannelId, JoinHandle<()>> = HashMap::new();
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        tasks.retain(|_, t| !t.is_finished());
-        match platform::channels_of_kind(state.services.db.pool(), ChannelKind::Email).await {
-            Ok(list) => {
-                for (channel, tenant) in list {
-                    if tasks.contains_key(&channel) {
-                        continue;
-                    }
-                    if settings(&state, tenant, channel).await.is_some() {
-                        let span = tracing::info_span!("imap_polling", channel_id = %channel, tenant_id = %tenant);
-                        tasks.insert(
-                            channel,
-                            tokio::spawn(
-                                poll_mailbox(state.clone(), tenant, channel).instrument(span),
-                            ),
-                        );
-                    }
-                }
-            }
-            Err(e) => warn!(error = %e, "could not list email channels"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(RESCAN) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
-    for (_, t) in tasks {
-        let _ = t.await;
-    }
+    crate::pollers::supervise(
+        state,
+        ChannelKind::Email,
+        "imap_polling",
+        |s| matches!(s, ChannelSettings::Email(e) if e.imap_host.is_some()),
+        poll_mailbox,
+    )
+    .await
 }
 
 /// The channel's settings if it is an enabled email channel with IMAP configured.
@@ -62,14 +30,8 @@ async fn settings(
     tenant: TenantId,
     channel: ChannelId,
 ) -> Option<email::Settings> {
-    let mut tx = state.services.db.tenant(tenant).await.ok()?;
-    let record = channels::get(&mut tx, channel).await.ok()??;
-    tx.commit().await.ok()?;
-    if !record.channel.enabled {
-        return None;
-    }
-    match state.configurator().open(&record) {
-        Ok(ChannelSettings::Email(s)) if s.imap_host.is_some() => Some(s),
+    match crate::pollers::open_settings(state, tenant, channel).await? {
+        ChannelSettings::Email(s) if s.imap_host.is_some() => Some(s),
         _ => None,
     }
 }

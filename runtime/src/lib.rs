@@ -14,6 +14,7 @@ pub mod embedded_pg;
 pub mod http;
 pub mod kb;
 pub mod knowledge;
+pub mod pollers;
 pub mod telegram_polling;
 pub mod telemetry;
 pub mod tenants;

@@ -4,61 +4,29 @@
 //! memory and advanced only after an update is stored, so a crash refetches (and the unique key
 //! drops) what was already stored.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use switchboard_channels::telegram::{self, Mode};
 use switchboard_channels::ChannelSettings;
 use switchboard_core::model::ChannelKind;
-use switchboard_core::store::{channels, platform};
 use switchboard_core::{ChannelId, TenantId};
-use tokio::task::JoinHandle;
-use tracing::{info, warn, Instrument};
+use tracing::{info, warn};
 
 use crate::http::{webhooks, AppState};
 
-/// How often the list of polling channels is refreshed.
-const RESCAN: Duration = Duration::from_secs(5);
 /// Pause after an empty answer or an error.
 const IDLE: Duration = Duration::from_secs(1);
 
 /// Runs until the application shuts down.
 pub async fn run(state: AppState) {
-    let mut shutdown = state.shutdown.clone();
-    let mut tasks: HashMap<ChannelId, JoinHandle<()>> = HashMap::new();
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        tasks.retain(|_, t| !t.is_finished());
-        match platform::channels_of_kind(state.services.db.pool(), ChannelKind::Telegram).await {
-            Ok(list) => {
-                for (channel, tenant) in list {
-                    if tasks.contains_key(&channel) {
-                        continue;
-                    }
-                    if matches!(settings(&state, tenant, channel).await, Some(s) if s.mode == Mode::Polling)
-                    {
-                        let span = tracing::info_span!("telegram_polling", channel_id = %channel, tenant_id = %tenant);
-                        tasks.insert(
-                            channel,
-                            tokio::spawn(
-                                poll_channel(state.clone(), tenant, channel).instrument(span),
-                            ),
-                        );
-                    }
-                }
-            }
-            Err(e) => warn!(error = %e, "could not list Telegram channels"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(RESCAN) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
-    for (_, t) in tasks {
-        let _ = t.await;
-    }
+    crate::pollers::supervise(
+        state,
+        ChannelKind::Telegram,
+        "telegram_polling",
+        |s| matches!(s, ChannelSettings::Telegram(t) if t.mode == Mode::Polling),
+        poll_channel,
+    )
+    .await
 }
 
 /// The channel's Telegram settings, if it still is an enabled Telegram channel.
@@ -67,14 +35,8 @@ async fn settings(
     tenant: TenantId,
     channel: ChannelId,
 ) -> Option<telegram::Settings> {
-    let mut tx = state.services.db.tenant(tenant).await.ok()?;
-    let record = channels::get(&mut tx, channel).await.ok()??;
-    tx.commit().await.ok()?;
-    if !record.channel.enabled {
-        return None;
-    }
-    match state.configurator().open(&record) {
-        Ok(ChannelSettings::Telegram(s)) => Some(s),
+    match crate::pollers::open_settings(state, tenant, channel).await? {
+        ChannelSettings::Telegram(s) => Some(s),
         _ => None,
     }
 }
