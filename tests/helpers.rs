@@ -440,3 +440,83 @@ pub fn run_python(script: &str, input: &Value) -> Value {
     );
     serde_json::from_slice(&out.stdout).expect("python printed JSON")
 }
+
+/// A real SMTP server (`python -m aiosmtpd`) delivering into a Maildir; stopped on drop.
+pub struct Smtpd {
+    child: std::process::Child,
+    pub port: u16,
+    pub maildir: std::path::PathBuf,
+}
+
+impl Smtpd {
+    pub async fn start() -> Smtpd {
+        let port = free_port();
+        let maildir =
+            std::env::temp_dir().join(format!("sb-maildir-{}", uuid::Uuid::new_v4().simple()));
+        let child = std::process::Command::new(python_peer())
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(&maildir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd");
+        let up = eventually(Duration::from_secs(20), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+        assert!(up, "aiosmtpd listens on {port}");
+        Smtpd {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    /// The stored messages, oldest first, as raw text.
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> =
+            std::fs::read_dir(self.maildir.join("new"))
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| (e.metadata().unwrap().modified().unwrap(), e.path()))
+                        .collect()
+                })
+                .unwrap_or_default();
+        files.sort();
+        files
+            .into_iter()
+            .map(|(_, p)| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+
+    pub async fn wait_for(&self, n: usize) -> Vec<String> {
+        let ok = eventually(Duration::from_secs(20), || async {
+            self.messages().len() >= n
+        })
+        .await;
+        assert!(
+            ok,
+            "expected {n} emails in the Maildir, found {}",
+            self.messages().len()
+        );
+        self.messages()
+    }
+}
+
+impl Drop for Smtpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.maildir);
+    }
+}

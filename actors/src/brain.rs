@@ -21,6 +21,7 @@ use chrono::Utc;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use switchboard_core::model::{ChannelKind, Role};
+use switchboard_core::store::actions::ActionSettings;
 use switchboard_core::store::agent::{self, AgentProvider, AgentSettings};
 use switchboard_core::store::memory;
 use switchboard_core::store::prompts::{self as prompt_store, PromptVersion};
@@ -38,6 +39,7 @@ use switchboard_prompts::agent::{
 use switchboard_prompts::{detect_intent, detect_language, PromptBody, PromptContext};
 use tracing::{info, warn};
 
+use crate::actions::TurnActions;
 use crate::responder::{self, Reply};
 use crate::tools::{dispatch, ToolContext, ToolRegistry};
 use crate::Services;
@@ -317,6 +319,12 @@ pub struct Think<'a> {
     /// The tenant's mind, when the caller already resolved it in one of its transactions
     /// (the turn does, in the transaction that counts its attempt).
     pub mind: Option<Mind>,
+    /// Which actions the tenant enabled (decides the tools offered).
+    pub action_settings: &'a ActionSettings,
+    /// Where tools leave what the turn must do besides replying.
+    pub actions: &'a TurnActions,
+    /// What a human did while owning the conversation, told to the model once on resuming.
+    pub handback_note: Option<&'a str>,
 }
 
 /// The reply, and what the model did on the way (for previews and metadata).
@@ -398,6 +406,12 @@ pub async fn think(
         None => (Vec::new(), None, None),
     };
 
+    // A human just handed the conversation back: the model learns what happened, once.
+    let summary = match (summary, input.handback_note) {
+        (s, None) => s,
+        (None, Some(n)) => Some(n.to_owned()),
+        (Some(s), Some(n)) => Some(format!("{s}\n\n{n}")),
+    };
     let body = mind
         .prompt
         .as_ref()
@@ -443,7 +457,9 @@ pub async fn think(
         content: input.customer_text.to_owned(),
     });
 
-    let tools = brains.tools.allowed(mind.allowed_tools.as_deref());
+    let tools = brains
+        .tools
+        .allowed(mind.allowed_tools.as_deref(), input.action_settings);
     let tool_ctx = ToolContext {
         db: &services.db,
         embedders: &services.embedders,
@@ -451,6 +467,12 @@ pub async fn think(
         conversation: input.conversation.map(|(c, _)| c),
         dry_run: input.dry_run,
         channel: input.channel.as_str(),
+        request_key: input
+            .conversation
+            .map(|(_, events)| crate::actions::request_key(events)),
+        lang,
+        actions: input.actions,
+        action_settings: input.action_settings,
     };
     let mut trace = Vec::new();
     let looped = tokio::time::timeout(

@@ -13,10 +13,15 @@
 //! the same pending events and answers them; the commit of a turn re-checks that its events are
 //! still pending, so nothing is ever answered twice.
 
+pub mod actions;
+pub mod booking;
 pub mod brain;
 pub mod budget;
 pub mod conversation;
 pub mod dispatcher;
+pub mod effects;
+pub mod handoff;
+pub mod leads;
 pub mod responder;
 pub mod root;
 pub mod tenant;
@@ -85,6 +90,10 @@ pub struct Services {
     pub config: PipelineConfig,
     /// Wakes the dispatcher when a turn has committed outbox rows.
     pub outbox_kick: Arc<Notify>,
+    /// Wakes the effects worker when effects were queued (notifications, invites, webhooks).
+    pub effects_kick: Arc<Notify>,
+    /// The effects worker's lease and backoff.
+    pub effects: effects::EffectsConfig,
     pub faults: Option<FaultHook>,
     /// Embedders of every tenant's knowledge (queries are embedded with them).
     pub embedders: Arc<switchboard_knowledge::Embedders>,

@@ -36,6 +36,15 @@ pub struct ToolContext<'a> {
     pub dry_run: bool,
     /// The channel of the conversation (`webchat`, `sms`, …).
     pub channel: &'a str,
+    /// Identifies the request this turn answers (its first event): effects a tool causes are
+    /// keyed by it, so a turn redone after a crash finds them instead of repeating them.
+    pub request_key: Option<String>,
+    /// The customer's language (tools word their results and choices in it).
+    pub lang: switchboard_prompts::Lang,
+    /// What tools asked the turn to do besides the reply (escalate, offer choices).
+    pub actions: &'a crate::actions::TurnActions,
+    /// The tenant's action settings (which actions are enabled, the handoff rules).
+    pub action_settings: &'a switchboard_core::store::actions::ActionSettings,
 }
 
 /// A failed call. Both kinds are reported to the model as an error it can react to.
@@ -59,6 +68,11 @@ impl From<DbError> for ToolError {
 /// One capability of the agent.
 pub trait Tool: Send + Sync {
     fn name(&self) -> &'static str;
+    /// The action (`booking`, `handoff`, `leads`) this tool belongs to; tools of an action the
+    /// tenant disabled are not offered. `None`: always available.
+    fn action(&self) -> Option<&'static str> {
+        None
+    }
     fn description(&self) -> &'static str;
     /// JSON schema of the arguments (an object schema).
     fn parameters(&self) -> Value;
@@ -84,11 +98,16 @@ impl ToolRegistry {
     /// Every tool Switchboard ships.
     pub fn standard() -> ToolRegistry {
         ToolRegistry {
-            tools: vec![
-                Arc::new(SearchKnowledge),
+            tools: [
+                Arc::new(SearchKnowledge) as Arc<dyn Tool>,
                 Arc::new(GetConversationInfo),
                 Arc::new(SetContactFields),
-            ],
+                Arc::new(crate::actions::Escalate),
+            ]
+            .into_iter()
+            .chain(crate::booking::tools())
+            .chain(crate::leads::tools())
+            .collect(),
         }
     }
 
@@ -96,11 +115,16 @@ impl ToolRegistry {
         self.tools.iter().map(|t| t.name()).collect()
     }
 
-    /// The tools a tenant allows (`None`: all).
-    pub fn allowed(&self, allow: Option<&[String]>) -> Vec<Arc<dyn Tool>> {
+    /// The tools a tenant allows (`None`: all) among those of its enabled actions.
+    pub fn allowed(
+        &self,
+        allow: Option<&[String]>,
+        actions: &switchboard_core::store::actions::ActionSettings,
+    ) -> Vec<Arc<dyn Tool>> {
         self.tools
             .iter()
             .filter(|t| allow.is_none_or(|a| a.iter().any(|n| n == t.name())))
+            .filter(|t| t.action().is_none_or(|a| actions.enabled(a)))
             .cloned()
             .collect()
     }

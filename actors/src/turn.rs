@@ -111,6 +111,8 @@ pub async fn run(
     // Tokens spent by model calls of this turn; kept here so that a cancelled or failed turn
     // still accounts for what it spent.
     let usage_log = UsageLog::default();
+    let action_settings = switchboard_core::store::actions::ActionSettings::default();
+    let turn_actions = crate::actions::TurnActions::default();
     let result = tokio::time::timeout(timeout, async {
         // The model is the step worth interrupting: a newer message cancels it at once.
         // Database steps are never dropped half-way except inside it (reads, and the tools'
@@ -131,6 +133,9 @@ pub async fn run(
                     // Leave time to commit: past this the offline answer is used instead.
                     deadline: timeout.mul_f64(0.8),
                     mind: Some(mind),
+                    action_settings: &action_settings,
+                    actions: &turn_actions,
+                    handback_note: None,
                 },
                 &usage_log,
             ) => t?,

@@ -692,3 +692,99 @@ mod tests {
         }
     }
 }
+
+/// A message that is not a reply in a customer's thread: a notification to the sales team or a
+/// calendar invite.
+#[derive(Clone, Debug)]
+pub struct Notice<'a> {
+    pub to: &'a [String],
+    pub subject: &'a str,
+    pub text: &'a str,
+    /// An iCalendar object and its method (`REQUEST`, `CANCEL`): sent as a `text/calendar`
+    /// alternative (calendar clients show accept/decline) and as an `invite.ics` attachment.
+    pub ics: Option<(&'a str, &'a str)>,
+    /// Seeds the `Message-ID`, so a redelivered notice carries the same id (receivers can
+    /// de-duplicate it).
+    pub key: &'a str,
+}
+
+/// Builds a notice email (see [`Notice`]).
+pub fn build_notice(
+    settings: &Settings,
+    notice: &Notice<'_>,
+) -> Result<(Message, String), SendError> {
+    let from = settings
+        .sender_mailbox()
+        .map_err(|e| SendError::Permanent(e.0))?;
+    if notice.to.is_empty() {
+        return Err(SendError::Permanent("the notice has no recipient".into()));
+    }
+    let our_id = format!("<{}@{}>", uuid_like(notice.key), settings.domain());
+    let mut builder = Message::builder()
+        .from(from)
+        .subject(notice.subject)
+        .message_id(Some(our_id.clone()));
+    for to in notice.to {
+        let mailbox: Mailbox = to
+            .parse()
+            .map_err(|_| SendError::Permanent(format!("`{to}` is not an email address")))?;
+        builder = builder.to(mailbox);
+    }
+    let text_parts = MultiPart::alternative()
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_PLAIN)
+                .body(notice.text.to_owned()),
+        )
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_HTML)
+                .body(html_body(notice.text)),
+        );
+    let body = match notice.ics {
+        None => text_parts,
+        Some((method, ics)) => {
+            let method: String = method
+                .chars()
+                .filter(|c| c.is_ascii_alphabetic())
+                .take(16)
+                .collect();
+            let calendar =
+                ContentType::parse(&format!("text/calendar; charset=utf-8; method={method}"))
+                    .map_err(|e| SendError::Permanent(format!("calendar content type: {e}")))?;
+            let attachment = ContentType::parse("application/ics; name=\"invite.ics\"")
+                .map_err(|e| SendError::Permanent(format!("attachment content type: {e}")))?;
+            MultiPart::mixed()
+                .multipart(
+                    text_parts
+                        .singlepart(SinglePart::builder().header(calendar).body(ics.to_owned())),
+                )
+                .singlepart(
+                    lettre::message::Attachment::new("invite.ics".into())
+                        .body(ics.to_owned(), attachment),
+                )
+        }
+    };
+    let email = builder
+        .multipart(body)
+        .map_err(|e| SendError::Permanent(format!("could not build the email: {e}")))?;
+    Ok((email, our_id))
+}
+
+/// Sends a notice through the channel's SMTP settings.
+pub async fn send_notice(
+    settings: &Settings,
+    notice: &Notice<'_>,
+) -> Result<SendReceipt, SendError> {
+    let (email, our_id) = build_notice(settings, notice)?;
+    transport(settings)?.send(email).await.map_err(|e| {
+        if e.is_permanent() {
+            SendError::Permanent(format!("SMTP refused: {e}"))
+        } else {
+            SendError::Transient(format!("SMTP: {e}"))
+        }
+    })?;
+    Ok(SendReceipt {
+        provider_ref: Some(our_id),
+    })
+}

@@ -1,9 +1,11 @@
 //! Repository functions, one module per concern. Each takes a [`TenantTx`](crate::TenantTx)
 //! (tenant data) or the pool (the `platform` module only), never a bare connection.
 
+pub mod actions;
 pub mod agent;
 pub mod channels;
 pub mod contacts;
+pub mod effects;
 pub mod ingest;
 pub mod memory;
 pub mod messages;

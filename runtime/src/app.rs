@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use ractor::{Actor, ActorRef};
 use secrecy::{ExposeSecret, SecretString};
 use switchboard_actors::brain::Brains;
-use switchboard_actors::{dispatcher, FaultHook, RootMsg, RootSupervisor, Services};
+use switchboard_actors::{dispatcher, effects, FaultHook, RootMsg, RootSupervisor, Services};
 use switchboard_channels::Outbound;
 use switchboard_core::db::DbTarget;
 use switchboard_core::{ChannelId, Db};
@@ -40,6 +40,8 @@ pub struct Application {
     state: AppState,
     shutdown_tx: watch::Sender<bool>,
     dispatcher: JoinHandle<()>,
+    /// Delivers notifications, invites and CRM webhooks; stops on the shutdown signal.
+    effects_worker: JoinHandle<()>,
     indexer_task: JoinHandle<()>,
     index_keeper: JoinHandle<()>,
     root_handle: JoinHandle<()>,
@@ -274,6 +276,8 @@ impl Application {
             outbound,
             config: settings.pipeline.to_config(),
             outbox_kick: Arc::new(Notify::new()),
+            effects_kick: Arc::new(Notify::new()),
+            effects: settings.actions.to_config(),
             faults: options.faults,
             embedders,
         });
@@ -282,6 +286,7 @@ impl Application {
             .context("could not start the actor tree")?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let dispatcher = dispatcher::spawn(services.clone(), shutdown_rx.clone());
+        let effects_worker = effects::spawn(services.clone(), shutdown_rx.clone());
         let indexer_task = tokio::spawn(indexer.clone().run(shutdown_rx.clone()));
         let index_keeper = tokio::spawn(crate::knowledge::run_index_keeper(
             services.db.clone(),
@@ -304,6 +309,7 @@ impl Application {
             state,
             shutdown_tx,
             dispatcher,
+            effects_worker,
             indexer_task,
             index_keeper,
             root_handle,
@@ -344,6 +350,7 @@ impl Application {
             state,
             shutdown_tx,
             dispatcher,
+            effects_worker,
             indexer_task,
             index_keeper,
             root_handle,
@@ -381,6 +388,7 @@ impl Application {
         }
         let _ = root_handle.await;
         let _ = dispatcher.await;
+        let _ = effects_worker.await;
         let _ = polling.await;
         let _ = imap.await;
         let _ = indexer_task.await;

@@ -45,6 +45,8 @@ pub struct Settings {
     pub speech_to_text: Option<SpeechToTextSettings>,
     pub pg: PgSettings,
     pub pipeline: PipelineSettings,
+    /// Actions: the effects worker (notifications, invites, CRM webhooks).
+    pub actions: ActionsSettings,
     pub log: LogSettings,
     /// Knowledge base: local embedding model and chunking.
     pub knowledge: KnowledgeConfig,
@@ -98,6 +100,36 @@ pub struct PipelineSettings {
     pub turn_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
     pub outbox_max_attempts: i32,
+}
+
+/// The effects worker: how long a claimed effect is reserved and how retries back off.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct ActionsSettings {
+    pub effect_lease_secs: u64,
+    pub effect_backoff_ms: u64,
+    pub effect_max_backoff_secs: u64,
+}
+
+impl Default for ActionsSettings {
+    fn default() -> Self {
+        let d = switchboard_actors::effects::EffectsConfig::default();
+        Self {
+            effect_lease_secs: d.lease.as_secs(),
+            effect_backoff_ms: d.backoff_base.as_millis() as u64,
+            effect_max_backoff_secs: d.max_backoff.as_secs(),
+        }
+    }
+}
+
+impl ActionsSettings {
+    pub fn to_config(&self) -> switchboard_actors::effects::EffectsConfig {
+        switchboard_actors::effects::EffectsConfig {
+            lease: Duration::from_secs(self.effect_lease_secs.max(1)),
+            backoff_base: Duration::from_millis(self.effect_backoff_ms.max(1)),
+            max_backoff: Duration::from_secs(self.effect_max_backoff_secs.max(1)),
+        }
+    }
 }
 
 /// Knowledge base: the local embedding model and chunking.
@@ -253,6 +285,7 @@ impl Default for Settings {
             speech_to_text: None,
             pg: PgSettings::default(),
             pipeline: PipelineSettings::default(),
+            actions: ActionsSettings::default(),
             log: LogSettings::default(),
             knowledge: KnowledgeConfig::default(),
             llm: LlmSettings::default(),

@@ -205,3 +205,63 @@ pub async fn channels_of_kind(
         .map(|(c, t)| (ChannelId(c), TenantId(t)))
         .collect())
 }
+
+/// A claimed effect: which one and whose.
+#[derive(Clone, Copy, Debug)]
+pub struct ClaimedEffect {
+    pub id: Uuid,
+    pub tenant_id: TenantId,
+    /// Attempts including this one.
+    pub attempts: i32,
+    /// The previous attempt's lease expired mid-send: the receiver may already have it.
+    pub redelivery: bool,
+}
+
+/// Claims up to `limit` due effects for `lease`; effects whose lease expired are due again.
+pub async fn claim_effects(
+    pool: &PgPool,
+    limit: i32,
+    lease: std::time::Duration,
+) -> Result<Vec<ClaimedEffect>, DbError> {
+    let lease = sqlx::postgres::types::PgInterval {
+        months: 0,
+        days: 0,
+        microseconds: lease.as_micros() as i64,
+    };
+    let rows: Vec<(Uuid, Uuid, i32, bool)> = sqlx::query_as(
+        "SELECT id, tenant_id, attempts, redelivery FROM platform_claim_effects($1, $2)",
+    )
+    .bind(limit)
+    .bind(lease)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, t, attempts, redelivery)| ClaimedEffect {
+            id,
+            tenant_id: TenantId(t),
+            attempts,
+            redelivery,
+        })
+        .collect())
+}
+
+/// When the next effect becomes due, if any is waiting.
+pub async fn next_effect_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, DbError> {
+    Ok(sqlx::query_scalar("SELECT platform_next_effect_due()")
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Waiting escalations whose reminder is due, across tenants (ids only).
+pub async fn due_escalation_reminders(
+    pool: &PgPool,
+    limit: i32,
+) -> Result<Vec<(Uuid, TenantId)>, DbError> {
+    let rows: Vec<(Uuid, Uuid)> =
+        sqlx::query_as("SELECT id, tenant_id FROM platform_due_escalation_reminders($1)")
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().map(|(e, t)| (e, TenantId(t))).collect())
+}

@@ -140,7 +140,11 @@ pub async fn list_alerts(
 
 /// `GET /api/v1/agent/tools`: the tools the agent can be allowed, with their JSON schemas.
 pub async fn list_tools(State(state): State<AppState>) -> Json<Value> {
-    let tools = state.services.brains.tools().allowed(None);
+    let tools = state
+        .services
+        .brains
+        .tools()
+        .allowed(None, &Default::default());
     let specs = switchboard_actors::tools::ToolRegistry::specs(&tools);
     Json(json!({"tools": specs}))
 }
@@ -440,6 +444,13 @@ pub async fn preview(
     )
     .await?;
     let log = UsageLog::default();
+    let action_settings = {
+        let mut tx = services.db.tenant(tenant.id).await?;
+        let s = switchboard_core::store::actions::get(&mut tx).await?;
+        tx.commit().await?;
+        s
+    };
+    let turn_actions = switchboard_actors::actions::TurnActions::default();
     let thought = brain::think(
         services,
         Think {
@@ -454,6 +465,9 @@ pub async fn preview(
             purpose: "preview",
             deadline: services.config.turn_timeout,
             mind: None,
+            action_settings: &action_settings,
+            actions: &turn_actions,
+            handback_note: None,
         },
         &log,
     )
