@@ -16,6 +16,7 @@ mod cli;
 mod crash;
 mod dispatcher;
 mod embedded;
+mod handoff;
 mod knowledge;
 mod pipeline;
 mod tenancy;

@@ -217,6 +217,7 @@ impl ConversationState {
                 Ok(Ok(TurnOutcome::Parked { .. })) => "parked",
                 Ok(Ok(TurnOutcome::Superseded)) => "superseded",
                 Ok(Ok(TurnOutcome::Cancelled)) => "cancelled",
+                Ok(Ok(TurnOutcome::Silent { .. })) => "silent",
                 Ok(Err(_)) => "failed",
                 Err(_) => "panicked",
             };

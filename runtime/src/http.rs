@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod agent;
 pub mod channels;
+pub mod conversations;
 pub mod error;
 pub mod health;
 pub mod knowledge;
@@ -71,6 +72,29 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 .delete(channels::remove),
         )
         .route("/channels/{channel_id}/health", get(channels::health))
+        .route("/conversations", get(conversations::list))
+        .route("/conversations/{conversation_id}", get(conversations::show))
+        .route(
+            "/conversations/{conversation_id}/messages",
+            post(conversations::reply),
+        )
+        .route(
+            "/conversations/{conversation_id}/claim",
+            post(conversations::claim),
+        )
+        .route(
+            "/conversations/{conversation_id}/handback",
+            post(conversations::hand_back),
+        )
+        .route(
+            "/conversations/{conversation_id}/close",
+            post(conversations::close),
+        )
+        .route("/escalations", get(conversations::list_escalations))
+        .route(
+            "/escalations/{escalation_id}",
+            get(conversations::show_escalation),
+        )
         .route("/events/parked", get(admin::list_parked))
         .route("/events/{event_id}/retry", post(admin::retry_parked))
         .route(

@@ -151,6 +151,9 @@ pub struct TurnCommit<'a> {
     pub prompt_version_id: Option<uuid::Uuid>,
     /// The model calls the reply took; stored with the turn.
     pub usage: &'a [UsageRecord],
+    /// Choices offered with the reply (`[{id, title}]`: reply buttons where the channel has
+    /// them).
+    pub choices: Option<&'a serde_json::Value>,
 }
 
 /// What a committed turn produced.
@@ -241,12 +244,18 @@ pub async fn commit(tx: &mut TenantTx, turn: TurnCommit<'_>) -> Result<Committed
         conv.id.0,
         message_id.0,
         format!("reply:{turn_id}"),
-        json!({
-            "kind": "text",
-            "to": conv.contact_external_id,
-            "text": turn.reply,
-            "message_id": message_id,
-        })
+        {
+            let mut p = json!({
+                "kind": "text",
+                "to": conv.contact_external_id,
+                "text": turn.reply,
+                "message_id": message_id,
+            });
+            if let Some(c) = turn.choices.filter(|c| c.as_array().is_some_and(|a| !a.is_empty())) {
+                p["choices"] = c.clone();
+            }
+            p
+        }
     )
     .execute(tx.conn())
     .await?;
@@ -264,6 +273,45 @@ pub async fn commit(tx: &mut TenantTx, turn: TurnCommit<'_>) -> Result<Committed
         message_id,
         outbox_id,
     })
+}
+
+/// Takes a turn's events out of the pipeline without a reply: a human owns the conversation
+/// (or is about to), and the bot never talks over a human. The customer's messages stay in the
+/// transcript for the human. Returns false (and writes nothing) when another worker answered
+/// the events first.
+pub async fn commit_silent(
+    tx: &mut TenantTx,
+    conversation: &ConversationInfo,
+    events: &[EventId],
+    reason: &str,
+) -> Result<Option<TurnId>, DbError> {
+    let tenant = tx.tenant_id();
+    let turn_id = TurnId::new();
+    sqlx::query(
+        "INSERT INTO turns (id, tenant_id, conversation_id, responder, intent, event_count)
+         VALUES ($1, $2, $3, 'human', $4, $5)",
+    )
+    .bind(turn_id.0)
+    .bind(tenant.0)
+    .bind(conversation.id.0)
+    .bind(reason)
+    .bind(events.len() as i32)
+    .execute(tx.conn())
+    .await?;
+    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.0).collect();
+    let marked = sqlx::query(
+        "UPDATE inbound_events SET status = 'done', turn_id = $2, processed_at = now(), last_error = NULL
+          WHERE id = ANY($1) AND status = 'pending' AND conversation_id = $3",
+    )
+    .bind(&ids)
+    .bind(turn_id.0)
+    .bind(conversation.id.0)
+    .execute(tx.conn())
+    .await?;
+    if marked.rows_affected() != ids.len() as u64 {
+        return Ok(None);
+    }
+    Ok(Some(turn_id))
 }
 
 /// A parked event as admins see it.

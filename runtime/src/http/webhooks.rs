@@ -281,21 +281,40 @@ pub(crate) async fn store(
                     contacts::touch_inbound(&mut tx, channel, &message.contact_external_id).await?;
                     let conversation =
                         turns::conversation(&mut tx, recorded.conversation_id).await?;
-                    turns::commit(
+                    // While a human owns the conversation the bot says nothing, not even this:
+                    // the voice note waits in the transcript for the human.
+                    let owner = switchboard_core::store::handoff::ownership(
                         &mut tx,
-                        turns::TurnCommit {
-                            conversation: &conversation,
-                            events: &[recorded.event_id],
-                            reply: switchboard_channels::speech::UNSUPPORTED_REPLY,
-                            responder: "channel",
-                            intent: Some("voice_note_untranscribed"),
-                            metadata: serde_json::json!({"voice_note": true}),
-                            prompt_version_id: None,
-                            usage: &[],
-                        },
+                        recorded.conversation_id,
+                        true,
                     )
                     .await?;
-                    kick_dispatcher = true;
+                    if owner.state == switchboard_core::store::handoff::HandoffState::Bot {
+                        turns::commit(
+                            &mut tx,
+                            turns::TurnCommit {
+                                conversation: &conversation,
+                                events: &[recorded.event_id],
+                                reply: switchboard_channels::speech::UNSUPPORTED_REPLY,
+                                responder: "channel",
+                                intent: Some("voice_note_untranscribed"),
+                                metadata: serde_json::json!({"voice_note": true}),
+                                prompt_version_id: None,
+                                usage: &[],
+                                choices: None,
+                            },
+                        )
+                        .await?;
+                        kick_dispatcher = true;
+                    } else {
+                        turns::commit_silent(
+                            &mut tx,
+                            &conversation,
+                            &[recorded.event_id],
+                            "human_owned",
+                        )
+                        .await?;
+                    }
                 }
                 metrics::counter!("switchboard_inbound_total", "channel" => kind.as_str(), "result" => if recorded.duplicate { "duplicate" } else { "voice_untranscribed" })
                     .increment(1);
