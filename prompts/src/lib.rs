@@ -22,6 +22,7 @@ pub mod agent;
 pub mod diff;
 mod intent;
 mod lang;
+pub mod lead;
 mod reply;
 mod terms;
 mod text;
