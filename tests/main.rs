@@ -17,6 +17,7 @@ mod crash;
 mod dispatcher;
 mod embedded;
 mod knowledge;
+mod leads;
 mod pipeline;
 mod tenancy;
 mod webchat;

@@ -7,6 +7,7 @@ pub mod channels;
 pub mod contacts;
 pub mod effects;
 pub mod ingest;
+pub mod leads;
 pub mod memory;
 pub mod messages;
 pub mod outbox;
