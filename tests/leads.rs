@@ -551,3 +551,51 @@ async fn invalid_action_settings_are_refused_and_the_secret_never_leaks() {
     let (status, body) = app.admin_get("/api/v1/actions/settings").await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test]
+async fn a_crm_redirect_is_a_failed_delivery_not_a_silent_get() {
+    // A CRM URL that answers 302 (moved): following it would turn the POST into a GET without
+    // the lead, answered 200 by the new location, and the lead would count as delivered.
+    let crm = crm().await;
+    let target = format!("{}/crm/moved", crm.base);
+    let redirector = axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move {
+            (
+                axum::http::StatusCode::FOUND,
+                [("location", target)],
+                "moved",
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let moved_from = format!("http://{}/crm/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, redirector).await.unwrap() });
+
+    let app = spawn_app().await;
+    let (status, body, _) = admin_put(
+        &app,
+        "/api/v1/actions/settings?tenant=demo",
+        json!({"crm_webhook_url": moved_from, "crm_secret": SECRET}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let conv = conversation(&app, &session(), "Hello").await;
+    assert_eq!(
+        observe(&app, conv, "my email is nadia@example.com")
+            .await
+            .crm,
+        CrmOutcome::Queued
+    );
+    let ok = eventually(Duration::from_secs(10), || async {
+        deliveries(&app)
+            .await
+            .first()
+            .is_some_and(|d| d["status"] == "failed")
+    })
+    .await;
+    assert!(ok, "{:#?}", deliveries(&app).await);
+    let d = &deliveries(&app).await[0];
+    assert_eq!(d["attempt_log"][0]["status_code"], 302, "{d}");
+    assert!(crm.received().is_empty(), "{:?}", crm.received());
+}
