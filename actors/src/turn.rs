@@ -337,6 +337,10 @@ pub async fn run(
             let holding = holding_message(lang, &expect);
             reply.text = match (p.keep_answer, created) {
                 (true, _) if reply.text.trim().is_empty() => holding,
+                // The agent could not help: say a human is coming and when.
+                (true, true) if p.trigger == "failures" => {
+                    format!("{}\n\n{holding}", reply.text)
+                }
                 (true, true) => format!("{}\n\n{}", reply.text, team_will_follow_up(lang)),
                 (true, false) => reply.text.clone(),
                 (false, _) => holding,
