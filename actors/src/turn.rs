@@ -314,7 +314,6 @@ pub async fn run(
                 }
             }
         }
-        let mut escalated = None;
         if let Some(p) = &plan {
             let now = chrono::Utc::now();
             let (expect, after_hours) =
@@ -351,7 +350,6 @@ pub async fn run(
                 reply.intent = "human".into();
                 reply.metadata["intent"] = serde_json::json!("human");
             }
-            escalated = Some(created);
         }
         let committed = turns::commit(
             &mut tx,
@@ -371,9 +369,9 @@ pub async fn run(
         match committed {
             Ok(c) => {
                 tx.commit().await?;
-                if escalated == Some(true) {
-                    services.effects_kick.notify_one();
-                }
+                // Escalations, and tools (booking invites, CRM calls), may have queued
+                // effects: the worker need not wait for its next poll.
+                services.effects_kick.notify_one();
                 Ok(Some(Ok((c, reply.responder))))
             }
             Err(DbError::Conflict(why)) => {
