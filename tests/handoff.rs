@@ -497,6 +497,16 @@ async fn a_human_claiming_while_the_bot_thinks_silences_the_bot() {
 #[tokio::test]
 async fn keyword_lead_score_and_repeated_failure_rules_escalate_once() {
     let app = spawn_app().await;
+    // Telegram notices need a numeric chat id: a name is refused before anything is stored.
+    let r = app
+        .http
+        .put(app.url("/api/v1/actions/settings?tenant=demo"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"notify_telegram_chat_id": "@sales-team"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
     let mut c = app.owner().await;
     sqlx::query(
         "INSERT INTO action_settings (tenant_id, handoff_keywords, lead_score_threshold)

@@ -243,11 +243,9 @@ pub async fn put(
     }
     if let Some(chat) = update.notify_telegram_chat_id {
         let chat = chat.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
-        if chat
-            .as_deref()
-            .is_some_and(|c| c.len() > 64 || c.chars().any(char::is_whitespace))
-        {
-            return invalid("`notify_telegram_chat_id` must be a chat id or @channel name");
+        // The Bot API takes numeric chat ids (groups and channels are negative).
+        if chat.as_deref().is_some_and(|c| c.parse::<i64>().is_err()) {
+            return invalid("`notify_telegram_chat_id` must be a numeric Telegram chat id");
         }
         s.notify_telegram_chat_id = chat;
     }
