@@ -261,7 +261,7 @@ pub async fn book(
     new: &NewBooking,
     invite: InviteWriter<'_>,
 ) -> Result<BookOutcome, DbError> {
-    if let Some(b) = by_key(tx, &new.idempotency_key).await? {
+    if let Some(b) = get_by_key(tx, &new.idempotency_key).await? {
         return Ok(BookOutcome::Existing(b));
     }
     let s = availability.settings();
@@ -307,7 +307,7 @@ pub async fn book(
             Ok(BookOutcome::Booked(b))
         }
         // The same request committed a booking while we were inserting: it is the one.
-        Guarded::Row(None) => by_key(tx, &new.idempotency_key)
+        Guarded::Row(None) => get_by_key(tx, &new.idempotency_key)
             .await?
             .map(BookOutcome::Existing)
             .ok_or_else(|| DbError::Conflict("the booking request is being processed".into())),
@@ -373,7 +373,7 @@ pub async fn reschedule(
     idempotency_key: &str,
     invite: InviteWriter<'_>,
 ) -> Result<RescheduleOutcome, DbError> {
-    if let Some(b) = by_key(tx, idempotency_key).await? {
+    if let Some(b) = get_by_key(tx, idempotency_key).await? {
         return Ok(RescheduleOutcome::Existing(b));
     }
     let old = lock(tx, id).await?;
@@ -545,6 +545,9 @@ pub struct Offer {
     pub booking_id: Option<Uuid>,
     pub slots: Vec<DateTime<Utc>>,
     pub offered_at: DateTime<Utc>,
+    /// The language the slots were offered in (`en`, `ar`): a bare "2" has none of its own.
+    #[serde(default)]
+    pub lang: Option<String>,
 }
 
 pub async fn offer(
@@ -574,7 +577,24 @@ pub async fn set_offer(
     Ok(())
 }
 
-async fn by_key(tx: &mut TenantTx, key: &str) -> Result<Option<Booking>, DbError> {
+/// The booking a request cancelled (its `cancel_reason`), so that a redone request finds it
+/// instead of cancelling the customer's next booking.
+pub async fn cancelled_with_reason(
+    tx: &mut TenantTx,
+    reason: &str,
+) -> Result<Option<Booking>, DbError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM bookings WHERE status = 'cancelled' AND cancel_reason = $1
+          ORDER BY cancelled_at DESC LIMIT 1"
+    ))
+    .bind(reason)
+    .fetch_optional(tx.conn())
+    .await?;
+    row.as_ref().map(booking_from).transpose()
+}
+
+/// The booking made (or moved) by the request with idempotency `key`.
+pub async fn get_by_key(tx: &mut TenantTx, key: &str) -> Result<Option<Booking>, DbError> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM bookings WHERE idempotency_key = $1"
     ))
