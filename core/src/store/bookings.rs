@@ -267,37 +267,38 @@ pub async fn book(
     let s = availability.settings();
     let id = Uuid::now_v7();
     let (h0, h1) = availability.hold(new.start);
-    let inserted = guarded(
-        tx,
-        sqlx::query(&format!(
-            "INSERT INTO bookings (id, tenant_id, conversation_id, contact_id, starts_at, ends_at,
-                                   hold, ics_uid, idempotency_key, customer_name, customer_email,
-                                   lang, title, location, timezone, salesperson_name,
-                                   salesperson_email)
-             VALUES ($1, $2, $3, $4, $5, $6, tstzrange($7, $8), $9, $10, $11, $12, $13, $14, $15,
-                     $16, $17, $18)
-             ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
-             RETURNING {COLUMNS}"
-        ))
-        .bind(id)
-        .bind(tx.tenant_id().0)
-        .bind(new.conversation.map(|c| c.0))
-        .bind(new.contact.map(|c| c.0))
-        .bind(new.start)
-        .bind(new.start + availability.slot_length())
-        .bind(h0)
-        .bind(h1)
-        .bind(format!("{id}@switchboard"))
-        .bind(&new.idempotency_key)
-        .bind(&new.customer_name)
-        .bind(&new.customer_email)
-        .bind(&new.lang)
-        .bind(&s.meeting_title)
-        .bind(&s.location)
-        .bind(&s.timezone)
-        .bind(&s.salesperson_name)
-        .bind(&s.salesperson_email),
-    )
+    let sql = format!(
+        "INSERT INTO bookings (id, tenant_id, conversation_id, contact_id, starts_at, ends_at,
+                               hold, ics_uid, idempotency_key, customer_name, customer_email,
+                               lang, title, location, timezone, salesperson_name,
+                               salesperson_email)
+         VALUES ($1, $2, $3, $4, $5, $6, tstzrange($7, $8), $9, $10, $11, $12, $13, $14, $15,
+                 $16, $17, $18)
+         ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+         RETURNING {COLUMNS}"
+    );
+    let tenant = tx.tenant_id();
+    let inserted = guarded(tx, || {
+        sqlx::query(&sql)
+            .bind(id)
+            .bind(tenant.0)
+            .bind(new.conversation.map(|c| c.0))
+            .bind(new.contact.map(|c| c.0))
+            .bind(new.start)
+            .bind(new.start + availability.slot_length())
+            .bind(h0)
+            .bind(h1)
+            .bind(format!("{id}@switchboard"))
+            .bind(&new.idempotency_key)
+            .bind(&new.customer_name)
+            .bind(&new.customer_email)
+            .bind(&new.lang)
+            .bind(&s.meeting_title)
+            .bind(&s.location)
+            .bind(&s.timezone)
+            .bind(&s.salesperson_name)
+            .bind(&s.salesperson_email)
+    })
     .await?;
     match inserted {
         Guarded::Taken => Ok(BookOutcome::SlotTaken),
@@ -383,60 +384,67 @@ pub async fn reschedule(
     let new_id = Uuid::now_v7();
     let (h0, h1) = availability.hold(new_start);
     // Both statements inside the savepoint: when the insert conflicts, the old booking's
-    // cancellation is undone with it.
-    sqlx::query("SAVEPOINT booking_move")
-        .execute(tx.conn())
-        .await?;
-    let moved = async {
-        sqlx::query(
-            "UPDATE bookings SET status = 'cancelled', cancelled_at = now(),
-                                 cancel_reason = 'rescheduled'
-              WHERE id = $1",
-        )
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
-        sqlx::query(&format!(
-            "INSERT INTO bookings (id, tenant_id, conversation_id, contact_id, starts_at, ends_at,
-                                   hold, ics_uid, sequence, idempotency_key, customer_name,
-                                   customer_email, lang, title, location, timezone,
-                                   salesperson_name, salesperson_email, rescheduled_from)
-             SELECT $1, tenant_id, conversation_id, contact_id, $2, $3, tstzrange($4, $5), ics_uid,
-                    sequence + 1, $6, customer_name, customer_email, lang, title, location,
-                    timezone, salesperson_name, salesperson_email, id
-               FROM bookings WHERE id = $7
-             RETURNING {COLUMNS}"
-        ))
-        .bind(new_id)
-        .bind(new_start)
-        .bind(new_start + availability.slot_length())
-        .bind(h0)
-        .bind(h1)
-        .bind(idempotency_key)
-        .bind(id)
-        .fetch_one(tx.conn())
-        .await
-    }
-    .await;
-    match moved {
-        Ok(row) => {
-            sqlx::query("RELEASE SAVEPOINT booking_move")
-                .execute(tx.conn())
-                .await?;
-            let b = booking_from(&row)?;
-            enqueue_invites(tx, &b, Change::Rescheduled, invite).await?;
-            Ok(RescheduleOutcome::Rescheduled(b))
+    // cancellation is undone with it. A deadlock victim is retried (see `guarded`).
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        sqlx::query("SAVEPOINT booking_move")
+            .execute(tx.conn())
+            .await?;
+        let moved = async {
+            sqlx::query(
+                "UPDATE bookings SET status = 'cancelled', cancelled_at = now(),
+                                     cancel_reason = 'rescheduled'
+                  WHERE id = $1",
+            )
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
+            sqlx::query(&format!(
+                "INSERT INTO bookings (id, tenant_id, conversation_id, contact_id, starts_at,
+                                       ends_at, hold, ics_uid, sequence, idempotency_key,
+                                       customer_name, customer_email, lang, title, location,
+                                       timezone, salesperson_name, salesperson_email,
+                                       rescheduled_from)
+                 SELECT $1, tenant_id, conversation_id, contact_id, $2, $3, tstzrange($4, $5),
+                        ics_uid, sequence + 1, $6, customer_name, customer_email, lang, title,
+                        location, timezone, salesperson_name, salesperson_email, id
+                   FROM bookings WHERE id = $7
+                 RETURNING {COLUMNS}"
+            ))
+            .bind(new_id)
+            .bind(new_start)
+            .bind(new_start + availability.slot_length())
+            .bind(h0)
+            .bind(h1)
+            .bind(idempotency_key)
+            .bind(id)
+            .fetch_one(tx.conn())
+            .await
         }
-        Err(e) if is_exclusion(&e) => {
-            sqlx::query("ROLLBACK TO SAVEPOINT booking_move")
-                .execute(tx.conn())
-                .await?;
-            sqlx::query("RELEASE SAVEPOINT booking_move")
-                .execute(tx.conn())
-                .await?;
-            Ok(RescheduleOutcome::SlotTaken)
+        .await;
+        match moved {
+            Ok(row) => {
+                sqlx::query("RELEASE SAVEPOINT booking_move")
+                    .execute(tx.conn())
+                    .await?;
+                let b = booking_from(&row)?;
+                enqueue_invites(tx, &b, Change::Rescheduled, invite).await?;
+                return Ok(RescheduleOutcome::Rescheduled(b));
+            }
+            Err(e) if is_exclusion(&e) || (is_deadlock(&e) && attempt < DEADLOCK_RETRIES) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT booking_move")
+                    .execute(tx.conn())
+                    .await?;
+                sqlx::query("RELEASE SAVEPOINT booking_move")
+                    .execute(tx.conn())
+                    .await?;
+                if is_exclusion(&e) {
+                    return Ok(RescheduleOutcome::SlotTaken);
+                }
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -623,32 +631,59 @@ enum Guarded {
     Taken,
 }
 
-/// Runs `query` inside a savepoint; an exclusion violation rolls back to it and says so.
-async fn guarded<'q>(
-    tx: &mut TenantTx,
-    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-) -> Result<Guarded, DbError> {
-    sqlx::query("SAVEPOINT booking_insert")
-        .execute(tx.conn())
-        .await?;
-    match query.fetch_optional(tx.conn()).await {
-        Ok(row) => {
-            sqlx::query("RELEASE SAVEPOINT booking_insert")
-                .execute(tx.conn())
-                .await?;
-            Ok(Guarded::Row(row))
+/// Runs the query `make` builds inside a savepoint; an exclusion violation rolls back to it and
+/// says so. Two transactions inserting overlapping holds at the same instant can each wait for
+/// the other inside the GiST index check; PostgreSQL's deadlock detector then aborts one
+/// statement (40P01), which is retried: on the retry it simply waits for the other
+/// transaction and sees its hold.
+async fn guarded<'q, F>(tx: &mut TenantTx, make: F) -> Result<Guarded, DbError>
+where
+    F: Fn() -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        sqlx::query("SAVEPOINT booking_insert")
+            .execute(tx.conn())
+            .await?;
+        let result = make().fetch_optional(tx.conn()).await;
+        let outcome = match result {
+            Ok(row) => Some(Ok(Guarded::Row(row))),
+            Err(e) if is_exclusion(&e) => Some(Ok(Guarded::Taken)),
+            Err(e) if is_deadlock(&e) && attempt < DEADLOCK_RETRIES => None,
+            Err(e) => Some(Err(e)),
+        };
+        match outcome {
+            Some(Ok(Guarded::Row(row))) => {
+                sqlx::query("RELEASE SAVEPOINT booking_insert")
+                    .execute(tx.conn())
+                    .await?;
+                return Ok(Guarded::Row(row));
+            }
+            Some(Err(e)) => return Err(e.into()),
+            // Taken, or a deadlock victim to retry: undo the failed statement either way.
+            other => {
+                sqlx::query("ROLLBACK TO SAVEPOINT booking_insert")
+                    .execute(tx.conn())
+                    .await?;
+                sqlx::query("RELEASE SAVEPOINT booking_insert")
+                    .execute(tx.conn())
+                    .await?;
+                if let Some(Ok(taken)) = other {
+                    return Ok(taken);
+                }
+            }
         }
-        Err(e) if is_exclusion(&e) => {
-            sqlx::query("ROLLBACK TO SAVEPOINT booking_insert")
-                .execute(tx.conn())
-                .await?;
-            sqlx::query("RELEASE SAVEPOINT booking_insert")
-                .execute(tx.conn())
-                .await?;
-            Ok(Guarded::Taken)
-        }
-        Err(e) => Err(e.into()),
     }
+}
+
+/// Attempts of a booking statement chosen as a deadlock victim (see [`guarded`]).
+const DEADLOCK_RETRIES: u32 = 4;
+
+fn is_deadlock(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "40P01")
 }
 
 fn is_exclusion(e: &sqlx::Error) -> bool {
