@@ -73,6 +73,33 @@ async fn dialogue(
         return Ok(None);
     };
     let text = ctx.customer_text;
+    // A redone turn (the process died after this request booked or moved, before the reply
+    // committed) answers as the first run did; the offer it used is already cleared.
+    if let Some(b) = bookings::get_by_key(tx, &format!("offline:{}", ctx.request_key())).await? {
+        let lang = Lang::from_code(&b.lang).unwrap_or(ctx.lang);
+        let when = words::long_when(lang, b.local_start());
+        return Ok(Some(if b.rescheduled_from.is_some() {
+            reply(
+                words::rescheduled(lang, &b.title, &when, av.timezone_name()),
+                Vec::new(),
+                "booking_rescheduled",
+                json!({"booking_id": b.id, "starts_at": b.starts_at}),
+            )
+        } else {
+            reply(
+                words::confirmed(
+                    lang,
+                    &b.title,
+                    &when,
+                    av.timezone_name(),
+                    b.customer_email.as_deref(),
+                ),
+                Vec::new(),
+                "booking_confirmed",
+                json!({"booking_id": b.id, "starts_at": b.starts_at}),
+            )
+        }));
+    }
     let offer = bookings::offer(tx, ctx.conversation)
         .await?
         .filter(|o| now - o.offered_at < Duration::hours(OFFER_TTL_HOURS));
