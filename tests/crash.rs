@@ -29,6 +29,8 @@ fn start_binary(database: &str, port: u16, data_dir: &std::path::Path) -> Child 
         .env("SWITCHBOARD_DATA_DIR", data_dir)
         .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("SWITCHBOARD_PIPELINE__DEBOUNCE_MS", "30")
+        // An effect interrupted by the kill is due again soon after the restart.
+        .env("SWITCHBOARD_ACTIONS__EFFECT_LEASE_SECS", "3")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -185,5 +187,173 @@ async fn sigkill_during_a_burst_loses_nothing_and_answers_everything_exactly_onc
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
     assert!(status.success(), "graceful shutdown exits 0: {status}");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// Escalations under SIGKILL: many customers ask for a person at once, the process is killed
+/// while turns and notifications are in flight, restarted, and every message is resent. Each
+/// conversation ends with one escalation, one holding message and one notification per channel
+/// (email and Telegram) — a second delivery is only possible for an attempt the kill
+/// interrupted after the receiver took it, and the test checks that bound from the delivery log.
+#[tokio::test]
+async fn sigkill_during_escalations_notifies_once_after_restart() {
+    const PEOPLE: usize = 12;
+    let smtpd = Smtpd::start().await;
+    let bot = crate::fake_provider::FakeProvider::start(|req, i| {
+        if req.path.to_ascii_lowercase().ends_with("/sendmessage") {
+            let sent = req.json();
+            (
+                200,
+                serde_json::json!({"ok": true, "result": {
+                    "message_id": 9000 + i, "date": 1_700_000_000,
+                    "chat": {"id": sent["chat_id"], "type": "group", "title": "Sales"},
+                    "text": sent["text"]}}),
+            )
+        } else {
+            (200, serde_json::json!({"ok": true, "result": true}))
+        }
+    })
+    .await;
+    let database = fresh_database().await;
+    let data_dir = std::env::temp_dir().join(format!("sb-crash-{}", uuid::Uuid::new_v4().simple()));
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut child = start_binary(&database, port, &data_dir);
+    wait_ready(&http, &base).await;
+    let owner_url = shared_pg().url("postgres", &database);
+    use sqlx::Connection;
+    let mut owner = sqlx::PgConnection::connect(&owner_url).await.unwrap();
+    for body in [
+        serde_json::json!({"kind": "email", "name": "Email", "config": {
+            "from_address": "agent@sahara.example", "smtp_host": "127.0.0.1",
+            "smtp_port": smtpd.port, "smtp_security": "none",
+            "webhook_signing_key": "mg-signing-key-0001"}}),
+        serde_json::json!({"kind": "telegram", "name": "Telegram", "config": {
+            "bot_token": "123456789:AAExampleTokenForTests_0123456789",
+            "secret_token": "tg-secret_0001", "api_url": bot.base}}),
+    ] {
+        let r = http
+            .post(format!("{base}/api/v1/channels?tenant=demo"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    sqlx::query(
+        "INSERT INTO action_settings (tenant_id, notify_emails, notify_telegram_chat_id)
+         SELECT id, ARRAY['sales@sahara.example'], '-100777' FROM tenants WHERE slug = 'demo'",
+    )
+    .execute(&mut owner)
+    .await
+    .unwrap();
+    let channel: String = sqlx::query_scalar("SELECT c.id::text FROM channels c JOIN tenants t ON t.id = c.tenant_id WHERE t.slug = 'demo' AND c.kind = 'webchat'")
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    let ask = |http: reqwest::Client, s: String| {
+        let (base, channel) = (base.clone(), channel.clone());
+        async move {
+            http.post(format!("{base}/api/v1/webchat/{channel}/messages"))
+                .json(
+                    &serde_json::json!({"session_id": s, "client_message_id": "m0",
+                    "text": "I want to talk to a real person please"}),
+                )
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 202)
+        }
+    };
+    let sessions: Vec<String> = (0..PEOPLE)
+        .map(|i| format!("escalation-session-{i:04}"))
+        .collect();
+    futures::future::join_all(sessions.iter().map(|s| ask(http.clone(), s.clone()))).await;
+    // Kill as soon as the first escalations commit: the rest are mid-turn or mid-notification.
+    let started = eventually(Duration::from_secs(30), || async {
+        let mut c = sqlx::PgConnection::connect(&owner_url).await.unwrap();
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM escalations")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+            >= 1
+    })
+    .await;
+    if !started {
+        let rows: Vec<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT state, wait_event_type || ':' || coalesce(wait_event, ''), left(query, 160) FROM pg_stat_activity WHERE datname = current_database()",
+        )
+        .fetch_all(&mut owner)
+        .await
+        .unwrap();
+        let events: Vec<(String, i32, Option<String>)> =
+            sqlx::query_as("SELECT status, attempts, last_error FROM inbound_events")
+                .fetch_all(&mut owner)
+                .await
+                .unwrap();
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        panic!("no escalation: {rows:#?} {events:#?}");
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+
+    let mut child = start_binary(&database, port, &data_dir);
+    wait_ready(&http, &base).await;
+    for s in &sessions {
+        assert!(ask(http.clone(), s.clone()).await, "resend {s}");
+    }
+    let people = PEOPLE as i64;
+    let settled = eventually(Duration::from_secs(60), || async {
+        let mut c = sqlx::PgConnection::connect(&owner_url).await.unwrap();
+        let (events, escalations, effects_done): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM inbound_events WHERE status = 'done'),
+                    (SELECT count(*) FROM escalations),
+                    (SELECT count(*) FROM effects WHERE status = 'done')",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        events == people && escalations == people && effects_done == 2 * people
+    })
+    .await;
+    assert!(
+        settled,
+        "every escalation committed and notified after the restart"
+    );
+    let (holding, effects, interrupted): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM messages WHERE role = 'agent'),
+                (SELECT count(*) FROM effects),
+                (SELECT coalesce(sum(e.attempts - (SELECT count(*) FROM effect_attempts a WHERE a.effect_id = e.id)), 0)::bigint
+                   FROM effects e)",
+    )
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!(holding, people, "one holding message per conversation");
+    assert_eq!(
+        effects,
+        2 * people,
+        "one email and one Telegram notice per escalation"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let emails = smtpd.messages().len() as i64;
+    let telegrams = bot
+        .received_at("/sendMessage")
+        .iter()
+        .filter(|r| r.json()["chat_id"] == -100777)
+        .count() as i64;
+    // Each notice arrived, and more than once only if the kill interrupted an attempt that
+    // had already reached the receiver (the one documented window).
+    assert!(
+        emails + telegrams >= 2 * people && emails + telegrams <= 2 * people + interrupted,
+        "emails {emails}, telegrams {telegrams}, interrupted attempts {interrupted}"
+    );
+    eprintln!("escalation crash test: {emails} emails, {telegrams} Telegram notices, {interrupted} interrupted attempts");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(&data_dir);
 }

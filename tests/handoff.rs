@@ -493,3 +493,89 @@ async fn a_human_claiming_while_the_bot_thinks_silences_the_bot() {
     assert_eq!(status, 404);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn keyword_lead_score_and_repeated_failure_rules_escalate_once() {
+    let app = spawn_app().await;
+    let mut c = app.owner().await;
+    sqlx::query(
+        "INSERT INTO action_settings (tenant_id, handoff_keywords, lead_score_threshold)
+         VALUES ($1, ARRAY['refund'], 40)",
+    )
+    .bind(app.demo_tenant.0)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let ch = app.demo_channel;
+
+    // A configured keyword brings a human in, with the holding message.
+    let s1 = session();
+    app.post_chat(ch, &s1, "m1", "I need a refund for my inverter")
+        .await;
+    let h = app.wait_for_agent_replies(ch, &s1, 1).await;
+    assert!(
+        h[1]["text"].as_str().unwrap().contains("colleague"),
+        "{h:#?}"
+    );
+
+    // A qualified lead: the question is answered and the team follows up, once.
+    let s2 = session();
+    app.post_chat(
+        ch,
+        &s2,
+        "m1",
+        "My name is Sam Carter from Carter Logistics, sam@carter.example, +971 50 123 4567. What are your prices for a warehouse rooftop?",
+    )
+    .await;
+    let h = app.wait_for_agent_replies(ch, &s2, 1).await;
+    let answer = h[1]["text"].as_str().unwrap();
+    assert!(
+        answer.contains("sales team will also follow up"),
+        "{answer}"
+    );
+    let triggers: Vec<String> =
+        sqlx::query_scalar("SELECT trigger FROM escalations ORDER BY created_at")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(triggers, ["keyword", "lead_score"]);
+
+    // A tenant whose knowledge cannot answer: the second unanswered question brings a human.
+    let (status, body) = app
+        .admin_post(
+            "/api/v1/tenants",
+            json!({"slug": "empty-kb", "name": "Empty Co"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let empty: switchboard_core::ChannelId =
+        serde_json::from_value(body["channels"][0]["id"].clone()).unwrap();
+    let s3 = session();
+    app.post_chat(empty, &s3, "m1", "Do you ship quantum flux capacitors?")
+        .await;
+    app.wait_for_agent_replies(empty, &s3, 1).await;
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT count(*) FROM escalations WHERE trigger = 'failures'"
+        )
+        .await,
+        0
+    );
+    app.post_chat(empty, &s3, "m2", "What about hyperdrive warranties?")
+        .await;
+    let h = app.wait_for_agent_replies(empty, &s3, 2).await;
+    assert!(
+        h[3]["text"].as_str().unwrap().contains("colleague"),
+        "{h:#?}"
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT count(*) FROM escalations WHERE trigger = 'failures'"
+        )
+        .await,
+        1
+    );
+    app.stop().await;
+}

@@ -19,6 +19,7 @@ mod dispatcher;
 mod embedded;
 mod handoff;
 mod knowledge;
+mod leads;
 mod pipeline;
 mod tenancy;
 mod webchat;

@@ -372,6 +372,23 @@ pub fn sign_webhook(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     format!("t={timestamp},v1={}", hex(&hmac_sha256(secret, &signed)))
 }
 
+/// The HTTP client of CRM webhooks. Unlike the channels' client it never follows redirects:
+/// on a 301/302/303 reqwest would repeat the request as a GET without the body, the new
+/// location would answer 200, and a lead the CRM never received would be logged as delivered.
+/// A redirect is recorded as a failed attempt instead, with its status, for an admin to fix
+/// the URL. Timeouts match the channels' client (a hung CRM must not hold the worker).
+fn crm_client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(15))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .expect("the HTTP client builds with static settings")
+    })
+}
+
 async fn webhook_effect(
     services: &Services,
     tenant: TenantId,
@@ -411,9 +428,7 @@ async fn webhook_effect(
         Utc::now().timestamp(),
         &bytes,
     );
-    let sent = services
-        .outbound
-        .http
+    let sent = crm_client()
         .post(&url)
         .header("content-type", "application/json")
         .header(SIGNATURE_HEADER, signature)

@@ -314,7 +314,6 @@ pub async fn run(
                 }
             }
         }
-        let mut escalated = None;
         if let Some(p) = &plan {
             let now = chrono::Utc::now();
             let (expect, after_hours) =
@@ -337,6 +336,10 @@ pub async fn run(
             let holding = holding_message(lang, &expect);
             reply.text = match (p.keep_answer, created) {
                 (true, _) if reply.text.trim().is_empty() => holding,
+                // The agent could not help: say a human is coming and when.
+                (true, true) if p.trigger == "failures" => {
+                    format!("{}\n\n{holding}", reply.text)
+                }
                 (true, true) => format!("{}\n\n{}", reply.text, team_will_follow_up(lang)),
                 (true, false) => reply.text.clone(),
                 (false, _) => holding,
@@ -347,7 +350,6 @@ pub async fn run(
                 reply.intent = "human".into();
                 reply.metadata["intent"] = serde_json::json!("human");
             }
-            escalated = Some(created);
         }
         let committed = turns::commit(
             &mut tx,
@@ -367,9 +369,9 @@ pub async fn run(
         match committed {
             Ok(c) => {
                 tx.commit().await?;
-                if escalated == Some(true) {
-                    services.effects_kick.notify_one();
-                }
+                // Escalations, and tools (booking invites, CRM calls), may have queued
+                // effects: the worker need not wait for its next poll.
+                services.effects_kick.notify_one();
                 Ok(Some(Ok((c, reply.responder))))
             }
             Err(DbError::Conflict(why)) => {

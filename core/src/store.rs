@@ -9,6 +9,7 @@ pub mod contacts;
 pub mod effects;
 pub mod handoff;
 pub mod ingest;
+pub mod leads;
 pub mod memory;
 pub mod messages;
 pub mod outbox;

@@ -24,6 +24,7 @@ pub mod diff;
 pub mod handoff;
 mod intent;
 mod lang;
+pub mod lead;
 mod reply;
 mod terms;
 mod text;

@@ -9,6 +9,7 @@ pub mod conversations;
 pub mod error;
 pub mod health;
 pub mod knowledge;
+pub mod leads;
 pub mod metrics;
 pub mod pages;
 pub mod route_cache;
@@ -160,6 +161,14 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 .delete(agent::delete_prompt),
         )
         .route("/prompts/{version_id}/publish", post(agent::publish_prompt))
+        .route("/leads", get(leads::list))
+        .route("/leads/{contact_id}", get(leads::show))
+        .route("/crm/deliveries", get(leads::deliveries))
+        .route("/crm/deliveries/{effect_id}/retry", post(leads::retry))
+        .route(
+            "/actions/settings",
+            get(leads::get_settings).put(leads::put_settings),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_admin,

@@ -279,11 +279,13 @@ pub async fn record(tx: &mut TenantTx, effect: Uuid, a: &AttemptRecord<'_>) -> R
     Ok(())
 }
 
-/// Puts a failed effect back in the queue with a fresh attempt budget (admin "retry").
+/// Puts a failed effect back in the queue with a fresh attempt budget (admin "retry"). The
+/// attempt count goes on, so the delivery log keeps numbering attempts in order.
 pub async fn retry(tx: &mut TenantTx, effect: Uuid) -> Result<bool, DbError> {
     let done = sqlx::query(
-        "UPDATE effects SET status = 'pending', attempts = 0, next_attempt_at = now(), done_at = NULL
-          WHERE id = $1 AND status IN ('failed', 'skipped')",
+        "UPDATE effects SET status = 'pending', next_attempt_at = now(), done_at = NULL,
+                max_attempts = LEAST(attempts + 8, 50)
+          WHERE id = $1 AND status IN ('failed', 'skipped') AND attempts < 50",
     )
     .bind(effect)
     .execute(tx.conn())

@@ -25,7 +25,7 @@ pub struct TenantParam {
     tenant: Option<String>,
 }
 
-async fn tenant_of(state: &AppState, tenant: Option<&str>) -> Result<Tenant, ApiError> {
+pub(crate) async fn tenant_of(state: &AppState, tenant: Option<&str>) -> Result<Tenant, ApiError> {
     let Some(t) = tenant else {
         return Err(ApiError::bad_request(
             "missing_tenant",
@@ -37,7 +37,7 @@ async fn tenant_of(state: &AppState, tenant: Option<&str>) -> Result<Tenant, Api
         .ok_or_else(|| ApiError::not_found(format!("no tenant `{t}`")))
 }
 
-fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+pub(crate) fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
 }
 
