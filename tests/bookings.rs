@@ -806,3 +806,121 @@ async fn a_booking_turn_run_twice_books_once_and_invites_each_recipient_once() {
     drop(other);
     app.stop().await;
 }
+
+/// A local OpenAI-compatible endpoint that books like a model would (tool results arrive as
+/// `{"ok", "result"|"error"}`): `find_slots`, then
+/// `book_meeting` with an invented `contact_id` (refused), then the correct call, then text.
+async fn booking_model() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(body.clone());
+                let results: Vec<Value> = body["messages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|m| m["role"] == "tool")
+                    .map(|m| serde_json::from_str(m["content"].as_str().unwrap()).unwrap())
+                    .collect();
+                let call = |name: &str, args: Value| {
+                    json!({"role": "assistant", "content": null, "tool_calls": [{
+                        "id": format!("call_{}", results.len()), "type": "function",
+                        "function": {"name": name, "arguments": args.to_string()}}]})
+                };
+                let message = match results.len() {
+                    0 => call("find_slots", json!({"limit": 3})),
+                    1 => call(
+                        "book_meeting",
+                        json!({"start": results[0]["result"]["slots"][0]["start"], "contact_id": "someone-else"}),
+                    ),
+                    2 => call("book_meeting", json!({"start": results[0]["result"]["slots"][0]["start"]})),
+                    _ => json!({"role": "assistant", "content": "You're booked for the first time I found."}),
+                };
+                axum::Json(json!({
+                    "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000,
+                    "model": body["model"],
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/v1"), seen)
+}
+
+#[tokio::test]
+async fn the_model_books_through_the_tools_for_the_current_customer_only() {
+    let (base, seen) = booking_model().await;
+    let app = spawn_app_with(
+        move |s| {
+            s.openai_base_url = Some(base);
+            s.openai_api_key = Some("sk-platform-test".to_owned().into());
+        },
+        None,
+    )
+    .await;
+    set_availability(&app).await;
+    let slots = free_slots(&app, 1).await;
+    let s = session();
+    app.post_chat(app.demo_channel, &s, "m1", "Can I book a consultation?")
+        .await;
+    let h = app.wait_for_agent_replies(app.demo_channel, &s, 1).await;
+    assert_eq!(
+        agent_texts(&h)[0],
+        "You're booked for the first time I found."
+    );
+    let last = seen.lock().unwrap().last().cloned().unwrap();
+    let results: Vec<Value> = last["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| serde_json::from_str(m["content"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        results[0]["result"]["timezone"], "Asia/Dubai",
+        "{results:#?}"
+    );
+    assert_eq!(results[0]["result"]["slots"].as_array().unwrap().len(), 3);
+    assert!(
+        results[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `contact_id`"),
+        "{}",
+        results[1]
+    );
+    assert_eq!(results[2]["result"]["booked"], true, "{}", results[2]);
+    let bookings = confirmed_bookings(&app).await;
+    assert_eq!(bookings.len(), 1);
+    assert_eq!(bookings[0].1, slots[0]);
+    let mut c = app.owner().await;
+    let (key, contact_matches): (String, bool) = sqlx::query_as(
+        "SELECT b.idempotency_key, b.contact_id = k.id FROM bookings b
+           JOIN conversations v ON v.id = b.conversation_id JOIN contacts k ON k.id = v.contact_id
+          WHERE k.external_id = $1",
+    )
+    .bind(&s)
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert!(key.starts_with("tool:"), "{key}");
+    assert!(contact_matches, "booked for the conversation's own contact");
+    // The slots found were offered as reply buttons with the reply.
+    let payload: Value =
+        sqlx::query_scalar("SELECT payload FROM outbox ORDER BY created_at DESC LIMIT 1")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    let choices = payload["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 3, "{payload}");
+    assert!(choices[0]["id"].as_str().unwrap().starts_with("slot:"));
+    app.stop().await;
+}
