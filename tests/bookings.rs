@@ -831,8 +831,16 @@ async fn booking_model() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>
                         "id": format!("call_{}", results.len()), "type": "function",
                         "function": {"name": name, "arguments": args.to_string()}}]})
                 };
+                let browsing = body["messages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .rev()
+                    .find(|m| m["role"] == "user")
+                    .is_some_and(|m| m["content"].as_str().unwrap_or("").contains("which times"));
                 let message = match results.len() {
                     0 => call("find_slots", json!({"limit": 3})),
+                    1 if browsing => json!({"role": "assistant", "content": "Here are three times."}),
                     1 => call(
                         "book_meeting",
                         json!({"start": results[0]["result"]["slots"][0]["start"], "contact_id": "someone-else"}),
@@ -913,7 +921,28 @@ async fn the_model_books_through_the_tools_for_the_current_customer_only() {
     .unwrap();
     assert!(key.starts_with("tool:"), "{key}");
     assert!(contact_matches, "booked for the conversation's own contact");
-    // The slots found were offered as reply buttons with the reply.
+    // Once booked, the reply carries no stale slot buttons.
+    let payload: Value =
+        sqlx::query_scalar("SELECT payload FROM outbox ORDER BY created_at DESC LIMIT 1")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert!(
+        payload["choices"].as_array().is_none_or(|c| c.is_empty()),
+        "{payload}"
+    );
+
+    // A customer who only asks which times are free gets them as reply buttons.
+    let s2 = session();
+    app.post_chat(
+        app.demo_channel,
+        &s2,
+        "m2",
+        "which times are free for a consultation?",
+    )
+    .await;
+    let h = app.wait_for_agent_replies(app.demo_channel, &s2, 1).await;
+    assert_eq!(agent_texts(&h)[0], "Here are three times.");
     let payload: Value =
         sqlx::query_scalar("SELECT payload FROM outbox ORDER BY created_at DESC LIMIT 1")
             .fetch_one(&mut c)
@@ -922,5 +951,10 @@ async fn the_model_books_through_the_tools_for_the_current_customer_only() {
     let choices = payload["choices"].as_array().unwrap();
     assert_eq!(choices.len(), 3, "{payload}");
     assert!(choices[0]["id"].as_str().unwrap().starts_with("slot:"));
+    assert_eq!(
+        confirmed_bookings(&app).await.len(),
+        1,
+        "browsing books nothing"
+    );
     app.stop().await;
 }

@@ -684,6 +684,8 @@ impl Tool for BookMeeting {
             };
             let result = match bookings::book(&mut tx, &av, &new, &writer).await? {
                 BookOutcome::Booked(b) | BookOutcome::Existing(b) => {
+                    // The slot buttons find_slots attached are stale once booked.
+                    ctx.actions.offer(Vec::new());
                     ctx.actions.note("booking_id", json!(b.id));
                     json!({
                         "booked": true,
