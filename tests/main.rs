@@ -7,6 +7,7 @@ mod helpers;
 
 mod admin;
 mod bad_input;
+mod bookings;
 mod brain;
 mod channels_email;
 mod channels_telegram;

@@ -5,7 +5,9 @@
 //! deliberately no API that runs a tenant query without a tenant; the few cross-tenant operations
 //! the platform needs are the `platform_*` methods, backed by narrow SQL functions.
 
+pub mod availability;
 pub mod db;
+pub mod ics;
 pub mod ids;
 pub mod model;
 pub mod secrets;

@@ -19,6 +19,7 @@
 //!   (`minijinja` templates inside a fixed, injection-aware frame); [`diff`] compares versions.
 
 pub mod agent;
+pub mod booking;
 pub mod diff;
 pub mod handoff;
 mod intent;

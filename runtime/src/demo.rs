@@ -2,8 +2,9 @@
 //! web-chat channel and a knowledge base, so a newcomer can chat with an agent at once.
 
 use serde::Deserialize;
+use switchboard_core::availability::AvailabilitySettings;
 use switchboard_core::model::ChannelKind;
-use switchboard_core::store::{channels, platform};
+use switchboard_core::store::{bookings, channels, platform};
 use switchboard_core::{ChannelId, Db, DbError, TenantId};
 use switchboard_knowledge::documents::{self, DocumentError, NewDocument};
 use switchboard_prompts::Lang;
@@ -65,9 +66,33 @@ pub async fn ensure(db: &Db) -> Result<bool, DbError> {
                 other => DbError::Invalid(format!("demo document `{}`: {other}", doc.title)),
             })?;
     }
+    bookings::put_availability(&mut tx, demo_availability()).await?;
     tx.commit().await?;
     info!(tenant = %tenant.slug, channel_id = %channel.id, documents = demo.documents.len(), "created the demo tenant");
     Ok(true)
+}
+
+/// Sahara Solar's showroom hours (Saturday to Thursday 08:30–18:30, closed Fridays, Dubai
+/// time) with 30-minute consultations and 15 minutes between them, so `make run` books meetings
+/// without any set-up. No salesperson email: the demo has no mail server to send invitations.
+fn demo_availability() -> AvailabilitySettings {
+    let hours = vec![["08:30".to_string(), "18:30".to_string()]];
+    AvailabilitySettings {
+        timezone: "Asia/Dubai".into(),
+        weekly_hours: ["sat", "sun", "mon", "tue", "wed", "thu"]
+            .into_iter()
+            .map(|d| (d.to_string(), hours.clone()))
+            .collect(),
+        slot_minutes: 30,
+        buffer_minutes: 15,
+        min_notice_minutes: 60,
+        horizon_days: 14,
+        holidays: Vec::new(),
+        salesperson_name: Some("Sahara Solar sales team".into()),
+        salesperson_email: None,
+        meeting_title: "Solar consultation".into(),
+        location: Some("Sahara Solar showroom, Al Quoz, Dubai".into()),
+    }
 }
 
 /// The demo tenant's web-chat channel, if the demo tenant exists.

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod bookings;
 pub mod channels;
 pub mod conversations;
 pub mod error;
@@ -73,6 +74,18 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 .delete(channels::remove),
         )
         .route("/channels/{channel_id}/health", get(channels::health))
+        .route(
+            "/availability",
+            get(bookings::get_availability).put(bookings::put_availability),
+        )
+        .route("/availability/slots", get(bookings::list_slots))
+        .route("/bookings", get(bookings::list).post(bookings::create))
+        .route("/bookings/{booking_id}", get(bookings::show))
+        .route("/bookings/{booking_id}/cancel", post(bookings::cancel))
+        .route(
+            "/bookings/{booking_id}/reschedule",
+            post(bookings::reschedule),
+        )
         .route("/conversations", get(conversations::list))
         .route("/conversations/{conversation_id}", get(conversations::show))
         .route(
