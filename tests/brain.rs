@@ -1086,7 +1086,13 @@ async fn invalid_agent_settings_are_refused_with_422() {
         [
             "search_knowledge",
             "get_conversation_info",
-            "set_contact_fields"
+            "set_contact_fields",
+            "escalate_to_human",
+            "find_slots",
+            "book_meeting",
+            "cancel_booking",
+            "reschedule_booking",
+            "capture_lead"
         ]
     );
     app.stop().await;
@@ -1249,6 +1255,12 @@ async fn the_model_escalates_with_a_tool_stays_silent_for_the_human_and_resumes_
     })
     .await;
     let app = app_with_model(&stub, |_| {}).await;
+    // Without business hours the team counts as always reachable (the demo's showroom hours
+    // would make the holding message depend on the time of day).
+    sqlx::query("DELETE FROM availability")
+        .execute(&mut app.owner().await)
+        .await
+        .unwrap();
     let s = session();
     let ch = app.demo_channel;
     app.post_chat(

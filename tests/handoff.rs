@@ -68,6 +68,7 @@ async fn configure(app: &TestApp, smtpd: &Smtpd, bot: &FakeProvider) -> String {
     assert_eq!(status, 201, "{body}");
     let url = body["channel"]["webhook_url"].as_str().unwrap().to_owned();
     let mut c = app.owner().await;
+    always_open(&mut c).await;
     sqlx::query(
         "INSERT INTO action_settings (tenant_id, notify_emails, notify_telegram_chat_id, expected_wait_minutes)
          VALUES ($1, ARRAY['sales@sahara.example'], $2, 20)",
@@ -78,6 +79,15 @@ async fn configure(app: &TestApp, smtpd: &Smtpd, bot: &FakeProvider) -> String {
     .await
     .unwrap();
     url
+}
+
+/// Removes the demo's business hours (its showroom hours otherwise make these tests depend on
+/// the time of day): without availability the team counts as always reachable.
+async fn always_open(c: &mut sqlx::PgConnection) {
+    sqlx::query("DELETE FROM availability")
+        .execute(c)
+        .await
+        .unwrap();
 }
 
 async fn conversation_of(app: &TestApp, external_id: &str) -> String {
@@ -508,6 +518,7 @@ async fn keyword_lead_score_and_repeated_failure_rules_escalate_once() {
         .unwrap();
     assert_eq!(r.status(), 422);
     let mut c = app.owner().await;
+    always_open(&mut c).await;
     sqlx::query(
         "INSERT INTO action_settings (tenant_id, handoff_keywords, lead_score_threshold)
          VALUES ($1, ARRAY['refund'], 40)",
@@ -587,5 +598,42 @@ async fn keyword_lead_score_and_repeated_failure_rules_escalate_once() {
         .await,
         1
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn outside_business_hours_the_customer_is_told_when_the_team_is_back() {
+    let app = spawn_app().await;
+    let mut c = app.owner().await;
+    // Open 09:00–17:00 UTC every day, but today and tomorrow are holidays.
+    sqlx::query(
+        "UPDATE availability SET timezone = 'UTC',
+                weekly_hours = '{\"mon\": [[\"09:00\",\"17:00\"]], \"tue\": [[\"09:00\",\"17:00\"]],
+                  \"wed\": [[\"09:00\",\"17:00\"]], \"thu\": [[\"09:00\",\"17:00\"]],
+                  \"fri\": [[\"09:00\",\"17:00\"]], \"sat\": [[\"09:00\",\"17:00\"]],
+                  \"sun\": [[\"09:00\",\"17:00\"]]}'::jsonb,
+                holidays = ARRAY[(now() AT TIME ZONE 'UTC')::date, (now() AT TIME ZONE 'UTC')::date + 1]",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let back = (chrono::Utc::now() + chrono::Duration::days(2))
+        .format("%A")
+        .to_string();
+    let s = session();
+    app.post_chat(app.demo_channel, &s, "m1", "Can I speak to a human?")
+        .await;
+    let h = app.wait_for_agent_replies(app.demo_channel, &s, 1).await;
+    let holding = h[1]["text"].as_str().unwrap();
+    assert!(holding.contains("away"), "{holding}");
+    assert!(
+        holding.contains(&back) && holding.contains("09:00") && holding.contains("UTC"),
+        "{holding}"
+    );
+    let after: bool = sqlx::query_scalar("SELECT after_hours FROM escalations")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert!(after);
     app.stop().await;
 }

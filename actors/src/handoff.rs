@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 use switchboard_core::store::actions::{self, ActionSettings};
 use switchboard_core::store::effects::{self, EffectKind, NewEffect};
 use switchboard_core::store::handoff::{self, Escalation, EscalationRequest};
-use switchboard_core::store::platform;
+use switchboard_core::store::{bookings, platform};
 use switchboard_core::{ConversationId, DbError, TenantTx};
+use switchboard_prompts::booking::long_when;
 use switchboard_prompts::handoff::{still_waiting_message, Expectation};
 use switchboard_prompts::{detect_language, Lang};
 use tracing::{info, warn};
@@ -39,42 +40,30 @@ pub struct LeadInfo {
     pub fields: Value,
 }
 
-/// When the customer can expect a human: within the configured wait during business hours,
-/// otherwise when the team is back.
+/// When the customer can expect a human: within the configured wait during business hours (the
+/// tenant's availability; none configured means always), otherwise when the team is back, in
+/// the tenant's local time and the customer's language. The flag says "after hours".
 pub async fn expectation(
     tx: &mut TenantTx,
     settings: &ActionSettings,
     now: DateTime<Utc>,
+    lang: Lang,
 ) -> Result<(Expectation, bool), DbError> {
-    let hours = business_hours(tx).await?;
+    let hours = bookings::availability(tx).await?;
     Ok(match hours {
         Some(h) if !h.is_open(now) => match h.next_opening(now) {
-            Some(at) => (Expectation::BackAt(h.local_label(at)), true),
+            Some(at) => (
+                Expectation::BackAt(format!(
+                    "{} {}",
+                    long_when(lang, h.local(at)),
+                    h.timezone_name()
+                )),
+                true,
+            ),
             None => (Expectation::Later, true),
         },
         _ => (Expectation::Within(settings.expected_wait_minutes), false),
     })
-}
-
-/// The tenant's business hours, when it configured availability.
-async fn business_hours(tx: &mut TenantTx) -> Result<Option<BusinessHours>, DbError> {
-    let _ = tx;
-    Ok(None)
-}
-
-/// Opening hours as the handoff rule needs them.
-struct BusinessHours;
-
-impl BusinessHours {
-    fn is_open(&self, _at: DateTime<Utc>) -> bool {
-        true
-    }
-    fn next_opening(&self, _at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        None
-    }
-    fn local_label(&self, at: DateTime<Utc>) -> String {
-        at.format("%A %H:%M UTC").to_string()
-    }
 }
 
 /// Everything [`escalate`] needs.
@@ -310,7 +299,7 @@ pub async fn send_due_reminders(services: &Services) -> Result<(), DbError> {
             .as_deref()
             .map(detect_language)
             .unwrap_or(Lang::En);
-        let (expect, _) = expectation(&mut tx, &settings, now).await?;
+        let (expect, _) = expectation(&mut tx, &settings, now, lang).await?;
         handoff::outgoing(
             &mut tx,
             e.conversation_id,

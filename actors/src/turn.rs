@@ -317,7 +317,7 @@ pub async fn run(
         if let Some(p) = &plan {
             let now = chrono::Utc::now();
             let (expect, after_hours) =
-                crate::handoff::expectation(&mut tx, &action_settings, now).await?;
+                crate::handoff::expectation(&mut tx, &action_settings, now, lang).await?;
             let (e, created) = crate::handoff::escalate(
                 &mut tx,
                 &crate::handoff::EscalateInput {
