@@ -307,19 +307,7 @@ struct ContactArgs {
     email: Option<String>,
 }
 
-/// A plausible email address: one `@`, a dot in the domain, no spaces, at most 254 characters.
-fn plausible_email(e: &str) -> bool {
-    let Some((local, domain)) = e.split_once('@') else {
-        return false;
-    };
-    e.len() <= 254
-        && !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
-}
+use switchboard_core::store::actions::plausible_email;
 
 impl Tool for SetContactFields {
     fn name(&self) -> &'static str {

@@ -154,7 +154,8 @@ pub async fn get(tx: &mut TenantTx) -> Result<ActionSettings, DbError> {
     })
 }
 
-fn plausible_email(e: &str) -> bool {
+/// A plausible email address: one `@`, a dot in the domain, no spaces, at most 254 characters.
+pub fn plausible_email(e: &str) -> bool {
     let Some((local, domain)) = e.split_once('@') else {
         return false;
     };

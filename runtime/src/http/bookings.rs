@@ -17,11 +17,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::booking::invite_writer;
 use switchboard_core::availability::{Availability, AvailabilitySettings};
-use switchboard_core::model::Tenant;
 use switchboard_core::store::bookings::{
     self, BookOutcome, Booking, BookingFilter, CancelOutcome, NewBooking, RescheduleOutcome,
 };
-use switchboard_core::store::platform;
 use switchboard_core::{DbError, TenantTx};
 use uuid::Uuid;
 
@@ -51,17 +49,7 @@ pub struct SlotParams {
     from: Option<String>,
 }
 
-async fn tenant_of(state: &AppState, tenant: Option<&str>) -> Result<Tenant, ApiError> {
-    let Some(t) = tenant else {
-        return Err(ApiError::bad_request(
-            "missing_tenant",
-            "pass ?tenant=<slug or id>",
-        ));
-    };
-    platform::find_tenant(state.services.db.pool(), t)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no tenant `{t}`")))
-}
+use super::agent::tenant_of;
 
 fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)

@@ -14,7 +14,6 @@ use serde_json::{json, Value};
 use sqlx::Row;
 use switchboard_core::store::effects::{self, EffectFilter};
 use switchboard_core::store::handoff::{self, HandoffError};
-use switchboard_core::store::platform;
 use switchboard_core::{ConversationId, DbError, TenantId};
 use uuid::Uuid;
 
@@ -34,17 +33,9 @@ pub struct TenantParam {
     tenant: Option<String>,
 }
 
+/// The tenant named by `?tenant=` (the agent API's lookup).
 async fn tenant_of(state: &AppState, tenant: Option<&str>) -> Result<TenantId, ApiError> {
-    let Some(t) = tenant else {
-        return Err(ApiError::bad_request(
-            "missing_tenant",
-            "pass ?tenant=<slug or id>",
-        ));
-    };
-    Ok(platform::find_tenant(state.services.db.pool(), t)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no tenant `{t}`")))?
-        .id)
+    Ok(super::agent::tenant_of(state, tenant).await?.id)
 }
 
 fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
