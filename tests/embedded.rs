@@ -126,3 +126,230 @@ async fn serve_with_embedded_postgres_answers_and_keeps_data_across_restarts() {
     }
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+/// Switchboard owns its embedded PostgreSQL: killed with SIGKILL while `serve` runs, it is
+/// noticed, restarted on the same port with crash recovery, `/readyz` says 503 meanwhile, and
+/// every message accepted before the crash is answered after it, exactly once.
+#[tokio::test]
+async fn a_killed_embedded_postgres_is_restarted_and_accepted_messages_are_answered_once() {
+    shared_pg();
+    let data_dir =
+        std::env::temp_dir().join(format!("sb-supervised-{}", uuid::Uuid::new_v4().simple()));
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    // A long quiet time after each message: the messages are stored and acknowledged, and
+    // still unanswered, when the database dies.
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("serve")
+            .env_remove("DATABASE_URL")
+            .env("SWITCHBOARD_DATA_DIR", &data_dir)
+            .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("SWITCHBOARD_PIPELINE__DEBOUNCE_MS", "1500")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start switchboard"),
+    );
+    wait_ready(&http, &base).await;
+    let channels: Value = http
+        .get(format!("{base}/api/v1/channels?tenant=demo"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let channel = channels["channels"][0]["id"].as_str().unwrap().to_owned();
+    let post = |session: String, text: &'static str| {
+        let (http, base, channel) = (http.clone(), base.clone(), channel.clone());
+        async move {
+            http.post(format!("{base}/api/v1/webchat/{channel}/messages"))
+                .json(&json!({"session_id": session, "client_message_id": "m1", "text": text}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let sessions: Vec<String> = (0..5).map(|i| format!("supervised-{i}")).collect();
+    for s in &sessions {
+        let r = post(s.clone(), "Where are you located?").await;
+        assert_eq!(r.status(), 202);
+    }
+
+    let pid = postmaster_pid(&data_dir).expect("the embedded PostgreSQL is running");
+    let pg_port = postmaster_port(&data_dir).unwrap();
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    // A restart takes a fraction of a second, too short to watch reliably: the test takes the
+    // port as soon as the dead server frees it and holds it for a moment, so the first
+    // attempts to start again fail (and are retried on the same port, which the pool's URL
+    // names).
+    let squatter = {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", pg_port)) {
+                break l;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the dead server freed its port"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+
+    // Noticed: not ready while PostgreSQL is away…
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let saw = loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            if r.status() == 503 {
+                break r.json::<Value>().await.unwrap_or(Value::Null);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/readyz answered 503 while the database was down"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(saw["status"], "not_ready", "{saw}");
+    let refused = http
+        .post(format!("{base}/api/v1/webchat/{channel}/messages"))
+        .json(
+            &json!({"session_id": "supervised-down", "client_message_id": "m1", "text": "hello?"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        503,
+        "a message while the database is away is refused, retryably"
+    );
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    drop(squatter);
+    // …and back within seconds, on the same port, with a new postmaster.
+    let started = std::time::Instant::now();
+    wait_ready(&http, &base).await;
+    let back_after = started.elapsed();
+    assert!(back_after < Duration::from_secs(30), "{back_after:?}");
+    let new_pid = postmaster_pid(&data_dir).expect("a new postmaster");
+    assert_ne!(new_pid, pid);
+    assert_eq!(postmaster_port(&data_dir), Some(pg_port));
+
+    // Every message acknowledged before the crash is answered, once.
+    for s in &sessions {
+        let answered = eventually(Duration::from_secs(30), || async {
+            let h: Value = http
+                .get(format!(
+                    "{base}/api/v1/webchat/{channel}/sessions/{s}/messages"
+                ))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            h["messages"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["role"] == "agent"))
+        })
+        .await;
+        assert!(answered, "session {s} was answered after the restart");
+    }
+    // And it carries on: a new message after the restart is answered too.
+    let r = post("supervised-after".into(), "Do you install batteries?").await;
+    assert_eq!(r.status(), 202);
+
+    // Exactly once: every event is done, each with one reply, nothing parked; counted from the
+    // database itself (its superuser's password is in the data dir).
+    let password = std::fs::read_to_string(data_dir.join("pg-superuser-password")).unwrap();
+    let url = format!(
+        "postgres://postgres:{}@127.0.0.1:{pg_port}/switchboard",
+        password.trim()
+    );
+    let settled = eventually(Duration::from_secs(30), || async {
+        use sqlx::Connection;
+        let Ok(mut c) = sqlx::PgConnection::connect(&url).await else {
+            return false;
+        };
+        let unfinished: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM inbound_events WHERE status <> 'done')
+                  + (SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending'))",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        unfinished == 0
+    })
+    .await;
+    assert!(settled, "every accepted message was answered and delivered");
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+    let per_event: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT k.external_id, count(a.id)
+           FROM inbound_events e
+           JOIN conversations cv ON cv.id = e.conversation_id
+           JOIN contacts k ON k.id = cv.contact_id
+           LEFT JOIN messages a ON a.turn_id = e.turn_id AND a.role = 'agent'
+          GROUP BY e.id, k.external_id",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(per_event.len(), sessions.len() + 1, "{per_event:?}");
+    for (contact, replies) in &per_event {
+        assert_eq!(*replies, 1, "{contact}: exactly one reply ({per_event:?})");
+    }
+    let outbox: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM outbox GROUP BY status ORDER BY status")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(
+        outbox,
+        vec![("sent".to_owned(), sessions.len() as i64 + 1)],
+        "one delivery per reply"
+    );
+    c.close().await.ok();
+
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("switchboard_embedded_postgres_restarts_total 1"),
+        "{metrics}"
+    );
+
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0: {status}");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// A child process that is killed if the test fails before stopping it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}

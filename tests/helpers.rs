@@ -61,6 +61,7 @@ pub fn shared_pg() -> &'static SharedPg {
                         os_user: None,
                         durable: false,
                         shared_buffers: "256MB".into(),
+                        launcher: Vec::new(),
                     })
                     .await
                     .unwrap_or_else(|e| panic!("could not start the test PostgreSQL: {e}"));
@@ -205,6 +206,23 @@ pub async fn spawn_app_on(
 ) -> TestApp {
     let mut settings = test_settings(database);
     tweak(&mut settings);
+    spawn_app_with_settings(
+        settings,
+        shared_pg().url("postgres", database),
+        database,
+        faults,
+    )
+    .await
+}
+
+/// An application with exactly these settings (for instance on a server of the test's own);
+/// `owner_url` is the schema owner's login to its database, for assertions.
+pub async fn spawn_app_with_settings(
+    settings: Settings,
+    owner_url: String,
+    database: &str,
+    faults: Option<FaultHook>,
+) -> TestApp {
     let app = Application::build(settings, BuildOptions { faults })
         .await
         .expect("application builds");
@@ -228,7 +246,7 @@ pub async fn spawn_app_on(
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client"),
-        owner_url: shared_pg().url("postgres", database),
+        owner_url,
         database: database.to_owned(),
         db,
         root,

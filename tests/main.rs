@@ -21,5 +21,6 @@ mod handoff;
 mod knowledge;
 mod leads;
 mod pipeline;
+mod portable;
 mod tenancy;
 mod webchat;

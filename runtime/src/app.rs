@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::Settings;
-use crate::embedded_pg::{EmbeddedPgConfig, EmbeddedPostgres};
+use crate::embedded_pg::{EmbeddedPgConfig, EmbeddedPostgres, ServerState};
 use crate::http::{self, AppState};
 
 /// Name of the database the embedded server keeps Switchboard's data in.
@@ -60,14 +60,56 @@ pub struct Database {
     pub owner_url: SecretString,
 }
 
-/// Starts (or connects to) PostgreSQL, applies migrations and opens the application pool.
+/// Vector sizes the start-up check computes distances at: the local embedders' (MiniLM 384,
+/// the n-gram vectors, their concatenation) and the common 768.
+fn probe_dimensions(settings: &Settings) -> Vec<usize> {
+    let ngram = settings.knowledge.ngram_dims;
+    let mut dims = vec![384, 768, ngram, 384 + ngram];
+    dims.sort_unstable();
+    dims.dedup();
+    dims
+}
+
+/// Checks pgvector before and after the migrations (see [`crate::preflight`]). With the
+/// embedded server, a crash is explained with the server's log.
+async fn check_pgvector(
+    settings: &Settings,
+    owner_url: &str,
+    embedded: Option<&EmbeddedPostgres>,
+) -> anyhow::Result<()> {
+    let checked = crate::preflight::check_distances(owner_url, &probe_dimensions(settings)).await;
+    match checked {
+        Ok(c) => {
+            info!(version = %c.version, dimensions = ?c.dimensions, "pgvector works on this CPU");
+            Ok(())
+        }
+        Err(e) => {
+            let mut message = e.to_string();
+            if let Some(pg) = embedded {
+                message.push_str(&format!(
+                    "\nEmbedded PostgreSQL: {} in {}\nLast lines of {}:\n{}",
+                    pg.bin_dir().display(),
+                    pg.cluster_dir().display(),
+                    pg.log_path().display(),
+                    pg.log_tail()
+                ));
+            }
+            Err(anyhow::anyhow!(message))
+        }
+    }
+}
+
+/// Starts (or connects to) PostgreSQL, checks pgvector, applies migrations and opens the
+/// application pool.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let (target, embedded) = match &settings.database_url {
         Some(url) => {
             let owner_url = url.expose_secret().to_owned();
+            crate::preflight::ensure_extension(&owner_url).await?;
             Db::migrate(&owner_url)
                 .await
                 .context("could not apply database migrations")?;
+            check_pgvector(settings, &owner_url, None).await?;
             (
                 DbTarget {
                     owner_url,
@@ -88,16 +130,19 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
                 os_user: settings.pg.os_user.clone(),
                 durable: settings.pg.durable,
                 shared_buffers: settings.pg.shared_buffers.clone(),
+                launcher: Vec::new(),
             })
             .await
             .context("could not start the embedded PostgreSQL")?;
             ensure_database(&pg.url("postgres", "postgres"), EMBEDDED_DB).await?;
             let owner_url = pg.url("postgres", EMBEDDED_DB);
+            crate::preflight::ensure_extension(&owner_url).await?;
             // The application logs in as `switchboard_app` with a password of its own, kept in
             // the data dir (the migrations create the role without one).
             Db::migrate(&owner_url)
                 .await
                 .context("could not apply database migrations")?;
+            check_pgvector(settings, &owner_url, Some(&pg)).await?;
             let app_password = local_secret(&settings.data_dir.join("pg-app-password"))?;
             set_app_password(&owner_url, &app_password).await?;
             (
@@ -294,7 +339,17 @@ impl Application {
             settings.knowledge.clone(),
             shutdown_rx.clone(),
         ));
+        let embedded_pg = embedded.as_ref().map(EmbeddedPostgres::state);
+        if let Some(pg_state) = embedded_pg.clone() {
+            tokio::spawn(resume_after_database_restarts(
+                pg_state,
+                root.clone(),
+                services.clone(),
+                shutdown_rx.clone(),
+            ));
+        }
         let state = AppState {
+            embedded_pg,
             services,
             root,
             admin_token: Arc::new(admin_token),
@@ -401,6 +456,31 @@ impl Application {
         }
         info!("stopped");
         served.context("HTTP server failed")
+    }
+}
+
+/// After the embedded PostgreSQL came back from a death, picks up the work that waited for it
+/// at once: conversations with pending events (their own retries would get there too, after
+/// their backoff), and the outbox and effects workers' queues.
+async fn resume_after_database_restarts(
+    mut pg: watch::Receiver<ServerState>,
+    root: ActorRef<RootMsg>,
+    services: Arc<Services>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            changed = pg.changed() => if changed.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
+        let back =
+            matches!(*pg.borrow_and_update(), ServerState::Up { restarts, .. } if restarts > 0);
+        if back {
+            info!("the database is back: resuming unfinished conversations and deliveries");
+            let _ = root.send_message(RootMsg::ResumePending);
+            services.outbox_kick.notify_one();
+            services.effects_kick.notify_one();
+        }
     }
 }
 

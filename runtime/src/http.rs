@@ -44,6 +44,9 @@ pub struct AppState {
     pub indexer: Indexer,
     /// The URL providers reach us at, without a trailing `/` (webhook URLs, signatures).
     pub public_base_url: Arc<str>,
+    /// The embedded PostgreSQL's supervisor state (`None` with an external database): while it
+    /// restarts a dead server, `/readyz` answers 503 at once.
+    pub embedded_pg: Option<watch::Receiver<crate::embedded_pg::ServerState>>,
 }
 
 impl AppState {
@@ -189,6 +192,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             get(webchat::events),
         )
         .merge(admin)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            health::database_gate,
+        ))
         .fallback(api_not_found);
     let metrics = Router::new()
         .route("/metrics", get(metrics::render))
@@ -209,6 +216,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             post(webhooks::voice),
         )
         .route("/webhooks/email/{channel_id}", post(webhooks::email))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            health::database_gate,
+        ))
         .layer(DefaultBodyLimit::max(webhooks::MAX_WEBHOOK_BYTES));
     Router::new()
         .route("/healthz", get(health::healthz))

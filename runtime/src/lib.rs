@@ -15,6 +15,7 @@ pub mod http;
 pub mod kb;
 pub mod knowledge;
 pub mod pollers;
+pub mod preflight;
 pub mod telegram_polling;
 pub mod telemetry;
 pub mod tenants;

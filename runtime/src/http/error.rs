@@ -59,11 +59,33 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
-        )
-            .into_response()
+        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Clients and providers that honour it come back after the usual restart time.
+            return (
+                self.status,
+                [(axum::http::header::RETRY_AFTER, UNAVAILABLE_RETRY_SECS)],
+                body,
+            )
+                .into_response();
+        }
+        (self.status, body).into_response()
+    }
+}
+
+/// `Retry-After` of a 503: about how long the embedded database takes to come back.
+const UNAVAILABLE_RETRY_SECS: &str = "2";
+
+/// Whether a database error means the server is away (down, restarting, unreachable) rather
+/// than that the request or the data is wrong.
+fn database_away(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        // The server is shutting down, restarting or in recovery.
+        sqlx::Error::Database(d) => {
+            matches!(d.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
     }
 }
 
@@ -73,6 +95,12 @@ impl From<DbError> for ApiError {
             DbError::NotFound(m) => ApiError::not_found(m),
             DbError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             DbError::Invalid(m) => ApiError::bad_request("invalid", m),
+            DbError::Sql(e) if database_away(&e) => {
+                tracing::warn!(error = %e, "database unavailable; answering 503");
+                ApiError::unavailable(
+                    "the database is not reachable right now and nothing was stored; retry in a few seconds",
+                )
+            }
             other => ApiError::internal(&other),
         }
     }

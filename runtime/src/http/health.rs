@@ -8,15 +8,33 @@ use axum::Json;
 use serde_json::{json, Value};
 use switchboard_actors::RootMsg;
 
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
 use super::AppState;
+use crate::embedded_pg::ServerState;
 
 /// The process is up and serving HTTP.
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// The database answers and the actor tree is alive: ready to take traffic.
+/// The database answers and the actor tree is alive: ready to take traffic. While the embedded
+/// PostgreSQL is being restarted after a death, the answer is 503 without waiting for the pool.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let embedded = state.embedded_pg.as_ref().map(|s| s.borrow().clone());
+    if let Some(ServerState::Restarting { reason, .. }) = &embedded {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "not_ready",
+                "database": "restarting",
+                "reason": reason,
+            })),
+        );
+    }
     let db_ok = tokio::time::timeout(
         Duration::from_secs(2),
         sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(state.services.db.pool()),
@@ -44,4 +62,33 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             "actors": word(actors_ok),
         })),
     )
+}
+
+/// How long a request waits for the embedded PostgreSQL to come back from a death before it is
+/// answered 503 (a restart with crash recovery usually takes under a second).
+const DATABASE_WAIT: Duration = Duration::from_secs(5);
+
+/// While the embedded PostgreSQL is being restarted after a death, requests that need the
+/// database wait for it (briefly), then get 503 with `Retry-After` — rather than hanging on the
+/// pool's connection attempts until the client gives up. Nothing is stored by a refused request,
+/// and providers retry a 503.
+pub async fn database_gate(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(pg) = &state.embedded_pg {
+        let mut pg = pg.clone();
+        let restarting = matches!(*pg.borrow(), ServerState::Restarting { .. });
+        if restarting {
+            let back = tokio::time::timeout(DATABASE_WAIT, pg.wait_for(ServerState::is_up)).await;
+            if !matches!(back, Ok(Ok(_))) {
+                return ApiError::unavailable(
+                    "the database is restarting and nothing was stored; retry in a few seconds",
+                )
+                .into_response();
+            }
+        }
+    }
+    next.run(request).await
 }

@@ -62,6 +62,10 @@ fn describe() {
         "switchboard_actor_restarts_total",
         "Supervisor restarts by actor kind."
     );
+    describe_counter!(
+        "switchboard_embedded_postgres_restarts_total",
+        "Deaths of the embedded PostgreSQL after which it was started again."
+    );
     describe_gauge!(
         "switchboard_conversation_agents",
         "Live conversation actors."
