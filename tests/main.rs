@@ -21,5 +21,6 @@ mod handoff;
 mod knowledge;
 mod leads;
 mod pipeline;
+mod resilience;
 mod tenancy;
 mod webchat;
