@@ -22,5 +22,6 @@ mod knowledge;
 mod leads;
 mod pipeline;
 mod portable;
+mod resilience;
 mod tenancy;
 mod webchat;

@@ -95,8 +95,19 @@ async fn an_event_that_keeps_failing_is_parked_and_visible_to_admins() {
             .contains("parked after 3"),
         "{event}"
     );
-    let history = app.history(app.demo_channel, &poisoned).await;
-    assert_eq!(history.iter().filter(|m| m["role"] == "agent").count(), 0);
+    // The customer is not left waiting: parking told them, once (see tests/resilience.rs).
+    let history = app
+        .wait_for_agent_replies(app.demo_channel, &poisoned, 1)
+        .await;
+    let agent: Vec<&serde_json::Value> = history.iter().filter(|m| m["role"] == "agent").collect();
+    assert_eq!(agent.len(), 1, "{history:#?}");
+    assert!(
+        agent[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("technical problem"),
+        "{history:#?}"
+    );
     app.stop().await;
 }
 

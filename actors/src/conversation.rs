@@ -267,8 +267,9 @@ impl ConversationState {
             }
             TurnResult::Finished(Err(error)) => {
                 self.failures += 1;
-                let backoff = Duration::from_millis(250 * 2u64.pow(self.failures.min(6)))
-                    .min(Duration::from_secs(10));
+                let backoff = (self.args.services.config.retry_backoff
+                    * 2u32.pow(self.failures.min(6)))
+                .min(Duration::from_secs(10));
                 warn!(conversation_id = %self.args.conversation, %error, ?backoff, "turn failed; will retry");
                 self.rerun = false;
                 self.generation += 1;

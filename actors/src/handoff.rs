@@ -22,11 +22,41 @@ use tracing::{info, warn};
 
 use crate::Services;
 
+/// What brought a human in (stored as `escalations.trigger`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// The customer asked for a person.
+    Customer,
+    /// The model called `escalate_to_human`.
+    Tool,
+    /// The customer's message contains one of the tenant's keywords.
+    Keyword,
+    /// The agent could not answer several messages in a row.
+    Failures,
+    /// A qualified lead.
+    LeadScore,
+    /// The agent gave up on a message after repeated technical failures (its events were
+    /// parked; see [`crate::parked`]).
+    TechnicalFailure,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Customer => "customer",
+            Trigger::Tool => "tool",
+            Trigger::Keyword => "keyword",
+            Trigger::Failures => "failures",
+            Trigger::LeadScore => "lead_score",
+            Trigger::TechnicalFailure => "technical_failure",
+        }
+    }
+}
+
 /// Why a turn brings a human in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
-    /// `customer`, `tool`, `keyword`, `failures`, `lead_score`.
-    pub trigger: &'static str,
+    pub trigger: Trigger,
     pub reason: String,
     /// The customer did not ask: keep the answer and add that the team will follow up.
     pub keep_answer: bool,
@@ -93,7 +123,7 @@ pub async fn escalate(
         tx,
         &EscalationRequest {
             conversation: input.conversation,
-            trigger: input.plan.trigger,
+            trigger: input.plan.trigger.as_str(),
             reason: &input.plan.reason,
             summary: &summary,
             request_key: input.request_key,
@@ -113,9 +143,9 @@ pub async fn escalate(
             0,
         )
         .await?;
-        metrics::counter!("switchboard_escalations_total", "trigger" => input.plan.trigger)
+        metrics::counter!("switchboard_escalations_total", "trigger" => input.plan.trigger.as_str())
             .increment(1);
-        info!(escalation_id = %escalation.id, trigger = input.plan.trigger, "conversation escalated to a human");
+        info!(escalation_id = %escalation.id, trigger = input.plan.trigger.as_str(), "conversation escalated to a human");
     }
     Ok((escalation, created))
 }

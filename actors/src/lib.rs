@@ -22,6 +22,7 @@ pub mod dispatcher;
 pub mod effects;
 pub mod handoff;
 pub mod leads;
+pub mod parked;
 pub mod responder;
 pub mod root;
 pub mod tenant;
@@ -52,6 +53,19 @@ pub struct PipelineConfig {
     pub shutdown_grace: Duration,
     /// Delivery attempts after which an outbox row is marked failed.
     pub outbox_max_attempts: i32,
+    /// Upper bound on reading a turn's knowledge (embedding the query and searching). Past it,
+    /// as on any retrieval error, the turn answers without knowledge instead of failing.
+    pub retrieval_timeout: Duration,
+    /// Delay before retrying a failed turn, doubled per consecutive failure (from twice this
+    /// value, at most 10 s).
+    pub retry_backoff: Duration,
+}
+
+impl PipelineConfig {
+    /// The default retrieval budget for a turn timeout: a quarter of it, at most 10 s.
+    pub fn retrieval_budget(turn_timeout: Duration) -> Duration {
+        (turn_timeout / 4).min(Duration::from_secs(10))
+    }
 }
 
 impl Default for PipelineConfig {
@@ -63,6 +77,8 @@ impl Default for PipelineConfig {
             turn_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
             outbox_max_attempts: 8,
+            retrieval_timeout: Self::retrieval_budget(Duration::from_secs(60)),
+            retry_backoff: Duration::from_millis(250),
         }
     }
 }

@@ -1,8 +1,11 @@
 //! One turn of a conversation, from pending events to a committed reply.
 //!
-//! 1. Read the conversation's pending events; park those that already used up their attempts.
-//! 2. Count an attempt on the rest, read the knowledge that grounds the answer, and commit, so
-//!    a crash or panic later in the turn still counts as an attempt.
+//! 1. Read the conversation's pending events; park those that already used up their attempts,
+//!    telling the customer and bringing the team in within the same transaction
+//!    ([`crate::parked`]).
+//! 2. Count an attempt on the rest and commit, so a crash or panic later in the turn still
+//!    counts as an attempt; then read the knowledge that grounds the answer, within its budget
+//!    (a failed or slow search gives no passages, never a failed turn).
 //! 3. Compute the reply from the knowledge read in step 2, with a timeout: the offline
 //!    responder, or the model's tool loop ([`crate::brain::think`]), which holds no
 //!    transaction while the model thinks and can be cancelled by a newer message.
@@ -25,7 +28,8 @@ use switchboard_prompts::{detect_intent, detect_language, Intent};
 
 use crate::actions::{ActionCtx, TurnActions};
 use crate::brain::{self, Mind, Think, UsageLog};
-use crate::handoff::{LeadInfo, Plan};
+use crate::handoff::{LeadInfo, Plan, Trigger};
+use crate::parked::{self, ParkReport, Parking};
 use crate::{booking, leads, responder, FaultPoint, Services};
 
 /// How a turn ended without error.
@@ -73,32 +77,38 @@ pub async fn run(
         tx.rollback().await?;
         return Ok(TurnOutcome::NoWork);
     }
+    let info = turns::conversation(&mut tx, conversation).await?;
+    let action_settings = actions::get(&mut tx).await?;
     let (exhausted, live): (Vec<_>, Vec<_>) = pending
         .into_iter()
         .partition(|e| e.attempts >= max_attempts);
-    if !exhausted.is_empty() {
-        let ids: Vec<EventId> = exhausted.iter().map(|e| e.id).collect();
-        let parked = turns::park(
+    // Events that used up their attempts are parked, and the customer is told and the team
+    // brought in, in this same transaction (see `crate::parked`).
+    let parked = if exhausted.is_empty() {
+        ParkReport::default()
+    } else {
+        parked::park_exhausted(
             &mut tx,
-            &ids,
-            &format!("parked after {max_attempts} failed attempts"),
+            &Parking {
+                services,
+                info: &info,
+                settings: &action_settings,
+                events: &exhausted,
+            },
         )
-        .await?;
-        warn!(events = parked, "parked events that failed repeatedly");
-        metrics::counter!("switchboard_events_parked_total").increment(parked);
-    }
+        .await?
+    };
     if live.is_empty() {
         tx.commit().await?;
+        parked.after_commit(services);
         return Ok(TurnOutcome::Parked {
             events: exhausted.len(),
         });
     }
     let event_ids: Vec<EventId> = live.iter().map(|e| e.id).collect();
     turns::count_attempt(&mut tx, &event_ids).await?;
-    let info = turns::conversation(&mut tx, conversation).await?;
     // Who answers (offline, budget, model) is read here too, saving a round trip per turn.
     let mind = services.brains.mind(&mut tx).await?;
-    let action_settings = actions::get(&mut tx).await?;
     let owner = handoff::ownership(&mut tx, conversation, false).await?;
     // A burst of messages is answered as one turn over their joined text.
     let customer_text = live
@@ -109,6 +119,7 @@ pub async fn run(
     // The attempt commits before knowledge is read and any reply is composed: a panic or crash
     // from here on still counts against the events.
     tx.commit().await?;
+    parked.after_commit(services);
     if owner.state != HandoffState::Bot {
         // A human owns the conversation (or is being waited for): the bot stays silent and the
         // message waits in the transcript for the human.
@@ -133,14 +144,14 @@ pub async fn run(
     if action_settings.enabled("handoff") {
         if detect_intent(&customer_text) == Intent::Human {
             plan = Some(Plan {
-                trigger: "customer",
+                trigger: Trigger::Customer,
                 reason: "the customer asked to talk to a person".into(),
                 keep_answer: false,
             });
         } else if let Some(k) = matching_keyword(&customer_text, &action_settings.handoff_keywords)
         {
             plan = Some(Plan {
-                trigger: "keyword",
+                trigger: Trigger::Keyword,
                 reason: format!("the customer's message contains the keyword \"{k}\""),
                 keep_answer: false,
             });
@@ -156,14 +167,9 @@ pub async fn run(
     } else {
         LeadInfo::default()
     };
-    let passages = responder::ground(
-        db,
-        &services.embedders,
-        tenant,
-        &customer_text,
-        responder::GROUNDING_HITS,
-    )
-    .await?;
+    // A broken or slow search must not silence the bot: without knowledge the answer is "I
+    // don't have that information" (or the model's, with no passages), marked for admins.
+    let (passages, retrieval_failure) = ground(services, tenant, &customer_text).await;
 
     let timeout = services.config.turn_timeout;
     // Tokens spent by model calls of this turn; kept here so that a cancelled or failed turn
@@ -238,11 +244,15 @@ pub async fn run(
             }
         };
         let mut reply = thought.reply;
+        if let Some(why) = retrieval_failure {
+            reply.metadata["retrieval"] = serde_json::json!("failed");
+            reply.metadata["retrieval_failure"] = serde_json::json!(why.as_str());
+        }
         let requested = turn_actions.take();
         if plan.is_none() && action_settings.enabled("handoff") {
             if let Some(reason) = requested.escalate.clone() {
                 plan = Some(Plan {
-                    trigger: "tool",
+                    trigger: Trigger::Tool,
                     reason,
                     keep_answer: false,
                 });
@@ -296,7 +306,7 @@ pub async fn run(
         if plan.is_none() && action_settings.enabled("handoff") {
             if limit > 0 && failures >= limit {
                 plan = Some(Plan {
-                    trigger: "failures",
+                    trigger: Trigger::Failures,
                     reason: format!("the agent could not answer {failures} messages in a row"),
                     keep_answer: true,
                 });
@@ -304,10 +314,15 @@ pub async fn run(
                 (action_settings.lead_score_threshold, lead.score)
             {
                 if score >= t
-                    && !handoff::ever_escalated_by(&mut tx, conversation, "lead_score").await?
+                    && !handoff::ever_escalated_by(
+                        &mut tx,
+                        conversation,
+                        Trigger::LeadScore.as_str(),
+                    )
+                    .await?
                 {
                     plan = Some(Plan {
-                        trigger: "lead_score",
+                        trigger: Trigger::LeadScore,
                         reason: format!("a qualified lead (score {score} ≥ {t})"),
                         keep_answer: true,
                     });
@@ -337,7 +352,7 @@ pub async fn run(
             reply.text = match (p.keep_answer, created) {
                 (true, _) if reply.text.trim().is_empty() => holding,
                 // The agent could not help: say a human is coming and when.
-                (true, true) if p.trigger == "failures" => {
+                (true, true) if p.trigger == Trigger::Failures => {
                     format!("{}\n\n{holding}", reply.text)
                 }
                 (true, true) => format!("{}\n\n{}", reply.text, team_will_follow_up(lang)),
@@ -345,7 +360,7 @@ pub async fn run(
                 (false, _) => holding,
             };
             reply.metadata["escalation_id"] = serde_json::json!(e.id);
-            reply.metadata["escalation_trigger"] = serde_json::json!(p.trigger);
+            reply.metadata["escalation_trigger"] = serde_json::json!(p.trigger.as_str());
             if !p.keep_answer {
                 reply.intent = "human".into();
                 reply.metadata["intent"] = serde_json::json!("human");
@@ -437,6 +452,62 @@ pub async fn run(
         turn: committed.turn_id,
         events: event_ids.len(),
     })
+}
+
+/// Why a turn answers without knowledge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RetrievalFailure {
+    /// The search (or the query's embedding) returned an error.
+    Error,
+    /// It overran `PipelineConfig::retrieval_timeout`.
+    Timeout,
+}
+
+impl RetrievalFailure {
+    fn as_str(self) -> &'static str {
+        match self {
+            RetrievalFailure::Error => "error",
+            RetrievalFailure::Timeout => "timeout",
+        }
+    }
+}
+
+/// The knowledge that grounds the turn's answer, within the retrieval budget. A failure is
+/// logged once with its cause and counted, and the turn goes on without passages.
+async fn ground(
+    services: &Services,
+    tenant: TenantId,
+    customer_text: &str,
+) -> (Vec<switchboard_knowledge::Hit>, Option<RetrievalFailure>) {
+    let budget = services.config.retrieval_timeout;
+    let searched = tokio::time::timeout(
+        budget,
+        responder::ground(
+            &services.db,
+            &services.embedders,
+            tenant,
+            customer_text,
+            responder::GROUNDING_HITS,
+        ),
+    )
+    .await;
+    let failure = match searched {
+        Ok(Ok(hits)) => return (hits, None),
+        Ok(Err(e)) => {
+            warn!(error = %e, "knowledge retrieval failed; answering without knowledge");
+            RetrievalFailure::Error
+        }
+        Err(_) => {
+            warn!(
+                ?budget,
+                "knowledge retrieval overran its budget; answering without knowledge"
+            );
+            RetrievalFailure::Timeout
+        }
+    };
+    metrics::counter!("switchboard_retrieval_failures_total", "reason" => failure.as_str())
+        .increment(1);
+    (Vec::new(), Some(failure))
 }
 
 /// Takes the events of a human-owned conversation without replying.

@@ -1,6 +1,8 @@
 //! What the customer and the sales team are told around a human handoff, in English and Arabic:
-//! the holding message (once, when a human is asked for), the reminder when nobody has picked
-//! the conversation up yet, and the keyword rule's matcher. Pure: times arrive pre-formatted.
+//! the holding message (once, when a human is asked for), the technical holding message (once,
+//! when the agent gave up on a message after repeated failures), the reminder when nobody has
+//! picked the conversation up yet, and the keyword rule's matcher. Pure: times arrive
+//! pre-formatted.
 
 use crate::lang::{normalize_arabic, Lang};
 
@@ -35,6 +37,39 @@ pub fn holding_message(lang: Lang, expect: &Expectation) -> String {
         ),
         (Lang::Ar, Expectation::Later) => "حوّلت محادثتك إلى فريقنا. الفريق غير متاح الآن وسيرد عليك هنا فور عودته.".into(),
     }
+}
+
+/// The one message a customer gets when the agent gave up on their message after repeated
+/// technical failures (the events were parked). With `colleague` the conversation was handed to
+/// the team and the customer is told when to expect them; without it (handoff is disabled) the
+/// customer is only asked to try again later — nobody was promised.
+pub fn technical_holding_message(lang: Lang, colleague: Option<&Expectation>) -> String {
+    let sorry = match lang {
+        Lang::En => "Sorry — we're having a technical problem and I can't answer right now.",
+        Lang::Ar => "عذرًا — نواجه مشكلة تقنية ولا أستطيع الرد الآن.",
+    };
+    let next = match (lang, colleague) {
+        (Lang::En, Some(Expectation::Within(m))) => format!(
+            "A colleague will reply to you here, usually within {}.",
+            minutes_en(*m)
+        ),
+        (Lang::En, Some(Expectation::BackAt(t))) => {
+            format!("A colleague will reply to you here when our team is back ({t}).")
+        }
+        (Lang::En, Some(Expectation::Later)) => {
+            "A colleague will reply to you here as soon as our team is back.".into()
+        }
+        (Lang::En, None) => "Please try again a little later.".into(),
+        (Lang::Ar, Some(Expectation::Within(m))) => {
+            format!("سيرد عليك أحد زملائنا هنا خلال {} تقريبًا.", minutes_ar(*m))
+        }
+        (Lang::Ar, Some(Expectation::BackAt(t))) => {
+            format!("سيرد عليك أحد زملائنا هنا عند عودة الفريق ({t}).")
+        }
+        (Lang::Ar, Some(Expectation::Later)) => "سيرد عليك أحد زملائنا هنا فور عودة الفريق.".into(),
+        (Lang::Ar, None) => "يُرجى المحاولة مرة أخرى بعد قليل.".into(),
+    };
+    format!("{sorry} {next}")
 }
 
 /// The message to a customer still waiting when the team is reminded.
@@ -127,6 +162,54 @@ mod tests {
         );
         assert_ne!(
             still_waiting_message(Lang::En, &Expectation::Within(15)),
+            holding_message(Lang::En, &Expectation::Within(15))
+        );
+    }
+
+    #[test]
+    fn technical_holding_messages_apologise_in_the_customers_language() {
+        let en = technical_holding_message(Lang::En, Some(&Expectation::Within(15)));
+        assert!(
+            en.starts_with("Sorry — we're having a technical problem"),
+            "{en}"
+        );
+        assert!(
+            en.contains("A colleague will reply to you here") && en.contains("15 minutes"),
+            "{en}"
+        );
+        let ar = technical_holding_message(Lang::Ar, Some(&Expectation::Within(60)));
+        assert!(ar.contains("مشكلة تقنية") && ar.contains("زملائنا"), "{ar}");
+        assert!(ar.contains("ساعة"), "{ar}");
+        assert_eq!(
+            crate::detect_language(&ar),
+            Lang::Ar,
+            "the Arabic text reads as Arabic"
+        );
+        let back =
+            technical_holding_message(Lang::En, Some(&Expectation::BackAt("Sunday 08:30".into())));
+        assert!(back.contains("Sunday 08:30"), "{back}");
+        let ar_back =
+            technical_holding_message(Lang::Ar, Some(&Expectation::BackAt("الأحد 08:30".into())));
+        assert!(ar_back.contains("الأحد 08:30"), "{ar_back}");
+        assert!(technical_holding_message(Lang::Ar, Some(&Expectation::Later)).contains("الفريق"));
+    }
+
+    #[test]
+    fn without_handoff_the_technical_message_promises_no_colleague() {
+        for lang in [Lang::En, Lang::Ar] {
+            let none = technical_holding_message(lang, None);
+            let with = technical_holding_message(lang, Some(&Expectation::Within(15)));
+            assert_ne!(none, with);
+            assert!(
+                !none.contains("colleague") && !none.contains("زملائنا"),
+                "{none}"
+            );
+        }
+        assert!(technical_holding_message(Lang::En, None).contains("try again"));
+        assert!(technical_holding_message(Lang::Ar, None).contains("المحاولة"));
+        // Distinct from the ordinary holding message, so transcripts tell them apart.
+        assert_ne!(
+            technical_holding_message(Lang::En, Some(&Expectation::Within(15))),
             holding_message(Lang::En, &Expectation::Within(15))
         );
     }

@@ -100,6 +100,11 @@ pub struct PipelineSettings {
     pub turn_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
     pub outbox_max_attempts: i32,
+    /// Budget for reading a turn's knowledge; past it the turn answers without knowledge.
+    /// Default: a quarter of the turn timeout, at most 10 s.
+    pub retrieval_timeout_ms: Option<u64>,
+    /// First retry delay of a failed turn (doubled per consecutive failure, at most 10 s).
+    pub retry_backoff_ms: u64,
 }
 
 /// The effects worker: how long a claimed effect is reserved and how retries back off.
@@ -318,6 +323,8 @@ impl Default for PipelineSettings {
             turn_timeout_secs: d.turn_timeout.as_secs(),
             shutdown_grace_secs: d.shutdown_grace.as_secs(),
             outbox_max_attempts: d.outbox_max_attempts,
+            retrieval_timeout_ms: None,
+            retry_backoff_ms: d.retry_backoff.as_millis() as u64,
         }
     }
 }
@@ -333,13 +340,19 @@ impl Default for LogSettings {
 
 impl PipelineSettings {
     pub fn to_config(&self) -> PipelineConfig {
+        let turn_timeout = Duration::from_secs(self.turn_timeout_secs.max(1));
         PipelineConfig {
             debounce: Duration::from_millis(self.debounce_ms),
             idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
             max_attempts: self.max_attempts.max(1),
-            turn_timeout: Duration::from_secs(self.turn_timeout_secs.max(1)),
+            turn_timeout,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             outbox_max_attempts: self.outbox_max_attempts.max(1),
+            retrieval_timeout: match self.retrieval_timeout_ms {
+                Some(ms) => Duration::from_millis(ms.max(1)),
+                None => PipelineConfig::retrieval_budget(turn_timeout),
+            },
+            retry_backoff: Duration::from_millis(self.retry_backoff_ms.max(1)),
         }
     }
 }
@@ -378,6 +391,28 @@ impl Settings {
 mod tests {
     use super::*;
     use secrecy::ExposeSecret;
+
+    #[test]
+    fn retrieval_budget_defaults_to_a_quarter_of_the_turn_timeout_at_most_ten_seconds() {
+        let d = PipelineSettings::default().to_config();
+        assert_eq!(d.retrieval_timeout, Duration::from_secs(10));
+        assert_eq!(d.retry_backoff, Duration::from_millis(250));
+        let short = PipelineSettings {
+            turn_timeout_secs: 8,
+            ..PipelineSettings::default()
+        };
+        assert_eq!(short.to_config().retrieval_timeout, Duration::from_secs(2));
+        let set = PipelineSettings {
+            retrieval_timeout_ms: Some(1500),
+            retry_backoff_ms: 20,
+            ..PipelineSettings::default()
+        };
+        assert_eq!(
+            set.to_config().retrieval_timeout,
+            Duration::from_millis(1500)
+        );
+        assert_eq!(set.to_config().retry_backoff, Duration::from_millis(20));
+    }
 
     #[test]
     #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type.

@@ -153,7 +153,7 @@ fn escalation_from(r: &sqlx::postgres::PgRow) -> Result<Escalation, DbError> {
 #[derive(Clone, Debug)]
 pub struct EscalationRequest<'a> {
     pub conversation: ConversationId,
-    /// `customer`, `tool`, `keyword`, `failures`, `lead_score`, `admin`.
+    /// `customer`, `tool`, `keyword`, `failures`, `lead_score`, `technical_failure`, `admin`.
     pub trigger: &'a str,
     pub reason: &'a str,
     pub summary: &'a str,
@@ -463,6 +463,59 @@ pub async fn outgoing(
         .execute(tx.conn())
         .await?;
     Ok((message_id, Some(outbox_id)))
+}
+
+/// `metadata.event` of the message that tells a customer the agent gave up on their message
+/// after repeated technical failures.
+pub const TECHNICAL_HOLDING_EVENT: &str = "technical_holding";
+
+/// Like [`outgoing`], but once per `idempotency_key`: when the key was used before, nothing is
+/// written and `None` is returned. Call it with the conversation row locked — every writer of
+/// such keys does — so the check cannot race; the outbox's unique key stays the backstop.
+pub async fn outgoing_once(
+    tx: &mut TenantTx,
+    conversation: ConversationId,
+    role: &str,
+    text: &str,
+    metadata: Value,
+    idempotency_key: &str,
+) -> Result<Option<(MessageId, OutboxId)>, DbError> {
+    let used: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM outbox WHERE idempotency_key = $1)")
+            .bind(idempotency_key)
+            .fetch_one(tx.conn())
+            .await?;
+    if used {
+        return Ok(None);
+    }
+    let (message, outbox) = outgoing(
+        tx,
+        conversation,
+        role,
+        text,
+        metadata,
+        idempotency_key,
+        None,
+    )
+    .await?;
+    Ok(outbox.map(|o| (message, o)))
+}
+
+/// Whether the last thing said to the customer (by the agent or a human) is a technical
+/// holding message: they were told of a failure and nobody has spoken to them since.
+pub async fn told_of_technical_failure(
+    tx: &mut TenantTx,
+    conversation: ConversationId,
+) -> Result<bool, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT coalesce((SELECT metadata->>'event' = $2 FROM messages
+                           WHERE conversation_id = $1 AND role IN ('agent', 'human')
+                           ORDER BY seq DESC LIMIT 1), false)",
+    )
+    .bind(conversation.0)
+    .bind(TECHNICAL_HOLDING_EVENT)
+    .fetch_one(tx.conn())
+    .await?)
 }
 
 /// The human gives the conversation back to the bot. `note` (or, without one, a digest of what

@@ -122,20 +122,50 @@ pub async fn record_error(
     Ok(())
 }
 
+/// An event this transaction just parked, with the error of its last failed attempt (before
+/// the parking note was appended), if one was recorded.
+#[derive(Clone, Debug)]
+pub struct ParkedNow {
+    pub id: EventId,
+    pub last_error: Option<String>,
+}
+
 /// Takes events out of the pipeline after too many failed attempts; admins see them parked.
-pub async fn park(tx: &mut TenantTx, events: &[EventId], reason: &str) -> Result<u64, DbError> {
+/// Returns the events this call parked — those still pending, oldest first; an event another
+/// worker finished or parked first is left alone and not returned. What the caller writes
+/// because of the parking is keyed by the returned events, so it happens once.
+pub async fn park(
+    tx: &mut TenantTx,
+    events: &[EventId],
+    reason: &str,
+) -> Result<Vec<ParkedNow>, DbError> {
     let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.0).collect();
-    let done = sqlx::query!(
-        r#"UPDATE inbound_events
+    // The old error is read from the locked row, so it is the one the update overwrites.
+    let mut rows: Vec<(uuid::Uuid, Option<String>, DateTime<Utc>)> = sqlx::query_as(
+        r#"WITH old AS (
+               SELECT id, last_error, received_at FROM inbound_events
+                WHERE id = ANY($1) AND status = 'pending'
+                ORDER BY id
+                  FOR UPDATE)
+           UPDATE inbound_events e
               SET status = 'parked', processed_at = now(),
-                  last_error = COALESCE(last_error || ' | ', '') || $2
-            WHERE id = ANY($1) AND status = 'pending'"#,
-        &ids,
-        reason
+                  last_error = COALESCE(old.last_error || ' | ', '') || $2
+             FROM old
+            WHERE e.id = old.id AND e.status = 'pending'
+        RETURNING e.id, old.last_error, old.received_at"#,
     )
-    .execute(tx.conn())
+    .bind(&ids)
+    .bind(reason)
+    .fetch_all(tx.conn())
     .await?;
-    Ok(done.rows_affected())
+    rows.sort_by_key(|r| (r.2, r.0));
+    Ok(rows
+        .into_iter()
+        .map(|(id, last_error, _)| ParkedNow {
+            id: EventId(id),
+            last_error,
+        })
+        .collect())
 }
 
 /// Everything one turn writes.

@@ -59,6 +59,14 @@ fn describe() {
         "Inbound events parked after repeated failures."
     );
     describe_counter!(
+        "switchboard_technical_holding_messages_total",
+        "Messages telling a customer the agent gave up on their message after repeated technical failures (sent once per parking, with the escalation when handoff is enabled)."
+    );
+    describe_counter!(
+        "switchboard_retrieval_failures_total",
+        "Turns answered without knowledge because retrieval failed, by reason (error, timeout)."
+    );
+    describe_counter!(
         "switchboard_actor_restarts_total",
         "Supervisor restarts by actor kind."
     );
