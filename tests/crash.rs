@@ -2,7 +2,6 @@
 //! that was acknowledged is stored, and every message is answered exactly once.
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,30 +12,6 @@ use crate::helpers::*;
 
 const CONVERSATIONS: usize = 40;
 const MESSAGES_EACH: usize = 5;
-
-fn start_binary(database: &str, port: u16, data_dir: &std::path::Path) -> Child {
-    let pg = shared_pg();
-    Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", pg.url("postgres", database))
-        .env(
-            "SWITCHBOARD_APP_DATABASE_URL",
-            pg.url("switchboard_app", database),
-        )
-        .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
-        .env("SWITCHBOARD_DATA_DIR", data_dir)
-        .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("SWITCHBOARD_PIPELINE__DEBOUNCE_MS", "30")
-        // An effect interrupted by the kill is due again soon after the restart.
-        .env("SWITCHBOARD_ACTIONS__EFFECT_LEASE_SECS", "3")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the switchboard binary")
-}
 
 async fn post(http: &reqwest::Client, base: &str, channel: &str, session: &str, i: usize) -> bool {
     http.post(format!("{base}/api/v1/webchat/{channel}/messages"))
@@ -57,7 +32,7 @@ async fn sigkill_during_a_burst_loses_nothing_and_answers_everything_exactly_onc
         .build()
         .unwrap();
 
-    let mut child = start_binary(&database, port, &data_dir);
+    let mut child = start_binary(&database, port, &data_dir, &[]);
     wait_ready(&http, &base).await;
     let owner_url = shared_pg().url("postgres", &database);
     let mut owner = sqlx::PgConnection::connect(&owner_url).await.unwrap();
@@ -127,7 +102,7 @@ async fn sigkill_during_a_burst_loses_nothing_and_answers_everything_exactly_onc
             .unwrap();
 
     // Restart; clients resend everything (acknowledged or not), as real clients retry.
-    let mut child = start_binary(&database, port, &data_dir);
+    let mut child = start_binary(&database, port, &data_dir, &[]);
     wait_ready(&http, &base).await;
     for s in &sessions {
         for i in 0..MESSAGES_EACH {
@@ -222,7 +197,7 @@ async fn sigkill_during_escalations_notifies_once_after_restart() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let mut child = start_binary(&database, port, &data_dir);
+    let mut child = start_binary(&database, port, &data_dir, &[]);
     wait_ready(&http, &base).await;
     let owner_url = shared_pg().url("postgres", &database);
     use sqlx::Connection;
@@ -301,7 +276,7 @@ async fn sigkill_during_escalations_notifies_once_after_restart() {
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
 
-    let mut child = start_binary(&database, port, &data_dir);
+    let mut child = start_binary(&database, port, &data_dir, &[]);
     wait_ready(&http, &base).await;
     for s in &sessions {
         assert!(ask(http.clone(), s.clone()).await, "resend {s}");

@@ -1,6 +1,6 @@
 //! The default set-up: `switchboard serve` with no DATABASE_URL starts its own PostgreSQL in the
-//! data dir, creates the demo tenant, answers, stops PostgreSQL on SIGTERM, and keeps the data
-//! across restarts.
+//! data dir, creates the demo tenant, answers, stops PostgreSQL on SIGTERM, keeps the data
+//! across restarts, and starts PostgreSQL again when it dies.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -10,18 +10,57 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 fn serve(data_dir: &std::path::Path, port: u16) -> std::process::Child {
+    serve_with_debounce(data_dir, port, 30)
+}
+
+fn serve_with_debounce(
+    data_dir: &std::path::Path,
+    port: u16,
+    debounce_ms: u64,
+) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .arg("serve")
         .env_remove("DATABASE_URL")
         .env("SWITCHBOARD_DATA_DIR", data_dir)
         .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
         .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("SWITCHBOARD_PIPELINE__DEBOUNCE_MS", "30")
+        .env("SWITCHBOARD_PIPELINE__DEBOUNCE_MS", debounce_ms.to_string())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start switchboard")
+}
+
+/// How many agent replies a web-chat session's history holds.
+async fn agent_replies(http: &reqwest::Client, base: &str, channel: &str, session: &str) -> usize {
+    let h: Value = http
+        .get(format!(
+            "{base}/api/v1/webchat/{channel}/sessions/{session}/messages"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    h["messages"]
+        .as_array()
+        .map_or(0, |m| m.iter().filter(|m| m["role"] == "agent").count())
+}
+
+/// The demo tenant's web-chat channel, asked of the running server.
+async fn demo_channel_id(http: &reqwest::Client, base: &str) -> String {
+    let channels: Value = http
+        .get(format!("{base}/api/v1/channels?tenant=demo"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    channels["channels"][0]["id"].as_str().unwrap().to_owned()
 }
 
 fn postmaster_pid(data_dir: &std::path::Path) -> Option<i32> {
@@ -51,16 +90,7 @@ async fn serve_with_embedded_postgres_answers_and_keeps_data_across_restarts() {
     for round in 0..2 {
         let mut child = serve(&data_dir, port);
         wait_ready(&http, &base).await;
-        let channels: Value = http
-            .get(format!("{base}/api/v1/channels?tenant=demo"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let channel = channels["channels"][0]["id"].as_str().unwrap().to_owned();
+        let channel = demo_channel_id(&http, &base).await;
         let r = http
             .post(format!("{base}/api/v1/webchat/{channel}/messages"))
             .json(&json!({"session_id": session, "client_message_id": format!("r{round}"), "text": "Where are you located?"}))
@@ -69,24 +99,8 @@ async fn serve_with_embedded_postgres_answers_and_keeps_data_across_restarts() {
             .unwrap();
         assert_eq!(r.status(), 202);
         let answered = eventually(Duration::from_secs(20), || async {
-            let h: Value = http
-                .get(format!(
-                    "{base}/api/v1/webchat/{channel}/sessions/{session}/messages"
-                ))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
             // Round 1 also sees round 0's exchange: the data survived the restart.
-            h["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|m| m["role"] == "agent")
-                .count()
-                == round + 1
+            agent_replies(&http, &base, &channel, session).await == round + 1
         })
         .await;
         assert!(
@@ -143,31 +157,9 @@ async fn a_killed_embedded_postgres_is_restarted_and_accepted_messages_are_answe
         .unwrap();
     // A long quiet time after each message: the messages are stored and acknowledged, and
     // still unanswered, when the database dies.
-    let mut child = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .arg("serve")
-            .env_remove("DATABASE_URL")
-            .env("SWITCHBOARD_DATA_DIR", &data_dir)
-            .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
-            .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("SWITCHBOARD_PIPELINE__DEBOUNCE_MS", "1500")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start switchboard"),
-    );
+    let mut child = KillOnDrop(serve_with_debounce(&data_dir, port, 1500));
     wait_ready(&http, &base).await;
-    let channels: Value = http
-        .get(format!("{base}/api/v1/channels?tenant=demo"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let channel = channels["channels"][0]["id"].as_str().unwrap().to_owned();
+    let channel = demo_channel_id(&http, &base).await;
     let post = |session: String, text: &'static str| {
         let (http, base, channel) = (http.clone(), base.clone(), channel.clone());
         async move {
@@ -249,19 +241,7 @@ async fn a_killed_embedded_postgres_is_restarted_and_accepted_messages_are_answe
     // Every message acknowledged before the crash is answered, once.
     for s in &sessions {
         let answered = eventually(Duration::from_secs(30), || async {
-            let h: Value = http
-                .get(format!(
-                    "{base}/api/v1/webchat/{channel}/sessions/{s}/messages"
-                ))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            h["messages"]
-                .as_array()
-                .is_some_and(|m| m.iter().any(|m| m["role"] == "agent"))
+            agent_replies(&http, &base, &channel, s).await > 0
         })
         .await;
         assert!(answered, "session {s} was answered after the restart");

@@ -410,6 +410,38 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Starts the real binary (`serve`) on a database of the shared server, on `port`, with a short
+/// debounce and effect lease, plus `extra` environment variables.
+pub fn start_binary(
+    database: &str,
+    port: u16,
+    data_dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> std::process::Child {
+    let pg = shared_pg();
+    std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", pg.url("postgres", database))
+        .env(
+            "SWITCHBOARD_APP_DATABASE_URL",
+            pg.url("switchboard_app", database),
+        )
+        .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SWITCHBOARD_DATA_DIR", data_dir)
+        .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("SWITCHBOARD_PIPELINE__DEBOUNCE_MS", "30")
+        // An effect interrupted by a kill is due again soon after the restart.
+        .env("SWITCHBOARD_ACTIONS__EFFECT_LEASE_SECS", "3")
+        .env("RUST_LOG", "warn")
+        .envs(extra.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start the switchboard binary")
+}
+
 /// Waits until a server answers `GET /readyz` with 200.
 pub async fn wait_ready(http: &reqwest::Client, base: &str) {
     let ok = eventually(Duration::from_secs(60), || async {

@@ -263,12 +263,7 @@ async fn shipped_postgres_serves_hybrid_search_on_an_x86_64_v3_cpu_without_avx51
         .await
         .expect("the shipped PostgreSQL starts on an emulated Haswell");
     let url = create_database(&pg, "switchboard").await;
-    let app = spawn_app_with_settings(app_settings(&url, &dir), url, "switchboard", None).await;
-    assert_hybrid_search_answers(&app).await;
-    app.stop().await;
-    assert_no_crash(&pg);
-    pg.stop().await.unwrap();
-    std::fs::remove_dir_all(&dir).ok();
+    serve_the_demo_and_ask(pg, &dir, url).await;
 }
 
 #[tokio::test]
@@ -290,12 +285,18 @@ async fn shipped_aarch64_postgres_serves_hybrid_search_on_a_neoverse_n1_without_
         .unwrap();
     assert!(arch.contains("aarch64"), "{arch}");
     conn.close().await.ok();
-    let app = spawn_app_with_settings(app_settings(&url, &dir), url, "switchboard", None).await;
+    serve_the_demo_and_ask(pg, &dir, url).await;
+}
+
+/// Switchboard with the demo tenant on `pg` (database `url`): the hybrid search answers, and
+/// no backend crashed on the way. Stops everything and removes `dir`.
+async fn serve_the_demo_and_ask(pg: EmbeddedPostgres, dir: &Path, url: String) {
+    let app = spawn_app_with_settings(app_settings(&url, dir), url, "switchboard", None).await;
     assert_hybrid_search_answers(&app).await;
     app.stop().await;
     assert_no_crash(&pg);
     pg.stop().await.unwrap();
-    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(dir).ok();
 }
 
 /// The harness is worth something only if it catches the bug it was written for: the old

@@ -5,7 +5,6 @@
 //! language and one escalation with its notifications — also when the real binary is killed
 //! with SIGKILL inside the transaction that writes them, and restarted.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -79,6 +78,15 @@ async fn fake_bot_api() -> FakeProvider {
 /// A Telegram channel for the team's notices, the team's chat, a 20-minute expected wait and
 /// no business hours (the demo's showroom hours would make the texts depend on the time of
 /// day). `enabled` is the tenant's enabled actions.
+/// An application whose failed turns are retried after 20 ms, with a sales team notified on a
+/// fake Telegram Bot API, and `enabled` actions.
+async fn app_with_a_team(enabled: &[&str]) -> (FakeProvider, TestApp) {
+    let bot = fake_bot_api().await;
+    let app = spawn_app_with(|s| s.pipeline.retry_backoff_ms = 20, None).await;
+    configure_team(&app.http, &app.base, &app.owner_url, &bot, enabled).await;
+    (bot, app)
+}
+
 async fn configure_team(
     http: &reqwest::Client,
     base: &str,
@@ -267,17 +275,8 @@ async fn a_knowledge_search_that_overruns_its_budget_is_abandoned_and_the_custom
 #[tokio::test]
 async fn a_turn_that_always_fails_gets_one_holding_message_in_the_customers_language_and_one_escalation(
 ) {
-    let bot = fake_bot_api().await;
-    let app = spawn_app_with(|s| s.pipeline.retry_backoff_ms = 20, None).await;
+    let (bot, app) = app_with_a_team(&["booking", "handoff", "leads"]).await;
     let ch = app.demo_channel;
-    configure_team(
-        &app.http,
-        &app.base,
-        &app.owner_url,
-        &bot,
-        &["booking", "handoff", "leads"],
-    )
-    .await;
     let mut owner = app.owner().await;
     execute(&mut owner, BREAK_TURNS).await;
     let holding_before = counter(
@@ -397,17 +396,8 @@ async fn a_turn_that_always_fails_gets_one_holding_message_in_the_customers_lang
 
 #[tokio::test]
 async fn with_handoff_disabled_a_failing_turn_still_gets_a_holding_message_but_no_escalation() {
-    let bot = fake_bot_api().await;
-    let app = spawn_app_with(|s| s.pipeline.retry_backoff_ms = 20, None).await;
+    let (_bot, app) = app_with_a_team(&["booking", "leads"]).await;
     let ch = app.demo_channel;
-    configure_team(
-        &app.http,
-        &app.base,
-        &app.owner_url,
-        &bot,
-        &["booking", "leads"],
-    )
-    .await;
     let mut owner = app.owner().await;
     execute(&mut owner, BREAK_TURNS).await;
 
@@ -446,17 +436,8 @@ async fn with_handoff_disabled_a_failing_turn_still_gets_a_holding_message_but_n
 
 #[tokio::test]
 async fn a_failing_turn_in_a_conversation_a_human_owns_is_parked_without_a_bot_message() {
-    let bot = fake_bot_api().await;
-    let app = spawn_app_with(|s| s.pipeline.retry_backoff_ms = 20, None).await;
+    let (_bot, app) = app_with_a_team(&["booking", "handoff", "leads"]).await;
     let ch = app.demo_channel;
-    configure_team(
-        &app.http,
-        &app.base,
-        &app.owner_url,
-        &bot,
-        &["booking", "handoff", "leads"],
-    )
-    .await;
     let s = format!("broken-{}", uuid::Uuid::new_v4().simple());
     // The bot answers the first message; then a colleague takes the conversation over, and
     // only then does storing turns start to fail.
@@ -494,29 +475,8 @@ async fn a_failing_turn_in_a_conversation_a_human_owns_is_parked_without_a_bot_m
     app.stop().await;
 }
 
-fn start_binary(database: &str, port: u16, data_dir: &std::path::Path) -> Child {
-    let pg = shared_pg();
-    Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", pg.url("postgres", database))
-        .env(
-            "SWITCHBOARD_APP_DATABASE_URL",
-            pg.url("switchboard_app", database),
-        )
-        .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
-        .env("SWITCHBOARD_DATA_DIR", data_dir)
-        .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("SWITCHBOARD_PIPELINE__DEBOUNCE_MS", "30")
-        .env("SWITCHBOARD_PIPELINE__RETRY_BACKOFF_MS", "20")
-        .env("SWITCHBOARD_ACTIONS__EFFECT_LEASE_SECS", "3")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the switchboard binary")
-}
+/// Failed turns are retried after 20 ms instead of 250.
+const FAST_RETRIES: &[(&str, &str)] = &[("SWITCHBOARD_PIPELINE__RETRY_BACKOFF_MS", "20")];
 
 /// The real binary is killed with SIGKILL while the transactions that park the failing events
 /// (and write their holding messages and escalations) are inside PostgreSQL — held there by a
@@ -562,7 +522,7 @@ CREATE TRIGGER test_slow_holding BEFORE INSERT ON outbox
     )
     .await;
 
-    let mut child = start_binary(&database, port, &data_dir);
+    let mut child = start_binary(&database, port, &data_dir, FAST_RETRIES);
     wait_ready(&http, &base).await;
     configure_team(
         &http,
@@ -646,7 +606,7 @@ CREATE TRIGGER test_slow_holding BEFORE INSERT ON outbox
 
     // Restart without the slow trigger (turns still fail): the parking is redone, once.
     execute(&mut owner, "DROP TRIGGER test_slow_holding ON outbox").await;
-    let mut child = start_binary(&database, port, &data_dir);
+    let mut child = start_binary(&database, port, &data_dir, FAST_RETRIES);
     wait_ready(&http, &base).await;
     let n = PEOPLE as i64;
     let settled = eventually(Duration::from_secs(60), || async {
