@@ -253,7 +253,7 @@ async fn a_model_reply_is_committed_with_its_usage_prompt_version_and_clean_role
     let (status, draft) = app
         .admin_post(
             "/api/v1/prompts?tenant=demo",
-            json!({"persona": "You are Noor, assistant of {{ tenant.name }}, on {{ channel }}.", "author": "ops@example.com"}),
+            json!({"persona": "You are Noor, assistant of {{ tenant.name }}, on {{ channel }}."}),
         )
         .await;
     assert_eq!(status, 201, "{draft}");
@@ -1298,17 +1298,28 @@ async fn the_model_escalates_with_a_tool_stays_silent_for_the_human_and_resumes_
         .await
     );
     assert_eq!(stub.count(), calls);
+    let nadia = app
+        .signed_in(
+            "nadia@sahara.example",
+            "nadia",
+            switchboard_core::store::identity::Role::SalesAgent,
+        )
+        .await;
     let (status, _) = app
-        .admin_post(
+        .call(
+            reqwest::Method::POST,
             &format!("/api/v1/conversations/{conv}/messages?tenant=demo"),
-            json!({"text": "Hi, I'll prepare the tariff.", "author": "nadia"}),
+            Some(&nadia),
+            Some(json!({"text": "Hi, I'll prepare the tariff."})),
         )
         .await;
     assert_eq!(status, 202);
     let (status, _) = app
-        .admin_post(
+        .call(
+            reqwest::Method::POST,
             &format!("/api/v1/conversations/{conv}/handback?tenant=demo"),
-            json!({"author": "nadia", "note": "Tariff quote TQ-17 sent by email."}),
+            Some(&nadia),
+            Some(json!({"note": "Tariff quote TQ-17 sent by email."})),
         )
         .await;
     assert_eq!(status, 200);

@@ -161,7 +161,7 @@ async fn channels_whatsapp_configuration_seals_credentials_and_shows_the_webhook
     // PATCH merges settings and keeps the secrets it was not given.
     let resp = app
         .http
-        .patch(app.url(&format!("/api/v1/channels/{id}")))
+        .patch(app.url(&format!("/api/v1/channels/{id}?tenant=demo")))
         .bearer_auth(ADMIN_TOKEN)
         .json(&json!({"name": "WhatsApp Sales", "config": {"template_name": "hello_world"}}))
         .send()
@@ -178,7 +178,7 @@ async fn channels_whatsapp_configuration_seals_credentials_and_shows_the_webhook
 
     // Health asks the (fake) Graph API with the sealed token.
     let (status, health) = app
-        .admin_get(&format!("/api/v1/channels/{id}/health"))
+        .admin_get(&format!("/api/v1/channels/{id}/health?tenant=demo"))
         .await;
     assert_eq!(status, 200, "{health}");
     assert_eq!(health["credentials"]["ok"], true, "{health}");
@@ -192,18 +192,20 @@ async fn channels_whatsapp_configuration_seals_credentials_and_shows_the_webhook
     // Delete: gone, and its webhook is unknown.
     let resp = app
         .http
-        .delete(app.url(&format!("/api/v1/channels/{id}")))
+        .delete(app.url(&format!("/api/v1/channels/{id}?tenant=demo")))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 204);
-    let (status, _) = app.admin_get(&format!("/api/v1/channels/{id}")).await;
+    let (status, _) = app
+        .admin_get(&format!("/api/v1/channels/{id}?tenant=demo"))
+        .await;
     assert_eq!(status, 404);
     // Admin routes need the token.
     let resp = app
         .http
-        .get(app.url(&format!("/api/v1/channels/{id}")))
+        .get(app.url(&format!("/api/v1/channels/{id}?tenant=demo")))
         .send()
         .await
         .unwrap();
@@ -387,7 +389,7 @@ async fn channels_whatsapp_duplicate_deliveries_get_one_reply_and_statuses_updat
         1
     );
     let (_, health) = app
-        .admin_get(&format!("/api/v1/channels/{id}/health"))
+        .admin_get(&format!("/api/v1/channels/{id}/health?tenant=demo"))
         .await;
     assert!(health["last_inbound_at"].is_string(), "{health}");
     app.stop().await;
@@ -539,7 +541,7 @@ async fn channels_whatsapp_window_template_buttons_and_rate_limits() {
     // Without a template, the row fails visibly instead of being sent.
     let resp = app
         .http
-        .patch(app.url(&format!("/api/v1/channels/{id}")))
+        .patch(app.url(&format!("/api/v1/channels/{id}?tenant=demo")))
         .bearer_auth(ADMIN_TOKEN)
         .json(&json!({"config": {"template_name": null}}))
         .send()
@@ -563,7 +565,7 @@ async fn channels_whatsapp_window_template_buttons_and_rate_limits() {
     assert!(error.unwrap().contains("24-hour window"));
     assert_eq!(graph.received_at("/messages").len(), before);
     let (_, health) = app
-        .admin_get(&format!("/api/v1/channels/{id}/health"))
+        .admin_get(&format!("/api/v1/channels/{id}/health?tenant=demo"))
         .await;
     assert!(
         health["last_error"]

@@ -14,6 +14,8 @@ use switchboard_actors::FaultPoint;
 
 use crate::fake_provider::FakeProvider;
 use crate::helpers::*;
+use reqwest::Method;
+use switchboard_core::store::identity::Role;
 
 const BOT_TOKEN: &str = "123456789:AAExampleTokenForTests_0123456789";
 const SALES_CHAT: i64 = -100_555_000;
@@ -135,6 +137,13 @@ async fn handoff_round_trip_over_web_chat_notifies_by_email_and_telegram_and_han
     let bot = fake_bot_api().await;
     let app = spawn_app().await;
     configure(&app, &smtpd, &bot).await;
+    // Two colleagues of the sales team, signed in: replies and claims are theirs.
+    let layla = app
+        .signed_in("layla@sahara.example", "layla", Role::SalesAgent)
+        .await;
+    let omar = app
+        .signed_in("omar@sahara.example", "omar", Role::SalesAgent)
+        .await;
     let s = session();
     let ch = app.demo_channel;
 
@@ -201,34 +210,42 @@ async fn handoff_round_trip_over_web_chat_notifies_by_email_and_telegram_and_han
         .await
     );
     let (status, _) = app
-        .admin_post(
+        .call(
+            Method::POST,
             &format!("/api/v1/conversations/{conv}/claim?tenant=demo"),
-            json!({"author": "layla"}),
+            Some(&layla),
+            Some(json!({})),
         )
         .await;
     assert_eq!(status, 200);
     // Someone else cannot take it from her.
     let (status, body) = app
-        .admin_post(
+        .call(
+            Method::POST,
             &format!("/api/v1/conversations/{conv}/claim?tenant=demo"),
-            json!({"author": "omar"}),
+            Some(&omar),
+            Some(json!({})),
         )
         .await;
     assert_eq!(status, 409, "{body}");
     app.post_chat(ch, &s, "m3", "anyone there?").await;
     // The human's reply goes out through the web chat; a retried call sends nothing new.
-    let reply = json!({"text": "Hi, Layla from sales here. Yes, we install home batteries.", "author": "layla", "client_message_id": "r1"});
+    let reply = json!({"text": "Hi, Layla from sales here. Yes, we install home batteries.", "client_message_id": "r1"});
     let (status, first) = app
-        .admin_post(
+        .call(
+            Method::POST,
             &format!("/api/v1/conversations/{conv}/messages?tenant=demo"),
-            reply.clone(),
+            Some(&layla),
+            Some(reply.clone()),
         )
         .await;
     assert_eq!(status, 202, "{first}");
     let (status, again) = app
-        .admin_post(
+        .call(
+            Method::POST,
             &format!("/api/v1/conversations/{conv}/messages?tenant=demo"),
-            reply,
+            Some(&layla),
+            Some(reply),
         )
         .await;
     assert_eq!(status, 200, "{again}");
@@ -271,16 +288,20 @@ async fn handoff_round_trip_over_web_chat_notifies_by_email_and_telegram_and_han
 
     // Hand back: the bot answers the next message — once, and with no new escalation.
     let (status, body) = app
-        .admin_post(
+        .call(
+            Method::POST,
             &format!("/api/v1/conversations/{conv}/handback?tenant=demo"),
-            json!({"author": "layla", "note": "Quoted a 10 kWh battery; customer will decide next week."}),
+            Some(&layla),
+            Some(json!({"note": "Quoted a 10 kWh battery; customer will decide next week."})),
         )
         .await;
     assert_eq!(status, 200, "{body}");
     let (status, _) = app
-        .admin_post(
+        .call(
+            Method::POST,
             &format!("/api/v1/conversations/{conv}/handback?tenant=demo"),
-            json!({"author": "layla"}),
+            Some(&layla),
+            Some(json!({})),
         )
         .await;
     assert_eq!(status, 409, "a second hand-back is refused");
@@ -384,10 +405,15 @@ async fn a_telegram_customer_is_handed_off_reminded_and_answered_on_telegram() {
 
     // A human replies through the admin API: it leaves on Telegram, to the customer's chat.
     let conv = conversation_of(&app, &CUSTOMER_CHAT.to_string()).await;
+    let sara = app
+        .signed_in("sara@sahara.example", "sara", Role::SalesAgent)
+        .await;
     let (status, body) = app
-        .admin_post(
+        .call(
+            Method::POST,
             &format!("/api/v1/conversations/{conv}/messages?tenant=demo"),
-            json!({"text": "مرحبا هدى، معك سارة من المبيعات", "author": "sara"}),
+            Some(&sara),
+            Some(json!({"text": "مرحبا هدى، معك سارة من المبيعات"})),
         )
         .await;
     assert_eq!(status, 202, "{body}");
@@ -437,6 +463,9 @@ async fn a_human_claiming_while_the_bot_thinks_silences_the_bot() {
         })),
     )
     .await;
+    let layla = app
+        .signed_in("layla@sahara.example", "layla", Role::SalesAgent)
+        .await;
     let s = session();
     let ch = app.demo_channel;
     app.post_chat(ch, &s, "m1", "hello").await;
@@ -447,9 +476,11 @@ async fn a_human_claiming_while_the_bot_thinks_silences_the_bot() {
     // The bot is thinking (held for 2 s); a colleague takes the conversation meanwhile.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let (status, _) = app
-        .admin_post(
+        .call(
+            Method::POST,
             &format!("/api/v1/conversations/{conv}/claim?tenant=demo"),
-            json!({"author": "layla"}),
+            Some(&layla),
+            Some(json!({})),
         )
         .await;
     assert_eq!(status, 200);

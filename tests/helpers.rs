@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use switchboard_actors::FaultHook;
+use switchboard_core::store::identity::Role;
 use switchboard_core::store::{channels, platform};
 use switchboard_core::{ChannelId, Db, TenantId};
 use switchboard_runtime::embedded_pg::{EmbeddedPgConfig, EmbeddedPostgres};
@@ -182,6 +183,8 @@ pub struct TestApp {
     pub root: ractor::ActorRef<switchboard_actors::RootMsg>,
     pub demo_tenant: TenantId,
     pub demo_channel: ChannelId,
+    /// Every route the server serves and what it needs (the router's own table).
+    pub routes: Vec<switchboard_runtime::http::RouteSpec>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -226,6 +229,7 @@ pub async fn spawn_app_with_settings(
     let app = Application::build(settings, BuildOptions { faults })
         .await
         .expect("application builds");
+    let routes = app.routes().to_vec();
     let base = format!("http://127.0.0.1:{}", app.port());
     let db = app.services().db.clone();
     let root = app.root();
@@ -252,6 +256,7 @@ pub async fn spawn_app_with_settings(
         root,
         demo_tenant: demo.id,
         demo_channel: channel,
+        routes,
         stop: Some(stop),
         server: Some(server),
     }
@@ -348,6 +353,69 @@ impl TestApp {
             .expect("post");
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A request with any bearer credential (an API key, a session token, the admin token);
+    /// `None` sends none. Returns status and JSON body (`null` when there is none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates `email` (display name `name`) with `role` in the demo tenant, through the same
+    /// code as `switchboard user create`, signs them in, and returns their session token.
+    pub async fn signed_in(&self, email: &str, name: &str, role: Role) -> String {
+        let password = "a long enough password";
+        switchboard_runtime::users::create_user(
+            &self.db,
+            email,
+            name,
+            Some(password.into()),
+            false,
+            Some(("demo", role)),
+        )
+        .await
+        .expect("create user");
+        self.sign_in(email, password).await
+    }
+
+    /// Signs in over the API and returns the session token.
+    pub async fn sign_in(&self, email: &str, password: &str) -> String {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/auth/sign-in",
+                None,
+                Some(json!({"email": email, "password": password, "return_token": true})),
+            )
+            .await;
+        assert_eq!(status, 200, "sign-in of {email}: {body}");
+        body["session_token"]
+            .as_str()
+            .expect("a session token")
+            .to_owned()
+    }
+
+    /// An API key of tenant `tenant` with `role`, made as `switchboard key create` does.
+    pub async fn api_key(&self, tenant: &str, role: Role) -> String {
+        switchboard_runtime::users::create_key(&self.db, tenant, "test key", role)
+            .await
+            .expect("create key")
+            .1
     }
 
     /// `GET /metrics` with the admin token: the Prometheus text.

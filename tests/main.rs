@@ -18,6 +18,7 @@ mod crash;
 mod dispatcher;
 mod embedded;
 mod handoff;
+mod identity;
 mod knowledge;
 mod leads;
 mod pipeline;

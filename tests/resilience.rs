@@ -447,7 +447,7 @@ async fn a_failing_turn_in_a_conversation_a_human_owns_is_parked_without_a_bot_m
     let (status, body) = app
         .admin_post(
             &format!("/api/v1/conversations/{conversation}/claim?tenant=demo"),
-            json!({"author": "layla"}),
+            json!({}),
         )
         .await;
     assert_eq!(status, 200, "{body}");

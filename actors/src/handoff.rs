@@ -228,7 +228,7 @@ async fn notify(
         "The customer was told a colleague will reply shortly."
     };
     let text = format!(
-        "{heading}\n\nReason: {} (trigger: {})\n{when}\n\n{}\n{}\n\nRecent messages:\n{}\n\nTranscript: {link}\nTake it: POST {base}/api/v1/conversations/{}/claim?tenant={tenant}\n",
+        "{heading}\n\nReason: {} (trigger: {})\n{when}\n\n{}\n{}\n\nRecent messages:\n{}\n\nTranscript (open it signed in to Switchboard): {link}\nTake it: POST {base}/api/v1/conversations/{}/claim?tenant={tenant}\n",
         escalation.reason,
         escalation.trigger,
         fields.join("\n"),

@@ -3,11 +3,13 @@
 
 pub mod actions;
 pub mod agent;
+pub mod audit;
 pub mod bookings;
 pub mod channels;
 pub mod contacts;
 pub mod effects;
 pub mod handoff;
+pub mod identity;
 pub mod ingest;
 pub mod leads;
 pub mod memory;

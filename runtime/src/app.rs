@@ -21,7 +21,7 @@ use tracing::{info, warn};
 
 use crate::config::Settings;
 use crate::embedded_pg::{EmbeddedPgConfig, EmbeddedPostgres, ServerState};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, RouteSpec};
 
 /// Name of the database the embedded server keeps Switchboard's data in.
 const EMBEDDED_DB: &str = "switchboard";
@@ -38,6 +38,9 @@ pub struct Application {
     port: u16,
     listener: TcpListener,
     state: AppState,
+    /// The HTTP router and its route table (what every route needs).
+    router: axum::Router,
+    routes: Vec<RouteSpec>,
     shutdown_tx: watch::Sender<bool>,
     dispatcher: JoinHandle<()>,
     /// Delivers notifications, invites and CRM webhooks; stops on the shutdown signal.
@@ -47,7 +50,6 @@ pub struct Application {
     root_handle: JoinHandle<()>,
     embedded: Option<EmbeddedPostgres>,
     owner_url: SecretString,
-    max_body_bytes: usize,
     /// The demo tenant's web chat, announced at start-up.
     demo_channel: Option<ChannelId>,
 }
@@ -348,7 +350,12 @@ impl Application {
                 shutdown_rx.clone(),
             ));
         }
+        let auth = Arc::new(settings.auth_config(&public_base_url));
+        if !auth.secure_cookies {
+            warn!(%public_base_url, "session cookies are sent without Secure: serve over HTTPS (public_base_url https://…) in production");
+        }
         let state = AppState {
+            auth,
             embedded_pg,
             services,
             root,
@@ -358,9 +365,12 @@ impl Application {
             indexer,
             public_base_url: Arc::from(public_base_url),
         };
+        let (router, routes) = http::router(state.clone(), settings.max_body_bytes);
         Ok(Application {
             port,
             listener,
+            router,
+            routes,
             state,
             shutdown_tx,
             dispatcher,
@@ -370,7 +380,6 @@ impl Application {
             root_handle,
             embedded,
             owner_url,
-            max_body_bytes: settings.max_body_bytes,
             demo_channel,
         })
     }
@@ -385,6 +394,11 @@ impl Application {
 
     pub fn root(&self) -> ActorRef<RootMsg> {
         self.state.root.clone()
+    }
+
+    /// Every route the server serves and what it needs.
+    pub fn routes(&self) -> &[RouteSpec] {
+        &self.routes
     }
 
     /// The schema owner's connection string (for benchmarks and diagnostics only).
@@ -402,6 +416,8 @@ impl Application {
         let Application {
             port,
             listener,
+            router: app,
+            routes: _,
             state,
             shutdown_tx,
             dispatcher,
@@ -411,13 +427,11 @@ impl Application {
             root_handle,
             embedded,
             owner_url: _,
-            max_body_bytes,
             demo_channel,
         } = self;
         let services = state.services.clone();
         let root = state.root.clone();
         let state_for_polling = state.clone();
-        let app = http::router(state, max_body_bytes);
         let addr = listener.local_addr()?;
         info!(port, "listening on http://{addr}");
         if let Some(channel) = demo_channel {
@@ -426,13 +440,16 @@ impl Application {
         let shutdown_for_server = shutdown_tx.clone();
         let polling = tokio::spawn(crate::telegram_polling::run(state_for_polling.clone()));
         let imap = tokio::spawn(crate::email_polling::run(state_for_polling));
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                signal.await;
-                info!("shutting down");
-                let _ = shutdown_for_server.send(true);
-            })
-            .await;
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            signal.await;
+            info!("shutting down");
+            let _ = shutdown_for_server.send(true);
+        })
+        .await;
         let _ = shutdown_tx.send(true);
         let grace = services.config.shutdown_grace + Duration::from_secs(5);
         if let Err(e) = root

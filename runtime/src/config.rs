@@ -59,6 +59,81 @@ pub struct Settings {
     /// Connections in the application pool. Small pools win on small machines: on 2 cores, 10
     /// connections answer about 25% more messages per second than 32.
     pub db_pool_size: u32,
+    /// Sign-in, sessions, invitation and reset links, throttling.
+    pub auth: AuthSettings,
+    /// The platform's SMTP account: invitations and password resets of tenants without an email
+    /// channel (and of people who belong to no tenant).
+    pub smtp: Option<crate::auth::mail::PlatformSmtp>,
+}
+
+/// Sign-in and sessions.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// A session ends this long after sign-in.
+    pub session_hours: u64,
+    /// A session unused for this long ends.
+    pub session_idle_minutes: u64,
+    /// How long an invitation link works.
+    pub invitation_days: u64,
+    /// How long a password-reset link works.
+    pub reset_minutes: u64,
+    /// Failed sign-ins per account, and per client address, within `lock_minutes`, before
+    /// sign-in is refused for `lock_minutes`.
+    pub max_failures_per_account: i32,
+    pub max_failures_per_ip: i32,
+    pub lock_minutes: u64,
+    /// `Secure` cookies. Default: on, except when `public_base_url` is plain HTTP on a host that
+    /// is not local (browsers would drop them).
+    pub secure_cookies: Option<bool>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        let d = crate::auth::AuthConfig::default();
+        Self {
+            session_hours: d.session_ttl.as_secs() / 3600,
+            session_idle_minutes: d.session_idle.as_secs() / 60,
+            invitation_days: d.invitation_ttl.as_secs() / 86_400,
+            reset_minutes: d.reset_ttl.as_secs() / 60,
+            max_failures_per_account: d.account_rule.max_failures,
+            max_failures_per_ip: d.ip_rule.max_failures,
+            lock_minutes: d.account_rule.lock.as_secs() / 60,
+            secure_cookies: None,
+        }
+    }
+}
+
+impl Settings {
+    /// The sign-in configuration, given the URL people reach the server at.
+    pub fn auth_config(&self, public_base_url: &str) -> crate::auth::AuthConfig {
+        use switchboard_core::store::identity::ThrottleRule;
+        let a = &self.auth;
+        let lock = Duration::from_secs(a.lock_minutes.max(1) * 60);
+        let local = ["://127.", "://localhost", "://[::1]"]
+            .iter()
+            .any(|h| public_base_url.contains(h));
+        crate::auth::AuthConfig {
+            session_ttl: Duration::from_secs(a.session_hours.max(1) * 3600),
+            session_idle: Duration::from_secs(a.session_idle_minutes.max(1) * 60),
+            invitation_ttl: Duration::from_secs(a.invitation_days.max(1) * 86_400),
+            reset_ttl: Duration::from_secs(a.reset_minutes.max(1) * 60),
+            account_rule: ThrottleRule {
+                max_failures: a.max_failures_per_account.max(1),
+                window: lock,
+                lock,
+            },
+            ip_rule: ThrottleRule {
+                max_failures: a.max_failures_per_ip.max(1),
+                window: lock,
+                lock,
+            },
+            secure_cookies: a
+                .secure_cookies
+                .unwrap_or(public_base_url.starts_with("https://") || local),
+            platform_smtp: self.smtp.clone(),
+        }
+    }
 }
 
 /// An OpenAI-compatible speech-to-text endpoint.
@@ -297,6 +372,8 @@ impl Default for Settings {
             demo: true,
             max_body_bytes: 64 * 1024,
             db_pool_size: 10,
+            auth: AuthSettings::default(),
+            smtp: None,
         }
     }
 }

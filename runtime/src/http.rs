@@ -1,4 +1,5 @@
-//! The HTTP surface: health, the public web-chat API and pages, and the admin API.
+//! The HTTP surface: health, the public web-chat API and pages, signing in, and the API of
+//! tenants and the platform, every route with the access it needs ([`router`]).
 //! `runtime` is the only crate that knows about HTTP.
 
 pub mod admin;
@@ -8,18 +9,21 @@ pub mod channels;
 pub mod conversations;
 pub mod error;
 pub mod health;
+pub mod identity;
 pub mod knowledge;
 pub mod leads;
 pub mod metrics;
 pub mod pages;
 pub mod route_cache;
+pub mod table;
 pub mod webchat;
 pub mod webhooks;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::http::Method;
+use axum::routing::{post, put};
 use axum::Router;
 use ractor::ActorRef;
 use secrecy::SecretString;
@@ -29,6 +33,8 @@ use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
 use self::error::ApiError;
+pub use self::table::RouteSpec;
+use self::table::Table;
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -47,6 +53,8 @@ pub struct AppState {
     /// The embedded PostgreSQL's supervisor state (`None` with an external database): while it
     /// restarts a dead server, `/readyz` answers 503 at once.
     pub embedded_pg: Option<watch::Receiver<crate::embedded_pg::ServerState>>,
+    /// Sessions, links and sign-in throttling.
+    pub auth: Arc<crate::auth::AuthConfig>,
 }
 
 impl AppState {
@@ -60,181 +68,338 @@ impl AppState {
     }
 }
 
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    let admin = Router::new()
-        .route(
-            "/tenants",
-            get(admin::list_tenants).post(admin::create_tenant),
-        )
-        .route(
-            "/channels",
-            get(admin::list_channels).post(channels::create),
-        )
-        .route(
-            "/channels/{channel_id}",
-            get(channels::show)
-                .patch(channels::patch)
-                .delete(channels::remove),
-        )
-        .route("/channels/{channel_id}/health", get(channels::health))
-        .route(
-            "/availability",
-            get(bookings::get_availability).put(bookings::put_availability),
-        )
-        .route("/availability/slots", get(bookings::list_slots))
-        .route("/bookings", get(bookings::list).post(bookings::create))
-        .route("/bookings/{booking_id}", get(bookings::show))
-        .route("/bookings/{booking_id}/cancel", post(bookings::cancel))
-        .route(
-            "/bookings/{booking_id}/reschedule",
-            post(bookings::reschedule),
-        )
-        .route("/conversations", get(conversations::list))
-        .route("/conversations/{conversation_id}", get(conversations::show))
-        .route(
-            "/conversations/{conversation_id}/messages",
-            post(conversations::reply),
-        )
-        .route(
-            "/conversations/{conversation_id}/claim",
-            post(conversations::claim),
-        )
-        .route(
-            "/conversations/{conversation_id}/handback",
-            post(conversations::hand_back),
-        )
-        .route(
-            "/conversations/{conversation_id}/close",
-            post(conversations::close),
-        )
-        .route("/escalations", get(conversations::list_escalations))
-        .route(
-            "/escalations/{escalation_id}",
-            get(conversations::show_escalation),
-        )
-        .route("/events/parked", get(admin::list_parked))
-        .route("/events/{event_id}/retry", post(admin::retry_parked))
-        .route(
-            "/knowledge/documents",
-            get(knowledge::list_documents)
-                .post(knowledge::create_document)
-                .layer(DefaultBodyLimit::max(
-                    switchboard_knowledge::documents::MAX_DOCUMENT_BYTES + 1024 * 1024,
-                )),
-        )
-        .route(
-            "/knowledge/documents/{document_id}",
-            get(knowledge::get_document)
-                .patch(knowledge::patch_document)
-                .delete(knowledge::delete_document),
-        )
-        .route(
-            "/knowledge/documents/{document_id}/content",
-            put(knowledge::put_content).layer(DefaultBodyLimit::max(
-                switchboard_knowledge::documents::MAX_DOCUMENT_BYTES + 1024 * 1024,
-            )),
-        )
-        .route(
-            "/knowledge/documents/{document_id}/reindex",
-            post(knowledge::reindex_document),
-        )
-        .route("/knowledge/search", post(knowledge::search))
-        .route(
-            "/knowledge/settings",
-            get(knowledge::get_settings).put(knowledge::put_settings),
-        )
-        .route(
-            "/agent/settings",
-            get(agent::get_settings).put(agent::put_settings),
-        )
-        .route("/agent/usage", get(agent::get_usage))
-        .route("/agent/alerts", get(agent::list_alerts))
-        .route("/agent/tools", get(agent::list_tools))
-        .route(
-            "/prompts",
-            get(agent::list_prompts).post(agent::create_prompt),
-        )
-        .route("/prompts/diff", get(agent::diff_prompts))
-        .route("/prompts/rollback", post(agent::rollback_prompt))
-        .route("/prompts/preview", post(agent::preview))
-        .route(
-            "/prompts/{version_id}",
-            get(agent::get_prompt)
-                .put(agent::update_prompt)
-                .delete(agent::delete_prompt),
-        )
-        .route("/prompts/{version_id}/publish", post(agent::publish_prompt))
-        .route("/leads", get(leads::list))
-        .route("/leads/{contact_id}", get(leads::show))
-        .route("/crm/deliveries", get(leads::deliveries))
-        .route("/crm/deliveries/{effect_id}/retry", post(leads::retry))
-        .route(
-            "/actions/settings",
-            get(leads::get_settings).put(leads::put_settings),
-        )
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            admin::require_admin,
-        ));
-    let api = Router::new()
-        .route("/webchat-demo", get(webchat::demo_channels))
-        .route("/webchat/{channel_id}", get(webchat::channel_info))
-        .route(
+/// Every route of the server, with what it needs. This table is the one place where access is
+/// decided: the `Access` given with a route is enforced before its handler runs
+/// ([`crate::auth::enforce`]), and the returned list of [`RouteSpec`]s is what the tests walk.
+pub fn router(state: AppState, max_body_bytes: usize) -> (Router, Vec<RouteSpec>) {
+    use crate::auth::Access::{Authenticated, Platform, Public, Signed, Tenant, TenantOrPlatform};
+    use switchboard_core::store::identity::Role::{SalesAgent, TenantAdmin, Viewer};
+    let document_limit = || {
+        DefaultBodyLimit::max(switchboard_knowledge::documents::MAX_DOCUMENT_BYTES + 1024 * 1024)
+    };
+    let (api, mut specs) = Table::new(state.clone(), "/api/v1")
+        // Web chat: public, per session.
+        .get("/webchat-demo", Public, webchat::demo_channels)
+        .get("/webchat/{channel_id}", Public, webchat::channel_info)
+        .post(
             "/webchat/{channel_id}/messages",
-            post(webchat::post_message),
+            Public,
+            webchat::post_message,
         )
-        .route(
+        .get(
             "/webchat/{channel_id}/sessions/{session_id}/messages",
-            get(webchat::history),
+            Public,
+            webchat::history,
+        )
+        .get(
+            "/webchat/{channel_id}/sessions/{session_id}/events",
+            Public,
+            webchat::events,
+        )
+        // Signing in and what comes with it.
+        .post("/auth/sign-in", Public, identity::sign_in)
+        .post("/auth/sign-out", Authenticated, identity::sign_out)
+        .get("/auth/me", Authenticated, identity::me)
+        .post("/auth/password", Authenticated, identity::change_password)
+        .post(
+            "/auth/password-reset",
+            Public,
+            identity::request_password_reset,
+        )
+        .post(
+            "/auth/password-reset/confirm",
+            Public,
+            identity::confirm_password_reset,
+        )
+        .post(
+            "/auth/invitations/accept",
+            Public,
+            identity::accept_invitation,
+        )
+        // The platform.
+        .get("/tenants", Platform, admin::list_tenants)
+        .post("/tenants", Platform, admin::create_tenant)
+        .get("/platform/users", Platform, identity::list_all_users)
+        // A tenant's people, keys and audit log.
+        .get("/users", Tenant(TenantAdmin), identity::list_members)
+        .get(
+            "/users/invitations",
+            Tenant(TenantAdmin),
+            identity::list_invitations,
+        )
+        .post("/users/invitations", Tenant(TenantAdmin), identity::invite)
+        .delete(
+            "/users/invitations/{invitation_id}",
+            Tenant(TenantAdmin),
+            identity::revoke_invitation,
+        )
+        .get(
+            "/users/{user_id}",
+            Tenant(TenantAdmin),
+            identity::show_member,
+        )
+        .patch(
+            "/users/{user_id}",
+            Tenant(TenantAdmin),
+            identity::update_member,
+        )
+        .delete(
+            "/users/{user_id}",
+            Tenant(TenantAdmin),
+            identity::remove_member,
+        )
+        .get("/keys", Tenant(TenantAdmin), identity::list_keys)
+        .post("/keys", Tenant(TenantAdmin), identity::create_key)
+        .delete("/keys/{key_id}", Tenant(TenantAdmin), identity::revoke_key)
+        .get("/audit", Tenant(TenantAdmin), identity::list_audit)
+        // Channels.
+        .get("/channels", TenantOrPlatform(Viewer), admin::list_channels)
+        .post("/channels", Tenant(TenantAdmin), channels::create)
+        .get("/channels/{channel_id}", Tenant(Viewer), channels::show)
+        .patch(
+            "/channels/{channel_id}",
+            Tenant(TenantAdmin),
+            channels::patch,
+        )
+        .delete(
+            "/channels/{channel_id}",
+            Tenant(TenantAdmin),
+            channels::remove,
+        )
+        .get(
+            "/channels/{channel_id}/health",
+            Tenant(Viewer),
+            channels::health,
+        )
+        // Bookings.
+        .get("/availability", Tenant(Viewer), bookings::get_availability)
+        .put(
+            "/availability",
+            Tenant(TenantAdmin),
+            bookings::put_availability,
+        )
+        .get("/availability/slots", Tenant(Viewer), bookings::list_slots)
+        .get("/bookings", Tenant(Viewer), bookings::list)
+        .post("/bookings", Tenant(SalesAgent), bookings::create)
+        .get("/bookings/{booking_id}", Tenant(Viewer), bookings::show)
+        .post(
+            "/bookings/{booking_id}/cancel",
+            Tenant(SalesAgent),
+            bookings::cancel,
+        )
+        .post(
+            "/bookings/{booking_id}/reschedule",
+            Tenant(SalesAgent),
+            bookings::reschedule,
+        )
+        // The inbox.
+        .get("/conversations", Tenant(Viewer), conversations::list)
+        .get(
+            "/conversations/{conversation_id}",
+            Tenant(Viewer),
+            conversations::show,
+        )
+        .post(
+            "/conversations/{conversation_id}/messages",
+            Tenant(SalesAgent),
+            conversations::reply,
+        )
+        .post(
+            "/conversations/{conversation_id}/claim",
+            Tenant(SalesAgent),
+            conversations::claim,
+        )
+        .post(
+            "/conversations/{conversation_id}/handback",
+            Tenant(SalesAgent),
+            conversations::hand_back,
+        )
+        .post(
+            "/conversations/{conversation_id}/close",
+            Tenant(SalesAgent),
+            conversations::close,
+        )
+        .get(
+            "/escalations",
+            Tenant(Viewer),
+            conversations::list_escalations,
+        )
+        .get(
+            "/escalations/{escalation_id}",
+            Tenant(Viewer),
+            conversations::show_escalation,
+        )
+        .get(
+            "/events/parked",
+            TenantOrPlatform(Viewer),
+            admin::list_parked,
+        )
+        .post(
+            "/events/{event_id}/retry",
+            Tenant(TenantAdmin),
+            admin::retry_parked,
+        )
+        // Knowledge.
+        .get(
+            "/knowledge/documents",
+            Tenant(Viewer),
+            knowledge::list_documents,
         )
         .route(
-            "/webchat/{channel_id}/sessions/{session_id}/events",
-            get(webchat::events),
+            Method::POST,
+            "/knowledge/documents",
+            Tenant(TenantAdmin),
+            post(knowledge::create_document).layer(document_limit()),
         )
-        .merge(admin)
+        .get(
+            "/knowledge/documents/{document_id}",
+            Tenant(Viewer),
+            knowledge::get_document,
+        )
+        .patch(
+            "/knowledge/documents/{document_id}",
+            Tenant(TenantAdmin),
+            knowledge::patch_document,
+        )
+        .delete(
+            "/knowledge/documents/{document_id}",
+            Tenant(TenantAdmin),
+            knowledge::delete_document,
+        )
+        .route(
+            Method::PUT,
+            "/knowledge/documents/{document_id}/content",
+            Tenant(TenantAdmin),
+            put(knowledge::put_content).layer(document_limit()),
+        )
+        .post(
+            "/knowledge/documents/{document_id}/reindex",
+            Tenant(TenantAdmin),
+            knowledge::reindex_document,
+        )
+        .post_query("/knowledge/search", Tenant(Viewer), knowledge::search)
+        .get(
+            "/knowledge/settings",
+            Tenant(Viewer),
+            knowledge::get_settings,
+        )
+        .put(
+            "/knowledge/settings",
+            Tenant(TenantAdmin),
+            knowledge::put_settings,
+        )
+        // The agent and its prompts.
+        .get("/agent/settings", Tenant(Viewer), agent::get_settings)
+        .put("/agent/settings", Tenant(TenantAdmin), agent::put_settings)
+        .get("/agent/usage", Tenant(Viewer), agent::get_usage)
+        .get("/agent/alerts", Tenant(Viewer), agent::list_alerts)
+        .get("/agent/tools", Authenticated, agent::list_tools)
+        .get("/prompts", Tenant(Viewer), agent::list_prompts)
+        .post("/prompts", Tenant(TenantAdmin), agent::create_prompt)
+        .get("/prompts/diff", Tenant(Viewer), agent::diff_prompts)
+        .post(
+            "/prompts/rollback",
+            Tenant(TenantAdmin),
+            agent::rollback_prompt,
+        )
+        .post_query("/prompts/preview", Tenant(TenantAdmin), agent::preview)
+        .get("/prompts/{version_id}", Tenant(Viewer), agent::get_prompt)
+        .put(
+            "/prompts/{version_id}",
+            Tenant(TenantAdmin),
+            agent::update_prompt,
+        )
+        .delete(
+            "/prompts/{version_id}",
+            Tenant(TenantAdmin),
+            agent::delete_prompt,
+        )
+        .post(
+            "/prompts/{version_id}/publish",
+            Tenant(TenantAdmin),
+            agent::publish_prompt,
+        )
+        // Leads and the CRM.
+        .get("/leads", Tenant(Viewer), leads::list)
+        .get("/leads/{contact_id}", Tenant(Viewer), leads::show)
+        .get("/crm/deliveries", Tenant(Viewer), leads::deliveries)
+        .post(
+            "/crm/deliveries/{effect_id}/retry",
+            Tenant(TenantAdmin),
+            leads::retry,
+        )
+        .get("/actions/settings", Tenant(Viewer), leads::get_settings)
+        .put(
+            "/actions/settings",
+            Tenant(TenantAdmin),
+            leads::put_settings,
+        )
+        .finish();
+    let api = api
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             health::database_gate,
         ))
         .fallback(api_not_found);
-    let metrics = Router::new()
-        .route("/metrics", get(metrics::render))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            admin::require_admin,
-        ));
-    let webhooks = Router::new()
-        .route(
+
+    let (webhooks, webhook_specs) = Table::new(state.clone(), "")
+        .get(
             "/webhooks/whatsapp/{channel_id}",
-            get(webhooks::whatsapp).post(webhooks::whatsapp),
+            Signed,
+            webhooks::whatsapp,
         )
-        .route("/webhooks/telegram/{channel_id}", post(webhooks::telegram))
-        .route("/webhooks/twilio/sms/{channel_id}", post(webhooks::sms))
-        .route("/webhooks/twilio/voice/{channel_id}", post(webhooks::voice))
-        .route(
+        .post(
+            "/webhooks/whatsapp/{channel_id}",
+            Signed,
+            webhooks::whatsapp,
+        )
+        .post(
+            "/webhooks/telegram/{channel_id}",
+            Signed,
+            webhooks::telegram,
+        )
+        .post("/webhooks/twilio/sms/{channel_id}", Signed, webhooks::sms)
+        .post(
+            "/webhooks/twilio/voice/{channel_id}",
+            Signed,
+            webhooks::voice,
+        )
+        .post(
             "/webhooks/voice/{channel_id}/transcript",
-            post(webhooks::voice),
+            Signed,
+            webhooks::voice,
         )
-        .route("/webhooks/email/{channel_id}", post(webhooks::email))
+        .post("/webhooks/email/{channel_id}", Signed, webhooks::email)
+        .finish();
+    specs.extend(webhook_specs);
+    let webhooks = webhooks
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             health::database_gate,
         ))
         .layer(DefaultBodyLimit::max(webhooks::MAX_WEBHOOK_BYTES));
-    Router::new()
-        .route("/healthz", get(health::healthz))
+
+    let (site, site_specs) = Table::new(state.clone(), "")
+        .get("/healthz", Public, health::healthz)
+        .get("/readyz", Public, health::readyz)
+        .get("/metrics", Platform, metrics::render)
+        .get("/", Public, pages::index)
+        .get("/chat/widget.js", Public, pages::widget)
+        .get("/chat/{channel_id}", Public, pages::chat)
+        .get("/console/accept-invitation", Public, pages::link)
+        .get("/console/reset-password", Public, pages::link)
+        .finish();
+    specs.extend(site_specs);
+
+    let router = site
         .merge(webhooks)
-        .merge(metrics)
-        .route("/readyz", get(health::readyz))
-        .route("/", get(pages::index))
-        .route("/chat/widget.js", get(pages::widget))
-        .route("/chat/{channel_id}", get(pages::chat))
         .nest("/api/v1", api)
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    (router, specs)
 }
 
 async fn api_not_found() -> ApiError {

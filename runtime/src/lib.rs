@@ -3,6 +3,7 @@
 //! about HTTP, configuration files, signals and processes; `main.rs` only parses the command line.
 
 pub mod app;
+pub mod auth;
 pub mod bench;
 pub mod bench_kb;
 pub mod channels;
@@ -19,6 +20,7 @@ pub mod preflight;
 pub mod telegram_polling;
 pub mod telemetry;
 pub mod tenants;
+pub mod users;
 
 pub use app::{Application, BuildOptions};
 pub use config::Settings;

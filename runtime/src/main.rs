@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use switchboard_core::store::identity::Role;
 use switchboard_core::store::{channels, platform};
 use switchboard_runtime::app::{open_database, shutdown_signal};
 use switchboard_runtime::{telemetry, Application, BuildOptions, Settings};
@@ -39,6 +40,16 @@ enum Command {
     Channel {
         #[command(subcommand)]
         command: ChannelCommand,
+    },
+    /// Manage the people who sign in (the first administrators, before anyone can invite).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage a tenant's API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
     },
     /// Chat with a tenant's agent in the terminal.
     Chat {
@@ -141,6 +152,53 @@ enum ChannelCommand {
 }
 
 #[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user who signs in with email and password (or give an existing one a tenant).
+    /// Without --password-stdin a strong password is generated and printed once.
+    Create {
+        email: String,
+        /// How colleagues and transcripts name them.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Make them a member of this tenant (slug or id), with --role.
+        #[arg(long, requires = "role")]
+        tenant: Option<String>,
+        /// tenant_admin, sales_agent or viewer.
+        #[arg(long, requires = "tenant")]
+        role: Option<Role>,
+        /// A platform administrator (every tenant).
+        #[arg(long)]
+        platform_admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users: of one tenant with their roles, or all.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key for a tenant; prints the key once.
+    Create {
+        /// Tenant slug or id.
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// tenant_admin, sales_agent or viewer.
+        #[arg(long, default_value = "viewer")]
+        role: Role,
+    },
+    /// Revoke a key (by id or by the prefix shown in `key list`).
+    Revoke { tenant: String, key: String },
+    /// List a tenant's keys (never their secrets).
+    List { tenant: String },
+}
+
+#[derive(Subcommand)]
 enum TenantCommand {
     /// Create a tenant with a web-chat channel.
     Create {
@@ -210,6 +268,24 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Tenant { command } => {
             let db = open_database(&settings).await?;
             let result = tenant_command(&db.db, command).await;
+            db.db.close().await;
+            if let Some(pg) = db.embedded {
+                pg.stop().await?;
+            }
+            result
+        }
+        Command::User { command } => {
+            let db = open_database(&settings).await?;
+            let result = user_command(&db.db, command).await;
+            db.db.close().await;
+            if let Some(pg) = db.embedded {
+                pg.stop().await?;
+            }
+            result
+        }
+        Command::Key { command } => {
+            let db = open_database(&settings).await?;
+            let result = key_command(&db.db, command).await;
             db.db.close().await;
             if let Some(pg) = db.embedded {
                 pg.stop().await?;
@@ -333,6 +409,108 @@ async fn tenant_command(db: &switchboard_core::Db, command: TenantCommand) -> an
         }
     }
     Ok(())
+}
+
+async fn user_command(db: &switchboard_core::Db, command: UserCommand) -> anyhow::Result<()> {
+    use switchboard_runtime::users;
+    match command {
+        UserCommand::Create {
+            email,
+            name,
+            tenant,
+            role,
+            platform_admin,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("could not read the password from standard input")?;
+                Some(line.trim_end_matches(['\n', '\r']).to_owned())
+            } else {
+                None
+            };
+            let membership = tenant.as_deref().zip(role);
+            let created =
+                users::create_user(db, &email, &name, password, platform_admin, membership).await?;
+            let u = &created.user;
+            if created.existed {
+                println!("{} already existed (id {})", u.email, u.id);
+            } else {
+                println!("created {} (id {})", u.email, u.id);
+            }
+            if u.platform_admin {
+                println!("  platform administrator");
+            }
+            if let (Some(t), Some(r)) = (tenant, role) {
+                println!("  {r} of {t}");
+            }
+            if let Some(p) = created.generated_password {
+                println!("  password: {p}\n  (shown once; sign in and keep it safe)");
+            }
+            Ok(())
+        }
+        UserCommand::List { tenant } => {
+            for (u, role) in users::list_users(db, tenant.as_deref()).await? {
+                let mut flags = Vec::new();
+                if u.platform_admin {
+                    flags.push("platform_admin".to_owned());
+                }
+                if let Some(r) = role {
+                    flags.push(r.to_string());
+                }
+                if u.disabled {
+                    flags.push("disabled".into());
+                }
+                if !u.has_password {
+                    flags.push("no password yet".into());
+                }
+                println!(
+                    "{}  {}  {}  {}",
+                    u.id,
+                    u.email,
+                    u.display_name,
+                    flags.join(", ")
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn key_command(db: &switchboard_core::Db, command: KeyCommand) -> anyhow::Result<()> {
+    use switchboard_runtime::users;
+    match command {
+        KeyCommand::Create { tenant, name, role } => {
+            let (key, secret) = users::create_key(db, &tenant, &name, role).await?;
+            println!(
+                "created key {} \"{}\" ({}) for {tenant}",
+                key.id, key.name, key.role
+            );
+            println!("{secret}");
+            eprintln!("(the key is shown once: store it now; it is kept only as a hash)");
+            Ok(())
+        }
+        KeyCommand::Revoke { tenant, key } => {
+            let key = users::revoke_key(db, &tenant, &key).await?;
+            println!("revoked key {} \"{}\"", key.id, key.name);
+            Ok(())
+        }
+        KeyCommand::List { tenant } => {
+            for k in users::list_keys(db, &tenant).await? {
+                let state = match k.revoked_at {
+                    Some(at) => format!("revoked {at}"),
+                    None => match k.last_used_at {
+                        Some(at) => format!("last used {at}"),
+                        None => "never used".into(),
+                    },
+                };
+                println!("{}  {}…  {}  {}  {state}", k.id, k.prefix, k.role, k.name);
+            }
+            Ok(())
+        }
+    }
 }
 
 async fn channel_command(

@@ -1,6 +1,7 @@
 //! Admin API of the agent's brain: model settings (the key is write-only), token usage and
 //! budget, alerts, the tool catalogue, and versioned prompts with diff, rollback and preview.
-//! Every route needs `?tenant=<slug or id>` except the tool catalogue.
+//! Each route acts for the tenant of the request ([`crate::auth::Scope`]) except the tool
+//! catalogue.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -9,33 +10,17 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::brain::{self, body_of, Think, UsageLog};
 use switchboard_actors::responder;
-use switchboard_core::model::{ChannelKind, Tenant};
+use switchboard_core::model::ChannelKind;
 use switchboard_core::store::agent::{self, AgentSettingsUpdate};
 use switchboard_core::store::prompts::{self, PromptFields, PromptVersion};
-use switchboard_core::store::{platform, usage};
+use switchboard_core::store::usage;
 use switchboard_prompts::agent::{validate, PromptBody};
 use switchboard_prompts::diff::diff_bodies;
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiJson};
 use super::AppState;
-
-#[derive(Debug, Deserialize)]
-pub struct TenantParam {
-    tenant: Option<String>,
-}
-
-pub(crate) async fn tenant_of(state: &AppState, tenant: Option<&str>) -> Result<Tenant, ApiError> {
-    let Some(t) = tenant else {
-        return Err(ApiError::bad_request(
-            "missing_tenant",
-            "pass ?tenant=<slug or id>",
-        ));
-    };
-    platform::find_tenant(state.services.db.pool(), t)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no tenant `{t}`")))
-}
+use crate::auth::Scope;
 
 pub(crate) fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
@@ -44,10 +29,10 @@ pub(crate) fn unprocessable(code: &'static str, message: impl Into<String>) -> A
 /// `GET /api/v1/agent/settings?tenant=…`: the tenant's settings (`null` when it has none) and
 /// what actually answers (`offline`, `tenant`, `platform`).
 pub async fn get_settings(
+    scope: Scope,
     State(state): State<AppState>,
-    Query(p): Query<TenantParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let s = agent::get(&mut tx).await?;
     tx.commit().await?;
@@ -71,11 +56,11 @@ pub async fn get_settings(
 /// `temperature`, `max_tokens`, `timeout_secs`, `monthly_token_budget`, `max_tool_steps`,
 /// `allowed_tools`, `utc_offset_minutes`, `context_tokens`. Omitted fields keep their value.
 pub async fn put_settings(
+    scope: Scope,
     State(state): State<AppState>,
-    Query(p): Query<TenantParam>,
     ApiJson(body): ApiJson<AgentSettingsUpdate>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let brains = &state.services.brains;
     let names = brains.tools().names();
     let mut tx = state.services.db.tenant(tenant.id).await?;
@@ -93,10 +78,11 @@ pub async fn put_settings(
 /// purpose, by conversation), the budget and what remains; with `conversation`, that
 /// conversation's all-time totals too.
 pub async fn get_usage(
+    scope: Scope,
     State(state): State<AppState>,
     Query(p): Query<UsageParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let report = usage::month_report(&mut tx).await?;
     let settings = agent::get(&mut tx).await?;
@@ -122,16 +108,15 @@ pub async fn get_usage(
 
 #[derive(Debug, Deserialize)]
 pub struct UsageParams {
-    tenant: Option<String>,
     conversation: Option<String>,
 }
 
 /// `GET /api/v1/agent/alerts?tenant=…`
 pub async fn list_alerts(
+    scope: Scope,
     State(state): State<AppState>,
-    Query(p): Query<TenantParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let alerts = usage::alerts(&mut tx, 200).await?;
     tx.commit().await?;
@@ -159,7 +144,6 @@ pub struct PromptBodyIn {
     guardrails: Option<String>,
     channel_styles: Option<std::collections::BTreeMap<String, String>>,
     note: Option<String>,
-    author: Option<String>,
     /// Start from this version's fields (fields given here override them).
     based_on: Option<i32>,
 }
@@ -206,23 +190,18 @@ fn version_id(raw: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::not_found(format!("no prompt version `{raw}`")))
 }
 
-fn author_of(input: &PromptBodyIn) -> Result<String, ApiError> {
-    let a = input.author.as_deref().unwrap_or("admin").trim();
-    if a.is_empty() || a.len() > 200 {
-        return Err(unprocessable(
-            "invalid_prompt",
-            "author must be 1 to 200 characters",
-        ));
-    }
-    Ok(a.to_owned())
+/// Who wrote a version: the caller (signed-in person, API key, platform administrator), never
+/// a name in the body.
+fn author_of(scope: &Scope) -> String {
+    scope.caller.actor().label.chars().take(200).collect()
 }
 
 /// `GET /api/v1/prompts?tenant=…`: every version (newest first) and the published one.
 pub async fn list_prompts(
+    scope: Scope,
     State(state): State<AppState>,
-    Query(p): Query<TenantParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let versions = prompts::list(&mut tx).await?;
     tx.commit().await?;
@@ -239,12 +218,12 @@ pub async fn list_prompts(
 
 /// `POST /api/v1/prompts?tenant=…`: a new draft (201).
 pub async fn create_prompt(
+    scope: Scope,
     State(state): State<AppState>,
-    Query(p): Query<TenantParam>,
     ApiJson(input): ApiJson<PromptBodyIn>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
-    let author = author_of(&input)?;
+    let tenant = scope.tenant.clone();
+    let author = author_of(&scope);
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let base = match input.based_on {
         Some(n) => body_of(
@@ -268,11 +247,11 @@ pub async fn create_prompt(
 
 /// `GET /api/v1/prompts/{id}?tenant=…`
 pub async fn get_prompt(
+    scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
-    Query(p): Query<TenantParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let id = version_id(&raw)?;
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let v = prompts::get(&mut tx, id)
@@ -284,12 +263,12 @@ pub async fn get_prompt(
 
 /// `PUT /api/v1/prompts/{id}?tenant=…`: edits a draft (409 for published or archived ones).
 pub async fn update_prompt(
+    scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
-    Query(p): Query<TenantParam>,
     ApiJson(input): ApiJson<PromptBodyIn>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let id = version_id(&raw)?;
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let current = prompts::get(&mut tx, id)
@@ -308,11 +287,11 @@ pub async fn update_prompt(
 
 /// `DELETE /api/v1/prompts/{id}?tenant=…`: deletes a draft.
 pub async fn delete_prompt(
+    scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
-    Query(p): Query<TenantParam>,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let id = version_id(&raw)?;
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let deleted = prompts::delete_draft(&mut tx, id).await?;
@@ -326,11 +305,11 @@ pub async fn delete_prompt(
 
 /// `POST /api/v1/prompts/{id}/publish?tenant=…`: the draft answers from the next turn on.
 pub async fn publish_prompt(
+    scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
-    Query(p): Query<TenantParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let id = version_id(&raw)?;
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let v = prompts::publish(&mut tx, id).await?;
@@ -342,18 +321,17 @@ pub async fn publish_prompt(
 #[serde(deny_unknown_fields)]
 pub struct RollbackBody {
     version: i32,
-    author: Option<String>,
 }
 
 /// `POST /api/v1/prompts/rollback?tenant=…` with `{"version": N}`: publishes a new version
 /// copying N (history only grows; turns keep pointing at the version that produced them).
 pub async fn rollback_prompt(
+    scope: Scope,
     State(state): State<AppState>,
-    Query(p): Query<TenantParam>,
     ApiJson(body): ApiJson<RollbackBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
-    let author = body.author.unwrap_or_else(|| "admin".into());
+    let tenant = scope.tenant.clone();
+    let author = author_of(&scope);
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let v = prompts::rollback(&mut tx, body.version, &author).await?;
     tx.commit().await?;
@@ -362,7 +340,6 @@ pub async fn rollback_prompt(
 
 #[derive(Debug, Deserialize)]
 pub struct DiffParams {
-    tenant: Option<String>,
     from: Option<i32>,
     to: Option<i32>,
 }
@@ -370,10 +347,11 @@ pub struct DiffParams {
 /// `GET /api/v1/prompts/diff?tenant=…&from=N&to=M`: a unified diff per field (`from=0` is the
 /// built-in prompt).
 pub async fn diff_prompts(
+    scope: Scope,
     State(state): State<AppState>,
     Query(p): Query<DiffParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let (Some(from), Some(to)) = (p.from, p.to) else {
         return Err(ApiError::bad_request(
             "missing_versions",
@@ -411,11 +389,11 @@ pub struct PreviewBody {
 /// the tool calls and the tokens used. Nothing reaches a customer: no message, no outbox row,
 /// no contact change. The tokens are recorded as `preview` usage (they were spent).
 pub async fn preview(
+    scope: Scope,
     State(state): State<AppState>,
-    Query(p): Query<TenantParam>,
     ApiJson(body): ApiJson<PreviewBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let message = body.message.trim();
     if message.is_empty() || message.chars().count() > 4000 {
         return Err(unprocessable(

@@ -1,6 +1,6 @@
 //! Admin API of meeting booking: the tenant's availability (read, replace, free slots) and its
-//! bookings (list with filters, read, book, cancel, reschedule). Every route needs
-//! `?tenant=<slug or id>`.
+//! bookings (list with filters, read, book, cancel, reschedule). Each route acts for the
+//! tenant of the request ([`crate::auth::Scope`]).
 //!
 //! Status codes: malformed input (a time that is not RFC 3339, an unknown status) is a 400;
 //! well-formed input that makes no sense (hours that overlap, an unknown time zone, a time
@@ -26,15 +26,9 @@ use uuid::Uuid;
 use super::error::{ApiError, ApiJson};
 use super::AppState;
 
-#[derive(Debug, Deserialize)]
-pub struct TenantParam {
-    tenant: Option<String>,
-}
-
 /// Filters are read as text and parsed here, so a bad value is a JSON 400 naming it.
 #[derive(Debug, Deserialize)]
 pub struct ListParams {
-    tenant: Option<String>,
     status: Option<String>,
     from: Option<String>,
     to: Option<String>,
@@ -43,13 +37,12 @@ pub struct ListParams {
 
 #[derive(Debug, Deserialize)]
 pub struct SlotParams {
-    tenant: Option<String>,
     limit: Option<String>,
     /// Slots after this instant (default: now).
     from: Option<String>,
 }
 
-use super::agent::tenant_of;
+use crate::auth::Scope;
 
 fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
@@ -107,10 +100,10 @@ fn view(b: &Booking) -> Value {
 
 /// `GET /api/v1/availability`: the settings, `null` when none.
 pub async fn get_availability(
+    scope: Scope,
     State(state): State<AppState>,
-    Query(p): Query<TenantParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let a = bookings::availability(&mut tx).await?;
     tx.commit().await?;
@@ -121,11 +114,11 @@ pub async fn get_availability(
 
 /// `PUT /api/v1/availability`: replaces the settings (validated; a problem is a 422 naming it).
 pub async fn put_availability(
+    scope: Scope,
     State(state): State<AppState>,
-    Query(p): Query<TenantParam>,
     ApiJson(body): ApiJson<AvailabilitySettings>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let a = match bookings::put_availability(&mut tx, body).await {
         Ok(a) => a,
@@ -138,6 +131,7 @@ pub async fn put_availability(
 
 /// `GET /api/v1/availability/slots`: the next free slots.
 pub async fn list_slots(
+    scope: Scope,
     State(state): State<AppState>,
     Query(p): Query<SlotParams>,
 ) -> Result<Json<Value>, ApiError> {
@@ -146,7 +140,7 @@ pub async fn list_slots(
         Some(f) => parse_time("from", f)?,
         None => Utc::now(),
     };
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let a = require_availability(&mut tx).await?;
     let slots = bookings::free_slots(&mut tx, &a, from, limit).await?;
@@ -163,6 +157,7 @@ pub async fn list_slots(
 
 /// `GET /api/v1/bookings`: by start time; `status`, `from`, `to` (RFC 3339), `limit`.
 pub async fn list(
+    scope: Scope,
     State(state): State<AppState>,
     Query(p): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
@@ -185,7 +180,7 @@ pub async fn list(
         contact: None,
         limit: parse_limit(p.limit.as_deref(), 100, 1000)?,
     };
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let list = bookings::list(&mut tx, &filter).await?;
     tx.commit().await?;
@@ -196,12 +191,12 @@ pub async fn list(
 
 /// `GET /api/v1/bookings/{id}`.
 pub async fn show(
+    scope: Scope,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(p): Query<TenantParam>,
 ) -> Result<Json<Value>, ApiError> {
     let id = booking_id(&id)?;
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let b = bookings::get(&mut tx, id)
         .await?
@@ -228,8 +223,8 @@ pub struct CreateBody {
 
 /// `POST /api/v1/bookings`: an admin books a meeting (any time inside opening hours).
 pub async fn create(
+    scope: Scope,
     State(state): State<AppState>,
-    Query(p): Query<TenantParam>,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let start = parse_time("start", &body.start)?;
@@ -246,7 +241,7 @@ pub async fn create(
         return Err(unprocessable("invalid_lang", "lang is `en` or `ar`"));
     }
     let key = idempotency_key(body.idempotency_key.as_deref())?;
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let a = require_availability(&mut tx).await?;
     check_admin_time(&a, start)?;
@@ -284,9 +279,9 @@ struct CancelBody {
 /// `POST /api/v1/bookings/{id}/cancel` (optional body `{"reason"}`): cancelling twice is
 /// harmless (the second answers `already_cancelled: true` and sends nothing).
 pub async fn cancel(
+    scope: Scope,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(p): Query<TenantParam>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let id = booking_id(&id)?;
@@ -296,7 +291,7 @@ pub async fn cancel(
         serde_json::from_slice(&body)
             .map_err(|e| unprocessable("invalid_body", format!("cancel body: {e}")))?
     };
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let writer = invite_writer(&tenant.name);
     let reason = body
@@ -323,15 +318,15 @@ pub struct RescheduleBody {
 /// `POST /api/v1/bookings/{id}/reschedule` with `{"start"}`: moves the booking (a new booking
 /// replaces it, same calendar event, SEQUENCE + 1).
 pub async fn reschedule(
+    scope: Scope,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(p): Query<TenantParam>,
     ApiJson(body): ApiJson<RescheduleBody>,
 ) -> Result<Json<Value>, ApiError> {
     let id = booking_id(&id)?;
     let start = parse_time("start", &body.start)?;
     let key = idempotency_key(body.idempotency_key.as_deref())?;
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let a = require_availability(&mut tx).await?;
     check_admin_time(&a, start)?;

@@ -1,18 +1,19 @@
 //! Admin API for channels: create (answering the webhook URL to paste into the provider), show,
 //! change, delete, and a health check that asks the provider whether the credentials work.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use switchboard_channels::ChannelSettings;
 use switchboard_core::model::ChannelKind;
-use switchboard_core::store::{channels, platform};
+use switchboard_core::store::channels;
 use switchboard_core::{ChannelId, TenantId};
 
 use super::error::{ApiError, ApiJson};
 use super::AppState;
+use crate::auth::Scope;
 use crate::channels::ChannelConfigError;
 
 impl From<ChannelConfigError> for ApiError {
@@ -27,11 +28,6 @@ impl From<ChannelConfigError> for ApiError {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct TenantQuery {
-    tenant: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChannel {
     kind: String,
@@ -43,15 +39,10 @@ pub struct CreateChannel {
 /// `POST /api/v1/channels?tenant=<slug or id>`.
 pub async fn create(
     State(state): State<AppState>,
-    Query(q): Query<TenantQuery>,
+    scope: Scope,
     ApiJson(body): ApiJson<CreateChannel>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let tenant_ref = q
-        .tenant
-        .ok_or_else(|| ApiError::bad_request("missing_tenant", "pass ?tenant=<slug or id>"))?;
-    let tenant = platform::find_tenant(state.services.db.pool(), &tenant_ref)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no tenant `{tenant_ref}`")))?;
+    let tenant = &scope.tenant;
     let kind: ChannelKind = body.kind.parse().map_err(|e: String| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_settings", e)
     })?;
@@ -83,18 +74,31 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-/// Finds which tenant a channel id from the URL belongs to; unknown ids are 404.
-async fn locate(state: &AppState, raw: &str) -> Result<(ChannelId, TenantId), ApiError> {
+/// The channel id from the URL, if it is one of the request's tenant; anything else (another
+/// tenant's channel included) is 404, as if it did not exist.
+async fn locate(
+    state: &AppState,
+    scope: &Scope,
+    raw: &str,
+) -> Result<(ChannelId, TenantId), ApiError> {
     let unknown = || ApiError::not_found(format!("no channel `{raw}`"));
     let id: ChannelId = raw.parse().map_err(|_| unknown())?;
-    let route = platform::resolve_channel(state.services.db.pool(), id)
-        .await?
-        .ok_or_else(unknown)?;
-    Ok((id, route.tenant_id))
+    let tenant = scope.tenant_id();
+    let mut tx = state.services.db.tenant(tenant).await?;
+    let found = channels::get(&mut tx, id).await?.is_some();
+    tx.commit().await?;
+    if !found {
+        return Err(unknown());
+    }
+    Ok((id, tenant))
 }
 
-async fn record(state: &AppState, raw: &str) -> Result<channels::ChannelRecord, ApiError> {
-    let (id, tenant) = locate(state, raw).await?;
+async fn record(
+    state: &AppState,
+    scope: &Scope,
+    raw: &str,
+) -> Result<channels::ChannelRecord, ApiError> {
+    let (id, tenant) = locate(state, scope, raw).await?;
     let mut tx = state.services.db.tenant(tenant).await?;
     let rec = channels::get(&mut tx, id)
         .await?
@@ -106,9 +110,10 @@ async fn record(state: &AppState, raw: &str) -> Result<channels::ChannelRecord, 
 /// `GET /api/v1/channels/{id}`.
 pub async fn show(
     State(state): State<AppState>,
+    scope: Scope,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let rec = record(&state, &raw).await?;
+    let rec = record(&state, &scope, &raw).await?;
     Ok(Json(json!({"channel": state.configurator().view(&rec)})))
 }
 
@@ -123,10 +128,11 @@ pub struct PatchChannel {
 /// `PATCH /api/v1/channels/{id}`: `name`, `enabled`, and `config` merged into the settings.
 pub async fn patch(
     State(state): State<AppState>,
+    scope: Scope,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<PatchChannel>,
 ) -> Result<Json<Value>, ApiError> {
-    let (id, tenant) = locate(&state, &raw).await?;
+    let (id, tenant) = locate(&state, &scope, &raw).await?;
     let conf = state.configurator();
     let rec = conf
         .update(tenant, id, body.name.as_deref(), body.enabled, body.config)
@@ -137,9 +143,10 @@ pub async fn patch(
 /// `DELETE /api/v1/channels/{id}`: the channel and its conversations.
 pub async fn remove(
     State(state): State<AppState>,
+    scope: Scope,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let (id, tenant) = locate(&state, &raw).await?;
+    let (id, tenant) = locate(&state, &scope, &raw).await?;
     let mut tx = state.services.db.tenant(tenant).await?;
     let deleted = channels::delete(&mut tx, id).await?;
     tx.commit().await?;
@@ -154,9 +161,10 @@ pub async fn remove(
 /// when the last verified inbound request arrived, and the last error.
 pub async fn health(
     State(state): State<AppState>,
+    scope: Scope,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let rec = record(&state, &raw).await?;
+    let rec = record(&state, &scope, &raw).await?;
     let conf = state.configurator();
     let credentials = match conf.open(&rec) {
         Err(e) => json!({"ok": false, "detail": e.to_string()}),

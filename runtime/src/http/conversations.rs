@@ -1,10 +1,10 @@
-//! Admin API of conversations and human handoff: list conversations, read a transcript, reply
-//! as a human (the reply leaves through the customer's own channel), claim, hand back, close,
-//! and the escalations with their notifications. Every route needs `?tenant=<slug or id>`.
+//! The inbox: list conversations, read a transcript, reply as a human (the reply leaves through
+//! the customer's own channel), claim, hand back, close, and the escalations with their
+//! notifications.
 //!
-//! Until users and roles arrive the caller names itself in `author` (default `admin`); the
-//! handoff state machine uses it to tell colleagues apart (claiming someone else's conversation
-//! is a 409).
+//! The author of a reply, claim or hand-back is the caller — the signed-in person, the API key,
+//! or the platform administrator — never a name in the body; the handoff state machine uses it
+//! to tell colleagues apart (claiming someone else's conversation is a 409).
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -14,28 +14,18 @@ use serde_json::{json, Value};
 use sqlx::Row;
 use switchboard_core::store::effects::{self, EffectFilter};
 use switchboard_core::store::handoff::{self, HandoffError};
-use switchboard_core::{ConversationId, DbError, TenantId};
+use switchboard_core::{ConversationId, DbError};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiJson};
 use super::AppState;
+use crate::auth::Scope;
 
 #[derive(Debug, Deserialize)]
 pub struct ListParams {
-    tenant: Option<String>,
     /// `bot`, `waiting` or `human`.
     handoff_state: Option<String>,
     limit: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct TenantParam {
-    tenant: Option<String>,
-}
-
-/// The tenant named by `?tenant=` (the agent API's lookup).
-async fn tenant_of(state: &AppState, tenant: Option<&str>) -> Result<TenantId, ApiError> {
-    Ok(super::agent::tenant_of(state, tenant).await?.id)
 }
 
 fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
@@ -56,10 +46,11 @@ impl From<HandoffError> for ApiError {
 
 /// `GET /api/v1/conversations`: newest activity first, with who owns each.
 pub async fn list(
+    scope: Scope,
     State(state): State<AppState>,
     Query(p): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     if let Some(s) = p.handoff_state.as_deref() {
         if !["bot", "waiting", "human"].contains(&s) {
             return Err(ApiError::bad_request(
@@ -108,11 +99,11 @@ pub async fn list(
 /// `GET /api/v1/conversations/{id}`: the conversation, its transcript (oldest first) and its
 /// open escalation.
 pub async fn show(
+    scope: Scope,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(p): Query<TenantParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     let id = conversation_id(&id)?;
     let mut tx = state.services.db.tenant(tenant).await?;
     let conv = sqlx::query(
@@ -170,36 +161,28 @@ pub async fn show(
 #[serde(deny_unknown_fields)]
 pub struct HumanReply {
     text: String,
-    #[serde(default)]
-    author: Option<String>,
     /// Makes a retried call harmless: the same id sends nothing new.
     #[serde(default)]
     client_message_id: Option<String>,
 }
 
-fn author(a: Option<&str>) -> Result<String, ApiError> {
-    let a = a.map(str::trim).unwrap_or("admin");
-    if a.is_empty() || a.chars().count() > 100 || a.chars().any(char::is_control) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_author",
-            "author must be 1 to 100 characters",
-        ));
-    }
-    Ok(a.to_owned())
+/// Who acts, as transcripts name them: the signed-in person, the API key, or the platform
+/// administrator — never a name the request makes up.
+fn author(scope: &Scope) -> String {
+    scope.caller.actor().label.chars().take(100).collect()
 }
 
 /// `POST /api/v1/conversations/{id}/messages`: a human's reply to the customer. Claims the
 /// conversation if nobody had; the bot stays silent until it is handed back.
 pub async fn reply(
+    scope: Scope,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(p): Query<TenantParam>,
     ApiJson(body): ApiJson<HumanReply>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     let id = conversation_id(&id)?;
-    let by = author(body.author.as_deref())?;
+    let by = author(&scope);
     let text = body.text.trim();
     if text.is_empty() || text.chars().count() > 4000 {
         return Err(ApiError::new(
@@ -240,8 +223,6 @@ pub async fn reply(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ByWhom {
-    #[serde(default)]
-    author: Option<String>,
     /// Hand-back only: what the bot should know (without it, a digest of the exchange).
     #[serde(default)]
     note: Option<String>,
@@ -259,15 +240,15 @@ fn by_whom(body: &[u8]) -> Result<ByWhom, ApiError> {
 
 /// `POST /api/v1/conversations/{id}/claim`: a human takes the conversation.
 pub async fn claim(
+    scope: Scope,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(p): Query<TenantParam>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     let id = conversation_id(&id)?;
-    let body = by_whom(&body)?;
-    let by = author(body.author.as_deref())?;
+    by_whom(&body)?;
+    let by = author(&scope);
     let mut tx = state.services.db.tenant(tenant).await?;
     let e = handoff::claim(&mut tx, id, &by).await?;
     tx.commit().await?;
@@ -276,15 +257,15 @@ pub async fn claim(
 
 /// `POST /api/v1/conversations/{id}/handback`: the bot takes over again, told what happened.
 pub async fn hand_back(
+    scope: Scope,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(p): Query<TenantParam>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     let id = conversation_id(&id)?;
     let body = by_whom(&body)?;
-    let by = author(body.author.as_deref())?;
+    let by = author(&scope);
     if body
         .note
         .as_deref()
@@ -304,15 +285,15 @@ pub async fn hand_back(
 
 /// `POST /api/v1/conversations/{id}/close`.
 pub async fn close(
+    scope: Scope,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(p): Query<TenantParam>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     let id = conversation_id(&id)?;
-    let body = by_whom(&body)?;
-    let by = author(body.author.as_deref())?;
+    by_whom(&body)?;
+    let by = author(&scope);
     let mut tx = state.services.db.tenant(tenant).await?;
     handoff::close(&mut tx, id, &by).await?;
     tx.commit().await?;
@@ -321,17 +302,17 @@ pub async fn close(
 
 #[derive(Debug, Deserialize)]
 pub struct EscalationParams {
-    tenant: Option<String>,
     status: Option<String>,
     limit: Option<i64>,
 }
 
 /// `GET /api/v1/escalations`: newest first (`status`: waiting, claimed, resolved).
 pub async fn list_escalations(
+    scope: Scope,
     State(state): State<AppState>,
     Query(p): Query<EscalationParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     if let Some(s) = p.status.as_deref() {
         if !["waiting", "claimed", "resolved"].contains(&s) {
             return Err(ApiError::bad_request(
@@ -348,11 +329,11 @@ pub async fn list_escalations(
 
 /// `GET /api/v1/escalations/{id}`: one escalation with its notifications and their attempts.
 pub async fn show_escalation(
+    scope: Scope,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(p): Query<TenantParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     let id: Uuid = id
         .parse()
         .map_err(|_| ApiError::bad_request("invalid_id", "the escalation id is not a UUID"))?;

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429s; 503s get a default).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -24,7 +26,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// Adds `Retry-After: secs`.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -39,7 +48,7 @@ impl ApiError {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "a valid bearer token is required (Authorization: Bearer <SWITCHBOARD_ADMIN_TOKEN>)",
+            "sign in, or send a valid credential (Authorization: Bearer <API key, session token or SWITCHBOARD_ADMIN_TOKEN>)",
         )
     }
 
@@ -60,16 +69,23 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            // Clients and providers that honour it come back after the usual restart time.
-            return (
-                self.status,
-                [(axum::http::header::RETRY_AFTER, UNAVAILABLE_RETRY_SECS)],
-                body,
-            )
-                .into_response();
+        // A 503 tells clients and providers to come back after the usual restart time.
+        let retry_after = self.retry_after.map(|s| s.to_string()).or_else(|| {
+            (self.status == StatusCode::SERVICE_UNAVAILABLE).then(|| UNAVAILABLE_RETRY_SECS.into())
+        });
+        let mut response = (self.status, body).into_response();
+        if let Some(v) = retry_after.and_then(|v| axum::http::HeaderValue::from_str(&v).ok()) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
         }
-        (self.status, body).into_response()
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }
 

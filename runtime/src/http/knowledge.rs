@@ -1,5 +1,6 @@
 //! Admin API for the knowledge base: documents (upload, list, read, edit, delete, re-index), the
-//! search console, and the tenant's embedding settings. Every route needs `?tenant=<slug or id>`.
+//! search console, and the tenant's embedding settings. Each route acts for the tenant of
+//! the request ([`crate::auth::Scope`]).
 //!
 //! Uploads are the raw file as the request body (`curl --data-binary @faq.pdf`), with the file
 //! name in `?source=` (or `X-Filename`) and optional `title`, `language` and comma-separated
@@ -16,8 +17,6 @@ use axum::Json;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use switchboard_core::store::platform;
-use switchboard_core::TenantId;
 use switchboard_knowledge::documents::{
     self, DocumentError, DocumentPatch, ListFilter, NewDocument,
 };
@@ -29,24 +28,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, ApiJson};
 use super::AppState;
-
-#[derive(Debug, Deserialize)]
-pub struct TenantParam {
-    tenant: Option<String>,
-}
-
-async fn tenant_of(state: &AppState, tenant: Option<&str>) -> Result<TenantId, ApiError> {
-    let Some(t) = tenant else {
-        return Err(ApiError::bad_request(
-            "missing_tenant",
-            "pass ?tenant=<slug or id>",
-        ));
-    };
-    Ok(platform::find_tenant(state.services.db.pool(), t)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no tenant `{t}`")))?
-        .id)
-}
+use crate::auth::Scope;
 
 impl From<DocumentError> for ApiError {
     fn from(e: DocumentError) -> Self {
@@ -83,7 +65,6 @@ fn document_id(raw: &str) -> Result<Uuid, ApiError> {
 
 #[derive(Debug, Deserialize)]
 pub struct UploadParams {
-    tenant: Option<String>,
     source: Option<String>,
     title: Option<String>,
     language: Option<String>,
@@ -202,12 +183,13 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
 
 /// `POST /api/v1/knowledge/documents?tenant=…`
 pub async fn create_document(
+    scope: Scope,
     State(state): State<AppState>,
     Query(params): Query<UploadParams>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let tenant = tenant_of(&state, params.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     let new = read_upload(&params, &headers, body)?;
     let mut tx = state.services.db.tenant(tenant).await?;
     let doc = documents::create(&mut tx, &new).await?;
@@ -218,7 +200,6 @@ pub async fn create_document(
 
 #[derive(Debug, Deserialize)]
 pub struct ListParams {
-    tenant: Option<String>,
     status: Option<String>,
     tag: Option<String>,
     limit: Option<i64>,
@@ -227,10 +208,11 @@ pub struct ListParams {
 
 /// `GET /api/v1/knowledge/documents?tenant=…[&status=&tag=&limit=&offset=]`
 pub async fn list_documents(
+    scope: Scope,
     State(state): State<AppState>,
     Query(p): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     if let Some(s) = &p.status {
         if !["queued", "indexing", "indexed", "failed"].contains(&s.as_str()) {
             return Err(ApiError::bad_request(
@@ -256,18 +238,18 @@ pub async fn list_documents(
 
 #[derive(Debug, Deserialize)]
 pub struct GetParams {
-    tenant: Option<String>,
     /// `chunks` to include the stored chunks.
     include: Option<String>,
 }
 
 /// `GET /api/v1/knowledge/documents/{id}?tenant=…[&include=chunks]`
 pub async fn get_document(
+    scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
     Query(p): Query<GetParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     let id = document_id(&raw)?;
     let mut tx = state.services.db.tenant(tenant).await?;
     let doc = documents::get(&mut tx, id).await?;
@@ -289,12 +271,12 @@ pub struct PatchBody {
 
 /// `PATCH /api/v1/knowledge/documents/{id}?tenant=…` with `{"title", "tags", "language"}`.
 pub async fn patch_document(
+    scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
-    Query(p): Query<TenantParam>,
     ApiJson(body): ApiJson<PatchBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     let id = document_id(&raw)?;
     let mut tx = state.services.db.tenant(tenant).await?;
     let doc = documents::update(
@@ -316,13 +298,14 @@ pub async fn patch_document(
 /// `PUT /api/v1/knowledge/documents/{id}/content?tenant=…[&source=]`: replaces the content (raw
 /// body, as for uploads); the document is indexed again.
 pub async fn put_content(
+    scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
     Query(params): Query<UploadParams>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let tenant = tenant_of(&state, params.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     let id = document_id(&raw)?;
     let source = params.source.clone().or_else(|| {
         headers
@@ -349,11 +332,11 @@ pub async fn put_content(
 
 /// `DELETE /api/v1/knowledge/documents/{id}?tenant=…`
 pub async fn delete_document(
+    scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
-    Query(p): Query<TenantParam>,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     let id = document_id(&raw)?;
     let mut tx = state.services.db.tenant(tenant).await?;
     documents::delete(&mut tx, id).await?;
@@ -363,11 +346,11 @@ pub async fn delete_document(
 
 /// `POST /api/v1/knowledge/documents/{id}/reindex?tenant=…`
 pub async fn reindex_document(
+    scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
-    Query(p): Query<TenantParam>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     let id = document_id(&raw)?;
     let mut tx = state.services.db.tenant(tenant).await?;
     let doc = documents::reindex(&mut tx, id).await?;
@@ -404,11 +387,11 @@ fn default_k() -> usize {
 /// `POST /api/v1/knowledge/search?tenant=…` with `{"query", "k", "min_score", "mode", "tags"}`:
 /// the ranked chunks with the fused score and each retriever's rank and score.
 pub async fn search(
+    scope: Scope,
     State(state): State<AppState>,
-    Query(p): Query<TenantParam>,
     ApiJson(body): ApiJson<SearchBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     let query = body.query.trim();
     if query.is_empty() || query.chars().count() > 2000 {
         return Err(ApiError::new(
@@ -478,10 +461,10 @@ pub async fn search(
 
 /// `GET /api/v1/knowledge/settings?tenant=…`
 pub async fn get_settings(
+    scope: Scope,
     State(state): State<AppState>,
-    Query(p): Query<TenantParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     let mut tx = state.services.db.tenant(tenant).await?;
     let s = settings::get(&mut tx).await?;
     tx.commit().await?;
@@ -503,11 +486,11 @@ pub struct SettingsBody {
 /// `PUT /api/v1/knowledge/settings?tenant=…` with `{"provider": "local"|"openai", "model",
 /// "base_url", "api_key", "dimensions"}`. A change of model re-embeds in the background.
 pub async fn put_settings(
+    scope: Scope,
     State(state): State<AppState>,
-    Query(p): Query<TenantParam>,
     ApiJson(body): ApiJson<SettingsBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant_id();
     let mut tx = state.services.db.tenant(tenant).await?;
     let s = settings::put(
         &mut tx,

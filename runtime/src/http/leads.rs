@@ -1,7 +1,8 @@
 //! Admin API of lead capture and the actions' settings: leads with their score and reasons,
 //! the CRM delivery log (every signed webhook with every attempt), retrying a failed delivery,
 //! and the tenant's action settings (the CRM secret is write-only: answers only say
-//! `has_crm_secret`). Every route needs `?tenant=<slug or id>`.
+//! `has_crm_secret`). Each route acts for the tenant of the request
+//! ([`crate::auth::Scope`]).
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -13,18 +14,13 @@ use switchboard_core::store::{effects, leads};
 use switchboard_core::ContactId;
 use uuid::Uuid;
 
-use super::agent::{tenant_of, unprocessable};
+use super::agent::unprocessable;
 use super::error::{ApiError, ApiJson};
 use super::AppState;
-
-#[derive(Debug, Deserialize)]
-pub struct TenantParam {
-    tenant: Option<String>,
-}
+use crate::auth::Scope;
 
 #[derive(Debug, Deserialize)]
 pub struct LeadsParams {
-    tenant: Option<String>,
     /// Only leads scoring at least this (0–100; default 0).
     min_score: Option<i32>,
     /// At most this many (1–500; default 100).
@@ -33,7 +29,6 @@ pub struct LeadsParams {
 
 #[derive(Debug, Deserialize)]
 pub struct DeliveriesParams {
-    tenant: Option<String>,
     /// `pending`, `sending`, `done`, `failed` or `skipped`.
     status: Option<String>,
     limit: Option<i64>,
@@ -57,10 +52,11 @@ fn id_param(raw: &str, what: &str) -> Result<Uuid, ApiError> {
 
 /// `GET /api/v1/leads?tenant=…[&min_score=N][&limit=N]`: leads, best first.
 pub async fn list(
+    scope: Scope,
     State(state): State<AppState>,
     Query(p): Query<LeadsParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let min = p.min_score.unwrap_or(0);
     if !(0..=100).contains(&min) {
         return Err(ApiError::bad_request(
@@ -78,11 +74,11 @@ pub async fn list(
 /// `GET /api/v1/leads/{contact_id}?tenant=…`: one lead (fields, score, reasons, signals) and
 /// its CRM deliveries with their attempts, newest first.
 pub async fn show(
+    scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
-    Query(p): Query<TenantParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let contact = ContactId(id_param(&raw, "lead")?);
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let Some(lead) = leads::get(&mut tx, contact).await? else {
@@ -95,10 +91,11 @@ pub async fn show(
 
 /// `GET /api/v1/crm/deliveries?tenant=…[&status=…][&limit=N]`: the CRM delivery log.
 pub async fn deliveries(
+    scope: Scope,
     State(state): State<AppState>,
     Query(p): Query<DeliveriesParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     const STATUSES: [&str; 5] = ["pending", "sending", "done", "failed", "skipped"];
     if let Some(s) = &p.status {
         if !STATUSES.contains(&s.as_str()) {
@@ -118,11 +115,11 @@ pub async fn deliveries(
 /// `POST /api/v1/crm/deliveries/{id}/retry?tenant=…`: puts a failed (or skipped) delivery back
 /// in the queue with a fresh attempt budget; 409 when it is not failed.
 pub async fn retry(
+    scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
-    Query(p): Query<TenantParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let id = id_param(&raw, "delivery")?;
     let mut tx = state.services.db.tenant(tenant.id).await?;
     if leads::delivery(&mut tx, id).await?.is_none() {
@@ -144,10 +141,10 @@ pub async fn retry(
 /// `GET /api/v1/actions/settings?tenant=…`: the tenant's action settings (defaults when it
 /// never saved any). The CRM secret is never returned, only `has_crm_secret`.
 pub async fn get_settings(
+    scope: Scope,
     State(state): State<AppState>,
-    Query(p): Query<TenantParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let s = actions::get(&mut tx).await?;
     tx.commit().await?;
@@ -158,11 +155,11 @@ pub async fn get_settings(
 /// (write-only, 16–512 characters) and `clear_crm_secret`. Omitted fields keep their value;
 /// invalid settings are refused whole with 422 and nothing is stored.
 pub async fn put_settings(
+    scope: Scope,
     State(state): State<AppState>,
-    Query(p): Query<TenantParam>,
     ApiJson(update): ApiJson<ActionSettingsUpdate>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_of(&state, p.tenant.as_deref()).await?;
+    let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let s = actions::put(&mut tx, state.services.embedders.master_key(), update)
         .await

@@ -1,4 +1,5 @@
-//! Static pages embedded in the binary: the landing page, the web-chat page and its widget.
+//! Static pages embedded in the binary: the landing page, the web-chat page and its widget, and
+//! the page behind the links of invitation and password-reset emails.
 
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
@@ -22,5 +23,17 @@ pub async fn widget() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
         include_str!("../../assets/widget.js"),
+    )
+}
+
+/// `/console/accept-invitation` and `/console/reset-password`: where the emailed links lead.
+/// The token travels in the URL's fragment, which the browser keeps to itself.
+pub async fn link() -> impl IntoResponse {
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        Html(include_str!("../../assets/link.html")),
     )
 }
