@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod analytics;
 pub mod bookings;
 pub mod channels;
 pub mod conversations;
@@ -164,6 +165,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 .delete(agent::delete_prompt),
         )
         .route("/prompts/{version_id}/publish", post(agent::publish_prompt))
+        .route("/analytics", get(analytics::get))
         .route("/leads", get(leads::list))
         .route("/leads/{contact_id}", get(leads::show))
         .route("/crm/deliveries", get(leads::deliveries))
