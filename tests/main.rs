@@ -6,6 +6,7 @@ mod fake_provider;
 mod helpers;
 
 mod admin;
+mod analytics;
 mod bad_input;
 mod bookings;
 mod brain;

@@ -115,6 +115,10 @@ pub struct Services {
     pub embedders: Arc<switchboard_knowledge::Embedders>,
     /// Every tenant's model client, circuit breaker and tools.
     pub brains: Arc<brain::Brains>,
+    /// Model prices (USD per million tokens), for the cost estimates of the analytics API.
+    /// Nothing in the pipeline reads them; they travel here because this is what every handler
+    /// already holds.
+    pub prices: Arc<switchboard_core::store::analytics::PriceTable>,
 }
 
 impl std::fmt::Debug for Services {

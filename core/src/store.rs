@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod agent;
+pub mod analytics;
 pub mod audit;
 pub mod bookings;
 pub mod channels;

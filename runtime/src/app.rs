@@ -271,6 +271,12 @@ impl Application {
         // Install the metrics recorder before anything records.
         http::metrics::handle();
         let admin_token = admin_token(&settings)?;
+        let prices = Arc::new(
+            settings
+                .analytics
+                .price_table()
+                .context("invalid setting `analytics.prices`")?,
+        );
         let brain_config = settings.brain_config();
         match &brain_config.platform {
             Some(p) => info!(model = %p.model, base_url = %p.base_url, "platform model configured: tenants without agent settings answer with it"),
@@ -327,6 +333,7 @@ impl Application {
             effects: settings.actions.to_config(),
             faults: options.faults,
             embedders,
+            prices,
         });
         let (root, root_handle) = Actor::spawn(None, RootSupervisor, services.clone())
             .await

@@ -6,6 +6,7 @@
 //! keys (`SWITCHBOARD_PIPELINE__DEBOUNCE_MS=250`). Secrets are held in [`SecretString`], whose
 //! `Debug` prints `[REDACTED]`, so logging the settings never leaks them.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,6 +17,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use switchboard_actors::brain::{BrainConfig, PlatformModel};
 use switchboard_actors::PipelineConfig;
+use switchboard_core::store::analytics::{ModelPrice, PriceError, PriceTable};
 use switchboard_llm::BreakerConfig;
 
 /// All settings of a Switchboard process.
@@ -52,6 +54,8 @@ pub struct Settings {
     pub knowledge: KnowledgeConfig,
     /// The model-backed agent: platform model, retries, breaker, tool loop, memory.
     pub llm: LlmSettings,
+    /// Analytics: model prices for cost estimates.
+    pub analytics: AnalyticsSettings,
     /// Create the demo tenant on first run.
     pub demo: bool,
     /// Largest accepted request body, in bytes.
@@ -305,6 +309,43 @@ impl Default for LlmSettings {
     }
 }
 
+/// Analytics settings.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AnalyticsSettings {
+    /// Model name → USD per million input and output tokens, e.g.
+    /// `[analytics.prices."gpt-4o"] input_per_million = 2.5, output_per_million = 10.0`.
+    /// Entries are laid over [`DEFAULT_PRICES`]: they add models or replace a default's price.
+    pub prices: BTreeMap<String, ModelPrice>,
+}
+
+/// List prices (USD per million tokens, standard tier, no cached-input discount) of common
+/// OpenAI models when this was written; a deployment overrides them in `analytics.prices`.
+pub const DEFAULT_PRICES: &[(&str, f64, f64)] = &[
+    ("gpt-4o", 2.50, 10.00),
+    ("gpt-4o-mini", 0.15, 0.60),
+    ("gpt-4.1", 2.00, 8.00),
+    ("gpt-4.1-mini", 0.40, 1.60),
+    ("gpt-4.1-nano", 0.10, 0.40),
+];
+
+impl AnalyticsSettings {
+    /// The price table: the defaults with the configured prices laid over them. A negative or
+    /// non-finite price is refused.
+    pub fn price_table(&self) -> Result<PriceTable, PriceError> {
+        let defaults = DEFAULT_PRICES.iter().map(|(model, input, output)| {
+            (
+                (*model).to_owned(),
+                ModelPrice {
+                    input_per_million: *input,
+                    output_per_million: *output,
+                },
+            )
+        });
+        PriceTable::new(defaults.chain(self.prices.clone()))
+    }
+}
+
 impl Settings {
     /// The agent's configuration: the platform model only when an endpoint or key is set.
     pub fn brain_config(&self) -> BrainConfig {
@@ -369,6 +410,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             knowledge: KnowledgeConfig::default(),
             llm: LlmSettings::default(),
+            analytics: AnalyticsSettings::default(),
             demo: true,
             max_body_bytes: 64 * 1024,
             db_pool_size: 10,
@@ -489,6 +531,42 @@ mod tests {
             Duration::from_millis(1500)
         );
         assert_eq!(set.to_config().retry_backoff, Duration::from_millis(20));
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type.
+    fn configured_prices_are_laid_over_the_default_table() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "switchboard.toml",
+                "[analytics.prices.\"gpt-4o\"]\ninput_per_million = 2\noutput_per_million = 8.5\n\
+                 [analytics.prices.\"Local-Llama\"]\ninput_per_million = 0\noutput_per_million = 0\n",
+            )?;
+            let table = Settings::load(None)
+                .expect("settings load")
+                .analytics
+                .price_table()
+                .expect("valid prices");
+            let price = |input, output| ModelPrice {
+                input_per_million: input,
+                output_per_million: output,
+            };
+            assert_eq!(table.price_of("gpt-4o"), Some(price(2.0, 8.5)));
+            assert_eq!(table.price_of("gpt-4o-mini"), Some(price(0.15, 0.60)));
+            assert_eq!(table.price_of("local-llama"), Some(price(0.0, 0.0)));
+            assert_eq!(table.price_of("gpt-3.5-turbo"), None);
+            Ok(())
+        });
+        let bad = AnalyticsSettings {
+            prices: BTreeMap::from([(
+                "x".to_owned(),
+                ModelPrice {
+                    input_per_million: -1.0,
+                    output_per_million: 0.0,
+                },
+            )]),
+        };
+        assert!(bad.price_table().is_err());
     }
 
     #[test]

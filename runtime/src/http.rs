@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod analytics;
 pub mod bookings;
 pub mod channels;
 pub mod conversations;
@@ -152,6 +153,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> (Router, Vec<RouteSpec>
         .post("/keys", Tenant(TenantAdmin), identity::create_key)
         .delete("/keys/{key_id}", Tenant(TenantAdmin), identity::revoke_key)
         .get("/audit", Tenant(TenantAdmin), identity::list_audit)
+        .get("/analytics", Tenant(Viewer), analytics::get)
         // Channels.
         .get("/channels", TenantOrPlatform(Viewer), admin::list_channels)
         .post("/channels", Tenant(TenantAdmin), channels::create)
