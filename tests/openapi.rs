@@ -24,7 +24,11 @@ const NO_JSON_SUCCESS: [(&str, &str, &str); 11] = [
     ("get", "/docs", "an HTML page"),
     ("post", "/api/v1/auth/sign-out", "204, no body"),
     ("post", "/api/v1/auth/password", "204, no body"),
-    ("delete", "/api/v1/users/invitations/{invitation_id}", "204, no body"),
+    (
+        "delete",
+        "/api/v1/users/invitations/{invitation_id}",
+        "204, no body",
+    ),
     ("delete", "/api/v1/users/{user_id}", "204, no body"),
     ("delete", "/api/v1/channels/{channel_id}", "204, no body"),
 ];
@@ -67,7 +71,9 @@ fn operations(doc: &Value) -> BTreeMap<(String, String), Value> {
 fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
     match schema.get("$ref").and_then(Value::as_str) {
         Some(r) => {
-            let name = r.strip_prefix("#/components/schemas/").expect("a local ref");
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .expect("a local ref");
             &doc["components"]["schemas"][name]
         }
         None => schema,
@@ -139,7 +145,10 @@ async fn each_operation_declares_the_access_of_the_table() {
             route.access.label(),
             "{what}: declared access"
         );
-        assert_eq!(op["x-switchboard-audited"], route.changes, "{what}: audited");
+        assert_eq!(
+            op["x-switchboard-audited"], route.changes,
+            "{what}: audited"
+        );
         let expected_scopes: Vec<String> = match route.access {
             Access::Public | Access::Signed | Access::Authenticated => vec![],
             Access::Platform => vec!["platform_admin".into()],
@@ -148,7 +157,8 @@ async fn each_operation_declares_the_access_of_the_table() {
         match route.access {
             Access::Public | Access::Signed => {
                 assert!(
-                    op.get("security").is_none_or(|s| s == &Value::Array(vec![])),
+                    op.get("security")
+                        .is_none_or(|s| s == &Value::Array(vec![])),
                     "{what}: public routes need no credential"
                 );
             }
@@ -172,11 +182,14 @@ async fn each_operation_declares_the_access_of_the_table() {
         if route.access == Access::Signed {
             assert!(description.contains("signature"), "{what}");
         }
-        if matches!(route.access, Access::Tenant(_) | Access::TenantOrPlatform(_)) {
+        if matches!(
+            route.access,
+            Access::Tenant(_) | Access::TenantOrPlatform(_)
+        ) {
             assert!(
-                op["parameters"]
-                    .as_array()
-                    .is_some_and(|ps| ps.iter().any(|p| p["name"] == "tenant" && p["in"] == "query")),
+                op["parameters"].as_array().is_some_and(|ps| ps
+                    .iter()
+                    .any(|p| p["name"] == "tenant" && p["in"] == "query")),
                 "{what}: ?tenant="
             );
         }
@@ -191,7 +204,10 @@ async fn every_operation_documents_its_answers_with_schemas() {
     assert_eq!(error["required"], serde_json::json!(["error"]));
     let detail = resolve(&doc, &error["properties"]["error"]);
     for field in ["code", "message"] {
-        assert_eq!(detail["properties"][field]["type"], "string", "Error.{field}");
+        assert_eq!(
+            detail["properties"][field]["type"], "string",
+            "Error.{field}"
+        );
     }
     let exceptions: BTreeSet<(String, String)> = NO_JSON_SUCCESS
         .iter()
@@ -214,22 +230,31 @@ async fn every_operation_documents_its_answers_with_schemas() {
         })
         .map(|r| (r.method.as_str().to_lowercase(), r.path.clone()))
         .collect();
+    let mut ids = BTreeSet::new();
     for ((method, path), op) in operations(&doc) {
         let what = format!("{method} {path}");
+        let id = op["operationId"].as_str().expect("an operation id");
+        assert!(
+            ids.insert(id.to_owned()),
+            "{what}: operation id {id} repeats"
+        );
         assert!(
             op["tags"].as_array().is_some_and(|t| !t.is_empty()),
             "{what}: tagged"
         );
         assert!(op["summary"].is_string(), "{what}: summary");
         let responses = op["responses"].as_object().expect("responses");
-        let success: Vec<(&String, &Value)> =
-            responses.iter().filter(|(s, _)| s.starts_with('2')).collect();
+        let success: Vec<(&String, &Value)> = responses
+            .iter()
+            .filter(|(s, _)| s.starts_with('2'))
+            .collect();
         assert!(!success.is_empty(), "{what}: a 2xx answer");
         let key = (method.clone(), path.clone());
         if exceptions.contains(&key) {
             for (status, r) in &success {
                 assert!(
-                    r.get("content").is_none_or(|c| c.get("application/json").is_none()),
+                    r.get("content")
+                        .is_none_or(|c| c.get("application/json").is_none()),
                     "{what} {status}: listed as answering no JSON"
                 );
             }
@@ -241,12 +266,17 @@ async fn every_operation_documents_its_answers_with_schemas() {
                 "{what}: a 2xx answer with a schema"
             );
         }
-        // Every error answer has the one Error schema.
+        // Every error answer has the one Error schema (but `/readyz`, whose 503 says what is
+        // not ready in the same shape as its 200).
         for (status, r) in responses.iter().filter(|(s, _)| !s.starts_with('2')) {
+            let expected = if path == "/readyz" {
+                "#/components/schemas/Readiness"
+            } else {
+                "#/components/schemas/Error"
+            };
             assert_eq!(
-                r["content"]["application/json"]["schema"]["$ref"],
-                "#/components/schemas/Error",
-                "{what} {status}: the Error schema"
+                r["content"]["application/json"]["schema"]["$ref"], expected,
+                "{what} {status}: the error's schema"
             );
         }
         if !public.contains(&key) {
@@ -328,14 +358,19 @@ async fn the_reference_is_served_with_no_third_party_assets() {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("text/html")));
     let html = resp.text().await.unwrap();
-    assert!(html.contains("/api/v1/openapi.json"), "it reads our document");
+    assert!(
+        html.contains("/api/v1/openapi.json"),
+        "it reads our document"
+    );
     let lower = html.to_lowercase();
     for tag in ["<script", "<link", "<img", "<iframe"] {
         for (i, _) in lower.match_indices(tag) {
             let end = lower[i..].find('>').map_or(lower.len(), |e| i + e);
             let element = &lower[i..end];
             assert!(
-                !element.contains("http://") && !element.contains("https://") && !element.contains("src=\"//"),
+                !element.contains("http://")
+                    && !element.contains("https://")
+                    && !element.contains("src=\"//"),
                 "an external asset: {element}"
             );
         }

@@ -157,6 +157,7 @@ pub async fn get_settings(
 #[utoipa::path(
     put,
     path = "/api/v1/agent/settings",
+    summary = "Changes the tenant's model settings; omitted fields keep their value.",
     tag = "agent",
     request_body = AgentSettingsUpdate,
     responses(
@@ -236,6 +237,7 @@ pub struct UsageParams {
 #[utoipa::path(
     get,
     path = "/api/v1/agent/alerts",
+    summary = "Lists alerts for the tenant's administrators, newest first.",
     tag = "agent",
     responses((status = 200, description = "Up to 200 alerts, newest first", body = AlertList))
 )]
@@ -361,6 +363,7 @@ pub async fn list_prompts(
 #[utoipa::path(
     post,
     path = "/api/v1/prompts",
+    summary = "Creates a draft prompt version.",
     tag = "prompts",
     request_body = PromptBodyIn,
     responses(
@@ -401,6 +404,7 @@ pub async fn create_prompt(
 #[utoipa::path(
     get,
     path = "/api/v1/prompts/{version_id}",
+    summary = "Shows a prompt version.",
     tag = "prompts",
     params(("version_id" = String, Path, description = "The version's id")),
     responses(
@@ -492,6 +496,7 @@ pub async fn delete_prompt(
 #[utoipa::path(
     post,
     path = "/api/v1/prompts/{version_id}/publish",
+    summary = "Publishes a draft: it answers from the next turn on.",
     tag = "prompts",
     params(("version_id" = String, Path, description = "The draft's id")),
     responses(
@@ -525,6 +530,7 @@ pub struct RollbackBody {
 #[utoipa::path(
     post,
     path = "/api/v1/prompts/rollback",
+    summary = "Publishes a new version copying version N (history only grows).",
     tag = "prompts",
     request_body = RollbackBody,
     responses(

@@ -14,13 +14,13 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 use switchboard_actors::booking::invite_writer;
 use switchboard_core::availability::{Availability, AvailabilitySettings};
 use switchboard_core::store::bookings::{
     self, BookOutcome, Booking, BookingFilter, CancelOutcome, NewBooking, RescheduleOutcome,
 };
 use switchboard_core::{DbError, TenantTx};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiJson};
@@ -171,6 +171,7 @@ pub struct BookingRescheduled {
 #[utoipa::path(
     get,
     path = "/api/v1/availability",
+    summary = "Shows the tenant's availability (`null` when none).",
     tag = "bookings",
     responses((status = 200, description = "The availability settings, `null` when none", body = AvailabilityOne))
 )]
@@ -191,6 +192,7 @@ pub async fn get_availability(
 #[utoipa::path(
     put,
     path = "/api/v1/availability",
+    summary = "Replaces the tenant's availability (validated).",
     tag = "bookings",
     request_body = AvailabilitySettings,
     responses(
@@ -220,6 +222,7 @@ pub async fn put_availability(
 #[utoipa::path(
     get,
     path = "/api/v1/availability/slots",
+    summary = "Lists the next free slots.",
     tag = "bookings",
     params(SlotParams),
     responses(
@@ -260,6 +263,7 @@ pub async fn list_slots(
 #[utoipa::path(
     get,
     path = "/api/v1/bookings",
+    summary = "Lists bookings by start time, filtered by status and time.",
     tag = "bookings",
     params(ListParams),
     responses(
@@ -421,6 +425,7 @@ pub struct CancelBody {
 #[utoipa::path(
     post,
     path = "/api/v1/bookings/{booking_id}/cancel",
+    summary = "Cancels a booking; cancelling twice is harmless (`already_cancelled: true`, nothing sent).",
     tag = "bookings",
     params(("booking_id" = String, Path, description = "The booking's id")),
     request_body(content = Option<CancelBody>, description = "Optional; an empty body cancels without a reason"),
@@ -476,6 +481,7 @@ pub struct RescheduleBody {
 #[utoipa::path(
     post,
     path = "/api/v1/bookings/{booking_id}/reschedule",
+    summary = "Moves a booking: a new booking replaces it (same calendar event, SEQUENCE + 1).",
     tag = "bookings",
     params(("booking_id" = String, Path, description = "The booking's id")),
     request_body = RescheduleBody,

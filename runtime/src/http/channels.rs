@@ -84,6 +84,7 @@ pub struct CreateChannel {
 #[utoipa::path(
     post,
     path = "/api/v1/channels",
+    summary = "Creates a channel and answers the webhook URL to give the provider.",
     tag = "channels",
     request_body = CreateChannel,
     responses(
@@ -174,6 +175,7 @@ async fn record(
 #[utoipa::path(
     get,
     path = "/api/v1/channels/{channel_id}",
+    summary = "Shows a channel: public settings, secrets set, webhook URL, health.",
     tag = "channels",
     params(("channel_id" = String, Path, description = "The channel's id")),
     responses(
@@ -206,6 +208,7 @@ pub struct PatchChannel {
 #[utoipa::path(
     patch,
     path = "/api/v1/channels/{channel_id}",
+    summary = "Changes a channel's name, whether it is enabled, and its settings (merged).",
     tag = "channels",
     params(("channel_id" = String, Path, description = "The channel's id")),
     request_body = PatchChannel,
@@ -235,6 +238,7 @@ pub async fn patch(
 #[utoipa::path(
     delete,
     path = "/api/v1/channels/{channel_id}",
+    summary = "Deletes a channel and its conversations.",
     tag = "channels",
     params(("channel_id" = String, Path, description = "The channel's id")),
     responses(

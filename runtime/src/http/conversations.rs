@@ -144,7 +144,6 @@ pub struct Notification {
     pub done_at: Option<DateTime<Utc>>,
 }
 
-
 fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
     raw.parse::<Uuid>()
         .map(ConversationId)
@@ -165,6 +164,7 @@ impl From<HandoffError> for ApiError {
 #[utoipa::path(
     get,
     path = "/api/v1/conversations",
+    summary = "Lists conversations, newest activity first, with who owns each.",
     tag = "inbox",
     params(ListParams),
     responses(
@@ -477,6 +477,7 @@ pub async fn hand_back(
 #[utoipa::path(
     post,
     path = "/api/v1/conversations/{conversation_id}/close",
+    summary = "Closes a conversation (its escalation is resolved).",
     tag = "inbox",
     params(("conversation_id" = String, Path, description = "The conversation's id")),
     request_body(content = Option<ByWhom>, description = "Optional; empty is fine"),
@@ -519,6 +520,7 @@ pub struct EscalationParams {
 #[utoipa::path(
     get,
     path = "/api/v1/escalations",
+    summary = "Lists escalations, newest first.",
     tag = "inbox",
     params(EscalationParams),
     responses(

@@ -188,6 +188,7 @@ pub struct SignIn {
 #[utoipa::path(
     post,
     path = "/api/v1/auth/sign-in",
+    summary = "Signs a person in: a session in the `sb_session` cookie (or as a token).",
     tag = "auth",
     request_body = SignIn,
     responses(

@@ -241,6 +241,7 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
 #[utoipa::path(
     post,
     path = "/api/v1/knowledge/documents",
+    summary = "Uploads a document and queues it for indexing.",
     tag = "knowledge",
     params(
         UploadParams,
@@ -303,6 +304,7 @@ pub struct ListParams {
 #[utoipa::path(
     get,
     path = "/api/v1/knowledge/documents",
+    summary = "Lists the knowledge base's documents.",
     tag = "knowledge",
     params(ListParams),
     responses(
@@ -350,6 +352,7 @@ pub struct GetParams {
 #[utoipa::path(
     get,
     path = "/api/v1/knowledge/documents/{document_id}",
+    summary = "Shows a document (and its chunks with `include=chunks`).",
     tag = "knowledge",
     params(("document_id" = String, Path, description = "The document's id"), GetParams),
     responses(
@@ -388,6 +391,7 @@ pub struct PatchBody {
 #[utoipa::path(
     patch,
     path = "/api/v1/knowledge/documents/{document_id}",
+    summary = "Changes a document's title, tags or language.",
     tag = "knowledge",
     params(("document_id" = String, Path, description = "The document's id")),
     request_body = PatchBody,
@@ -484,6 +488,7 @@ pub async fn put_content(
 #[utoipa::path(
     delete,
     path = "/api/v1/knowledge/documents/{document_id}",
+    summary = "Deletes a document and its chunks.",
     tag = "knowledge",
     params(("document_id" = String, Path, description = "The document's id")),
     responses(
@@ -508,6 +513,7 @@ pub async fn delete_document(
 #[utoipa::path(
     post,
     path = "/api/v1/knowledge/documents/{document_id}/reindex",
+    summary = "Indexes a document again.",
     tag = "knowledge",
     params(("document_id" = String, Path, description = "The document's id")),
     responses(
@@ -563,6 +569,7 @@ fn default_k() -> usize {
 #[utoipa::path(
     post,
     path = "/api/v1/knowledge/search",
+    summary = "Searches the knowledge base: ranked chunks with the fused score and each retriever's rank and score.",
     tag = "knowledge",
     request_body = SearchBody,
     responses(
@@ -647,6 +654,7 @@ pub async fn search(
 #[utoipa::path(
     get,
     path = "/api/v1/knowledge/settings",
+    summary = "Shows the tenant's embedding settings.",
     tag = "knowledge",
     responses((status = 200, description = "The tenant's embedding settings", body = KnowledgeSettingsOne))
 )]
@@ -682,6 +690,7 @@ pub struct SettingsBody {
 #[utoipa::path(
     put,
     path = "/api/v1/knowledge/settings",
+    summary = "Sets the tenant's embedding provider; a change of model re-embeds in the background.",
     tag = "knowledge",
     request_body = SettingsBody,
     responses(

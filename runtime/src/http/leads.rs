@@ -148,6 +148,7 @@ pub async fn show(
 #[utoipa::path(
     get,
     path = "/api/v1/crm/deliveries",
+    summary = "Lists the CRM delivery log.",
     tag = "leads",
     params(DeliveriesParams),
     responses(
@@ -239,6 +240,7 @@ pub async fn get_settings(
 #[utoipa::path(
     put,
     path = "/api/v1/actions/settings",
+    summary = "Changes the tenant's action settings; omitted fields keep their value.",
     tag = "leads",
     request_body = ActionSettingsUpdate,
     responses(

@@ -32,8 +32,8 @@ use utoipa::OpenApi;
 
 use super::table::RouteSpec;
 use super::{
-    admin, agent, analytics, bookings, channels, conversations, health, identity, knowledge,
-    leads, metrics, pages, webchat, webhooks,
+    admin, agent, analytics, bookings, channels, conversations, health, identity, knowledge, leads,
+    metrics, pages, webchat, webhooks,
 };
 use crate::auth::Access;
 
@@ -263,7 +263,109 @@ pub fn openapi(specs: &[RouteSpec]) -> Spec {
             describe_access(op, spec);
         }
     }
+    for item in doc.paths.paths.values_mut() {
+        for op in operations_of(item) {
+            unique_operation_id(op);
+            tidy_summary(op);
+        }
+    }
     doc
+}
+
+fn operations_of(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Operation ids are the handlers' names, which repeat across areas (`get_settings`,
+/// `list`): each gets its tag in front (`agent.get_settings`, `leads.list`).
+fn unique_operation_id(op: &mut Operation) {
+    let tag = op.tags.as_ref().and_then(|t| t.first()).cloned();
+    if let (Some(tag), Some(id)) = (tag, op.operation_id.as_mut()) {
+        *id = format!("{tag}.{id}");
+    }
+}
+
+/// The summary is the handler doc's first paragraph, which starts with the route for readers of
+/// the code (`` `GET /api/v1/keys`: the tenant's keys… ``): the document's summary is its first
+/// sentence without the route, and the whole paragraph goes first in the description.
+fn tidy_summary(op: &mut Operation) {
+    let Some(raw) = op.summary.take() else {
+        return;
+    };
+    let (summary, rest) = split_summary(&raw);
+    if !rest.is_empty() {
+        op.description = Some(match op.description.take().filter(|d| !d.is_empty()) {
+            Some(d) => format!("{rest}\n\n{d}"),
+            None => rest,
+        });
+    }
+    // A doc that only names the route: the summary is what the operation answers.
+    let summary = if summary.is_empty() {
+        op.responses
+            .responses
+            .iter()
+            .find(|(status, _)| status.starts_with('2'))
+            .and_then(|(_, r)| match r {
+                RefOr::T(r) => Some(format!("{}.", r.description.trim_end_matches('.'))),
+                RefOr::Ref(_) => None,
+            })
+            .unwrap_or_default()
+    } else {
+        summary
+    };
+    op.summary = Some(summary);
+}
+
+/// `(summary, the rest of the paragraph)` of a handler doc's first paragraph.
+pub fn split_summary(raw: &str) -> (String, String) {
+    let text = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    // A leading route in backticks (`` `GET /x` `` or `` `/docs` ``), then `:` or `.`.
+    let text = match text.strip_prefix('`').and_then(|t| t.split_once('`')) {
+        Some((route, after))
+            if route.starts_with('/')
+                || route.starts_with("GET ")
+                || route.starts_with("POST ")
+                || route.starts_with("PUT ")
+                || route.starts_with("PATCH ")
+                || route.starts_with("DELETE ") =>
+        {
+            after.trim_start_matches([':', '.']).trim().to_owned()
+        }
+        _ => text,
+    };
+    let mut chars = text.chars();
+    let text = match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect::<String>(),
+        None => return (String::new(), String::new()),
+    };
+    // The first sentence: up to the first ". " outside backticks.
+    let mut in_code = false;
+    let mut end = None;
+    for (i, c) in text.char_indices() {
+        match c {
+            '`' => in_code = !in_code,
+            '.' if !in_code && text[i + 1..].starts_with(' ') => {
+                end = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    match end {
+        Some(i) => (text[..=i].to_owned(), text.clone()),
+        None => (text, String::new()),
+    }
 }
 
 /// The operation for `method path`, if the handlers documented it.
@@ -373,14 +475,12 @@ pub fn describe_access(op: &mut Operation, spec: &RouteSpec) {
             },
         );
     }
-    if op.request_body.as_ref().is_some_and(|b| {
-        b.content.contains_key("application/json") && b.content.len() == 1
-    }) {
-        add_error(
-            op,
-            "400",
-            "`malformed_json`: the body is not JSON",
-        );
+    if op
+        .request_body
+        .as_ref()
+        .is_some_and(|b| b.content.contains_key("application/json") && b.content.len() == 1)
+    {
+        add_error(op, "400", "`malformed_json`: the body is not JSON");
         add_error(
             op,
             "415",
@@ -500,7 +600,11 @@ mod tests {
         add_error(&mut op, "404", "No such thing");
         describe_access(
             &mut op,
-            &spec(Method::POST, "/api/v1/things", Access::Tenant(Role::TenantAdmin)),
+            &spec(
+                Method::POST,
+                "/api/v1/things",
+                Access::Tenant(Role::TenantAdmin),
+            ),
         );
         let json = serde_json::to_value(&op).unwrap();
         assert_eq!(json["x-switchboard-access"], "tenant_admin");
@@ -549,10 +653,44 @@ mod tests {
     }
 
     #[test]
+    fn summaries_are_first_sentences_without_the_route() {
+        assert_eq!(
+            split_summary("`GET /api/v1/keys`: the tenant's keys (never their secrets)."),
+            (
+                "The tenant's keys (never their secrets).".into(),
+                String::new()
+            )
+        );
+        assert_eq!(
+            split_summary(
+                "`POST /api/v1/x?tenant=…`: sets it, once per link; every\nsession ends. Then more."
+            ),
+            (
+                "Sets it, once per link; every session ends.".into(),
+                "Sets it, once per link; every session ends. Then more.".into()
+            )
+        );
+        // A full stop inside code does not end the sentence; no route, no change.
+        assert_eq!(
+            split_summary("Reads `a. b` and more"),
+            ("Reads `a. b` and more".into(), String::new())
+        );
+        assert_eq!(split_summary("`/docs`: the reference.").0, "The reference.");
+        assert_eq!(
+            split_summary("`GET /api/v1/x`."),
+            (String::new(), String::new())
+        );
+    }
+
+    #[test]
     fn the_document_describes_every_route_of_a_table() {
         let specs = [
             spec(Method::GET, "/healthz", Access::Public),
-            spec(Method::GET, "/api/v1/keys", Access::Tenant(Role::TenantAdmin)),
+            spec(
+                Method::GET,
+                "/api/v1/keys",
+                Access::Tenant(Role::TenantAdmin),
+            ),
         ];
         let doc = serde_json::to_value(openapi(&specs)).unwrap();
         assert_eq!(doc["openapi"], "3.1.0");
@@ -568,11 +706,17 @@ mod tests {
         assert!(doc["paths"]["/readyz"]["get"]
             .get("x-switchboard-access")
             .is_none());
-        assert_eq!(doc["components"]["securitySchemes"]["session"]["in"], "cookie");
+        assert_eq!(
+            doc["components"]["securitySchemes"]["session"]["in"],
+            "cookie"
+        );
         assert_eq!(
             doc["components"]["securitySchemes"]["session"]["name"],
             "sb_session"
         );
-        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
     }
 }

@@ -19,6 +19,7 @@ pub async fn index() -> Html<&'static str> {
 #[utoipa::path(
     get,
     path = "/chat/{channel_id}",
+    summary = "The web-chat demo page of a channel.",
     tag = "pages",
     params(("channel_id" = String, Path, description = "The web-chat channel's id")),
     responses((status = 200, description = "The web-chat demo page (any id: the page asks the API)", content_type = "text/html"))

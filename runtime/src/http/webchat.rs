@@ -10,13 +10,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 use switchboard_actors::RootMsg;
 use switchboard_channels::webchat::{self, PostMessage};
 use switchboard_core::model::{ChannelKind, MessageView};
 use switchboard_core::store::{channels, ingest, messages, platform};
 use switchboard_core::{ChannelId, ConversationId, MessageId, TenantId};
 use tracing::{info, instrument, warn};
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiJson};
 use super::AppState;
@@ -143,6 +143,7 @@ pub async fn demo_channels(State(state): State<AppState>) -> Result<Json<DemoCha
 #[utoipa::path(
     post,
     path = "/api/v1/webchat/{channel_id}/messages",
+    summary = "Posts a customer's message; it is committed before the answer.",
     tag = "webchat",
     params(("channel_id" = String, Path, description = "The web-chat channel's id")),
     request_body = PostMessage,
