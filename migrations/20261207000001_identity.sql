@@ -197,10 +197,24 @@ CREATE FUNCTION platform_find_invitation(p_sha256 bytea)
     AS $$ SELECT id, tenant_id, email, role, expires_at, accepted_at, revoked_at
             FROM invitations WHERE token_sha256 = p_sha256 $$;
 
+-- One tenant by slug or id: every authenticated request names its tenant, and listing them all
+-- to find one grows with the platform.
+CREATE FUNCTION platform_find_tenant(p_ref text)
+    RETURNS TABLE (id uuid, slug text, name text, default_language text, created_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public
+    AS $$ SELECT id, slug, name, default_language, created_at FROM tenants
+           WHERE slug = p_ref
+              -- CASE, not AND: only CASE guarantees the cast is never tried on a slug.
+              OR id = CASE WHEN p_ref ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                           THEN p_ref::uuid END $$;
+
 REVOKE ALL ON FUNCTION platform_find_api_key(bytea), platform_touch_api_key(uuid),
-    platform_user_memberships(uuid), platform_find_invitation(bytea) FROM PUBLIC;
+    platform_user_memberships(uuid), platform_find_invitation(bytea),
+    platform_find_tenant(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION platform_find_api_key(bytea), platform_touch_api_key(uuid),
-    platform_user_memberships(uuid), platform_find_invitation(bytea) TO switchboard_app;
+    platform_user_memberships(uuid), platform_find_invitation(bytea),
+    platform_find_tenant(text) TO switchboard_app;
+ALTER FUNCTION platform_find_tenant(text) OWNER TO switchboard_platform;
 ALTER FUNCTION platform_find_api_key(bytea) OWNER TO switchboard_platform;
 ALTER FUNCTION platform_touch_api_key(uuid) OWNER TO switchboard_platform;
 ALTER FUNCTION platform_user_memberships(uuid) OWNER TO switchboard_platform;

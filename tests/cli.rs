@@ -437,3 +437,195 @@ fn setup_explains_a_python_without_pip() {
     assert!(err.contains("python3-pip"), "{err}");
     assert!(err.contains("DATABASE_URL"), "{err}");
 }
+
+/// The first administrators come from the command line: a platform administrator and a tenant
+/// administrator are created (the password from standard input, or generated and shown once),
+/// sign in over the API, and an API key made with `key create` works until `key revoke`.
+#[tokio::test]
+async fn user_and_key_commands_make_the_first_administrators_and_keys() {
+    let database = fresh_database().await;
+    let data_dir = std::env::temp_dir().join(format!("sb-cli-{}", uuid::Uuid::new_v4().simple()));
+    let env = db_env(&database, &data_dir);
+    let app = spawn_app_on(&database, |_| {}, None).await;
+
+    let out = switchboard(
+        &[
+            "user",
+            "create",
+            "root@platform.example",
+            "--name",
+            "Root",
+            "--platform-admin",
+            "--password-stdin",
+        ],
+        &env,
+        Some("a long enough password\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("created root@platform.example"));
+    assert!(
+        !text(&out.stdout).contains("password:"),
+        "a given password is not echoed"
+    );
+    let out = switchboard(
+        &[
+            "user",
+            "create",
+            "amira@sahara.example",
+            "--name",
+            "Amira",
+            "--tenant",
+            "demo",
+            "--role",
+            "tenant_admin",
+        ],
+        &env,
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("tenant_admin of demo"), "{stdout}");
+    let generated = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .expect("a generated password, shown once")
+        .to_owned();
+    assert!(generated.len() >= 20, "{generated}");
+
+    // Both sign in; the tenant administrator sees demo, the platform administrator everything.
+    let root = app
+        .sign_in("root@platform.example", "a long enough password")
+        .await;
+    let amira = app.sign_in("amira@sahara.example", &generated).await;
+    let (status, _) = app
+        .call(reqwest::Method::GET, "/api/v1/tenants", Some(&root), None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .call(reqwest::Method::GET, "/api/v1/tenants", Some(&amira), None)
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = app
+        .call(reqwest::Method::GET, "/api/v1/users", Some(&amira), None)
+        .await;
+    assert_eq!(status, 200);
+
+    // Bad input says what is wrong.
+    let out = switchboard(
+        &[
+            "user",
+            "create",
+            "x@sahara.example",
+            "--tenant",
+            "demo",
+            "--role",
+            "owner",
+        ],
+        &env,
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unknown role `owner`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = switchboard(
+        &[
+            "user",
+            "create",
+            "y@sahara.example",
+            "--tenant",
+            "nowhere",
+            "--role",
+            "viewer",
+        ],
+        &env,
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no tenant `nowhere`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = switchboard(
+        &["user", "create", "z@sahara.example", "--password-stdin"],
+        &env,
+        Some("short\n"),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("10 to 200 characters"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = switchboard(&["user", "list", "--tenant", "demo"], &env, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("amira@sahara.example"));
+    assert!(
+        !text(&out.stdout).contains("root@platform.example"),
+        "demo's people only"
+    );
+
+    // A key, shown once, works; revoked by its prefix, it stops.
+    let out = switchboard(
+        &[
+            "key",
+            "create",
+            "demo",
+            "--name",
+            "CRM sync",
+            "--role",
+            "sales_agent",
+        ],
+        &env,
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let key = text(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("sbk_"))
+        .expect("the key on a line of its own")
+        .to_owned();
+    let (status, _) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/conversations",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let out = switchboard(&["key", "list", "demo"], &env, None);
+    let listing = text(&out.stdout);
+    assert!(
+        listing.contains("CRM sync") && listing.contains("sales_agent"),
+        "{listing}"
+    );
+    assert!(!listing.contains(&key), "never the secret");
+    let out = switchboard(&["key", "revoke", "demo", &key[..12]], &env, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (status, _) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/conversations",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 401);
+    // Every change the command line made is in the audit log, as the command line's.
+    let mut owner = app.owner().await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE actor_kind = 'cli'")
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    assert!(
+        n >= 5,
+        "user.create ×2, user.add, key.create, key.revoke: {n}"
+    );
+    app.stop().await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+}

@@ -128,6 +128,52 @@ async fn serve_with_embedded_postgres_answers_and_keeps_data_across_restarts() {
             assert_eq!(mode & 0o077, 0, "{file} is private");
         }
 
+        if round == 0 {
+            // A command run while the server runs uses the server's database (it cannot start a
+            // second PostgreSQL on the same data dir).
+            let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+                .args([
+                    "user",
+                    "create",
+                    "layla@sahara.example",
+                    "--tenant",
+                    "demo",
+                    "--role",
+                    "sales_agent",
+                    "--password-stdin",
+                ])
+                .env_remove("DATABASE_URL")
+                .env("SWITCHBOARD_DATA_DIR", &data_dir)
+                .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
+                .env("RUST_LOG", "error")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write;
+                    c.stdin
+                        .take()
+                        .unwrap()
+                        .write_all(b"a long enough password\n")?;
+                    c.wait_with_output()
+                })
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let r = http
+                .post(format!("{base}/api/v1/auth/sign-in"))
+                .json(
+                    &json!({"email": "layla@sahara.example", "password": "a long enough password"}),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "the server sees the user at once");
+        }
         let pid = postmaster_pid(&data_dir).expect("the embedded PostgreSQL is running");
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let status = child.wait().unwrap();

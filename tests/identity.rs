@@ -1575,3 +1575,39 @@ async fn every_route_that_changes_something_leaves_an_audit_entry() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn without_an_email_channel_invitations_leave_through_the_platform_smtp_account() {
+    let smtpd = Smtpd::start().await;
+    let port = smtpd.port;
+    let app = spawn_app_with(
+        move |s| {
+            s.smtp = Some(switchboard_runtime::auth::mail::PlatformSmtp {
+                host: "127.0.0.1".into(),
+                port,
+                security: "none".into(),
+                username: None,
+                password: None,
+                from_address: "no-reply@switchboard.example".into(),
+                from_name: Some("Switchboard".into()),
+            })
+        },
+        None,
+    )
+    .await;
+    let (status, body) = app
+        .admin_post(
+            "/api/v1/users/invitations?tenant=demo",
+            json!({"email": "layla@sahara.example", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["sent_via"], "the platform SMTP account");
+    let mail = &smtpd.wait_for(1).await[0];
+    assert!(
+        mail.contains("From: Switchboard <no-reply@switchboard.example>"),
+        "{mail}"
+    );
+    assert!(mail_text(mail).contains("platform admin (bootstrap token) invites you"));
+    app.stop().await;
+}

@@ -171,6 +171,32 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     })
 }
 
+/// For command-line tools: like [`open_database`], but when `serve` is running on this data
+/// dir, use its embedded server (and leave it alone) instead of refusing to start a second one.
+pub async fn open_database_for_cli(settings: &Settings) -> anyhow::Result<Database> {
+    let running = crate::embedded_pg::running_server(&settings.data_dir.join("pg"));
+    let (Some((port, password)), None) = (running, &settings.database_url) else {
+        return open_database(settings).await;
+    };
+    let owner_url = format!("postgres://postgres:{password}@127.0.0.1:{port}/{EMBEDDED_DB}");
+    let app_password = local_secret(&settings.data_dir.join("pg-app-password"))?;
+    let target = DbTarget {
+        app_url: Some(format!(
+            "postgres://switchboard_app:{app_password}@127.0.0.1:{port}/{EMBEDDED_DB}"
+        )),
+        owner_url: owner_url.clone(),
+        max_connections: settings.db_pool_size.min(4),
+    };
+    let db = Db::connect(&target)
+        .await
+        .context("could not connect to the running server's database as switchboard_app")?;
+    Ok(Database {
+        db,
+        embedded: None,
+        owner_url: SecretString::from(owner_url),
+    })
+}
+
 /// Sets the password `switchboard_app` logs in with (hex only, so it can be inlined).
 async fn set_app_password(owner_url: &str, password: &str) -> anyhow::Result<()> {
     use sqlx::Connection;

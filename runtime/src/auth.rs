@@ -90,6 +90,8 @@ pub enum Principal {
     User {
         user: User,
         session: Uuid,
+        /// The session's CSRF token (cookie-authenticated changes must repeat it).
+        csrf_token: String,
         memberships: Vec<Membership>,
     },
     /// A tenant's API key.
@@ -424,7 +426,7 @@ async fn authorize(state: &AppState, access: Access, req: &mut Request) -> Resul
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     if caller.via_cookie && !is_safe(req.method()) {
-        check_csrf(state, req.headers()).await?;
+        check_csrf(&caller, req.headers())?;
     }
     match access {
         Access::Public | Access::Signed | Access::Authenticated => {}
@@ -572,6 +574,7 @@ async fn session_caller(
         principal: Principal::User {
             user: session.user,
             session: session.id,
+            csrf_token: session.csrf_token,
             memberships,
         },
         via_cookie,
@@ -581,7 +584,7 @@ async fn session_caller(
 
 /// A state-changing request made with the session cookie must repeat the session's CSRF token
 /// in `X-CSRF-Token`.
-async fn check_csrf(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+fn check_csrf(caller: &Caller, headers: &HeaderMap) -> Result<(), ApiError> {
     let refused = || {
         ApiError::new(
             StatusCode::FORBIDDEN,
@@ -589,19 +592,14 @@ async fn check_csrf(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErro
             "a state-changing request signed in with the session cookie needs the X-CSRF-Token header (the sb_csrf cookie's value)",
         )
     };
+    let Principal::User { csrf_token, .. } = &caller.principal else {
+        return Err(refused());
+    };
     let presented = headers
         .get(CSRF_HEADER)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(refused)?;
-    let token = cookie(headers, SESSION_COOKIE).ok_or_else(refused)?;
-    let session = identity::live_session(
-        state.services.db.pool(),
-        &token_digest(token),
-        state.auth.session_idle,
-    )
-    .await?
-    .ok_or_else(ApiError::unauthorized)?;
-    if constant_time_eq(presented.as_bytes(), session.csrf_token.as_bytes()) {
+    if constant_time_eq(presented.as_bytes(), csrf_token.as_bytes()) {
         Ok(())
     } else {
         Err(refused())
@@ -648,13 +646,9 @@ async fn resolve_tenant(
         (Some(t), None) => platform::find_tenant(pool, t)
             .await?
             .ok_or_else(|| not_found(t)),
-        (None, Some(own)) => {
-            let tenants = platform::list_tenants(pool).await?;
-            tenants
-                .into_iter()
-                .find(|t| t.id == own)
-                .ok_or_else(|| not_found(&own.to_string()))
-        }
+        (None, Some(own)) => platform::find_tenant(pool, &own.to_string())
+            .await?
+            .ok_or_else(|| not_found(&own.to_string())),
         (None, None) => Err(ApiError::bad_request(
             "missing_tenant",
             "pass ?tenant=<slug or id>",

@@ -1380,6 +1380,20 @@ fn is_postgres_for(pid: i32, cluster_dir: &Path) -> bool {
     }
 }
 
+/// The port of a server that is running this cluster now and accepts connections (another
+/// Switchboard process's, such as `serve` while a CLI command runs), with the superuser's
+/// password saved next to the cluster; `None` when there is none.
+pub fn running_server(cluster_dir: &Path) -> Option<(u16, String)> {
+    let lines = read_postmaster_pid(cluster_dir)?;
+    let pid = pid_from_lines(&lines)?;
+    if !pid_alive(pid) || lines.get(7).map(String::as_str) != Some("ready") {
+        return None;
+    }
+    let port: u16 = lines.get(3)?.parse().ok()?;
+    let password = read_password(&cluster_dir.parent()?.join(PASSWORD_FILE))?;
+    Some((port, password))
+}
+
 /// Waits for a postmaster of an earlier run that still holds the cluster (for
 /// instance one shutting down because its owner was killed).
 async fn wait_for_previous_postmaster(cluster_dir: &Path) -> Result<(), EmbeddedPgError> {

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard_core::store::identity::Role;
 use switchboard_core::store::{channels, platform};
-use switchboard_runtime::app::{open_database, shutdown_signal};
+use switchboard_runtime::app::{open_database_for_cli as open_database, shutdown_signal};
 use switchboard_runtime::{telemetry, Application, BuildOptions, Settings};
 
 #[derive(Parser)]

@@ -74,13 +74,26 @@ pub async fn list_tenants(pool: &PgPool) -> Result<Vec<Tenant>, DbError> {
         .collect())
 }
 
-/// Finds a tenant by slug or id (either spelling is accepted on the command line).
+/// Finds a tenant by slug or id (either spelling is accepted on the command line and in
+/// `?tenant=`); one indexed lookup, whatever the number of tenants.
 pub async fn find_tenant(pool: &PgPool, slug_or_id: &str) -> Result<Option<Tenant>, DbError> {
-    let wanted_id = slug_or_id.parse::<Uuid>().ok();
-    Ok(list_tenants(pool)
-        .await?
-        .into_iter()
-        .find(|t| t.slug == slug_or_id || Some(t.id.0) == wanted_id))
+    let row = sqlx::query(
+        "SELECT id, slug, name, default_language, created_at FROM platform_find_tenant($1)",
+    )
+    .bind(slug_or_id.trim())
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| {
+        use sqlx::Row;
+        Ok(Tenant {
+            id: TenantId(r.try_get("id")?),
+            slug: r.try_get("slug")?,
+            name: r.try_get("name")?,
+            default_language: r.try_get("default_language")?,
+            created_at: r.try_get("created_at")?,
+        })
+    })
+    .transpose()
 }
 
 /// Deletes a tenant and everything it owns; false when there was no such tenant.
