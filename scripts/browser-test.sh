@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Drives the web chat page in headless Chromium against the real binary with its embedded
-# PostgreSQL and demo tenant.
+# Drives the web chat page and the API reference (/docs) in headless Chromium against the real
+# binary with its embedded PostgreSQL and demo tenant.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,5 +42,5 @@ curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null || { echo "server did not b
 CHANNEL=$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/v1/channels?tenant=demo" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["channels"][0]["id"])')
 
-SWITCHBOARD_URL="http://127.0.0.1:$PORT" SWITCHBOARD_CHANNEL="$CHANNEL" \
-  node --test tests/browser/chat.test.mjs || { echo "--- server log"; tail -50 "$LOG"; exit 1; }
+SWITCHBOARD_URL="http://127.0.0.1:$PORT" SWITCHBOARD_CHANNEL="$CHANNEL" SWITCHBOARD_TOKEN="$TOKEN" \
+  node --test tests/browser/chat.test.mjs tests/browser/docs.test.mjs || { echo "--- server log"; tail -50 "$LOG"; exit 1; }

@@ -4,10 +4,12 @@ set -euo pipefail
 export PIP_ROOT_USER_ACTION=ignore
 cd "$(dirname "$0")/.."
 
-# Test peers for the channel adapters, run as real processes by the integration tests: the
-# official `twilio` SDK (RequestValidator computes webhook signatures), `aiosmtpd` (a real SMTP
-# server) and `python-telegram-bot` (genuine Update JSON). A private virtualenv in .tools/py.
-PY_PEERS="twilio==9.13.0 aiosmtpd==1.4.6 python-telegram-bot==22.8"
+# Test peers run as real processes by the integration tests: the official `twilio` SDK
+# (RequestValidator computes webhook signatures), `aiosmtpd` (a real SMTP server) and
+# `python-telegram-bot` (genuine Update JSON) for the channel adapters, and
+# `openapi-spec-validator`, an independent check that /api/v1/openapi.json is valid OpenAPI 3.1.
+# A private virtualenv in .tools/py.
+PY_PEERS="twilio==9.13.0 aiosmtpd==1.4.6 python-telegram-bot==22.8 openapi-spec-validator==0.9.0"
 PY_STAMP=".tools/py/.peers-$(echo "$PY_PEERS" | tr ' =' '_-')"
 if [ ! -f "$PY_STAMP" ]; then
   echo "==> installing Python test peers into .tools/py ($PY_PEERS)"

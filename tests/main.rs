@@ -22,6 +22,7 @@ mod handoff;
 mod identity;
 mod knowledge;
 mod leads;
+mod openapi;
 mod pipeline;
 mod portable;
 mod resilience;

@@ -22,6 +22,7 @@ pub const MAX_TEXT_CHARS: usize = 4000;
 
 /// The body of `POST /api/v1/webchat/{channel_id}/messages`.
 #[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PostMessage {
     pub session_id: String,

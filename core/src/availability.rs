@@ -20,6 +20,7 @@ pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"
 
 /// Availability as stored and as the admin API reads and writes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AvailabilitySettings {
     /// IANA time zone name (`Asia/Dubai`).
@@ -72,6 +73,7 @@ fn invalid(msg: impl Into<String>) -> AvailabilityError {
 
 /// A bookable slot: the meeting's start and end, and the start on the tenant's wall clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Slot {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,

@@ -10,6 +10,7 @@ use crate::ids::{ChannelId, ConversationId, EventId, MessageId, TenantId};
 
 /// The kind of a channel; one adapter exists per kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelKind {
     Webchat,
@@ -56,6 +57,8 @@ impl FromStr for ChannelKind {
 
 /// Who wrote a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = MessageRole))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Customer,
@@ -93,6 +96,7 @@ pub struct InboundMessage {
 
 /// What the store answers when an inbound message was recorded (or recognised as a duplicate).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Recorded {
     pub tenant_id: TenantId,
     pub event_id: EventId,
@@ -104,6 +108,7 @@ pub struct Recorded {
 
 /// A stored message as the history and event-stream APIs show it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageView {
     pub id: MessageId,
     pub seq: i64,
@@ -114,6 +119,7 @@ pub struct MessageView {
 
 /// A channel as configuration and routing see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Channel {
     pub id: ChannelId,
     pub tenant_id: TenantId,
@@ -125,6 +131,7 @@ pub struct Channel {
 
 /// A tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tenant {
     pub id: TenantId,
     pub slug: String,

@@ -104,6 +104,7 @@ impl ChunkConfig {
 /// `max_chars`), whose range covers their part of the answer only, while their `text` is the
 /// question, a newline, and that part (so `text` always ends with the range's characters).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Chunk {
     /// 0-based order of the chunk in the document.
     pub position: usize,

@@ -20,6 +20,8 @@ const MAX_TAGS: usize = 32;
 const MAX_TAG_CHARS: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = DocumentStatus))]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Queued,
@@ -41,6 +43,7 @@ impl Status {
 
 /// A document as admins see it (content excluded).
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Document {
     pub id: Uuid,
     pub title: String,
@@ -297,6 +300,7 @@ pub async fn get(tx: &mut TenantTx, id: Uuid) -> Result<Document, DocumentError>
 
 /// A stored chunk of a document, for admins checking how it was split.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredChunk {
     pub id: Uuid,
     pub position: i32,

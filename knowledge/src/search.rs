@@ -46,6 +46,7 @@ const QUERY_CONFIGS: [&str; 3] = ["english", "arabic", "simple"];
 
 /// Which retrievers take part.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SearchMode {
     #[default]
@@ -56,6 +57,7 @@ pub enum SearchMode {
 
 /// How the two rankings are combined.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Fusion {
     /// Weighted mean of each retriever's score divided by its best score among the candidates
@@ -70,6 +72,7 @@ pub enum Fusion {
 
 /// How the vector retriever reaches its candidates.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum VectorStrategy {
     /// The tenant's own HNSW index when it has one (large tenants, see
@@ -130,6 +133,7 @@ pub struct QueryVector {
 
 /// One retriever's view of a hit.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetrieverScore {
     /// 1-based rank among that retriever's candidates.
     pub rank: u32,
@@ -139,6 +143,8 @@ pub struct RetrieverScore {
 
 /// A ranked chunk with what is needed to cite it.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = SearchHit))]
 pub struct Hit {
     pub chunk_id: Uuid,
     pub document_id: Uuid,

@@ -23,6 +23,8 @@ use crate::embed::{EmbedError, Embedder, OpenAiEmbedConfig, OpenAiEmbedder};
 pub const DEFAULT_OPENAI_MODEL: &str = "text-embedding-3-small";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = EmbeddingProvider))]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     Local,
@@ -40,6 +42,7 @@ impl Provider {
 
 /// A tenant's knowledge settings as admins see them (the key only as `has_api_key`).
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KnowledgeSettings {
     pub provider: Provider,
     pub model: Option<String>,

@@ -34,6 +34,7 @@ enum State {
 
 /// The state a breaker is in, for status pages and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerState {
     Closed,

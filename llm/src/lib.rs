@@ -92,6 +92,7 @@ pub enum Message {
 
 /// A tool the model may call: a name, what it does, and a JSON schema of its arguments.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ToolSpec {
     pub name: String,
     pub description: String,

@@ -31,6 +31,7 @@ const LEAK_WORDS: usize = 10;
 
 /// The editable part of a prompt version.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PromptBody {
     pub persona: String,
     pub instructions: String,
@@ -91,6 +92,7 @@ pub fn default_channel_style(channel: &str) -> &'static str {
 
 /// A passage of retrieved knowledge, as the frame shows it.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KnowledgeItem {
     pub title: String,
     pub text: String,

@@ -7,6 +7,7 @@ use crate::agent::PromptBody;
 
 /// The diff of one field; `unified` is empty when the field did not change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldDiff {
     pub field: String,
     pub changed: bool,

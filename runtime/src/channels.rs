@@ -3,12 +3,15 @@
 //! with the master key for the tenant (AES-256-GCM, tenant id as associated data) and never
 //! shown again; views list only the names of the secrets that are set.
 
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use switchboard_channels::{split_secrets, webhook_path, ChannelSettings};
 use switchboard_core::model::ChannelKind;
 use switchboard_core::store::channels::{self, ChannelRecord, ChannelUpdate};
 use switchboard_core::{ChannelId, Db, DbError, MasterKey, TenantId};
+use utoipa::ToSchema;
 
 /// Why a channel change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -149,36 +152,69 @@ impl ChannelConfigurator<'_> {
 
     /// What admins see of a channel: public settings, the names of the secrets that are set
     /// (never their values), the webhook URL and the health fields.
-    pub fn view(&self, record: &ChannelRecord) -> Value {
+    pub fn view(&self, record: &ChannelRecord) -> ChannelView {
         let c = &record.channel;
-        let secrets: Vec<&str> = switchboard_channels::secret_fields(c.kind)
+        let secrets: Vec<&'static str> = switchboard_channels::secret_fields(c.kind)
             .iter()
             .copied()
             .filter(|_| record.secrets_enc.is_some())
             .collect();
-        json!({
-            "id": c.id,
-            "tenant_id": c.tenant_id,
-            "kind": c.kind,
-            "name": c.name,
-            "enabled": c.enabled,
-            "created_at": c.created_at,
-            "updated_at": record.updated_at,
-            "config": record.config,
-            "secrets_set": secrets,
-            "webhook_url": self.webhook_url(c.kind, c.id),
-            "transcript_webhook_url": (c.kind == ChannelKind::Voice).then(|| format!(
-                "{}/webhooks/voice/{}/transcript",
-                self.public_base_url.trim_end_matches('/'),
-                c.id
-            )),
-            "health": {
-                "last_inbound_at": record.last_inbound_at,
-                "last_error": record.last_error,
-                "last_error_at": record.last_error_at,
+        ChannelView {
+            id: c.id,
+            tenant_id: c.tenant_id,
+            kind: c.kind,
+            name: c.name.clone(),
+            enabled: c.enabled,
+            created_at: c.created_at,
+            updated_at: record.updated_at,
+            config: record.config.clone(),
+            secrets_set: secrets,
+            webhook_url: self.webhook_url(c.kind, c.id),
+            transcript_webhook_url: (c.kind == ChannelKind::Voice).then(|| {
+                format!(
+                    "{}/webhooks/voice/{}/transcript",
+                    self.public_base_url.trim_end_matches('/'),
+                    c.id
+                )
+            }),
+            health: ChannelHealthFields {
+                last_inbound_at: record.last_inbound_at,
+                last_error: record.last_error.clone(),
+                last_error_at: record.last_error_at,
             },
-        })
+        }
     }
+}
+
+/// A channel as admins see it: public settings, the names of the secrets that are set (never
+/// their values), the URLs to give the provider, and the health fields.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ChannelView {
+    pub id: ChannelId,
+    pub tenant_id: TenantId,
+    pub kind: ChannelKind,
+    pub name: String,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The kind's public settings (credentials are never shown).
+    #[schema(value_type = Object)]
+    pub config: Map<String, Value>,
+    /// Names of the secret settings that are set.
+    pub secrets_set: Vec<&'static str>,
+    /// The URL to paste into the provider's console (kinds with a webhook).
+    pub webhook_url: Option<String>,
+    /// Voice channels: the generic speech-to-text webhook.
+    pub transcript_webhook_url: Option<String>,
+    pub health: ChannelHealthFields,
+}
+
+/// When the last verified inbound request arrived, and the last error.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ChannelHealthFields {
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
 }
 
 /// Merges `patch` into `target`; `null` removes a key.

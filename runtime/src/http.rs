@@ -14,6 +14,7 @@ pub mod identity;
 pub mod knowledge;
 pub mod leads;
 pub mod metrics;
+pub mod openapi;
 pub mod pages;
 pub mod route_cache;
 pub mod table;
@@ -336,6 +337,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> (Router, Vec<RouteSpec>
             Tenant(TenantAdmin),
             leads::put_settings,
         )
+        // This API's own description (built below from the handlers and this table).
+        .get("/openapi.json", Public, openapi::document)
         .finish();
     let api = api
         .route_layer(axum::middleware::from_fn_with_state(
@@ -348,7 +351,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> (Router, Vec<RouteSpec>
         .get(
             "/webhooks/whatsapp/{channel_id}",
             Signed,
-            webhooks::whatsapp,
+            webhooks::whatsapp_verify,
         )
         .post(
             "/webhooks/whatsapp/{channel_id}",
@@ -369,7 +372,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> (Router, Vec<RouteSpec>
         .post(
             "/webhooks/voice/{channel_id}/transcript",
             Signed,
-            webhooks::voice,
+            webhooks::voice_transcript,
         )
         .post("/webhooks/email/{channel_id}", Signed, webhooks::email)
         .finish();
@@ -388,10 +391,18 @@ pub fn router(state: AppState, max_body_bytes: usize) -> (Router, Vec<RouteSpec>
         .get("/", Public, pages::index)
         .get("/chat/widget.js", Public, pages::widget)
         .get("/chat/{channel_id}", Public, pages::chat)
-        .get("/console/accept-invitation", Public, pages::link)
-        .get("/console/reset-password", Public, pages::link)
+        .get(
+            "/console/accept-invitation",
+            Public,
+            pages::accept_invitation,
+        )
+        .get("/console/reset-password", Public, pages::reset_password)
+        .get("/docs", Public, pages::docs)
         .finish();
     specs.extend(site_specs);
+    // The OpenAPI document describes exactly this table: built once, served by
+    // `openapi::document`.
+    let document = openapi::Document::build(&specs);
 
     let router = site
         .merge(webhooks)
@@ -399,6 +410,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> (Router, Vec<RouteSpec>
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::Extension(document))
         .layer(TraceLayer::new_for_http())
         .with_state(state);
     (router, specs)

@@ -17,6 +17,7 @@ pub const ACTIONS: [&str; 3] = ["booking", "handoff", "leads"];
 
 /// A tenant's settings (defaults when it never saved any).
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActionSettings {
     pub enabled: Vec<String>,
     pub handoff_keywords: Vec<String>,
@@ -80,6 +81,7 @@ impl ActionSettings {
 /// A change from an admin: absent fields keep their value. The CRM secret: `Some` replaces it,
 /// `clear_crm_secret` removes it. `null` clears the optional fields that allow it.
 #[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ActionSettingsUpdate {
     pub enabled: Option<Vec<String>>,
@@ -99,6 +101,7 @@ pub struct ActionSettingsUpdate {
     pub notify_telegram_channel_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "double_option")]
     pub crm_webhook_url: Option<Option<String>>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, write_only))]
     pub crm_secret: Option<SecretString>,
     #[serde(default)]
     pub clear_crm_secret: bool,

@@ -11,6 +11,7 @@ use crate::secrets::{MasterKey, SecretError};
 
 /// Who answers a tenant's customers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AgentProvider {
     /// The deterministic offline responder (no model).
@@ -30,6 +31,7 @@ impl AgentProvider {
 
 /// A tenant's stored settings (`None` fields fall back to platform defaults).
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentSettings {
     pub provider: AgentProvider,
     pub base_url: Option<String>,
@@ -66,12 +68,14 @@ impl AgentSettings {
 /// A change from an admin. The key: `Some` replaces it, `None` keeps it, and `clear_api_key`
 /// removes it.
 #[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AgentSettingsUpdate {
     pub provider: Option<AgentProvider>,
     pub base_url: Option<String>,
     pub model: Option<String>,
     pub fallback_model: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, write_only))]
     pub api_key: Option<SecretString>,
     #[serde(default)]
     pub clear_api_key: bool,

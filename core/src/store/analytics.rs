@@ -74,6 +74,7 @@ pub const MAX_DAYS: i64 = 400;
 
 /// A half-open time range `[from, to)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Range {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
@@ -161,6 +162,7 @@ impl LeadBand {
 
 /// New leads per band.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeadBands {
     pub cold: i64,
     pub warm: i64,
@@ -180,6 +182,7 @@ impl LeadBands {
 
 /// A model's list price in USD per million tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelPrice {
     pub input_per_million: f64,
     pub output_per_million: f64,
@@ -275,6 +278,7 @@ fn micro_dollars(usd: f64) -> f64 {
 
 /// Tokens of one model.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelTokens {
     pub model: String,
     pub input: i64,
@@ -285,6 +289,7 @@ pub struct ModelTokens {
 
 /// Model tokens and their estimated cost.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tokens {
     pub input: i64,
     pub output: i64,
@@ -298,6 +303,7 @@ pub struct Tokens {
 
 /// Messages by author.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageCounts {
     pub customer: i64,
     pub agent: i64,
@@ -306,6 +312,7 @@ pub struct MessageCounts {
 
 /// Response times: how many samples, and their median and 90th percentile in seconds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResponseTimes {
     pub answered: i64,
     pub unanswered: i64,
@@ -315,6 +322,7 @@ pub struct ResponseTimes {
 
 /// Bookings by what happened to them in the range.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BookingCounts {
     pub made: i64,
     pub rescheduled: i64,
@@ -323,6 +331,7 @@ pub struct BookingCounts {
 
 /// The figures of one scope (the tenant, or one channel). See the module docs for definitions.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Figures {
     pub conversations: i64,
     pub messages: MessageCounts,
@@ -346,6 +355,7 @@ pub fn rate(n: i64, of: i64) -> Option<f64> {
 
 /// One channel's figures.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChannelFigures {
     pub channel_id: ChannelId,
     pub kind: String,
@@ -356,6 +366,8 @@ pub struct ChannelFigures {
 
 /// The analytics of a tenant over a range.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = AnalyticsReport))]
 pub struct Report {
     pub range: Range,
     /// The channel filter, if any.

@@ -13,6 +13,7 @@ use crate::db::{DbError, TenantTx};
 
 /// Who made a change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Actor {
     /// `user`, `api_key`, `bootstrap` or `cli`.
     pub kind: &'static str,
@@ -37,6 +38,8 @@ pub struct NewEntry {
 
 /// A recorded change.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = AuditEntry))]
 pub struct Entry {
     pub id: Uuid,
     pub tenant_id: Option<Uuid>,

@@ -130,6 +130,7 @@ pub async fn free_slots(
 
 /// A booking as stored.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Booking {
     pub id: Uuid,
     pub conversation_id: Option<ConversationId>,
@@ -545,6 +546,7 @@ pub async fn customer(
 /// The slots last offered in a conversation, so that "2" or a button press means the slot
 /// the customer saw, and what the offer was for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Offer {
     /// `book` or `reschedule`.
     pub purpose: String,

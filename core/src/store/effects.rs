@@ -28,6 +28,7 @@ use crate::ids::ConversationId;
 
 /// How an effect leaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EffectKind {
     Email,
@@ -98,6 +99,7 @@ pub async fn enqueue(tx: &mut TenantTx, effect: &NewEffect) -> Result<Option<Uui
 
 /// An effect as stored.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Effect {
     pub id: Uuid,
     pub conversation_id: Option<ConversationId>,
@@ -175,6 +177,7 @@ pub async fn list(tx: &mut TenantTx, filter: &EffectFilter) -> Result<Vec<Effect
 
 /// One delivery attempt, as the log shows it.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attempt {
     pub attempt: i32,
     pub outcome: String,

@@ -25,6 +25,7 @@ use crate::ids::{ConversationId, MessageId, OutboxId};
 
 /// Who owns a conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HandoffState {
     Bot,
@@ -110,6 +111,7 @@ pub async fn after_bot_turn(
 
 /// An escalation as admins see it.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Escalation {
     pub id: Uuid,
     pub conversation_id: ConversationId,

@@ -19,6 +19,7 @@ use crate::ids::TenantId;
 /// What a person or a key may do inside one tenant. Each role includes the ones below it:
 /// a `tenant_admin` can do everything a `sales_agent` can, who can do everything a `viewer` can.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Reads the tenant's data.
@@ -75,6 +76,7 @@ fn role_of(row: &sqlx::postgres::PgRow, column: &str) -> Result<Role, DbError> {
 
 /// A person who signs in.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -233,6 +235,7 @@ pub async fn set_password(
 
 /// A user's role in one tenant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Membership {
     pub tenant_id: TenantId,
     pub role: Role,
@@ -256,6 +259,7 @@ pub async fn memberships_of(pool: &PgPool, user: Uuid) -> Result<Vec<Membership>
 
 /// A member of the current tenant.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     #[serde(flatten)]
     pub user: User,
@@ -442,6 +446,7 @@ pub async fn revoke_session(pool: &PgPool, id: Uuid) -> Result<bool, DbError> {
 
 /// An API key as listed (its secret is never kept).
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKey {
     pub id: Uuid,
     pub name: String,
@@ -580,6 +585,7 @@ pub async fn touch_key(pool: &PgPool, id: Uuid) -> Result<(), DbError> {
 
 /// An invitation as listed.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Invitation {
     pub id: Uuid,
     pub email: String,

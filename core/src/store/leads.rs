@@ -20,6 +20,7 @@ pub const CRM_PURPOSE: &str = "crm_lead";
 
 /// A contact seen as a lead.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Lead {
     pub contact_id: ContactId,
     /// The contact's (only) conversation, for the transcript.
@@ -191,6 +192,7 @@ pub fn crm_key_prefix(contact: ContactId) -> String {
 
 /// A CRM delivery: the effect and its attempts (the delivery log).
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     #[serde(flatten)]
     pub effect: Effect,

@@ -12,6 +12,7 @@ use crate::db::{DbError, TenantTx};
 
 /// A stored version.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PromptVersion {
     pub id: Uuid,
     pub version: i32,

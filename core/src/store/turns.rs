@@ -346,6 +346,7 @@ pub async fn commit_silent(
 
 /// A parked event as admins see it.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ParkedEvent {
     pub id: EventId,
     pub conversation_id: ConversationId,

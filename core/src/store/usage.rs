@@ -14,6 +14,7 @@ use crate::ids::{ConversationId, TurnId};
 
 /// One model call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageRecord {
     /// `reply`, `summary` or `preview`.
     pub purpose: &'static str,
@@ -77,6 +78,7 @@ pub async fn month_total(tx: &mut TenantTx) -> Result<i64, DbError> {
 
 /// Token totals of a scope.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Totals {
     pub calls: i64,
     pub prompt_tokens: i64,
@@ -147,6 +149,7 @@ pub async fn month_report(tx: &mut TenantTx) -> Result<Value, DbError> {
 
 /// An alert as admins see it.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Alert {
     pub id: Uuid,
     pub kind: String,

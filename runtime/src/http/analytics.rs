@@ -8,17 +8,18 @@
 use axum::extract::{Query, State};
 use axum::Json;
 use chrono::Utc;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use switchboard_core::store::analytics::{self, AnalyticsError, Range, RangeError};
-use switchboard_core::ChannelId;
+use serde::{Deserialize, Serialize};
+use switchboard_core::store::analytics::{self, AnalyticsError, Range, RangeError, Report};
+use switchboard_core::{ChannelId, TenantId};
+use utoipa::{IntoParams, ToSchema};
 
 use super::agent::unprocessable;
 use super::error::ApiError;
 use super::AppState;
 use crate::auth::Scope;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Params {
     /// RFC 3339 time or `YYYY-MM-DD` (midnight UTC); default: 30 days before `to`.
     from: Option<String>,
@@ -28,13 +29,42 @@ pub struct Params {
     channel: Option<String>,
 }
 
+/// A tenant's figures over a range, in total and per channel.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Analytics {
+    pub tenant: TenantSlug,
+    /// The currency of every cost figure (`USD`).
+    pub currency: &'static str,
+    #[serde(flatten)]
+    pub report: Report,
+}
+
+/// A tenant's id and slug.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantSlug {
+    pub id: TenantId,
+    pub slug: String,
+}
+
 /// `GET /api/v1/analytics?tenant=…[&from=…][&to=…][&channel=ID]`: the tenant's figures over
 /// `[from, to)` in total and per channel.
+#[utoipa::path(
+    get,
+    path = "/api/v1/analytics",
+    tag = "analytics",
+    params(Params),
+    responses(
+        (status = 200, description = "The figures over `[from, to)`, in total and per channel", body = Analytics),
+        (status = 400, description = "`invalid_time` or `invalid_channel`: a parameter is malformed"),
+        (status = 404, description = "The tenant has no such channel"),
+        (status = 422, description = "`invalid_range` or `range_too_long`: the range is empty, reversed or too long"),
+    )
+)]
 pub async fn get(
     scope: Scope,
     State(state): State<AppState>,
     Query(p): Query<Params>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Analytics>, ApiError> {
     let range =
         Range::resolve(p.from.as_deref(), p.to.as_deref(), Utc::now()).map_err(|e| match e {
             RangeError::InvalidTime { .. } => ApiError::bad_request("invalid_time", e.to_string()),
@@ -56,12 +86,12 @@ pub async fn get(
             AnalyticsError::Db(e) => e.into(),
         })?;
     tx.commit().await?;
-    Ok(Json(json!({
-        "tenant": {"id": tenant.id, "slug": tenant.slug},
-        "currency": "USD",
-        "range": report.range,
-        "channel": report.channel,
-        "totals": report.totals,
-        "by_channel": report.by_channel,
-    })))
+    Ok(Json(Analytics {
+        tenant: TenantSlug {
+            id: tenant.id,
+            slug: tenant.slug,
+        },
+        currency: "USD",
+        report,
+    }))
 }

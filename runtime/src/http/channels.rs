@@ -4,17 +4,57 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use switchboard_channels::ChannelSettings;
 use switchboard_core::model::ChannelKind;
 use switchboard_core::store::channels;
 use switchboard_core::{ChannelId, TenantId};
+use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiJson};
 use super::AppState;
 use crate::auth::Scope;
-use crate::channels::ChannelConfigError;
+use crate::channels::{ChannelConfigError, ChannelView};
+
+/// One channel.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelOne {
+    pub channel: ChannelView,
+}
+
+/// A new channel, and whether its webhook was registered with the provider (Telegram).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelCreated {
+    pub channel: ChannelView,
+    /// Present for kinds whose provider has an API to register the webhook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_registration: Option<Check>,
+}
+
+/// The outcome of asking a provider something.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Check {
+    pub ok: bool,
+    /// What the provider said (absent when a registration simply worked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Whether a channel works.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelHealth {
+    pub channel_id: ChannelId,
+    pub kind: ChannelKind,
+    pub enabled: bool,
+    /// Whether the provider accepts the credentials (asked now).
+    pub credentials: Check,
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub webhook_url: Option<String>,
+}
 
 impl From<ChannelConfigError> for ApiError {
     fn from(e: ChannelConfigError) -> Self {
@@ -27,21 +67,36 @@ impl From<ChannelConfigError> for ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChannel {
+    /// `webchat`, `whatsapp`, `telegram`, `sms`, `voice` or `email`.
+    #[schema(example = "telegram")]
     kind: String,
     name: String,
+    /// The kind's settings, credentials included (they are sealed and never shown again).
     #[serde(default)]
+    #[schema(value_type = Object)]
     config: Map<String, Value>,
 }
 
 /// `POST /api/v1/channels?tenant=<slug or id>`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels",
+    summary = "Creates a channel and answers the webhook URL to give the provider.",
+    tag = "channels",
+    request_body = CreateChannel,
+    responses(
+        (status = 201, description = "The channel, with the webhook URL to give the provider", body = ChannelCreated),
+        (status = 422, description = "`invalid_settings`: unknown kind, or settings the kind does not accept"),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     scope: Scope,
     ApiJson(body): ApiJson<CreateChannel>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ChannelCreated>), ApiError> {
     let tenant = &scope.tenant;
     let kind: ChannelKind = body.kind.parse().map_err(|e: String| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_settings", e)
@@ -50,7 +105,10 @@ pub async fn create(
     let record = conf
         .create(tenant.id, kind, &body.name, body.config)
         .await?;
-    let mut out = json!({"channel": conf.view(&record)});
+    let mut out = ChannelCreated {
+        channel: conf.view(&record),
+        webhook_registration: None,
+    };
     // Where the provider has an API for it (Telegram), register the webhook right away; the
     // channel exists either way and the answer says what happened.
     if let Some(url) = conf.webhook_url(kind, record.channel.id) {
@@ -65,10 +123,16 @@ pub async fn create(
             Err(e) => Some(Err(e.to_string())),
         };
         if let Some(result) = result {
-            out["webhook_registration"] = match result {
-                Ok(()) => json!({"ok": true}),
-                Err(detail) => json!({"ok": false, "detail": detail}),
-            };
+            out.webhook_registration = Some(match result {
+                Ok(()) => Check {
+                    ok: true,
+                    detail: None,
+                },
+                Err(detail) => Check {
+                    ok: false,
+                    detail: Some(detail),
+                },
+            });
         }
     }
     Ok((StatusCode::CREATED, Json(out)))
@@ -108,39 +172,80 @@ async fn record(
 }
 
 /// `GET /api/v1/channels/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{channel_id}",
+    summary = "Shows a channel: public settings, secrets set, webhook URL, health.",
+    tag = "channels",
+    params(("channel_id" = String, Path, description = "The channel's id")),
+    responses(
+        (status = 200, description = "The channel", body = ChannelOne),
+        (status = 404, description = "The tenant has no channel with this id"),
+    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     scope: Scope,
     Path(raw): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChannelOne>, ApiError> {
     let rec = record(&state, &scope, &raw).await?;
-    Ok(Json(json!({"channel": state.configurator().view(&rec)})))
+    Ok(Json(ChannelOne {
+        channel: state.configurator().view(&rec),
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchChannel {
     name: Option<String>,
     enabled: Option<bool>,
+    /// Merged into the settings; a `null` value removes a key.
+    #[schema(value_type = Option<Object>)]
     config: Option<Map<String, Value>>,
 }
 
 /// `PATCH /api/v1/channels/{id}`: `name`, `enabled`, and `config` merged into the settings.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/channels/{channel_id}",
+    summary = "Changes a channel's name, whether it is enabled, and its settings (merged).",
+    tag = "channels",
+    params(("channel_id" = String, Path, description = "The channel's id")),
+    request_body = PatchChannel,
+    responses(
+        (status = 200, description = "The channel as changed", body = ChannelOne),
+        (status = 404, description = "The tenant has no channel with this id"),
+        (status = 422, description = "`invalid_settings`: settings the kind does not accept"),
+    )
+)]
 pub async fn patch(
     State(state): State<AppState>,
     scope: Scope,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<PatchChannel>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChannelOne>, ApiError> {
     let (id, tenant) = locate(&state, &scope, &raw).await?;
     let conf = state.configurator();
     let rec = conf
         .update(tenant, id, body.name.as_deref(), body.enabled, body.config)
         .await?;
-    Ok(Json(json!({"channel": conf.view(&rec)})))
+    Ok(Json(ChannelOne {
+        channel: conf.view(&rec),
+    }))
 }
 
 /// `DELETE /api/v1/channels/{id}`: the channel and its conversations.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/channels/{channel_id}",
+    summary = "Deletes a channel and its conversations.",
+    tag = "channels",
+    params(("channel_id" = String, Path, description = "The channel's id")),
+    responses(
+        (status = 204, description = "Deleted, with its conversations"),
+        (status = 404, description = "The tenant has no channel with this id"),
+    )
+)]
 pub async fn remove(
     State(state): State<AppState>,
     scope: Scope,
@@ -159,31 +264,51 @@ pub async fn remove(
 
 /// `GET /api/v1/channels/{id}/health`: whether the credentials work (asked of the provider),
 /// when the last verified inbound request arrived, and the last error.
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{channel_id}/health",
+    tag = "channels",
+    params(("channel_id" = String, Path, description = "The channel's id")),
+    responses(
+        (status = 200, description = "The credentials check and the last inbound request and error", body = ChannelHealth),
+        (status = 404, description = "The tenant has no channel with this id"),
+    )
+)]
 pub async fn health(
     State(state): State<AppState>,
     scope: Scope,
     Path(raw): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChannelHealth>, ApiError> {
     let rec = record(&state, &scope, &raw).await?;
     let conf = state.configurator();
     let credentials = match conf.open(&rec) {
-        Err(e) => json!({"ok": false, "detail": e.to_string()}),
-        Ok(ChannelSettings::Webchat) => {
-            json!({"ok": true, "detail": "web chat needs no credentials"})
-        }
+        Err(e) => Check {
+            ok: false,
+            detail: Some(e.to_string()),
+        },
+        Ok(ChannelSettings::Webchat) => Check {
+            ok: true,
+            detail: Some("web chat needs no credentials".into()),
+        },
         Ok(settings) => match state.services.outbound.check(&settings).await {
-            Ok(detail) => json!({"ok": true, "detail": detail}),
-            Err(detail) => json!({"ok": false, "detail": detail}),
+            Ok(detail) => Check {
+                ok: true,
+                detail: Some(detail),
+            },
+            Err(detail) => Check {
+                ok: false,
+                detail: Some(detail),
+            },
         },
     };
-    Ok(Json(json!({
-        "channel_id": rec.channel.id,
-        "kind": rec.channel.kind,
-        "enabled": rec.channel.enabled,
-        "credentials": credentials,
-        "last_inbound_at": rec.last_inbound_at,
-        "last_error": rec.last_error,
-        "last_error_at": rec.last_error_at,
-        "webhook_url": conf.webhook_url(rec.channel.kind, rec.channel.id),
-    })))
+    Ok(Json(ChannelHealth {
+        channel_id: rec.channel.id,
+        kind: rec.channel.kind,
+        enabled: rec.channel.enabled,
+        credentials,
+        webhook_url: conf.webhook_url(rec.channel.kind, rec.channel.id),
+        last_inbound_at: rec.last_inbound_at,
+        last_error: rec.last_error,
+        last_error_at: rec.last_error_at,
+    }))
 }

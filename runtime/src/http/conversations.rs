@@ -9,23 +9,139 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sqlx::Row;
-use switchboard_core::store::effects::{self, EffectFilter};
-use switchboard_core::store::handoff::{self, HandoffError};
-use switchboard_core::{ConversationId, DbError};
+use switchboard_core::store::effects::{self, Attempt, EffectFilter, EffectKind};
+use switchboard_core::store::handoff::{self, Escalation, HandoffError};
+use switchboard_core::{ConversationId, DbError, MessageId};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiJson};
 use super::AppState;
 use crate::auth::Scope;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// `bot`, `waiting` or `human`.
     handoff_state: Option<String>,
+    /// 1 to 1000 (default 100; out-of-range values are clamped).
     limit: Option<i64>,
+}
+
+/// Conversations, newest activity first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationList {
+    pub conversations: Vec<ConversationSummary>,
+}
+
+/// A conversation in the inbox list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationSummary {
+    pub id: Uuid,
+    pub channel_id: Uuid,
+    /// The channel's kind.
+    pub channel: String,
+    /// `open` or `closed`.
+    pub status: String,
+    /// `bot`, `waiting` or `human`.
+    pub handoff_state: String,
+    pub created_at: DateTime<Utc>,
+    pub last_message_at: DateTime<Utc>,
+    pub contact: ContactRef,
+}
+
+/// The customer of a conversation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactRef {
+    /// The customer's address on the channel (phone number, chat id, session id, …).
+    pub external_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// A conversation with its transcript and its open escalation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationDetail {
+    pub id: ConversationId,
+    pub channel: String,
+    pub status: String,
+    pub handoff_state: String,
+    pub created_at: DateTime<Utc>,
+    pub contact: ContactRef,
+    /// The open escalation, if any.
+    pub escalation: Option<Escalation>,
+    /// Oldest first (at most 2000).
+    pub messages: Vec<TranscriptMessage>,
+}
+
+/// One message of a transcript.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TranscriptMessage {
+    pub id: Uuid,
+    /// `customer`, `agent`, `human` or `system`.
+    pub role: String,
+    pub text: String,
+    pub metadata: Value,
+    pub created_at: DateTime<Utc>,
+    /// Outbound messages: the outbox status (`pending`, `sent`, `failed`, …).
+    pub delivery: Option<String>,
+}
+
+/// A human reply, queued for the customer's channel.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplyQueued {
+    pub message_id: MessageId,
+    /// True when this `client_message_id` was sent before: nothing new was queued.
+    pub duplicate: bool,
+    /// Always `human`: the bot stays silent until the conversation is handed back.
+    pub handoff_state: &'static str,
+}
+
+/// Who owns the conversation now, and its escalation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HandoffChanged {
+    /// `human` after a claim, `bot` after a hand-back.
+    pub handoff_state: &'static str,
+    pub escalation: Escalation,
+}
+
+/// A closed conversation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Closed {
+    /// Always `closed`.
+    pub status: &'static str,
+    /// Always `bot`.
+    pub handoff_state: &'static str,
+}
+
+/// Escalations, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EscalationList {
+    pub escalations: Vec<Escalation>,
+}
+
+/// An escalation with the notifications it sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EscalationDetail {
+    pub escalation: Escalation,
+    pub notifications: Vec<Notification>,
+}
+
+/// A notification of the sales team (email, Telegram) and its attempts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Notification {
+    pub id: Uuid,
+    pub kind: EffectKind,
+    pub purpose: String,
+    pub status: String,
+    pub attempts: Vec<Attempt>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
 }
 
 fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
@@ -45,11 +161,22 @@ impl From<HandoffError> for ApiError {
 }
 
 /// `GET /api/v1/conversations`: newest activity first, with who owns each.
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations",
+    summary = "Lists conversations, newest activity first, with who owns each.",
+    tag = "inbox",
+    params(ListParams),
+    responses(
+        (status = 200, description = "Conversations, newest activity first", body = ConversationList),
+        (status = 400, description = "`invalid_handoff_state`"),
+    )
+)]
 pub async fn list(
     scope: Scope,
     State(state): State<AppState>,
     Query(p): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConversationList>, ApiError> {
     let tenant = scope.tenant_id();
     if let Some(s) = p.handoff_state.as_deref() {
         if !["bot", "waiting", "human"].contains(&s) {
@@ -74,35 +201,46 @@ pub async fn list(
     .await
     .map_err(DbError::from)?;
     tx.commit().await?;
-    let list: Vec<Value> = rows
+    let list = rows
         .iter()
-        .map(|r| {
-            json!({
-                "id": r.get::<Uuid, _>("id"),
-                "channel_id": r.get::<Uuid, _>("channel_id"),
-                "channel": r.get::<String, _>("kind"),
-                "status": r.get::<String, _>("status"),
-                "handoff_state": r.get::<String, _>("handoff_state"),
-                "created_at": r.get::<chrono::DateTime<chrono::Utc>, _>("created_at"),
-                "last_message_at": r.get::<chrono::DateTime<chrono::Utc>, _>("last_message_at"),
-                "contact": {
-                    "external_id": r.get::<String, _>("external_id"),
-                    "name": r.get::<Option<String>, _>("display_name"),
-                    "email": r.get::<Option<String>, _>("email"),
-                },
-            })
+        .map(|r| ConversationSummary {
+            id: r.get("id"),
+            channel_id: r.get("channel_id"),
+            channel: r.get("kind"),
+            status: r.get("status"),
+            handoff_state: r.get("handoff_state"),
+            created_at: r.get("created_at"),
+            last_message_at: r.get("last_message_at"),
+            contact: ContactRef {
+                external_id: r.get("external_id"),
+                name: r.get("display_name"),
+                email: r.get("email"),
+            },
         })
         .collect();
-    Ok(Json(json!({"conversations": list})))
+    Ok(Json(ConversationList {
+        conversations: list,
+    }))
 }
 
 /// `GET /api/v1/conversations/{id}`: the conversation, its transcript (oldest first) and its
 /// open escalation.
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/{conversation_id}",
+    tag = "inbox",
+    params(("conversation_id" = String, Path, description = "The conversation's id")),
+    responses(
+        (status = 200, description = "The conversation, its transcript and its open escalation", body = ConversationDetail),
+        (status = 400, description = "`invalid_id`: the id is not a UUID"),
+        (status = 404, description = "No conversation has this id"),
+    )
+)]
 pub async fn show(
     scope: Scope,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConversationDetail>, ApiError> {
     let tenant = scope.tenant_id();
     let id = conversation_id(&id)?;
     let mut tx = state.services.db.tenant(tenant).await?;
@@ -128,38 +266,37 @@ pub async fn show(
     .map_err(DbError::from)?;
     let escalation = handoff::open_of(&mut tx, id).await?;
     tx.commit().await?;
-    let transcript: Vec<Value> = messages
+    let transcript = messages
         .iter()
-        .map(|m| {
-            json!({
-                "id": m.get::<Uuid, _>("id"),
-                "role": m.get::<String, _>("role"),
-                "text": m.get::<String, _>("text"),
-                "metadata": m.get::<Value, _>("metadata"),
-                "created_at": m.get::<chrono::DateTime<chrono::Utc>, _>("created_at"),
-                "delivery": m.get::<Option<String>, _>("delivery"),
-            })
+        .map(|m| TranscriptMessage {
+            id: m.get("id"),
+            role: m.get("role"),
+            text: m.get("text"),
+            metadata: m.get("metadata"),
+            created_at: m.get("created_at"),
+            delivery: m.get("delivery"),
         })
         .collect();
-    Ok(Json(json!({
-        "id": id,
-        "channel": conv.get::<String, _>("kind"),
-        "status": conv.get::<String, _>("status"),
-        "handoff_state": conv.get::<String, _>("handoff_state"),
-        "created_at": conv.get::<chrono::DateTime<chrono::Utc>, _>("created_at"),
-        "contact": {
-            "external_id": conv.get::<String, _>("external_id"),
-            "name": conv.get::<Option<String>, _>("display_name"),
-            "email": conv.get::<Option<String>, _>("email"),
+    Ok(Json(ConversationDetail {
+        id,
+        channel: conv.get("kind"),
+        status: conv.get("status"),
+        handoff_state: conv.get("handoff_state"),
+        created_at: conv.get("created_at"),
+        contact: ContactRef {
+            external_id: conv.get("external_id"),
+            name: conv.get("display_name"),
+            email: conv.get("email"),
         },
-        "escalation": escalation,
-        "messages": transcript,
-    })))
+        escalation,
+        messages: transcript,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HumanReply {
+    /// 1 to 4000 characters.
     text: String,
     /// Makes a retried call harmless: the same id sends nothing new.
     #[serde(default)]
@@ -174,12 +311,27 @@ fn author(scope: &Scope) -> String {
 
 /// `POST /api/v1/conversations/{id}/messages`: a human's reply to the customer. Claims the
 /// conversation if nobody had; the bot stays silent until it is handed back.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{conversation_id}/messages",
+    tag = "inbox",
+    params(("conversation_id" = String, Path, description = "The conversation's id")),
+    request_body = HumanReply,
+    responses(
+        (status = 202, description = "Queued for the customer's channel", body = ReplyQueued),
+        (status = 200, description = "Sent before with this `client_message_id`: nothing new queued", body = ReplyQueued),
+        (status = 400, description = "`invalid_id`: the id is not a UUID"),
+        (status = 404, description = "No conversation has this id"),
+        (status = 409, description = "`handoff_conflict`: a colleague owns the conversation, or it is closed"),
+        (status = 422, description = "`invalid_text` or `invalid_client_message_id`"),
+    )
+)]
 pub async fn reply(
     scope: Scope,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<HumanReply>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ReplyQueued>), ApiError> {
     let tenant = scope.tenant_id();
     let id = conversation_id(&id)?;
     let by = author(&scope);
@@ -216,11 +368,16 @@ pub async fn reply(
     };
     Ok((
         status,
-        Json(json!({"message_id": message, "duplicate": !created, "handoff_state": "human"})),
+        Json(ReplyQueued {
+            message_id: message,
+            duplicate: !created,
+            handoff_state: "human",
+        }),
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// An optional body; an empty one is the defaults.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ByWhom {
     /// Hand-back only: what the bot should know (without it, a digest of the exchange).
@@ -239,12 +396,25 @@ fn by_whom(body: &[u8]) -> Result<ByWhom, ApiError> {
 }
 
 /// `POST /api/v1/conversations/{id}/claim`: a human takes the conversation.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{conversation_id}/claim",
+    tag = "inbox",
+    params(("conversation_id" = String, Path, description = "The conversation's id")),
+    request_body(content = Option<ByWhom>, description = "Optional; empty is fine"),
+    responses(
+        (status = 200, description = "The caller owns the conversation", body = HandoffChanged),
+        (status = 400, description = "`invalid_id` or `invalid_json`"),
+        (status = 404, description = "No conversation has this id"),
+        (status = 409, description = "`handoff_conflict`: a colleague owns it"),
+    )
+)]
 pub async fn claim(
     scope: Scope,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<HandoffChanged>, ApiError> {
     let tenant = scope.tenant_id();
     let id = conversation_id(&id)?;
     by_whom(&body)?;
@@ -252,16 +422,33 @@ pub async fn claim(
     let mut tx = state.services.db.tenant(tenant).await?;
     let e = handoff::claim(&mut tx, id, &by).await?;
     tx.commit().await?;
-    Ok(Json(json!({"handoff_state": "human", "escalation": e})))
+    Ok(Json(HandoffChanged {
+        handoff_state: "human",
+        escalation: e,
+    }))
 }
 
 /// `POST /api/v1/conversations/{id}/handback`: the bot takes over again, told what happened.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{conversation_id}/handback",
+    tag = "inbox",
+    params(("conversation_id" = String, Path, description = "The conversation's id")),
+    request_body(content = Option<ByWhom>, description = "Optional `note` for the bot (at most 2000 characters)"),
+    responses(
+        (status = 200, description = "The bot owns the conversation again", body = HandoffChanged),
+        (status = 400, description = "`invalid_id` or `invalid_json`"),
+        (status = 404, description = "No conversation has this id"),
+        (status = 409, description = "`handoff_conflict`: the bot already owns it"),
+        (status = 422, description = "`invalid_note`: the note is too long"),
+    )
+)]
 pub async fn hand_back(
     scope: Scope,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<HandoffChanged>, ApiError> {
     let tenant = scope.tenant_id();
     let id = conversation_id(&id)?;
     let body = by_whom(&body)?;
@@ -280,16 +467,33 @@ pub async fn hand_back(
     let mut tx = state.services.db.tenant(tenant).await?;
     let e = handoff::hand_back(&mut tx, id, &by, body.note.as_deref()).await?;
     tx.commit().await?;
-    Ok(Json(json!({"handoff_state": "bot", "escalation": e})))
+    Ok(Json(HandoffChanged {
+        handoff_state: "bot",
+        escalation: e,
+    }))
 }
 
 /// `POST /api/v1/conversations/{id}/close`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{conversation_id}/close",
+    summary = "Closes a conversation (its escalation is resolved).",
+    tag = "inbox",
+    params(("conversation_id" = String, Path, description = "The conversation's id")),
+    request_body(content = Option<ByWhom>, description = "Optional; empty is fine"),
+    responses(
+        (status = 200, description = "Closed; its escalation is resolved", body = Closed),
+        (status = 400, description = "`invalid_id` or `invalid_json`"),
+        (status = 404, description = "No conversation has this id"),
+        (status = 409, description = "`handoff_conflict`"),
+    )
+)]
 pub async fn close(
     scope: Scope,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Closed>, ApiError> {
     let tenant = scope.tenant_id();
     let id = conversation_id(&id)?;
     by_whom(&body)?;
@@ -297,21 +501,38 @@ pub async fn close(
     let mut tx = state.services.db.tenant(tenant).await?;
     handoff::close(&mut tx, id, &by).await?;
     tx.commit().await?;
-    Ok(Json(json!({"status": "closed", "handoff_state": "bot"})))
+    Ok(Json(Closed {
+        status: "closed",
+        handoff_state: "bot",
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EscalationParams {
+    /// `waiting`, `claimed` or `resolved`.
     status: Option<String>,
+    /// At most this many (default 100).
     limit: Option<i64>,
 }
 
 /// `GET /api/v1/escalations`: newest first (`status`: waiting, claimed, resolved).
+#[utoipa::path(
+    get,
+    path = "/api/v1/escalations",
+    summary = "Lists escalations, newest first.",
+    tag = "inbox",
+    params(EscalationParams),
+    responses(
+        (status = 200, description = "Escalations, newest first", body = EscalationList),
+        (status = 400, description = "`invalid_status`"),
+    )
+)]
 pub async fn list_escalations(
     scope: Scope,
     State(state): State<AppState>,
     Query(p): Query<EscalationParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EscalationList>, ApiError> {
     let tenant = scope.tenant_id();
     if let Some(s) = p.status.as_deref() {
         if !["waiting", "claimed", "resolved"].contains(&s) {
@@ -324,15 +545,26 @@ pub async fn list_escalations(
     let mut tx = state.services.db.tenant(tenant).await?;
     let list = handoff::list(&mut tx, p.status.as_deref(), p.limit.unwrap_or(100)).await?;
     tx.commit().await?;
-    Ok(Json(json!({"escalations": list})))
+    Ok(Json(EscalationList { escalations: list }))
 }
 
 /// `GET /api/v1/escalations/{id}`: one escalation with its notifications and their attempts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/escalations/{escalation_id}",
+    tag = "inbox",
+    params(("escalation_id" = String, Path, description = "The escalation's id")),
+    responses(
+        (status = 200, description = "The escalation, its notifications and their attempts", body = EscalationDetail),
+        (status = 400, description = "`invalid_id`: the id is not a UUID"),
+        (status = 404, description = "No escalation has this id"),
+    )
+)]
 pub async fn show_escalation(
     scope: Scope,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EscalationDetail>, ApiError> {
     let tenant = scope.tenant_id();
     let id: Uuid = id
         .parse()
@@ -357,14 +589,20 @@ pub async fn show_escalation(
         .filter(|n| n.idempotency_key.starts_with(&prefix))
     {
         let attempts = effects::attempts(&mut tx, n.id).await?;
-        notifications.push(json!({
-            "id": n.id, "kind": n.kind, "purpose": n.purpose, "status": n.status,
-            "attempts": attempts, "last_error": n.last_error, "created_at": n.created_at,
-            "done_at": n.done_at,
-        }));
+        notifications.push(Notification {
+            id: n.id,
+            kind: n.kind,
+            purpose: n.purpose,
+            status: n.status,
+            attempts,
+            last_error: n.last_error,
+            created_at: n.created_at,
+            done_at: n.done_at,
+        });
     }
     tx.commit().await?;
-    Ok(Json(
-        json!({"escalation": e, "notifications": notifications}),
-    ))
+    Ok(Json(EscalationDetail {
+        escalation: e,
+        notifications,
+    }))
 }

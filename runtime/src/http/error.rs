@@ -8,8 +8,26 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde::Serialize;
 use switchboard_core::DbError;
+use utoipa::ToSchema;
+
+/// The body of every error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong: a stable machine-readable `code` and a sentence for people.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, snake_case (`not_found`, `unauthorized`, `forbidden`, `invalid_body`, …).
+    #[schema(example = "not_found")]
+    pub code: &'static str,
+    /// Says what to do about it; never reveals internals.
+    pub message: String,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -68,7 +86,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        let body = Json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        });
         // A 503 tells clients and providers to come back after the usual restart time.
         let retry_after = self.retry_after.map(|s| s.to_string()).or_else(|| {
             (self.status == StatusCode::SERVICE_UNAVAILABLE).then(|| UNAVAILABLE_RETRY_SECS.into())

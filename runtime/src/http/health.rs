@@ -5,8 +5,9 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
 use switchboard_actors::RootMsg;
+use utoipa::ToSchema;
 
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -16,23 +17,62 @@ use super::error::ApiError;
 use super::AppState;
 use crate::embedded_pg::ServerState;
 
+/// Whether the process serves HTTP.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// Whether the server can take traffic, and what is missing when it cannot.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// `ok`, `down`, or `restarting` (the embedded PostgreSQL is being started again).
+    pub database: &'static str,
+    /// `ok` or `down` (absent while the database restarts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actors: Option<&'static str>,
+    /// Why the embedded database restarts (only then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// The process is up and serving HTTP.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses((status = 200, description = "The process serves HTTP", body = Liveness))
+)]
+pub async fn healthz() -> Json<Liveness> {
+    Json(Liveness { status: "ok" })
 }
 
 /// The database answers and the actor tree is alive: ready to take traffic. While the embedded
 /// PostgreSQL is being restarted after a death, the answer is 503 without waiting for the pool.
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The database answers and the actor tree is alive", body = Readiness),
+        (status = 503, description = "Not ready: the database or the actors are down, or the embedded database restarts", body = Readiness),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let embedded = state.embedded_pg.as_ref().map(|s| s.borrow().clone());
     if let Some(ServerState::Restarting { reason, .. }) = &embedded {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "status": "not_ready",
-                "database": "restarting",
-                "reason": reason,
-            })),
+            Json(Readiness {
+                status: "not_ready",
+                database: "restarting",
+                actors: None,
+                reason: Some(reason.clone()),
+            }),
         );
     }
     let db_ok = tokio::time::timeout(
@@ -56,11 +96,16 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     let word = |ok: bool| if ok { "ok" } else { "down" };
     (
         status,
-        Json(json!({
-            "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
-            "database": word(db_ok),
-            "actors": word(actors_ok),
-        })),
+        Json(Readiness {
+            status: if status == StatusCode::OK {
+                "ready"
+            } else {
+                "not_ready"
+            },
+            database: word(db_ok),
+            actors: Some(word(actors_ok)),
+            reason: None,
+        }),
     )
 }
 

@@ -7,13 +7,16 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use switchboard_core::model::Tenant;
-use switchboard_core::store::audit::{self, Actor, NewEntry};
-use switchboard_core::store::identity::{self, NewApiKey, NewInvitation, NewSession, Role};
+use switchboard_core::store::audit::{self, Actor, Entry, NewEntry};
+use switchboard_core::store::identity::{
+    self, ApiKey, Invitation, Member, NewApiKey, NewInvitation, NewSession, Role, User,
+};
 use switchboard_core::store::platform;
 use switchboard_core::{DbError, TenantId};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiJson};
@@ -31,10 +34,144 @@ fn weak_password(e: secrets::PasswordError) -> ApiError {
 }
 
 // ---------------------------------------------------------------------------------------------
+// What the answers look like
+// ---------------------------------------------------------------------------------------------
+
+/// A tenant a person (or key) belongs to, with the role there.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MembershipView {
+    pub tenant_id: TenantId,
+    /// Absent for an API key (its own tenant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slug: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub role: Role,
+}
+
+/// A new session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignedIn {
+    pub user: User,
+    pub memberships: Vec<MembershipView>,
+    /// Repeat it in `X-CSRF-Token` on changes made with the session cookie.
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+    /// The session as a bearer token (`sbs_…`), only when `return_token` was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+}
+
+/// Who a credential belongs to and what it may do where.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// `bootstrap`, `user` or `api_key`.
+    pub kind: &'static str,
+    /// The person (kind `user`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+    /// The key (kind `api_key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyName>,
+    pub platform_admin: bool,
+    pub memberships: Vec<MembershipView>,
+}
+
+/// An API key's id and name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyName {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// A sentence saying what happened.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusNote {
+    pub status: &'static str,
+}
+
+/// A tenant's id, slug and name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantRef {
+    pub id: TenantId,
+    pub slug: String,
+    pub name: String,
+}
+
+/// An accepted invitation: the account and where it now belongs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Joined {
+    pub user: User,
+    pub tenant: TenantRef,
+    pub role: Role,
+}
+
+/// Invitations still open.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationList {
+    pub invitations: Vec<Invitation>,
+}
+
+/// A new invitation and how its email left.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationSent {
+    pub invitation: Invitation,
+    /// How the email left: "the tenant's email channel" or "the platform SMTP account".
+    pub sent_via: &'static str,
+}
+
+/// Every account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<User>,
+}
+
+/// A tenant's people and their roles.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberList {
+    pub users: Vec<Member>,
+}
+
+/// One of a tenant's people.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberOne {
+    pub user: Option<Member>,
+}
+
+/// A tenant's API keys (never their secrets).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<ApiKey>,
+}
+
+/// One API key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyOne {
+    pub key: ApiKey,
+}
+
+/// A new API key with its secret, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyCreated {
+    pub key: ApiKey,
+    /// The bearer credential (`sbk_…`): store it now, it is never shown again.
+    pub secret: String,
+    pub note: &'static str,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    pub entries: Vec<Entry>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
 // Signing in and out
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
     email: String,
@@ -48,6 +185,19 @@ pub struct SignIn {
 /// `POST /api/v1/auth/sign-in`: a session for a person, in the `sb_session` cookie (and the
 /// CSRF token in `sb_csrf` and in the body). Failed attempts are counted per account and per
 /// client address; past the limit, sign-in answers 429 until the lock ends.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/sign-in",
+    summary = "Signs a person in: a session in the `sb_session` cookie (or as a token).",
+    tag = "auth",
+    request_body = SignIn,
+    responses(
+        (status = 200, description = "Signed in: the session is in the `sb_session` cookie (HttpOnly) and the CSRF token in `sb_csrf` and in the body", body = SignedIn,
+            headers(("Set-Cookie" = String, description = "`sb_session` (HttpOnly) and `sb_csrf`"))),
+        (status = 401, description = "`invalid_credentials`: the email or the password is wrong"),
+        (status = 429, description = "`too_many_attempts`: too many failed sign-ins; see `Retry-After`"),
+    )
+)]
 pub async fn sign_in(
     State(state): State<AppState>,
     caller_ip: ClientIp,
@@ -137,15 +287,13 @@ pub async fn sign_in(
     )
     .await?;
     let memberships = memberships_view(&state, user.id).await?;
-    let mut out = json!({
-        "user": user,
-        "memberships": memberships,
-        "csrf_token": csrf,
-        "expires_at": expires_at,
-    });
-    if body.return_token {
-        out["session_token"] = json!(token);
-    }
+    let out = SignedIn {
+        user,
+        memberships,
+        csrf_token: csrf.clone(),
+        expires_at,
+        session_token: body.return_token.then(|| token.clone()),
+    };
     let mut response = Json(out).into_response();
     let max_age = state.auth.session_ttl.as_secs();
     set_cookie(
@@ -202,6 +350,15 @@ fn set_cookie(response: &mut Response, line: &str) {
 }
 
 /// `POST /api/v1/auth/sign-out`: ends the session and clears its cookies.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/sign-out",
+    tag = "auth",
+    responses(
+        (status = 204, description = "The session ended; its cookies are cleared"),
+        (status = 400, description = "`not_a_session`: the credential is not a person's session"),
+    )
+)]
 pub async fn sign_out(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let Principal::User { session, .. } = &caller.principal else {
         return Err(ApiError::bad_request(
@@ -223,7 +380,7 @@ pub async fn sign_out(State(state): State<AppState>, caller: Caller) -> Result<R
     Ok(response)
 }
 
-async fn memberships_view(state: &AppState, user: Uuid) -> Result<Vec<Value>, ApiError> {
+async fn memberships_view(state: &AppState, user: Uuid) -> Result<Vec<MembershipView>, ApiError> {
     let pool = state.services.db.pool();
     let tenants = platform::list_tenants(pool).await?;
     Ok(identity::memberships_of(pool, user)
@@ -233,34 +390,59 @@ async fn memberships_view(state: &AppState, user: Uuid) -> Result<Vec<Value>, Ap
             tenants
                 .iter()
                 .find(|t| t.id == m.tenant_id)
-                .map(|t| json!({"tenant_id": t.id, "slug": t.slug, "name": t.name, "role": m.role}))
+                .map(|t| MembershipView {
+                    tenant_id: t.id,
+                    slug: Some(t.slug.clone()),
+                    name: Some(t.name.clone()),
+                    role: m.role,
+                })
         })
         .collect())
 }
 
 /// `GET /api/v1/auth/me`: who the credential belongs to and what it may do where.
-pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me",
+    tag = "auth",
+    responses((status = 200, description = "The caller: a person, an API key or the bootstrap token, with their tenants and roles", body = Me))
+)]
+pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
     Ok(Json(match &caller.principal {
-        Principal::Bootstrap => json!({
-            "kind": "bootstrap", "platform_admin": true, "memberships": [],
-        }),
-        Principal::User { user, .. } => json!({
-            "kind": "user",
-            "user": user,
-            "platform_admin": user.platform_admin,
-            "memberships": memberships_view(&state, user.id).await?,
-        }),
+        Principal::Bootstrap => Me {
+            kind: "bootstrap",
+            user: None,
+            key: None,
+            platform_admin: true,
+            memberships: Vec::new(),
+        },
+        Principal::User { user, .. } => Me {
+            kind: "user",
+            platform_admin: user.platform_admin,
+            memberships: memberships_view(&state, user.id).await?,
+            user: Some(user.clone()),
+            key: None,
+        },
         Principal::ApiKey {
             id,
             name,
             tenant,
             role,
-        } => json!({
-            "kind": "api_key",
-            "key": {"id": id, "name": name},
-            "platform_admin": false,
-            "memberships": [{"tenant_id": tenant, "role": role}],
-        }),
+        } => Me {
+            kind: "api_key",
+            user: None,
+            key: Some(KeyName {
+                id: *id,
+                name: name.clone(),
+            }),
+            platform_admin: false,
+            memberships: vec![MembershipView {
+                tenant_id: *tenant,
+                slug: None,
+                name: None,
+                role: *role,
+            }],
+        },
     }))
 }
 
@@ -283,7 +465,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
     current_password: String,
@@ -292,6 +474,18 @@ pub struct ChangePassword {
 
 /// `POST /api/v1/auth/password`: a signed-in person changes their password (the current one
 /// is asked again). Every session of the account ends, this one included: sign in again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password",
+    tag = "auth",
+    request_body = ChangePassword,
+    responses(
+        (status = 204, description = "Changed; every session of the account ended (sign in again)"),
+        (status = 400, description = "`not_a_session`: only a signed-in person has a password"),
+        (status = 403, description = "`wrong_password`: the current password is wrong; or the credential lacks the access"),
+        (status = 422, description = "`weak_password`: the new password is too short, too long or too common"),
+    )
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
@@ -336,7 +530,7 @@ pub async fn change_password(
 // Password resets
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
     email: String,
@@ -345,11 +539,21 @@ pub struct ResetRequest {
 /// `POST /api/v1/auth/password-reset`: emails a one-hour link to the account, if there is one.
 /// The answer is the same either way (202), so it tells nobody whether an address has an
 /// account; requests count against the client address like failed sign-ins.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password-reset",
+    tag = "auth",
+    request_body = ResetRequest,
+    responses(
+        (status = 202, description = "The same answer whether the address has an account or not", body = StatusNote),
+        (status = 429, description = "`too_many_attempts`: too many requests from this address; see `Retry-After`"),
+    )
+)]
 pub async fn request_password_reset(
     State(state): State<AppState>,
     caller_ip: ClientIp,
     ApiJson(body): ApiJson<ResetRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<StatusNote>), ApiError> {
     let pool = state.services.db.pool();
     let ip_key = format!("reset-ip:{}", caller_ip.0.as_deref().unwrap_or("unknown"));
     if let Some(until) = identity::locked_until(pool, std::slice::from_ref(&ip_key)).await? {
@@ -358,7 +562,9 @@ pub async fn request_password_reset(
     identity::record_failure(pool, &ip_key, state.auth.ip_rule).await?;
     let accepted = (
         StatusCode::ACCEPTED,
-        Json(json!({"status": "if the address has an account, a link is on its way"})),
+        Json(StatusNote {
+            status: "if the address has an account, a link is on its way",
+        }),
     );
     let Some((user, _)) = identity::user_by_email(pool, &body.email).await? else {
         return Ok(accepted);
@@ -405,7 +611,7 @@ pub async fn request_password_reset(
     Ok(accepted)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetConfirm {
     token: String,
@@ -414,11 +620,22 @@ pub struct ResetConfirm {
 
 /// `POST /api/v1/auth/password-reset/confirm`: sets the new password, once per link; every
 /// session of the account ends.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password-reset/confirm",
+    tag = "auth",
+    request_body = ResetConfirm,
+    responses(
+        (status = 200, description = "The password is changed; every session of the account ended", body = StatusNote),
+        (status = 400, description = "`invalid_link`: the token is unknown, used or expired"),
+        (status = 422, description = "`weak_password`: the new password is too short, too long or too common"),
+    )
+)]
 pub async fn confirm_password_reset(
     State(state): State<AppState>,
     caller_ip: ClientIp,
     ApiJson(body): ApiJson<ResetConfirm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StatusNote>, ApiError> {
     secrets::check_password(&body.password).map_err(weak_password)?;
     let hash = secrets::hash_password(body.password).await;
     let pool = state.services.db.pool();
@@ -449,14 +666,16 @@ pub async fn confirm_password_reset(
         )
         .await?;
     }
-    Ok(Json(json!({"status": "password changed; sign in with it"})))
+    Ok(Json(StatusNote {
+        status: "password changed; sign in with it",
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Invitations
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Invite {
     email: String,
@@ -466,6 +685,18 @@ pub struct Invite {
 /// `POST /api/v1/users/invitations`: emails a colleague a link to join the tenant with a role
 /// (through the tenant's email channel, else the platform SMTP account). The invitation exists
 /// only if the email left; inviting the same address again replaces the earlier link.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/invitations",
+    tag = "users",
+    request_body = Invite,
+    responses(
+        (status = 201, description = "The invitation, emailed", body = InvitationSent),
+        (status = 400, description = "`invalid`: the address is not an email address"),
+        (status = 422, description = "`no_email_sender`: neither the tenant nor the platform can send email"),
+        (status = 502, description = "`email_failed`: the mail server refused the message; no invitation was made"),
+    )
+)]
 pub async fn invite(
     State(state): State<AppState>,
     scope: Scope,
@@ -526,23 +757,42 @@ pub async fn invite(
     Ok((
         StatusCode::CREATED,
         Extension(detail),
-        Json(json!({"invitation": invitation, "sent_via": via})),
+        Json(InvitationSent {
+            invitation,
+            sent_via: via,
+        }),
     )
         .into_response())
 }
 
 /// `GET /api/v1/users/invitations`: invitations still open.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/invitations",
+    tag = "users",
+    responses((status = 200, description = "Invitations still open", body = InvitationList))
+)]
 pub async fn list_invitations(
     State(state): State<AppState>,
     scope: Scope,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InvitationList>, ApiError> {
     let mut tx = state.services.db.tenant(scope.tenant_id()).await?;
     let list = identity::open_invitations(&mut tx).await?;
     tx.commit().await?;
-    Ok(Json(json!({"invitations": list})))
+    Ok(Json(InvitationList { invitations: list }))
 }
 
 /// `DELETE /api/v1/users/invitations/{id}`: the link stops working.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/invitations/{invitation_id}",
+    tag = "users",
+    params(("invitation_id" = String, Path, description = "The invitation's id")),
+    responses(
+        (status = 204, description = "Revoked: the link stops working"),
+        (status = 404, description = "No open invitation has this id"),
+    )
+)]
 pub async fn revoke_invitation(
     State(state): State<AppState>,
     scope: Scope,
@@ -560,7 +810,7 @@ pub async fn revoke_invitation(
     Ok((StatusCode::NO_CONTENT, Extension(detail)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Accept {
     token: String,
@@ -574,11 +824,22 @@ pub struct Accept {
 /// `POST /api/v1/auth/invitations/accept`: the invited person joins the tenant — creating their
 /// account with the password given, or, when the address already has one, adding the tenant to
 /// it (the link proves the address; the existing password stays).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/invitations/accept",
+    tag = "auth",
+    request_body = Accept,
+    responses(
+        (status = 200, description = "Joined: the account and the tenant it now belongs to", body = Joined),
+        (status = 400, description = "`invalid_link`: the invitation is unknown, used, revoked or expired"),
+        (status = 422, description = "`password_required`, `weak_password` or `invalid_display_name`"),
+    )
+)]
 pub async fn accept_invitation(
     State(state): State<AppState>,
     caller_ip: ClientIp,
     ApiJson(body): ApiJson<Accept>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Joined>, ApiError> {
     let pool = state.services.db.pool();
     let invalid = || {
         ApiError::bad_request(
@@ -656,11 +917,15 @@ pub async fn accept_invitation(
     .await?;
     tx.commit().await?;
     let tenant = tenant_by_id(&state, inv.tenant_id).await?;
-    Ok(Json(json!({
-        "user": user,
-        "tenant": {"id": tenant.id, "slug": tenant.slug, "name": tenant.name},
-        "role": inv.role,
-    })))
+    Ok(Json(Joined {
+        user,
+        tenant: TenantRef {
+            id: tenant.id,
+            slug: tenant.slug,
+            name: tenant.name,
+        },
+        role: inv.role,
+    }))
 }
 
 async fn tenant_by_id(state: &AppState, id: TenantId) -> Result<Tenant, ApiError> {
@@ -676,20 +941,32 @@ async fn tenant_by_id(state: &AppState, id: TenantId) -> Result<Tenant, ApiError
 // ---------------------------------------------------------------------------------------------
 
 /// `GET /api/v1/platform/users`: every account (platform administrators).
-pub async fn list_all_users(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/platform/users",
+    tag = "users",
+    responses((status = 200, description = "Every account", body = UserList))
+)]
+pub async fn list_all_users(State(state): State<AppState>) -> Result<Json<UserList>, ApiError> {
     let users = identity::list_users(state.services.db.pool()).await?;
-    Ok(Json(json!({"users": users})))
+    Ok(Json(UserList { users }))
 }
 
 /// `GET /api/v1/users`: the tenant's people and their roles.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    responses((status = 200, description = "The tenant's people and their roles", body = MemberList))
+)]
 pub async fn list_members(
     State(state): State<AppState>,
     scope: Scope,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MemberList>, ApiError> {
     let mut tx = state.services.db.tenant(scope.tenant_id()).await?;
     let list = identity::members(&mut tx).await?;
     tx.commit().await?;
-    Ok(Json(json!({"users": list})))
+    Ok(Json(MemberList { users: list }))
 }
 
 fn user_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -698,21 +975,31 @@ fn user_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// `GET /api/v1/users/{id}`: one of the tenant's people (404 for anyone else).
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{user_id}",
+    tag = "users",
+    params(("user_id" = String, Path, description = "The person's user id")),
+    responses(
+        (status = 200, description = "The person and their role here", body = MemberOne),
+        (status = 404, description = "No such person in this tenant"),
+    )
+)]
 pub async fn show_member(
     State(state): State<AppState>,
     scope: Scope,
     Path(raw): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MemberOne>, ApiError> {
     let id = user_id(&raw)?;
     let mut tx = state.services.db.tenant(scope.tenant_id()).await?;
     let member = identity::member(&mut tx, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no user `{raw}` in this tenant")))?;
     tx.commit().await?;
-    Ok(Json(json!({"user": member})))
+    Ok(Json(MemberOne { user: Some(member) }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMember {
     role: Role,
@@ -720,6 +1007,18 @@ pub struct UpdateMember {
 
 /// `PATCH /api/v1/users/{id}`: changes a person's role in the tenant. The last tenant
 /// administrator cannot be demoted.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{user_id}",
+    tag = "users",
+    params(("user_id" = String, Path, description = "The person's user id")),
+    request_body = UpdateMember,
+    responses(
+        (status = 200, description = "The person with their new role", body = MemberOne),
+        (status = 404, description = "No such person in this tenant"),
+        (status = 409, description = "`last_admin`: the tenant's last administrator cannot be demoted"),
+    )
+)]
 pub async fn update_member(
     State(state): State<AppState>,
     scope: Scope,
@@ -747,11 +1046,22 @@ pub async fn update_member(
     let detail = AuditDetail::new("user.role", "user", id.to_string())
         .before(json!({"role": before.role}))
         .after(json!({"role": body.role}));
-    Ok((Extension(detail), Json(json!({"user": after}))).into_response())
+    Ok((Extension(detail), Json(MemberOne { user: after })).into_response())
 }
 
 /// `DELETE /api/v1/users/{id}`: removes a person from the tenant (their account stays, with
 /// their other tenants). The last tenant administrator cannot be removed.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{user_id}",
+    tag = "users",
+    params(("user_id" = String, Path, description = "The person's user id")),
+    responses(
+        (status = 204, description = "Removed from the tenant (the account stays)"),
+        (status = 404, description = "No such person in this tenant"),
+        (status = 409, description = "`last_admin`: the tenant's last administrator cannot be removed"),
+    )
+)]
 pub async fn remove_member(
     State(state): State<AppState>,
     scope: Scope,
@@ -781,17 +1091,23 @@ pub async fn remove_member(
 // ---------------------------------------------------------------------------------------------
 
 /// `GET /api/v1/keys`: the tenant's keys (never their secrets).
+#[utoipa::path(
+    get,
+    path = "/api/v1/keys",
+    tag = "keys",
+    responses((status = 200, description = "The tenant's keys, revoked ones included (never their secrets)", body = KeyList))
+)]
 pub async fn list_keys(
     State(state): State<AppState>,
     scope: Scope,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyList>, ApiError> {
     let mut tx = state.services.db.tenant(scope.tenant_id()).await?;
     let keys = identity::list_keys(&mut tx).await?;
     tx.commit().await?;
-    Ok(Json(json!({"keys": keys})))
+    Ok(Json(KeyList { keys }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     name: String,
@@ -799,6 +1115,16 @@ pub struct CreateKey {
 }
 
 /// `POST /api/v1/keys`: a new key with a role; its secret is in this answer and nowhere else.
+#[utoipa::path(
+    post,
+    path = "/api/v1/keys",
+    tag = "keys",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "The key and its secret, shown this once", body = KeyCreated),
+        (status = 403, description = "`forbidden`: a key cannot have more rights than whoever creates it"),
+    )
+)]
 pub async fn create_key(
     State(state): State<AppState>,
     scope: Scope,
@@ -831,16 +1157,26 @@ pub async fn create_key(
     Ok((
         StatusCode::CREATED,
         Extension(detail),
-        Json(json!({
-            "key": key,
-            "secret": secret,
-            "note": "this is the only time the key is shown; store it now",
-        })),
+        Json(KeyCreated {
+            key,
+            secret,
+            note: "this is the only time the key is shown; store it now",
+        }),
     )
         .into_response())
 }
 
 /// `DELETE /api/v1/keys/{id}`: the key stops working at once.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/keys/{key_id}",
+    tag = "keys",
+    params(("key_id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The key, revoked", body = KeyOne),
+        (status = 404, description = "The tenant has no key with this id"),
+    )
+)]
 pub async fn revoke_key(
     State(state): State<AppState>,
     scope: Scope,
@@ -855,32 +1191,51 @@ pub async fn revoke_key(
     tx.commit().await?;
     let detail = AuditDetail::new("key.revoke", "api_key", id.to_string())
         .before(json!({"name": key.name, "role": key.role}));
-    Ok((Extension(detail), Json(json!({"key": key}))).into_response())
+    Ok((Extension(detail), Json(KeyOne { key })).into_response())
 }
 
 // ---------------------------------------------------------------------------------------------
 // The audit log
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Only entries of this actor (its label or id).
     actor: Option<String>,
+    /// Only this action (e.g. `key.create`, `PUT /prompts/{version_id}`).
     action: Option<String>,
+    /// Only changes to this kind of resource (e.g. `api_key`, `channel`).
     resource_type: Option<String>,
+    /// Only changes to this resource.
     resource_id: Option<String>,
+    /// Entries at or after this time (RFC 3339).
     from: Option<DateTime<Utc>>,
+    /// Entries before this time (RFC 3339).
     to: Option<DateTime<Utc>>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Entries per page, 1 to 500 (default 50).
     limit: Option<i64>,
 }
 
 /// `GET /api/v1/audit`: the tenant's changes, newest first, filtered, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of entries, newest first", body = AuditPage),
+        (status = 400, description = "`invalid_cursor`, or a malformed time"),
+        (status = 422, description = "`invalid_limit`: limit is 1 to 500"),
+    )
+)]
 pub async fn list_audit(
     State(state): State<AppState>,
     scope: Scope,
     Query(q): Query<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditPage>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(unprocessable("invalid_limit", "limit is 1 to 500"));
@@ -917,9 +1272,10 @@ pub async fn list_audit(
                 .map(|e| format!("{}_{}", e.at.timestamp_micros(), e.id))
         })
         .flatten();
-    Ok(Json(
-        json!({"entries": entries, "next_cursor": next_cursor}),
-    ))
+    Ok(Json(AuditPage {
+        entries,
+        next_cursor,
+    }))
 }
 
 fn parse_cursor(c: &str) -> Option<(DateTime<Utc>, Uuid)> {

@@ -15,15 +15,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use secrecy::SecretString;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use switchboard_knowledge::documents::{
-    self, DocumentError, DocumentPatch, ListFilter, NewDocument,
+    self, Document, DocumentError, DocumentPatch, ListFilter, NewDocument, StoredChunk,
 };
 use switchboard_knowledge::indexer::{active_embedder, embed_query};
-use switchboard_knowledge::search::VectorStrategy;
-use switchboard_knowledge::settings::{self, Provider, SettingsError, SettingsUpdate};
+use switchboard_knowledge::search::{Hit, VectorStrategy};
+use switchboard_knowledge::settings::{
+    self, KnowledgeSettings, Provider, SettingsError, SettingsUpdate,
+};
 use switchboard_knowledge::{Fusion, SearchMode, SearchParams};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiJson};
@@ -58,25 +60,75 @@ impl From<SettingsError> for ApiError {
     }
 }
 
+/// One document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentOne {
+    pub document: Document,
+    /// With `?include=chunks`: the stored chunks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<Vec<StoredChunk>>,
+}
+
+/// Documents, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentList {
+    pub documents: Vec<Document>,
+}
+
+/// The search console's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResult {
+    /// The query as searched (trimmed).
+    pub query: String,
+    /// The embedding model of the vector search (`null` for full text only).
+    pub model: Option<String>,
+    pub took_ms: f64,
+    /// Ranked chunks with the fused score and each retriever's rank and score.
+    pub hits: Vec<Hit>,
+}
+
+/// The tenant's embedding settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KnowledgeSettingsOne {
+    pub settings: KnowledgeSettings,
+    /// The id of the built-in local model.
+    pub local_model: String,
+}
+
+/// Knowledge settings as saved.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KnowledgeSettingsSaved {
+    pub settings: KnowledgeSettings,
+}
+
 fn document_id(raw: &str) -> Result<Uuid, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::not_found(format!("no document `{raw}`")))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadParams {
+    /// The file name or URL the content comes from (raw uploads; or the `X-Filename` header).
     source: Option<String>,
     title: Option<String>,
+    /// The content's language (e.g. `en`, `ar`); guessed when absent.
     language: Option<String>,
+    /// Comma-separated tags.
     tags: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A document sent as JSON, its content inside.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct JsonUpload {
+pub struct JsonUpload {
+    /// The file name or URL the content comes from.
     source: String,
+    /// The content as text (exactly one of `content` and `content_base64`).
     content: Option<String>,
+    /// The content as standard base64 (binary files such as PDFs).
     content_base64: Option<String>,
+    /// The content's media type (default: guessed from `source`).
     content_type: Option<String>,
     title: Option<String>,
     language: Option<String>,
@@ -182,36 +234,89 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
 }
 
 /// `POST /api/v1/knowledge/documents?tenant=…`
+///
+/// Send the raw file as the body (text, Markdown, HTML, PDF, CSV or JSON FAQ) with its name in
+/// `?source=` (or `X-Filename`), or JSON with the content inside. The document is stored and
+/// queued at once; the indexer parses, chunks and embeds it in the background.
+#[utoipa::path(
+    post,
+    path = "/api/v1/knowledge/documents",
+    summary = "Uploads a document and queues it for indexing.",
+    tag = "knowledge",
+    params(
+        UploadParams,
+        ("X-Filename" = Option<String>, Header, description = "The file name, instead of `?source=`"),
+    ),
+    request_body(
+        description = "JSON with the content inside (no `?source=`), or the raw file (with `?source=`)",
+        content(
+            (JsonUpload = "application/json"),
+            (String = "text/plain"),
+            ([u8] = "application/octet-stream"),
+        )
+    ),
+    responses(
+        (status = 202, description = "Stored and queued for indexing", body = DocumentOne),
+        (status = 400, description = "`missing_source`, `malformed_json`, `invalid_base64` or `invalid_body`"),
+        (status = 413, description = "`payload_too_large`: the document is larger than the server accepts"),
+        (status = 422, description = "`invalid_document`: empty, unsupported type, …"),
+    )
+)]
 pub async fn create_document(
     scope: Scope,
     State(state): State<AppState>,
     Query(params): Query<UploadParams>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<DocumentOne>), ApiError> {
     let tenant = scope.tenant_id();
     let new = read_upload(&params, &headers, body)?;
     let mut tx = state.services.db.tenant(tenant).await?;
     let doc = documents::create(&mut tx, &new).await?;
     tx.commit().await?;
     state.indexer.notify();
-    Ok((StatusCode::ACCEPTED, Json(json!({"document": doc}))))
+    Ok((StatusCode::ACCEPTED, Json(DocumentOne::new(doc))))
 }
 
-#[derive(Debug, Deserialize)]
+impl DocumentOne {
+    fn new(document: Document) -> Self {
+        Self {
+            document,
+            chunks: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// `queued`, `indexing`, `indexed` or `failed`.
     status: Option<String>,
+    /// Only documents with this tag.
     tag: Option<String>,
+    /// Page size (default 100).
     limit: Option<i64>,
+    /// Documents to skip (default 0).
     offset: Option<i64>,
 }
 
 /// `GET /api/v1/knowledge/documents?tenant=…[&status=&tag=&limit=&offset=]`
+#[utoipa::path(
+    get,
+    path = "/api/v1/knowledge/documents",
+    summary = "Lists the knowledge base's documents.",
+    tag = "knowledge",
+    params(ListParams),
+    responses(
+        (status = 200, description = "Documents", body = DocumentList),
+        (status = 400, description = "`invalid_status`"),
+    )
+)]
 pub async fn list_documents(
     scope: Scope,
     State(state): State<AppState>,
     Query(p): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DocumentList>, ApiError> {
     let tenant = scope.tenant_id();
     if let Some(s) = &p.status {
         if !["queued", "indexing", "indexed", "failed"].contains(&s.as_str()) {
@@ -233,49 +338,75 @@ pub async fn list_documents(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(json!({"documents": docs})))
+    Ok(Json(DocumentList { documents: docs }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GetParams {
     /// `chunks` to include the stored chunks.
     include: Option<String>,
 }
 
 /// `GET /api/v1/knowledge/documents/{id}?tenant=…[&include=chunks]`
+#[utoipa::path(
+    get,
+    path = "/api/v1/knowledge/documents/{document_id}",
+    summary = "Shows a document (and its chunks with `include=chunks`).",
+    tag = "knowledge",
+    params(("document_id" = String, Path, description = "The document's id"), GetParams),
+    responses(
+        (status = 200, description = "The document (and its chunks with `include=chunks`)", body = DocumentOne),
+        (status = 404, description = "No document has this id"),
+    )
+)]
 pub async fn get_document(
     scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
     Query(p): Query<GetParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DocumentOne>, ApiError> {
     let tenant = scope.tenant_id();
     let id = document_id(&raw)?;
     let mut tx = state.services.db.tenant(tenant).await?;
     let doc = documents::get(&mut tx, id).await?;
-    let mut body = json!({"document": doc});
+    let mut body = DocumentOne::new(doc);
     if p.include.as_deref() == Some("chunks") {
-        body["chunks"] = json!(documents::chunks(&mut tx, id).await?);
+        body.chunks = Some(documents::chunks(&mut tx, id).await?);
     }
     tx.commit().await?;
     Ok(Json(body))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
     title: Option<String>,
+    /// Replaces the tags.
     tags: Option<Vec<String>>,
     language: Option<String>,
 }
 
 /// `PATCH /api/v1/knowledge/documents/{id}?tenant=…` with `{"title", "tags", "language"}`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/knowledge/documents/{document_id}",
+    summary = "Changes a document's title, tags or language.",
+    tag = "knowledge",
+    params(("document_id" = String, Path, description = "The document's id")),
+    request_body = PatchBody,
+    responses(
+        (status = 200, description = "The document as changed", body = DocumentOne),
+        (status = 404, description = "No document has this id"),
+        (status = 422, description = "`invalid_document`"),
+    )
+)]
 pub async fn patch_document(
     scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<PatchBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DocumentOne>, ApiError> {
     let tenant = scope.tenant_id();
     let id = document_id(&raw)?;
     let mut tx = state.services.db.tenant(tenant).await?;
@@ -292,11 +423,34 @@ pub async fn patch_document(
     .await?;
     tx.commit().await?;
     state.indexer.notify();
-    Ok(Json(json!({"document": doc})))
+    Ok(Json(DocumentOne::new(doc)))
 }
 
 /// `PUT /api/v1/knowledge/documents/{id}/content?tenant=…[&source=]`: replaces the content (raw
 /// body, as for uploads); the document is indexed again.
+#[utoipa::path(
+    put,
+    path = "/api/v1/knowledge/documents/{document_id}/content",
+    tag = "knowledge",
+    params(
+        ("document_id" = String, Path, description = "The document's id"),
+        UploadParams,
+        ("X-Filename" = Option<String>, Header, description = "The file name, instead of `?source=`"),
+    ),
+    request_body(
+        description = "The new content: the raw file",
+        content(
+            (String = "text/plain"),
+            ([u8] = "application/octet-stream"),
+        )
+    ),
+    responses(
+        (status = 202, description = "Replaced and queued for indexing", body = DocumentOne),
+        (status = 404, description = "No document has this id"),
+        (status = 413, description = "`payload_too_large`: the document is larger than the server accepts"),
+        (status = 422, description = "`invalid_document`"),
+    )
+)]
 pub async fn put_content(
     scope: Scope,
     State(state): State<AppState>,
@@ -304,7 +458,7 @@ pub async fn put_content(
     Query(params): Query<UploadParams>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<DocumentOne>), ApiError> {
     let tenant = scope.tenant_id();
     let id = document_id(&raw)?;
     let source = params.source.clone().or_else(|| {
@@ -327,10 +481,21 @@ pub async fn put_content(
     .await?;
     tx.commit().await?;
     state.indexer.notify();
-    Ok((StatusCode::ACCEPTED, Json(json!({"document": doc}))))
+    Ok((StatusCode::ACCEPTED, Json(DocumentOne::new(doc))))
 }
 
 /// `DELETE /api/v1/knowledge/documents/{id}?tenant=…`
+#[utoipa::path(
+    delete,
+    path = "/api/v1/knowledge/documents/{document_id}",
+    summary = "Deletes a document and its chunks.",
+    tag = "knowledge",
+    params(("document_id" = String, Path, description = "The document's id")),
+    responses(
+        (status = 204, description = "Deleted with its chunks"),
+        (status = 404, description = "No document has this id"),
+    )
+)]
 pub async fn delete_document(
     scope: Scope,
     State(state): State<AppState>,
@@ -345,26 +510,41 @@ pub async fn delete_document(
 }
 
 /// `POST /api/v1/knowledge/documents/{id}/reindex?tenant=…`
+#[utoipa::path(
+    post,
+    path = "/api/v1/knowledge/documents/{document_id}/reindex",
+    summary = "Indexes a document again.",
+    tag = "knowledge",
+    params(("document_id" = String, Path, description = "The document's id")),
+    responses(
+        (status = 202, description = "Queued for indexing again", body = DocumentOne),
+        (status = 404, description = "No document has this id"),
+    )
+)]
 pub async fn reindex_document(
     scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<DocumentOne>), ApiError> {
     let tenant = scope.tenant_id();
     let id = document_id(&raw)?;
     let mut tx = state.services.db.tenant(tenant).await?;
     let doc = documents::reindex(&mut tx, id).await?;
     tx.commit().await?;
     state.indexer.notify();
-    Ok((StatusCode::ACCEPTED, Json(json!({"document": doc}))))
+    Ok((StatusCode::ACCEPTED, Json(DocumentOne::new(doc))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchBody {
+    /// 1 to 2000 characters.
     query: String,
+    /// How many chunks, 1 to 200.
     #[serde(default = "default_k")]
+    #[schema(default = 10)]
     k: usize,
+    /// A fused score between 0 and 1 below which hits are dropped.
     #[serde(default)]
     min_score: f64,
     #[serde(default)]
@@ -386,11 +566,22 @@ fn default_k() -> usize {
 
 /// `POST /api/v1/knowledge/search?tenant=…` with `{"query", "k", "min_score", "mode", "tags"}`:
 /// the ranked chunks with the fused score and each retriever's rank and score.
+#[utoipa::path(
+    post,
+    path = "/api/v1/knowledge/search",
+    summary = "Searches the knowledge base: ranked chunks with the fused score and each retriever's rank and score.",
+    tag = "knowledge",
+    request_body = SearchBody,
+    responses(
+        (status = 200, description = "Ranked chunks", body = SearchResult),
+        (status = 422, description = "`invalid_query`: a parameter is out of range"),
+    )
+)]
 pub async fn search(
     scope: Scope,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SearchBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SearchResult>, ApiError> {
     let tenant = scope.tenant_id();
     let query = body.query.trim();
     if query.is_empty() || query.chars().count() > 2000 {
@@ -451,45 +642,67 @@ pub async fn search(
     let mut tx = db.tenant(tenant).await?;
     let hits = switchboard_knowledge::search(&mut tx, &params, vector.as_ref()).await?;
     tx.commit().await?;
-    Ok(Json(json!({
-        "query": query,
-        "model": vector.as_ref().map(|v| v.model.clone()),
-        "took_ms": started.elapsed().as_secs_f64() * 1000.0,
-        "hits": hits,
-    })))
+    Ok(Json(SearchResult {
+        query: query.to_owned(),
+        model: vector.as_ref().map(|v| v.model.clone()),
+        took_ms: started.elapsed().as_secs_f64() * 1000.0,
+        hits,
+    }))
 }
 
 /// `GET /api/v1/knowledge/settings?tenant=…`
+#[utoipa::path(
+    get,
+    path = "/api/v1/knowledge/settings",
+    summary = "Shows the tenant's embedding settings.",
+    tag = "knowledge",
+    responses((status = 200, description = "The tenant's embedding settings", body = KnowledgeSettingsOne))
+)]
 pub async fn get_settings(
     scope: Scope,
     State(state): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KnowledgeSettingsOne>, ApiError> {
     let tenant = scope.tenant_id();
     let mut tx = state.services.db.tenant(tenant).await?;
     let s = settings::get(&mut tx).await?;
     tx.commit().await?;
-    Ok(Json(
-        json!({"settings": s, "local_model": state.services.embedders.local().model_id()}),
-    ))
+    Ok(Json(KnowledgeSettingsOne {
+        settings: s,
+        local_model: state.services.embedders.local().model_id(),
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsBody {
     provider: Provider,
     model: Option<String>,
+    /// OpenAI-compatible embeddings endpoint (provider `openai`).
     base_url: Option<String>,
+    /// Write-only: sealed at rest, never returned.
+    #[schema(value_type = Option<String>, write_only)]
     api_key: Option<SecretString>,
     dimensions: Option<i32>,
 }
 
 /// `PUT /api/v1/knowledge/settings?tenant=…` with `{"provider": "local"|"openai", "model",
 /// "base_url", "api_key", "dimensions"}`. A change of model re-embeds in the background.
+#[utoipa::path(
+    put,
+    path = "/api/v1/knowledge/settings",
+    summary = "Sets the tenant's embedding provider; a change of model re-embeds in the background.",
+    tag = "knowledge",
+    request_body = SettingsBody,
+    responses(
+        (status = 200, description = "The settings as saved; a new model re-embeds in the background", body = KnowledgeSettingsSaved),
+        (status = 422, description = "`invalid_settings`"),
+    )
+)]
 pub async fn put_settings(
     scope: Scope,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SettingsBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KnowledgeSettingsSaved>, ApiError> {
     let tenant = scope.tenant_id();
     let mut tx = state.services.db.tenant(tenant).await?;
     let s = settings::put(
@@ -506,7 +719,7 @@ pub async fn put_settings(
     .await?;
     tx.commit().await?;
     state.indexer.notify();
-    Ok(Json(json!({"settings": s})))
+    Ok(Json(KnowledgeSettingsSaved { settings: s }))
 }
 
 #[cfg(test)]

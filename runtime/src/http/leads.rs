@@ -7,11 +7,12 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use switchboard_core::store::actions::{self, ActionSettingsUpdate, SettingsError};
+use serde::{Deserialize, Serialize};
+use switchboard_core::store::actions::{self, ActionSettings, ActionSettingsUpdate, SettingsError};
+use switchboard_core::store::leads::{Delivery, Lead};
 use switchboard_core::store::{effects, leads};
 use switchboard_core::ContactId;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::agent::unprocessable;
@@ -19,7 +20,39 @@ use super::error::{ApiError, ApiJson};
 use super::AppState;
 use crate::auth::Scope;
 
-#[derive(Debug, Deserialize)]
+/// Leads, best first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeadList {
+    pub leads: Vec<Lead>,
+}
+
+/// One lead and its CRM deliveries, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeadOne {
+    pub lead: Lead,
+    pub deliveries: Vec<Delivery>,
+}
+
+/// CRM deliveries with their attempts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    pub deliveries: Vec<Delivery>,
+}
+
+/// One CRM delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryOne {
+    pub delivery: Option<Delivery>,
+}
+
+/// The tenant's action settings (the CRM secret only as `has_crm_secret`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionSettingsOne {
+    pub settings: ActionSettings,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LeadsParams {
     /// Only leads scoring at least this (0–100; default 0).
     min_score: Option<i32>,
@@ -27,10 +60,12 @@ pub struct LeadsParams {
     limit: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveriesParams {
     /// `pending`, `sending`, `done`, `failed` or `skipped`.
     status: Option<String>,
+    /// At most this many (1–500; default 100).
     limit: Option<i64>,
 }
 
@@ -51,11 +86,21 @@ fn id_param(raw: &str, what: &str) -> Result<Uuid, ApiError> {
 }
 
 /// `GET /api/v1/leads?tenant=…[&min_score=N][&limit=N]`: leads, best first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/leads",
+    tag = "leads",
+    params(LeadsParams),
+    responses(
+        (status = 200, description = "Leads, best first", body = LeadList),
+        (status = 400, description = "`invalid_min_score` or `invalid_limit`"),
+    )
+)]
 pub async fn list(
     scope: Scope,
     State(state): State<AppState>,
     Query(p): Query<LeadsParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LeadList>, ApiError> {
     let tenant = scope.tenant.clone();
     let min = p.min_score.unwrap_or(0);
     if !(0..=100).contains(&min) {
@@ -68,16 +113,26 @@ pub async fn list(
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let list = leads::list(&mut tx, min, limit).await?;
     tx.commit().await?;
-    Ok(Json(json!({"leads": list})))
+    Ok(Json(LeadList { leads: list }))
 }
 
 /// `GET /api/v1/leads/{contact_id}?tenant=…`: one lead (fields, score, reasons, signals) and
 /// its CRM deliveries with their attempts, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/leads/{contact_id}",
+    tag = "leads",
+    params(("contact_id" = String, Path, description = "The lead's contact id")),
+    responses(
+        (status = 200, description = "The lead and its CRM deliveries", body = LeadOne),
+        (status = 404, description = "No lead has this id"),
+    )
+)]
 pub async fn show(
     scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LeadOne>, ApiError> {
     let tenant = scope.tenant.clone();
     let contact = ContactId(id_param(&raw, "lead")?);
     let mut tx = state.services.db.tenant(tenant.id).await?;
@@ -86,15 +141,26 @@ pub async fn show(
     };
     let deliveries = leads::deliveries(&mut tx, Some(contact), None, 100).await?;
     tx.commit().await?;
-    Ok(Json(json!({"lead": lead, "deliveries": deliveries})))
+    Ok(Json(LeadOne { lead, deliveries }))
 }
 
 /// `GET /api/v1/crm/deliveries?tenant=…[&status=…][&limit=N]`: the CRM delivery log.
+#[utoipa::path(
+    get,
+    path = "/api/v1/crm/deliveries",
+    summary = "Lists the CRM delivery log.",
+    tag = "leads",
+    params(DeliveriesParams),
+    responses(
+        (status = 200, description = "The CRM delivery log, newest first, with every attempt", body = DeliveryList),
+        (status = 400, description = "`invalid_status` or `invalid_limit`"),
+    )
+)]
 pub async fn deliveries(
     scope: Scope,
     State(state): State<AppState>,
     Query(p): Query<DeliveriesParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeliveryList>, ApiError> {
     let tenant = scope.tenant.clone();
     const STATUSES: [&str; 5] = ["pending", "sending", "done", "failed", "skipped"];
     if let Some(s) = &p.status {
@@ -109,16 +175,27 @@ pub async fn deliveries(
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let list = leads::deliveries(&mut tx, None, p.status.as_deref(), limit).await?;
     tx.commit().await?;
-    Ok(Json(json!({"deliveries": list})))
+    Ok(Json(DeliveryList { deliveries: list }))
 }
 
 /// `POST /api/v1/crm/deliveries/{id}/retry?tenant=…`: puts a failed (or skipped) delivery back
 /// in the queue with a fresh attempt budget; 409 when it is not failed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/crm/deliveries/{effect_id}/retry",
+    tag = "leads",
+    params(("effect_id" = String, Path, description = "The CRM delivery's id")),
+    responses(
+        (status = 200, description = "The delivery, queued again", body = DeliveryOne),
+        (status = 404, description = "No CRM delivery has this id"),
+        (status = 409, description = "`not_failed`: only a failed or skipped delivery can be retried"),
+    )
+)]
 pub async fn retry(
     scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeliveryOne>, ApiError> {
     let tenant = scope.tenant.clone();
     let id = id_param(&raw, "delivery")?;
     let mut tx = state.services.db.tenant(tenant.id).await?;
@@ -135,30 +212,47 @@ pub async fn retry(
     let delivery = leads::delivery(&mut tx, id).await?;
     tx.commit().await?;
     state.services.effects_kick.notify_one();
-    Ok(Json(json!({"delivery": delivery})))
+    Ok(Json(DeliveryOne { delivery }))
 }
 
 /// `GET /api/v1/actions/settings?tenant=…`: the tenant's action settings (defaults when it
 /// never saved any). The CRM secret is never returned, only `has_crm_secret`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/actions/settings",
+    tag = "leads",
+    responses((status = 200, description = "The action settings (defaults when never saved)", body = ActionSettingsOne))
+)]
 pub async fn get_settings(
     scope: Scope,
     State(state): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ActionSettingsOne>, ApiError> {
     let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let s = actions::get(&mut tx).await?;
     tx.commit().await?;
-    Ok(Json(json!({"settings": s})))
+    Ok(Json(ActionSettingsOne { settings: s }))
 }
 
 /// `PUT /api/v1/actions/settings?tenant=…` with any of the settings' fields, `crm_secret`
 /// (write-only, 16–512 characters) and `clear_crm_secret`. Omitted fields keep their value;
 /// invalid settings are refused whole with 422 and nothing is stored.
+#[utoipa::path(
+    put,
+    path = "/api/v1/actions/settings",
+    summary = "Changes the tenant's action settings; omitted fields keep their value.",
+    tag = "leads",
+    request_body = ActionSettingsUpdate,
+    responses(
+        (status = 200, description = "The settings as saved", body = ActionSettingsOne),
+        (status = 422, description = "`invalid_settings`: refused whole, nothing stored"),
+    )
+)]
 pub async fn put_settings(
     scope: Scope,
     State(state): State<AppState>,
     ApiJson(update): ApiJson<ActionSettingsUpdate>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ActionSettingsOne>, ApiError> {
     let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
     let s = actions::put(&mut tx, state.services.embedders.master_key(), update)
@@ -168,5 +262,5 @@ pub async fn put_settings(
             SettingsError::Db(e) => e.into(),
         })?;
     tx.commit().await?;
-    Ok(Json(json!({"settings": s})))
+    Ok(Json(ActionSettingsOne { settings: s }))
 }

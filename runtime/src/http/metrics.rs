@@ -80,6 +80,13 @@ fn describe() {
     );
 }
 
+/// The process's metrics in Prometheus text format (no tenant labels).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain; version=0.0.4", body = String))
+)]
 pub async fn render() -> impl IntoResponse {
     (
         [(

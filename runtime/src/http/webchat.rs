@@ -9,14 +9,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use futures::Stream;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use switchboard_actors::RootMsg;
 use switchboard_channels::webchat::{self, PostMessage};
 use switchboard_core::model::{ChannelKind, MessageView};
 use switchboard_core::store::{channels, ingest, messages, platform};
-use switchboard_core::{ChannelId, TenantId};
+use switchboard_core::{ChannelId, ConversationId, MessageId, TenantId};
 use tracing::{info, instrument, warn};
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiJson};
 use super::AppState;
@@ -48,11 +48,51 @@ async fn webchat_channel(state: &AppState, raw: &str) -> Result<(ChannelId, Tena
     Ok((channel, route.tenant_id))
 }
 
+/// A web-chat channel as the widget and the landing page show it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebchatChannel {
+    pub id: ChannelId,
+    pub name: String,
+    pub tenant_name: String,
+}
+
+/// The demo tenant's web-chat channels.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DemoChannels {
+    pub channels: Vec<WebchatChannel>,
+}
+
+/// A customer message, stored (or recognised as a redelivery).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageAccepted {
+    pub message_id: MessageId,
+    pub conversation_id: ConversationId,
+    /// True when this `client_message_id` had been received before: nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// A session's messages, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct History {
+    pub messages: Vec<MessageView>,
+}
+
 /// `GET /api/v1/webchat/{channel_id}`: what the widget shows in its header.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webchat/{channel_id}",
+    tag = "webchat",
+    params(("channel_id" = String, Path, description = "The web-chat channel's id")),
+    responses(
+        (status = 200, description = "The channel's name and its tenant's", body = WebchatChannel),
+        (status = 403, description = "`channel_disabled`: the chat is switched off"),
+        (status = 404, description = "No enabled web-chat channel has this id"),
+    )
+)]
 pub async fn channel_info(
     State(state): State<AppState>,
     Path(raw): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebchatChannel>, ApiError> {
     let (channel, tenant) = webchat_channel(&state, &raw).await?;
     let mut tx = state.services.db.tenant(tenant).await?;
     let name = channels::list(&mut tx)
@@ -63,34 +103,63 @@ pub async fn channel_info(
         .unwrap_or_default();
     let tenant_name = channels::tenant_name(&mut tx).await?;
     tx.commit().await?;
-    Ok(Json(
-        json!({"id": channel, "name": name, "tenant_name": tenant_name}),
-    ))
+    Ok(Json(WebchatChannel {
+        id: channel,
+        name,
+        tenant_name,
+    }))
 }
 
 /// `GET /api/v1/webchat-demo`: the demo tenant's web-chat channels, for the landing page.
-pub async fn demo_channels(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/webchat-demo",
+    tag = "webchat",
+    responses((status = 200, description = "The demo tenant's enabled web-chat channels (none without a demo tenant)", body = DemoChannels))
+)]
+pub async fn demo_channels(State(state): State<AppState>) -> Result<Json<DemoChannels>, ApiError> {
     let pool = state.services.db.pool();
     let mut out = Vec::new();
     if let Some(t) = platform::find_tenant(pool, crate::demo::DEMO_SLUG).await? {
         let mut tx = state.services.db.tenant(t.id).await?;
         for c in channels::list(&mut tx).await? {
             if c.kind == ChannelKind::Webchat && c.enabled {
-                out.push(json!({"id": c.id, "name": c.name, "tenant_name": t.name}));
+                out.push(WebchatChannel {
+                    id: c.id,
+                    name: c.name,
+                    tenant_name: t.name.clone(),
+                });
             }
         }
         tx.commit().await?;
     }
-    Ok(Json(json!({"channels": out})))
+    Ok(Json(DemoChannels { channels: out }))
 }
 
 /// `POST /api/v1/webchat/{channel_id}/messages`: commits the message, then acknowledges.
+///
+/// The message is committed to the database before the answer; a retry with the same
+/// `client_message_id` stores nothing new (`duplicate: true`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/webchat/{channel_id}/messages",
+    summary = "Posts a customer's message; it is committed before the answer.",
+    tag = "webchat",
+    params(("channel_id" = String, Path, description = "The web-chat channel's id")),
+    request_body = PostMessage,
+    responses(
+        (status = 202, description = "Stored; the agent answers on the session's event stream", body = MessageAccepted),
+        (status = 403, description = "`channel_disabled`: the chat is switched off"),
+        (status = 404, description = "No web-chat channel has this id"),
+        (status = 422, description = "`invalid_body`: a field is missing, empty or too long"),
+    )
+)]
 #[instrument(skip_all, fields(channel_id = %raw, tenant_id, conversation_id))]
 pub async fn post_message(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     body: Result<ApiJson<PostMessage>, ApiError>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<MessageAccepted>), ApiError> {
     // An unknown channel is reported as such, whatever the body looks like.
     let (channel, tenant) = webchat_channel(&state, &raw).await?;
     let ApiJson(body) = body?;
@@ -132,16 +201,18 @@ pub async fn post_message(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "message_id": recorded.message_id,
-            "conversation_id": recorded.conversation_id,
-            "duplicate": recorded.duplicate,
-        })),
+        Json(MessageAccepted {
+            message_id: recorded.message_id,
+            conversation_id: recorded.conversation_id,
+            duplicate: recorded.duplicate,
+        }),
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AfterQuery {
+    /// Only messages after this sequence number (a message's `seq`; default 0: all).
     after: Option<i64>,
 }
 
@@ -164,19 +235,52 @@ fn check_session(session: &str) -> Result<(), ApiError> {
 }
 
 /// `GET …/sessions/{session_id}/messages`: the session's history, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webchat/{channel_id}/sessions/{session_id}/messages",
+    tag = "webchat",
+    params(
+        ("channel_id" = String, Path, description = "The web-chat channel's id"),
+        ("session_id" = String, Path, description = "The browser's session id (the widget makes one)"),
+        AfterQuery,
+    ),
+    responses(
+        (status = 200, description = "Up to 500 messages, oldest first", body = History),
+        (status = 400, description = "`invalid_session`: the session id is malformed"),
+        (status = 403, description = "`channel_disabled`: the chat is switched off"),
+        (status = 404, description = "No web-chat channel has this id"),
+    )
+)]
 pub async fn history(
     State(state): State<AppState>,
     Path((raw, session)): Path<(String, String)>,
     Query(q): Query<AfterQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<History>, ApiError> {
     let (channel, tenant) = webchat_channel(&state, &raw).await?;
     check_session(&session)?;
     let list = read_messages(&state, tenant, channel, &session, q.after.unwrap_or(0)).await?;
-    Ok(Json(json!({"messages": list})))
+    Ok(Json(History { messages: list }))
 }
 
 /// `GET …/sessions/{session_id}/events`: server-sent events of new messages. Resumes after
 /// `Last-Event-ID` (or `?after=`), so a reconnecting client misses nothing.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webchat/{channel_id}/sessions/{session_id}/events",
+    tag = "webchat",
+    params(
+        ("channel_id" = String, Path, description = "The web-chat channel's id"),
+        ("session_id" = String, Path, description = "The browser's session id"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (a message's `seq`); wins over `after`"),
+        AfterQuery,
+    ),
+    responses(
+        (status = 200, description = "A server-sent event stream: one `message` event per new message, its `id` the message's `seq` and its data a `MessageView` as JSON; keep-alive comments every 15 s", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`invalid_session`: the session id is malformed"),
+        (status = 403, description = "`channel_disabled`: the chat is switched off"),
+        (status = 404, description = "No web-chat channel has this id"),
+    )
+)]
 pub async fn events(
     State(state): State<AppState>,
     Path((raw, session)): Path<(String, String)>,

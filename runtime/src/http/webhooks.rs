@@ -34,7 +34,8 @@ const ANSWER_POLL: Duration = Duration::from_millis(100);
 const TRANSCRIBE_BUDGET: Duration = Duration::from_secs(15);
 
 macro_rules! webhook_route {
-    ($name:ident, $kind:expr) => {
+    ($(#[$attr:meta])* $name:ident, $kind:expr) => {
+        $(#[$attr])*
         pub async fn $name(
             State(state): State<AppState>,
             Path(raw): Path<String>,
@@ -48,11 +49,183 @@ macro_rules! webhook_route {
     };
 }
 
-webhook_route!(whatsapp, ChannelKind::Whatsapp);
-webhook_route!(telegram, ChannelKind::Telegram);
-webhook_route!(sms, ChannelKind::Sms);
-webhook_route!(voice, ChannelKind::Voice);
-webhook_route!(email, ChannelKind::Email);
+webhook_route!(
+    /// WhatsApp Cloud API's verification handshake (`hub.mode=subscribe`, `hub.verify_token`,
+    /// `hub.challenge`): answers the challenge when the token is the channel's.
+    #[utoipa::path(
+        get,
+        path = "/webhooks/whatsapp/{channel_id}",
+        tag = "webhooks",
+        params(
+            ("channel_id" = String, Path, description = "The WhatsApp channel's id"),
+            ("hub.mode" = String, Query, description = "`subscribe`"),
+            ("hub.verify_token" = String, Query, description = "The channel's `verify_token`"),
+            ("hub.challenge" = String, Query, description = "Echoed back when the token matches"),
+        ),
+        responses(
+            (status = 200, description = "The challenge, echoed", content_type = "text/plain", body = String),
+            (status = 400, description = "`malformed_webhook`: not a verification request"),
+            (status = 401, description = "The verify token is missing"),
+            (status = 403, description = "The verify token is wrong, or the channel is switched off"),
+            (status = 404, description = "No WhatsApp channel has this id"),
+        )
+    )]
+    whatsapp_verify,
+    ChannelKind::Whatsapp
+);
+webhook_route!(
+    /// WhatsApp Cloud API notifications (messages, statuses), signed with
+    /// `X-Hub-Signature-256: sha256=<HMAC-SHA256 of the raw body under the app secret>`.
+    #[utoipa::path(
+        post,
+        path = "/webhooks/whatsapp/{channel_id}",
+        tag = "webhooks",
+        params(
+            ("channel_id" = String, Path, description = "The WhatsApp channel's id"),
+            ("X-Hub-Signature-256" = String, Header, description = "`sha256=` and the hex HMAC-SHA256 of the raw body under the app secret"),
+        ),
+        request_body(content = Object, description = "Meta's webhook notification (`object`, `entry[].changes[].value`)", content_type = "application/json"),
+        responses(
+            (status = 200, description = "Stored (or a redelivery); `{\"ok\": true}`", body = Object),
+            (status = 400, description = "`malformed_webhook`: authentic but unreadable"),
+            (status = 401, description = "The signature is missing"),
+            (status = 403, description = "The signature is wrong, or the channel is switched off"),
+            (status = 404, description = "No WhatsApp channel has this id"),
+            (status = 413, description = "`payload_too_large`"),
+        )
+    )]
+    whatsapp,
+    ChannelKind::Whatsapp
+);
+webhook_route!(
+    /// Telegram Bot API updates, authenticated by the secret token given to `setWebhook`.
+    #[utoipa::path(
+        post,
+        path = "/webhooks/telegram/{channel_id}",
+        tag = "webhooks",
+        params(
+            ("channel_id" = String, Path, description = "The Telegram channel's id"),
+            ("X-Telegram-Bot-Api-Secret-Token" = String, Header, description = "The channel's webhook secret"),
+        ),
+        request_body(content = Object, description = "A Telegram `Update`", content_type = "application/json"),
+        responses(
+            (status = 200, description = "Stored (or a redelivery); `{\"ok\": true}`", body = Object),
+            (status = 400, description = "`malformed_webhook`: authentic but unreadable"),
+            (status = 401, description = "The secret token is missing"),
+            (status = 403, description = "The secret token is wrong, or the channel is switched off"),
+            (status = 404, description = "No Telegram channel has this id"),
+            (status = 413, description = "`payload_too_large`"),
+        )
+    )]
+    telegram,
+    ChannelKind::Telegram
+);
+webhook_route!(
+    /// Twilio Messaging webhooks (inbound SMS and status callbacks), signed with
+    /// `X-Twilio-Signature` over the public URL and the form parameters.
+    #[utoipa::path(
+        post,
+        path = "/webhooks/twilio/sms/{channel_id}",
+        tag = "webhooks",
+        params(
+            ("channel_id" = String, Path, description = "The SMS channel's id"),
+            ("X-Twilio-Signature" = String, Header, description = "Base64 HMAC-SHA1 of the URL and the sorted parameters under the auth token"),
+        ),
+        request_body(content = Object, description = "Twilio's form parameters (`MessageSid`, `From`, `Body`, … or `MessageStatus`)", content_type = "application/x-www-form-urlencoded"),
+        responses(
+            (status = 200, description = "Stored; an empty TwiML `<Response/>`", content_type = "text/xml", body = String),
+            (status = 400, description = "`malformed_webhook`: authentic but unreadable"),
+            (status = 401, description = "The signature is missing"),
+            (status = 403, description = "The signature is wrong, or the channel is switched off"),
+            (status = 404, description = "No SMS channel has this id"),
+            (status = 413, description = "`payload_too_large`"),
+        )
+    )]
+    sms,
+    ChannelKind::Sms
+);
+webhook_route!(
+    /// Twilio Voice webhooks (speech already turned into text by `<Gather input="speech">`),
+    /// signed with `X-Twilio-Signature`. The answer waits for the agent's reply within the
+    /// channel's budget, else holds and redirects.
+    #[utoipa::path(
+        post,
+        path = "/webhooks/twilio/voice/{channel_id}",
+        tag = "webhooks",
+        params(
+            ("channel_id" = String, Path, description = "The voice channel's id"),
+            ("X-Twilio-Signature" = String, Header, description = "Base64 HMAC-SHA1 of the URL and the sorted parameters under the auth token"),
+        ),
+        request_body(content = Object, description = "Twilio's form parameters (`CallSid`, `From`, `SpeechResult`, …)", content_type = "application/x-www-form-urlencoded"),
+        responses(
+            (status = 200, description = "TwiML that says the reply and listens again (or a holding phrase and a `<Redirect>`)", content_type = "text/xml", body = String),
+            (status = 400, description = "`malformed_webhook`: authentic but unreadable"),
+            (status = 401, description = "The signature is missing"),
+            (status = 403, description = "The signature is wrong, or the channel is switched off"),
+            (status = 404, description = "No voice channel has this id"),
+            (status = 413, description = "`payload_too_large`"),
+        )
+    )]
+    voice,
+    ChannelKind::Voice
+);
+webhook_route!(
+    /// The generic transcript webhook of a voice channel (speech-to-text providers other than
+    /// Twilio), signed with `X-Switchboard-Signature: sha256=<hex HMAC-SHA256 of the raw body
+    /// under transcript_secret>`.
+    #[utoipa::path(
+        post,
+        path = "/webhooks/voice/{channel_id}/transcript",
+        tag = "webhooks",
+        params(
+            ("channel_id" = String, Path, description = "The voice channel's id"),
+            ("X-Switchboard-Signature" = String, Header, description = "`sha256=` and the hex HMAC-SHA256 of the raw body under the channel's `transcript_secret`"),
+        ),
+        request_body(content = Object, description = "`{\"call_id\", \"turn\", \"text\", \"caller\"}` (without `text`: fetch the pending reply)", content_type = "application/json"),
+        responses(
+            (status = 200, description = "`{\"call_id\", \"turn\", \"reply\", \"pending\"}`, with `holding_phrase` while the reply is pending", body = Object),
+            (status = 400, description = "`malformed_webhook`: authentic but unreadable"),
+            (status = 401, description = "The signature is missing"),
+            (status = 403, description = "The signature is wrong, or the channel is switched off"),
+            (status = 404, description = "No voice channel has this id"),
+            (status = 413, description = "`payload_too_large`"),
+        )
+    )]
+    voice_transcript,
+    ChannelKind::Voice
+);
+webhook_route!(
+    /// Inbound email from a provider: Mailgun-style form posts signed with HMAC-SHA256 of the
+    /// timestamp and token (a stale timestamp is refused), or Postmark-style JSON behind HTTP
+    /// basic auth.
+    #[utoipa::path(
+        post,
+        path = "/webhooks/email/{channel_id}",
+        tag = "webhooks",
+        params(
+            ("channel_id" = String, Path, description = "The email channel's id"),
+            ("Authorization" = Option<String>, Header, description = "`Basic …` (JSON posts)"),
+        ),
+        request_body(
+            description = "Mailgun-style form fields (`timestamp`, `token`, `signature`, `sender`, `body-plain`, …) or Postmark-style JSON",
+            content(
+                (Object = "application/x-www-form-urlencoded"),
+                (Object = "multipart/form-data"),
+                (Object = "application/json"),
+            )
+        ),
+        responses(
+            (status = 200, description = "Stored (or a redelivery); `{\"ok\": true}`", body = Object),
+            (status = 400, description = "`malformed_webhook`: authentic but unreadable"),
+            (status = 401, description = "The signature or the credentials are missing"),
+            (status = 403, description = "The signature is wrong or stale, or the channel is switched off"),
+            (status = 404, description = "No email channel has this id"),
+            (status = 413, description = "`payload_too_large`"),
+        )
+    )]
+    email,
+    ChannelKind::Email
+);
 
 #[instrument(skip_all, fields(channel = %kind, channel_id = %raw, tenant_id))]
 async fn handle(
