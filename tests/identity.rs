@@ -1082,13 +1082,60 @@ async fn changes_are_audited_with_who_and_redacted_secrets_and_the_log_cannot_be
     assert_eq!(settings["actor_kind"], "user");
     assert_eq!(settings["actor_label"], "Amira");
     assert_eq!(settings["method"], "PUT");
-    assert_eq!(settings["after"]["api_key"], "[REDACTED]");
+    assert_eq!(settings["action"], "agent.settings");
+    // Before and after are the settings as the API shows them: the key only as `has_api_key`.
+    assert!(
+        settings["before"].is_null(),
+        "never saved before: {settings}"
+    );
+    assert_eq!(settings["after"]["model"], "m");
+    assert_eq!(settings["after"]["has_api_key"], true);
     assert!(!page.to_string().contains("sk-very-secret"));
     let prompt = entries
         .iter()
         .find(|e| e["path"] == "/api/v1/prompts")
         .unwrap();
     assert_eq!(prompt["actor_kind"], "api_key");
+    // A second change shows what it replaced; a body the handler does not describe is kept
+    // as the request, its secrets redacted.
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/agent/settings",
+            Some(&admin),
+            Some(json!({"model": "m2"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/channels",
+            Some(&admin),
+            Some(json!({"kind": "whatsapp", "name": "WA", "config": {
+                "phone_number_id": "1234", "api_base_url": "http://127.0.0.1:9",
+                "app_secret": "wa-very-secret", "access_token": "wa-very-secret-too",
+                "verify_token": "wa-verify-secret"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, page) = app
+        .call(Method::GET, "/api/v1/audit?limit=2", Some(&admin), None)
+        .await;
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries[0]["path"], "/api/v1/channels");
+    assert_eq!(entries[0]["after"]["config"]["access_token"], "[REDACTED]");
+    assert_eq!(entries[0]["after"]["config"]["app_secret"], "[REDACTED]");
+    assert_eq!(entries[0]["after"]["name"], "WA");
+    assert_eq!(
+        (
+            &entries[1]["before"]["model"],
+            &entries[1]["after"]["model"]
+        ),
+        (&json!("m"), &json!("m2"))
+    );
+    assert!(!page.to_string().contains("wa-very-secret"));
+    assert!(!page.to_string().contains("wa-verify-secret"));
     // Filters and pages.
     let (_, only) = app
         .call(
@@ -1573,6 +1620,53 @@ async fn every_route_that_changes_something_leaves_an_audit_entry() {
         (before["role"].clone(), after["role"].clone()),
         (json!("viewer"), json!("sales_agent"))
     );
+    let (before, after): (Value, Value) =
+        sqlx::query_as("SELECT before, after FROM audit_log WHERE action = 'channel.update'")
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
+    assert_eq!(
+        (before["name"].clone(), after["name"].clone()),
+        (json!("Second chat"), json!("Renamed"))
+    );
+    // Deletions keep what was deleted; edits of settings, documents and prompts say what they
+    // replaced.
+    for action in [
+        "channel.delete",
+        "document.update",
+        "document.delete",
+        "prompt.update",
+        "prompt.delete",
+        "user.remove",
+    ] {
+        let before: Option<Value> =
+            sqlx::query_scalar("SELECT before FROM audit_log WHERE action = $1")
+                .bind(action)
+                .fetch_one(&mut owner)
+                .await
+                .unwrap_or_else(|e| panic!("no {action} entry: {e}"));
+        assert!(
+            before.is_some_and(|b| b.is_object()),
+            "{action}: the state before"
+        );
+    }
+    for action in [
+        "agent.settings",
+        "knowledge.settings",
+        "actions.settings",
+        "availability.update",
+    ] {
+        let after: Option<Value> =
+            sqlx::query_scalar("SELECT after FROM audit_log WHERE action = $1 LIMIT 1")
+                .bind(action)
+                .fetch_one(&mut owner)
+                .await
+                .unwrap_or_else(|e| panic!("no {action} entry: {e}"));
+        assert!(
+            after.is_some_and(|a| a.is_object()),
+            "{action}: the state after"
+        );
+    }
     app.stop().await;
 }
 

@@ -255,6 +255,17 @@ impl AuditDetail {
         self.after = Some(v);
         self
     }
+
+    /// The state before, as the resource serializes (the API's own view, which never holds a
+    /// secret in clear; keys named like secrets are redacted again when the entry is written).
+    pub fn before_state(self, v: &impl serde::Serialize) -> Self {
+        self.before(serde_json::to_value(v).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// The state after, as the resource serializes.
+    pub fn after_state(self, v: &impl serde::Serialize) -> Self {
+        self.after(serde_json::to_value(v).unwrap_or(serde_json::Value::Null))
+    }
 }
 
 /// The largest request body the audit layer reads (the route's own limit, smaller, still

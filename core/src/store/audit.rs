@@ -204,7 +204,8 @@ pub fn redacted(value: &Value) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let v = if is_secret(k) && !v.is_null() {
+                    // Whether a secret is set (`has_api_key: true`) is not the secret.
+                    let v = if is_secret(k) && !v.is_null() && !v.is_boolean() {
                         Value::String("[REDACTED]".into())
                     } else {
                         redacted(v)
@@ -233,7 +234,8 @@ mod tests {
                          "smtp_password": "p", "verify_token": "v", "api_base_url": "https://x"},
             "list": [{"password": "hunter2", "email": "a@b.example"}],
             "idempotency_key": "reply:1",
-            "key": null
+            "key": null,
+            "has_api_key": true
         });
         let r = redacted(&v);
         assert_eq!(r["name"], "WhatsApp");
@@ -248,6 +250,10 @@ mod tests {
         assert_eq!(r["list"][0]["email"], "a@b.example");
         assert_eq!(r["idempotency_key"], "reply:1");
         assert!(r["key"].is_null(), "an absent secret stays visibly absent");
+        assert_eq!(
+            r["has_api_key"], true,
+            "whether a secret is set is not secret"
+        );
         assert!(!r.to_string().contains("hunter2"));
     }
 }

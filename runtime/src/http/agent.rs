@@ -5,7 +5,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchboard_actors::brain::{self, body_of, Think, UsageLog};
@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, ApiJson};
 use super::AppState;
-use crate::auth::Scope;
+use crate::auth::{AuditDetail, Scope};
 
 pub(crate) fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
@@ -169,11 +169,12 @@ pub async fn put_settings(
     scope: Scope,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<AgentSettingsUpdate>,
-) -> Result<Json<AgentSettingsSaved>, ApiError> {
+) -> Result<(Extension<AuditDetail>, Json<AgentSettingsSaved>), ApiError> {
     let tenant = scope.tenant.clone();
     let brains = &state.services.brains;
     let names = brains.tools().names();
     let mut tx = state.services.db.tenant(tenant.id).await?;
+    let before = agent::get(&mut tx).await?;
     let s = agent::put(&mut tx, brains.master_key(), body, &names)
         .await
         .map_err(|e| match e {
@@ -181,7 +182,10 @@ pub async fn put_settings(
             other => other.into(),
         })?;
     tx.commit().await?;
-    Ok(Json(AgentSettingsSaved { settings: s }))
+    let detail = AuditDetail::new("agent.settings", "tenant", tenant.id.to_string())
+        .before_state(&before)
+        .after_state(&s);
+    Ok((Extension(detail), Json(AgentSettingsSaved { settings: s })))
 }
 
 /// `GET /api/v1/agent/usage?tenant=…[&conversation=id]`: this month's tokens (total, by
@@ -446,7 +450,7 @@ pub async fn update_prompt(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     ApiJson(input): ApiJson<PromptBodyIn>,
-) -> Result<Json<PromptOne>, ApiError> {
+) -> Result<(Extension<AuditDetail>, Json<PromptOne>), ApiError> {
     let tenant = scope.tenant.clone();
     let id = version_id(&raw)?;
     let mut tx = state.services.db.tenant(tenant.id).await?;
@@ -457,11 +461,14 @@ pub async fn update_prompt(
     let v = prompts::update_draft(
         &mut tx,
         id,
-        &fields_of(&body, input.note.clone().or(current.note)),
+        &fields_of(&body, input.note.clone().or(current.note.clone())),
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(PromptOne { version: v }))
+    let detail = AuditDetail::new("prompt.update", "prompt", id.to_string())
+        .before_state(&current)
+        .after_state(&v);
+    Ok((Extension(detail), Json(PromptOne { version: v })))
 }
 
 /// `DELETE /api/v1/prompts/{id}?tenant=…`: deletes a draft.
@@ -479,16 +486,20 @@ pub async fn delete_prompt(
     scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(StatusCode, Extension<AuditDetail>), ApiError> {
     let tenant = scope.tenant.clone();
     let id = version_id(&raw)?;
     let mut tx = state.services.db.tenant(tenant.id).await?;
+    let before = prompts::get(&mut tx, id).await?;
     let deleted = prompts::delete_draft(&mut tx, id).await?;
     tx.commit().await?;
-    if deleted {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!("no draft `{raw}`")))
+    match (deleted, before) {
+        (true, Some(before)) => {
+            let detail =
+                AuditDetail::new("prompt.delete", "prompt", id.to_string()).before_state(&before);
+            Ok((StatusCode::NO_CONTENT, Extension(detail)))
+        }
+        _ => Err(ApiError::not_found(format!("no draft `{raw}`"))),
     }
 }
 
@@ -509,13 +520,18 @@ pub async fn publish_prompt(
     scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
-) -> Result<Json<PromptOne>, ApiError> {
+) -> Result<(Extension<AuditDetail>, Json<PromptOne>), ApiError> {
     let tenant = scope.tenant.clone();
     let id = version_id(&raw)?;
     let mut tx = state.services.db.tenant(tenant.id).await?;
+    let before = prompts::published(&mut tx).await?;
     let v = prompts::publish(&mut tx, id).await?;
     tx.commit().await?;
-    Ok(Json(PromptOne { version: v }))
+    // Before: the version that answered until now (none: the built-in prompt).
+    let detail = AuditDetail::new("prompt.publish", "prompt", id.to_string())
+        .before_state(&before)
+        .after_state(&v);
+    Ok((Extension(detail), Json(PromptOne { version: v })))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -542,13 +558,17 @@ pub async fn rollback_prompt(
     scope: Scope,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RollbackBody>,
-) -> Result<Json<PromptOne>, ApiError> {
+) -> Result<(Extension<AuditDetail>, Json<PromptOne>), ApiError> {
     let tenant = scope.tenant.clone();
     let author = author_of(&scope);
     let mut tx = state.services.db.tenant(tenant.id).await?;
+    let before = prompts::published(&mut tx).await?;
     let v = prompts::rollback(&mut tx, body.version, &author).await?;
     tx.commit().await?;
-    Ok(Json(PromptOne { version: v }))
+    let detail = AuditDetail::new("prompt.rollback", "prompt", v.id.to_string())
+        .before_state(&before)
+        .after_state(&v);
+    Ok((Extension(detail), Json(PromptOne { version: v })))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

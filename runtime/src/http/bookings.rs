@@ -11,7 +11,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use switchboard_actors::booking::invite_writer;
@@ -49,7 +49,7 @@ pub struct SlotParams {
     from: Option<String>,
 }
 
-use crate::auth::Scope;
+use crate::auth::{AuditDetail, Scope};
 
 fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
@@ -204,18 +204,25 @@ pub async fn put_availability(
     scope: Scope,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<AvailabilitySettings>,
-) -> Result<Json<AvailabilityOne>, ApiError> {
+) -> Result<(Extension<AuditDetail>, Json<AvailabilityOne>), ApiError> {
     let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
+    let before = bookings::availability(&mut tx).await?;
     let a = match bookings::put_availability(&mut tx, body).await {
         Ok(a) => a,
         Err(DbError::Invalid(m)) => return Err(unprocessable("invalid_availability", m)),
         Err(e) => return Err(e.into()),
     };
     tx.commit().await?;
-    Ok(Json(AvailabilityOne {
-        availability: Some(a.settings().clone()),
-    }))
+    let detail = AuditDetail::new("availability.update", "tenant", tenant.id.to_string())
+        .before_state(&before.as_ref().map(|b| b.settings()))
+        .after_state(a.settings());
+    Ok((
+        Extension(detail),
+        Json(AvailabilityOne {
+            availability: Some(a.settings().clone()),
+        }),
+    ))
 }
 
 /// `GET /api/v1/availability/slots`: the next free slots.

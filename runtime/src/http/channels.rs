@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiJson};
 use super::AppState;
-use crate::auth::Scope;
+use crate::auth::{AuditDetail, Scope};
 use crate::channels::{ChannelConfigError, ChannelView};
 
 /// One channel.
@@ -223,15 +223,19 @@ pub async fn patch(
     scope: Scope,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<PatchChannel>,
-) -> Result<Json<ChannelOne>, ApiError> {
-    let (id, tenant) = locate(&state, &scope, &raw).await?;
+) -> Result<(Extension<AuditDetail>, Json<ChannelOne>), ApiError> {
+    let before = record(&state, &scope, &raw).await?;
+    let (id, tenant) = (before.channel.id, before.channel.tenant_id);
     let conf = state.configurator();
     let rec = conf
         .update(tenant, id, body.name.as_deref(), body.enabled, body.config)
         .await?;
-    Ok(Json(ChannelOne {
-        channel: conf.view(&rec),
-    }))
+    let view = conf.view(&rec);
+    // The views name which secrets are set, never their values.
+    let detail = AuditDetail::new("channel.update", "channel", id.to_string())
+        .before_state(&conf.view(&before))
+        .after_state(&view);
+    Ok((Extension(detail), Json(ChannelOne { channel: view })))
 }
 
 /// `DELETE /api/v1/channels/{id}`: the channel and its conversations.
@@ -250,15 +254,19 @@ pub async fn remove(
     State(state): State<AppState>,
     scope: Scope,
     Path(raw): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(StatusCode, Extension<AuditDetail>), ApiError> {
     let (id, tenant) = locate(&state, &scope, &raw).await?;
     let mut tx = state.services.db.tenant(tenant).await?;
+    let before = channels::get(&mut tx, id).await?;
     let deleted = channels::delete(&mut tx, id).await?;
     tx.commit().await?;
-    if deleted {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!("no channel `{raw}`")))
+    match (deleted, before) {
+        (true, Some(before)) => {
+            let detail = AuditDetail::new("channel.delete", "channel", id.to_string())
+                .before_state(&state.configurator().view(&before));
+            Ok((StatusCode::NO_CONTENT, Extension(detail)))
+        }
+        _ => Err(ApiError::not_found(format!("no channel `{raw}`"))),
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::Json;
+use axum::{Extension, Json};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use switchboard_knowledge::documents::{
@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, ApiJson};
 use super::AppState;
-use crate::auth::Scope;
+use crate::auth::{AuditDetail, Scope};
 
 impl From<DocumentError> for ApiError {
     fn from(e: DocumentError) -> Self {
@@ -406,10 +406,11 @@ pub async fn patch_document(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<PatchBody>,
-) -> Result<Json<DocumentOne>, ApiError> {
+) -> Result<(Extension<AuditDetail>, Json<DocumentOne>), ApiError> {
     let tenant = scope.tenant_id();
     let id = document_id(&raw)?;
     let mut tx = state.services.db.tenant(tenant).await?;
+    let before = documents::get(&mut tx, id).await?;
     let doc = documents::update(
         &mut tx,
         id,
@@ -423,7 +424,10 @@ pub async fn patch_document(
     .await?;
     tx.commit().await?;
     state.indexer.notify();
-    Ok(Json(DocumentOne::new(doc)))
+    let detail = AuditDetail::new("document.update", "document", id.to_string())
+        .before_state(&before)
+        .after_state(&doc);
+    Ok((Extension(detail), Json(DocumentOne::new(doc))))
 }
 
 /// `PUT /api/v1/knowledge/documents/{id}/content?tenant=…[&source=]`: replaces the content (raw
@@ -500,13 +504,16 @@ pub async fn delete_document(
     scope: Scope,
     State(state): State<AppState>,
     Path(raw): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(StatusCode, Extension<AuditDetail>), ApiError> {
     let tenant = scope.tenant_id();
     let id = document_id(&raw)?;
     let mut tx = state.services.db.tenant(tenant).await?;
+    let before = documents::get(&mut tx, id).await?;
     documents::delete(&mut tx, id).await?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    let detail =
+        AuditDetail::new("document.delete", "document", id.to_string()).before_state(&before);
+    Ok((StatusCode::NO_CONTENT, Extension(detail)))
 }
 
 /// `POST /api/v1/knowledge/documents/{id}/reindex?tenant=…`
@@ -702,9 +709,10 @@ pub async fn put_settings(
     scope: Scope,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SettingsBody>,
-) -> Result<Json<KnowledgeSettingsSaved>, ApiError> {
+) -> Result<(Extension<AuditDetail>, Json<KnowledgeSettingsSaved>), ApiError> {
     let tenant = scope.tenant_id();
     let mut tx = state.services.db.tenant(tenant).await?;
+    let before = settings::get(&mut tx).await?;
     let s = settings::put(
         &mut tx,
         &state.services.embedders,
@@ -719,7 +727,13 @@ pub async fn put_settings(
     .await?;
     tx.commit().await?;
     state.indexer.notify();
-    Ok(Json(KnowledgeSettingsSaved { settings: s }))
+    let detail = AuditDetail::new("knowledge.settings", "tenant", tenant.to_string())
+        .before_state(&before)
+        .after_state(&s);
+    Ok((
+        Extension(detail),
+        Json(KnowledgeSettingsSaved { settings: s }),
+    ))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use switchboard_core::store::actions::{self, ActionSettings, ActionSettingsUpdate, SettingsError};
 use switchboard_core::store::leads::{Delivery, Lead};
@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::agent::unprocessable;
 use super::error::{ApiError, ApiJson};
 use super::AppState;
-use crate::auth::Scope;
+use crate::auth::{AuditDetail, Scope};
 
 /// Leads, best first.
 #[derive(Debug, Serialize, ToSchema)]
@@ -252,9 +252,10 @@ pub async fn put_settings(
     scope: Scope,
     State(state): State<AppState>,
     ApiJson(update): ApiJson<ActionSettingsUpdate>,
-) -> Result<Json<ActionSettingsOne>, ApiError> {
+) -> Result<(Extension<AuditDetail>, Json<ActionSettingsOne>), ApiError> {
     let tenant = scope.tenant.clone();
     let mut tx = state.services.db.tenant(tenant.id).await?;
+    let before = actions::get(&mut tx).await?;
     let s = actions::put(&mut tx, state.services.embedders.master_key(), update)
         .await
         .map_err(|e| match e {
@@ -262,5 +263,8 @@ pub async fn put_settings(
             SettingsError::Db(e) => e.into(),
         })?;
     tx.commit().await?;
-    Ok(Json(ActionSettingsOne { settings: s }))
+    let detail = AuditDetail::new("actions.settings", "tenant", tenant.id.to_string())
+        .before_state(&before)
+        .after_state(&s);
+    Ok((Extension(detail), Json(ActionSettingsOne { settings: s })))
 }
