@@ -43,4 +43,4 @@ CHANNEL=$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/ap
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["channels"][0]["id"])')
 
 SWITCHBOARD_URL="http://127.0.0.1:$PORT" SWITCHBOARD_CHANNEL="$CHANNEL" SWITCHBOARD_TOKEN="$TOKEN" \
-  node --test tests/browser/chat.test.mjs tests/browser/docs.test.mjs || { echo "--- server log"; tail -50 "$LOG"; exit 1; }
+  node --test tests/browser/chat.test.mjs tests/browser/docs.test.mjs tests/browser/widget.test.mjs || { echo "--- server log"; tail -50 "$LOG"; exit 1; }

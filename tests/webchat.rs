@@ -7,42 +7,125 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-/// Reads server-sent events from `resp` until `want` returns true for an event's data, or the
-/// deadline passes. Returns every event data seen.
+/// Reads server-sent events from `resp` until `want` returns true for a `message` event's data,
+/// or the deadline passes. Returns the data of every `message` event seen.
 async fn read_sse_until(
     resp: reqwest::Response,
     want: impl Fn(&Value) -> bool,
     deadline: Duration,
 ) -> Vec<Value> {
-    let mut stream = resp.bytes_stream();
-    let mut buf = String::new();
-    let mut seen = Vec::new();
-    let end = tokio::time::Instant::now() + deadline;
-    loop {
-        let chunk = tokio::time::timeout_at(end, stream.next()).await;
-        let Ok(Some(Ok(bytes))) = chunk else {
-            return seen;
-        };
-        buf.push_str(&String::from_utf8_lossy(&bytes));
-        while let Some(pos) = buf.find("\n\n") {
-            let block: String = buf.drain(..pos + 2).collect();
-            let data: String = block
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(str::trim_start)
-                .collect::<Vec<_>>()
-                .join("\n");
-            if data.is_empty() {
-                continue;
-            }
-            let v: Value = serde_json::from_str(&data).expect("event data is JSON");
-            let done = want(&v);
-            seen.push(v);
-            if done {
-                return seen;
-            }
+    read_events_until(resp, |name, v| name == "message" && want(v), deadline)
+        .await
+        .into_iter()
+        .filter(|(name, _)| name == "message")
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// Reads server-sent events from `resp` until `want(event name, data)` returns true or the
+/// deadline passes. Returns every event seen as (name, data).
+async fn read_events_until(
+    resp: reqwest::Response,
+    want: impl Fn(&str, &Value) -> bool,
+    deadline: Duration,
+) -> Vec<(String, Value)> {
+    Sse::new(resp).until(want, deadline).await
+}
+
+/// A session's event stream, read piece by piece.
+struct Sse {
+    stream: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
+    buf: String,
+}
+
+impl Sse {
+    fn new(resp: reqwest::Response) -> Sse {
+        Sse {
+            stream: resp.bytes_stream().map(|r| r.map(|b| b.to_vec())).boxed(),
+            buf: String::new(),
         }
     }
+
+    /// Events until `want(name, data)` is true or the deadline passes, as (name, data).
+    async fn until(
+        &mut self,
+        want: impl Fn(&str, &Value) -> bool,
+        deadline: Duration,
+    ) -> Vec<(String, Value)> {
+        let mut seen = Vec::new();
+        let end = tokio::time::Instant::now() + deadline;
+        loop {
+            while let Some(pos) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..pos + 2).collect();
+                let data: String = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if data.is_empty() {
+                    continue;
+                }
+                let name = block
+                    .lines()
+                    .find_map(|l| l.strip_prefix("event:"))
+                    .map(|n| n.trim().to_owned())
+                    .unwrap_or_else(|| "message".into());
+                if name == "state" {
+                    assert!(
+                        !block.lines().any(|l| l.starts_with("id:")),
+                        "a state event must not move the Last-Event-ID cursor: {block}"
+                    );
+                }
+                let v: Value = serde_json::from_str(&data).expect("event data is JSON");
+                let done = want(&name, &v);
+                seen.push((name, v));
+                if done {
+                    return seen;
+                }
+            }
+            let chunk = tokio::time::timeout_at(end, self.stream.next()).await;
+            let Ok(Some(Ok(bytes))) = chunk else {
+                return seen;
+            };
+            self.buf.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+}
+
+/// Opens the session's event stream and reads its first `state` event.
+async fn open_events(app: &TestApp, session: &str) -> (Sse, Value) {
+    let resp = app
+        .http
+        .get(app.url(&format!(
+            "/api/v1/webchat/{}/sessions/{session}/events",
+            app.demo_channel
+        )))
+        .send()
+        .await
+        .expect("open stream");
+    assert_eq!(resp.status(), 200);
+    let mut sse = Sse::new(resp);
+    let first = sse
+        .until(|name, _| name == "state", Duration::from_secs(5))
+        .await;
+    let (name, state) = first.last().cloned().expect("a first state event");
+    assert_eq!(name, "state", "{first:#?}");
+    (sse, state)
+}
+
+async fn history_body(app: &TestApp, session: &str) -> Value {
+    app.http
+        .get(app.url(&format!(
+            "/api/v1/webchat/{}/sessions/{session}/messages",
+            app.demo_channel
+        )))
+        .send()
+        .await
+        .expect("history")
+        .json()
+        .await
+        .expect("json")
 }
 
 #[tokio::test]
@@ -276,5 +359,256 @@ async fn common_questions_are_answered_from_the_right_document() {
         let reply = history[1]["text"].as_str().unwrap();
         assert!(reply.contains(source), "{question:?} → {reply}");
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn offered_slots_come_as_choices_in_events_and_history_and_a_pressed_choice_books_it() {
+    let app = spawn_app().await;
+    let s = session();
+    let (mut events, _) = open_events(&app, &s).await;
+    app.post_chat(app.demo_channel, &s, "c1", "Can I book a consultation?")
+        .await;
+    let seen: Vec<Value> = events
+        .until(
+            |n, v| n == "message" && v["role"] == "agent",
+            Duration::from_secs(20),
+        )
+        .await
+        .into_iter()
+        .filter(|(n, _)| n == "message")
+        .map(|(_, v)| v)
+        .collect();
+    let offer = seen.last().expect("an agent message");
+    assert_eq!(offer["role"], "agent", "{seen:#?}");
+    let choices = offer["choices"].as_array().expect("choices").clone();
+    assert!(!choices.is_empty(), "slots offered as choices: {offer:#}");
+    for c in &choices {
+        assert!(c["id"].as_str().unwrap().starts_with("slot:"), "{c}");
+        let label = c["label"].as_str().unwrap();
+        assert!(!label.is_empty() && label.chars().count() <= 20, "{c}");
+        assert_eq!(c["value"], c["label"], "a press sends what the button says");
+    }
+    // The customer's message carries no choices; the web chat still gets the text list too.
+    assert_eq!(seen[0]["choices"], serde_json::json!([]));
+    assert!(
+        offer["text"].as_str().unwrap().contains("\n1. "),
+        "{offer:#}"
+    );
+
+    // After a reload the history has the same choices.
+    let history = history_body(&app, &s).await;
+    assert_eq!(history["messages"][1]["choices"], offer["choices"]);
+
+    // Pressing the second button sends its value: that slot is booked.
+    let second = choices[1]["value"].as_str().unwrap();
+    app.post_chat(app.demo_channel, &s, "c2", second).await;
+    let h = app.wait_for_agent_replies(app.demo_channel, &s, 2).await;
+    let confirm = h.last().unwrap();
+    assert!(
+        confirm["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("You're booked"),
+        "{confirm:#}"
+    );
+    assert_eq!(confirm["choices"], serde_json::json!([]));
+    let mut owner = app.owner().await;
+    let starts: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT starts_at FROM bookings WHERE status = 'confirmed'")
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
+    let picked = choices[1]["id"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("slot:");
+    assert_eq!(
+        starts,
+        picked.parse::<chrono::DateTime<chrono::Utc>>().unwrap()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_handoff_state_is_in_the_history_and_streamed_as_state_events() {
+    let app = spawn_app().await;
+    let layla = app
+        .signed_in(
+            "layla@sahara.example",
+            "Layla Haddad",
+            switchboard_core::store::identity::Role::SalesAgent,
+        )
+        .await;
+    let s = session();
+    let state_of = |v: &Value| v["handoff_state"].as_str().unwrap_or("").to_owned();
+
+    // A session that has not written yet talks to the bot.
+    let fresh = history_body(&app, &s).await;
+    assert_eq!(fresh["state"]["handoff_state"], "bot", "{fresh:#}");
+    assert_eq!(fresh["state"]["agent_typing"], false);
+
+    // Asking for a person: the stream says `waiting` after the holding message.
+    let (mut events, first) = open_events(&app, &s).await;
+    assert_eq!(state_of(&first), "bot", "{first:#}");
+    app.post_chat(
+        app.demo_channel,
+        &s,
+        "h1",
+        "I want to talk to a real person please",
+    )
+    .await;
+    let seen = events
+        .until(
+            |name, v| name == "state" && v["handoff_state"] == "waiting",
+            Duration::from_secs(20),
+        )
+        .await;
+    let states: Vec<String> = seen
+        .iter()
+        .filter(|(n, _)| n == "state")
+        .map(|(_, v)| state_of(v))
+        .collect();
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("waiting"),
+        "{seen:#?}"
+    );
+    let holding = seen
+        .iter()
+        .position(|(n, v)| n == "message" && v["role"] == "agent")
+        .expect("the holding message");
+    let waiting = seen
+        .iter()
+        .position(|(n, v)| n == "state" && v["handoff_state"] == "waiting")
+        .unwrap();
+    assert!(
+        holding < waiting,
+        "the reply comes before its state: {seen:#?}"
+    );
+    let h = history_body(&app, &s).await;
+    assert_eq!(h["state"]["handoff_state"], "waiting", "{h:#}");
+    assert_eq!(h["state"]["human_name"], Value::Null);
+
+    // A colleague claims it: `human`, with her first name (never her email address).
+    let mut owner = app.owner().await;
+    let conv: String = sqlx::query_scalar(
+        "SELECT v.id::text FROM conversations v JOIN contacts k ON k.id = v.contact_id WHERE k.external_id = $1",
+    )
+    .bind(&s)
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    let (mut events, first) = open_events(&app, &s).await;
+    assert_eq!(
+        state_of(&first),
+        "waiting",
+        "a new stream starts with the current state"
+    );
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/conversations/{conv}/claim?tenant=demo"),
+            Some(&layla),
+            Some(serde_json::json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The claim wakes the stream at once (well within the 10 s re-check).
+    let seen = events
+        .until(
+            |name, v| name == "state" && v["handoff_state"] == "human",
+            Duration::from_secs(5),
+        )
+        .await;
+    let last = &seen.last().expect("events").1;
+    assert_eq!(last["handoff_state"], "human", "{seen:#?}");
+    assert_eq!(last["human_name"], "Layla");
+    let h = history_body(&app, &s).await;
+    assert_eq!(h["state"]["handoff_state"], "human");
+    assert_eq!(h["state"]["human_name"], "Layla");
+
+    // Handed back: `bot` again.
+    let (mut events, _) = open_events(&app, &s).await;
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/conversations/{conv}/handback?tenant=demo"),
+            Some(&layla),
+            Some(serde_json::json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let seen = events
+        .until(
+            |name, v| name == "state" && v["handoff_state"] == "bot",
+            Duration::from_secs(5),
+        )
+        .await;
+    let last = &seen.last().expect("events").1;
+    assert_eq!(last["handoff_state"], "bot", "{seen:#?}");
+    assert_eq!(last["human_name"], Value::Null);
+    assert_eq!(
+        history_body(&app, &s).await["state"]["handoff_state"],
+        "bot"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_typing_state_is_on_while_the_agent_works_and_off_with_its_reply() {
+    use std::sync::Arc;
+    let app = spawn_app_with(
+        |_| {},
+        Some(Arc::new(|p: &switchboard_actors::FaultPoint<'_>| match p {
+            switchboard_actors::FaultPoint::BeforeCommit { customer_text, .. }
+                if customer_text.contains("warranty") =>
+            {
+                Some(Duration::from_millis(1500))
+            }
+            _ => None,
+        })),
+    )
+    .await;
+    let s = session();
+    let (mut events, first) = open_events(&app, &s).await;
+    assert_eq!(first["agent_typing"], false, "{first:#}");
+    app.post_chat(app.demo_channel, &s, "t1", "Do you offer a warranty?")
+        .await;
+    // While the turn is held, the history says the agent is typing.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            history_body(&app, &s).await["state"]["agent_typing"] == true
+        })
+        .await,
+        "agent_typing while the turn works"
+    );
+    let seen = events
+        .until(
+            |name, v| name == "state" && v["agent_typing"] == false,
+            Duration::from_secs(20),
+        )
+        .await;
+    let names: Vec<String> = seen
+        .iter()
+        .map(|(n, v)| match n.as_str() {
+            "state" => format!("state:{}", v["agent_typing"]),
+            _ => format!("{}:{}", n, v["role"].as_str().unwrap_or("")),
+        })
+        .collect();
+    // The customer's message, typing, the reply, then not typing — the reply never after the
+    // indicator went off.
+    assert_eq!(
+        names,
+        [
+            "message:customer",
+            "state:true",
+            "message:agent",
+            "state:false"
+        ],
+        "{seen:#?}"
+    );
+    let h = history_body(&app, &s).await;
+    assert_eq!(h["state"]["agent_typing"], false);
     app.stop().await;
 }

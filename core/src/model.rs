@@ -115,6 +115,44 @@ pub struct MessageView {
     pub role: Role,
     pub text: String,
     pub created_at: DateTime<Utc>,
+    /// Answers offered with an agent message (booking slots): the web chat shows them as
+    /// buttons, and a press sends `value` as the customer's message. Empty for most messages.
+    pub choices: Vec<MessageChoice>,
+}
+
+/// One answer offered with a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MessageChoice {
+    /// Stable identifier of the choice (`slot:<start in RFC 3339>` for a booking slot).
+    pub id: String,
+    /// What the button says.
+    pub label: String,
+    /// What pressing it sends as the customer's message (the agent understands it as the pick).
+    pub value: String,
+}
+
+impl MessageChoice {
+    /// Reads the choices stored in a message's metadata (`[{id, title}]`, as the outbox carries
+    /// them); anything malformed is skipped rather than failing the history. The value sent back
+    /// is the title, not the id: the customer's message then reads as what they chose, and both
+    /// the booking dialogue and a model understand it as the pick.
+    pub fn from_metadata(choices: Option<&serde_json::Value>) -> Vec<MessageChoice> {
+        let Some(list) = choices.and_then(|c| c.as_array()) else {
+            return Vec::new();
+        };
+        list.iter()
+            .filter_map(|c| {
+                let id = c.get("id")?.as_str()?;
+                let title = c.get("title")?.as_str()?;
+                (!title.trim().is_empty()).then(|| MessageChoice {
+                    id: id.to_owned(),
+                    label: title.to_owned(),
+                    value: title.to_owned(),
+                })
+            })
+            .collect()
+    }
 }
 
 /// A channel as configuration and routing see it.
@@ -138,4 +176,29 @@ pub struct Tenant {
     pub name: String,
     pub default_language: String,
     pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_are_read_from_metadata_and_malformed_ones_skipped() {
+        let stored = serde_json::json!([
+            {"id": "slot:2026-12-08T04:30:00Z", "title": "Tue 8 Dec 08:30"},
+            {"id": "slot:x"},
+            {"id": "slot:y", "title": "  "},
+            "junk",
+        ]);
+        assert_eq!(
+            MessageChoice::from_metadata(Some(&stored)),
+            [MessageChoice {
+                id: "slot:2026-12-08T04:30:00Z".into(),
+                label: "Tue 8 Dec 08:30".into(),
+                value: "Tue 8 Dec 08:30".into(),
+            }]
+        );
+        assert!(MessageChoice::from_metadata(None).is_empty());
+        assert!(MessageChoice::from_metadata(Some(&serde_json::json!({"a": 1}))).is_empty());
+    }
 }

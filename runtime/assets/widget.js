@@ -1,5 +1,6 @@
 /* Switchboard web chat widget.
  * <script src="https://HOST/chat/widget.js" data-channel="<channel-uuid>" async></script>
+ * Optional: data-color="#rrggbb" (the button), data-lang="ar" (else the page's <html lang>).
  * Adds a round button (bottom-right; bottom-left on dir=rtl pages) that opens the chat in an iframe.
  * Exposes only window.SwitchboardWidget = { open, close, toggle }. */
 (function () {
@@ -11,8 +12,11 @@
   }
   var channel = script && script.getAttribute('data-channel');
   if (!channel || window.SwitchboardWidget) return;
+  // The chat speaks the page's language (data-lang, else <html lang>) when it has it.
+  var lang = (script.getAttribute('data-lang') || document.documentElement.lang || '').trim().toLowerCase();
+  var langParam = /^[a-z]{2}\b/.test(lang) ? '&lang=' + lang.slice(0, 2) : '';
   // Resolve against the script's own URL, so the chat comes from the same host (and path prefix).
-  var chatUrl = new URL(encodeURIComponent(channel.trim()) + '?embed=1', script.src).href;
+  var chatUrl = new URL(encodeURIComponent(channel.trim()) + '?embed=1' + langParam, script.src).href;
   var chatOrigin = new URL(chatUrl).origin;
 
   var ICON_CHAT = '<svg width="28" height="28" viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M12 3C6.48 3 2 6.9 2 11.7c0 2.5 1.22 4.75 3.17 6.33-.13 1.2-.62 2.4-1.5 3.4a.5.5 0 0 0 .43.83c1.93-.16 3.6-.86 4.83-1.7 1 .27 2 .4 3.07.4 5.52 0 10-3.9 10-8.7S17.52 3 12 3Z"/></svg>';

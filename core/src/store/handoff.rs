@@ -88,6 +88,65 @@ pub async fn ownership(
     })
 }
 
+/// Who owns the conversation of a channel's contact, as its customer may see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactHandoff {
+    pub state: HandoffState,
+    /// Who claimed the open escalation (a transcript label: a display name, an email, an API
+    /// key's name); the caller decides what of it a customer may see.
+    pub claimed_by: Option<String>,
+    /// A customer message is waiting for its turn (the agent is working on an answer).
+    pub pending: bool,
+}
+
+/// The handoff state of the conversation of `external_id` on `channel`; `None` for a contact
+/// that has not written yet.
+pub async fn for_contact(
+    tx: &mut TenantTx,
+    channel: crate::ids::ChannelId,
+    external_id: &str,
+) -> Result<Option<ContactHandoff>, DbError> {
+    let row = sqlx::query(
+        "SELECT c.handoff_state,
+                (SELECT e.claimed_by FROM escalations e
+                  WHERE e.conversation_id = c.id AND e.status = 'claimed'
+                  ORDER BY e.created_at DESC LIMIT 1) AS claimed_by,
+                EXISTS (SELECT 1 FROM inbound_events i
+                         WHERE i.conversation_id = c.id AND i.status = 'pending') AS pending
+           FROM conversations c JOIN contacts k ON k.id = c.contact_id
+          WHERE k.channel_id = $1 AND k.external_id = $2",
+    )
+    .bind(channel.0)
+    .bind(external_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let state: String = r.try_get("handoff_state")?;
+    Ok(Some(ContactHandoff {
+        state: HandoffState::parse(&state)?,
+        claimed_by: r.try_get("claimed_by")?,
+        pending: r.try_get("pending")?,
+    }))
+}
+
+/// The channel and the customer's address of a conversation (to wake a web-chat session's
+/// event streams after its handoff state changed).
+pub async fn customer_address(
+    tx: &mut TenantTx,
+    conversation: ConversationId,
+) -> Result<Option<(crate::ids::ChannelId, String)>, DbError> {
+    let row: Option<(Uuid, String)> = sqlx::query_as(
+        "SELECT c.channel_id, k.external_id FROM conversations c JOIN contacts k ON k.id = c.contact_id
+          WHERE c.id = $1",
+    )
+    .bind(conversation.0)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(|(ch, to)| (crate::ids::ChannelId(ch), to)))
+}
+
 /// Records whether the bot's answer helped (for the repeated-failure rule), clears the
 /// hand-back note once the bot has used it, and reopens a closed conversation the customer
 /// wrote to again. Returns the consecutive failures.
@@ -424,6 +483,11 @@ pub async fn outgoing(
     .await?;
     let channel: Uuid = r.try_get("channel_id")?;
     let to: String = r.try_get("external_id")?;
+    let choices = choices.filter(|c| c.as_array().is_some_and(|a| !a.is_empty()));
+    let mut metadata = metadata;
+    if let (Some(c), Some(m)) = (choices, metadata.as_object_mut()) {
+        m.insert("choices".into(), c.clone());
+    }
     let message_id = MessageId::new();
     sqlx::query(
         "INSERT INTO messages (id, tenant_id, conversation_id, role, text, metadata)

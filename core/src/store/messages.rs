@@ -1,8 +1,10 @@
 //! Reading conversation history.
 
+use sqlx::Row;
+
 use crate::db::{DbError, TenantTx};
 use crate::ids::{ChannelId, MessageId};
-use crate::model::{MessageView, Role};
+use crate::model::{MessageChoice, MessageView, Role};
 
 /// Messages of the conversation of `external_id` on `channel` with `seq > after`, oldest first.
 /// An unknown contact simply has no messages.
@@ -13,31 +15,35 @@ pub async fn for_contact(
     after: i64,
     limit: i64,
 ) -> Result<Vec<MessageView>, DbError> {
-    let rows = sqlx::query!(
-        r#"SELECT m.id, m.seq, m.role, m.text, m.created_at
+    let rows = sqlx::query(
+        r#"SELECT m.id, m.seq, m.role, m.text, m.created_at, m.metadata->'choices' AS choices
              FROM messages m
              JOIN conversations c ON c.id = m.conversation_id
              JOIN contacts k ON k.id = c.contact_id
             WHERE k.channel_id = $1 AND k.external_id = $2 AND m.seq > $3 AND m.role <> 'system'
             ORDER BY m.seq
             LIMIT $4"#,
-        channel.0,
-        external_id,
-        after,
-        limit
     )
+    .bind(channel.0)
+    .bind(external_id)
+    .bind(after)
+    .bind(limit)
     .fetch_all(tx.conn())
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| MessageView {
-            id: MessageId(r.id),
-            seq: r.seq,
-            role: Role::from_db(&r.role),
-            text: r.text,
-            created_at: r.created_at,
+    rows.iter()
+        .map(|r| -> Result<MessageView, DbError> {
+            let role: String = r.try_get("role")?;
+            let choices: Option<serde_json::Value> = r.try_get("choices")?;
+            Ok(MessageView {
+                id: MessageId(r.try_get("id")?),
+                seq: r.try_get("seq")?,
+                role: Role::from_db(&role),
+                text: r.try_get("text")?,
+                created_at: r.try_get("created_at")?,
+                choices: MessageChoice::from_metadata(choices.as_ref()),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The agent's reply to the inbound message with `provider_message_id` on `channel`, once the

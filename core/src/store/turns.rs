@@ -250,6 +250,15 @@ pub async fn commit(tx: &mut TenantTx, turn: TurnCommit<'_>) -> Result<Committed
         )));
     }
 
+    // The choices are kept with the message too, not only in the outbox payload: the web chat
+    // shows them as buttons, also when the history is read again after a reload.
+    let choices = turn
+        .choices
+        .filter(|c| c.as_array().is_some_and(|a| !a.is_empty()));
+    let mut metadata = turn.metadata.clone();
+    if let (Some(c), Some(m)) = (choices, metadata.as_object_mut()) {
+        m.insert("choices".into(), c.clone());
+    }
     let message_id = MessageId::new();
     sqlx::query!(
         r#"INSERT INTO messages (id, tenant_id, conversation_id, role, text, turn_id, metadata)
@@ -259,7 +268,7 @@ pub async fn commit(tx: &mut TenantTx, turn: TurnCommit<'_>) -> Result<Committed
         conv.id.0,
         turn.reply,
         turn_id.0,
-        turn.metadata
+        metadata
     )
     .execute(tx.conn())
     .await?;
@@ -281,7 +290,7 @@ pub async fn commit(tx: &mut TenantTx, turn: TurnCommit<'_>) -> Result<Committed
                 "text": turn.reply,
                 "message_id": message_id,
             });
-            if let Some(c) = turn.choices.filter(|c| c.as_array().is_some_and(|a| !a.is_empty())) {
+            if let Some(c) = choices {
                 p["choices"] = c.clone();
             }
             p

@@ -422,6 +422,7 @@ pub async fn claim(
     let mut tx = state.services.db.tenant(tenant).await?;
     let e = handoff::claim(&mut tx, id, &by).await?;
     tx.commit().await?;
+    super::webchat::wake_conversation(&state, tenant, id).await;
     Ok(Json(HandoffChanged {
         handoff_state: "human",
         escalation: e,
@@ -467,6 +468,7 @@ pub async fn hand_back(
     let mut tx = state.services.db.tenant(tenant).await?;
     let e = handoff::hand_back(&mut tx, id, &by, body.note.as_deref()).await?;
     tx.commit().await?;
+    super::webchat::wake_conversation(&state, tenant, id).await;
     Ok(Json(HandoffChanged {
         handoff_state: "bot",
         escalation: e,
@@ -501,6 +503,7 @@ pub async fn close(
     let mut tx = state.services.db.tenant(tenant).await?;
     handoff::close(&mut tx, id, &by).await?;
     tx.commit().await?;
+    super::webchat::wake_conversation(&state, tenant, id).await;
     Ok(Json(Closed {
         status: "closed",
         handoff_state: "bot",

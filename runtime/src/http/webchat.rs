@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_actors::RootMsg;
 use switchboard_channels::webchat::{self, PostMessage};
 use switchboard_core::model::{ChannelKind, MessageView};
+use switchboard_core::store::handoff::{self, ContactHandoff, HandoffState};
 use switchboard_core::store::{channels, ingest, messages, platform};
 use switchboard_core::{ChannelId, ConversationId, MessageId, TenantId};
 use tracing::{info, instrument, warn};
@@ -71,10 +72,65 @@ pub struct MessageAccepted {
     pub duplicate: bool,
 }
 
-/// A session's messages, oldest first.
+/// A session's messages, oldest first, and who is answering it now.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct History {
     pub messages: Vec<MessageView>,
+    pub state: SessionState,
+}
+
+/// Who is answering a web-chat session, as its customer sees it: what the chat shows above the
+/// messages ("A colleague will reply", "You are chatting with Layla") and whether the agent is
+/// working on an answer. Sent with the history and as `state` events whenever it changes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SessionState {
+    /// `bot`: the agent answers; `waiting`: escalated, a colleague will reply; `human`: a
+    /// colleague has taken over.
+    pub handoff_state: HandoffState,
+    /// The first name of the colleague who took over, when the state is `human` and they have a
+    /// display name (never an email address or an API key's name).
+    pub human_name: Option<String>,
+    /// The agent is working on an answer to the customer's last message (a typing indicator).
+    pub agent_typing: bool,
+}
+
+impl SessionState {
+    /// What the customer may see of the conversation's handoff state (a contact that has not
+    /// written yet is talking to the bot).
+    pub fn for_customer(handoff: Option<&ContactHandoff>) -> SessionState {
+        let Some(h) = handoff else {
+            return SessionState {
+                handoff_state: HandoffState::Bot,
+                human_name: None,
+                agent_typing: false,
+            };
+        };
+        SessionState {
+            handoff_state: h.state,
+            human_name: match h.state {
+                HandoffState::Human => h.claimed_by.as_deref().and_then(first_name),
+                _ => None,
+            },
+            agent_typing: h.state == HandoffState::Bot && h.pending,
+        }
+    }
+}
+
+/// The first name in a transcript label, when the label is a person's display name: an email
+/// address, an API key or the bootstrap administrator is not shown to a customer.
+fn first_name(label: &str) -> Option<String> {
+    let label = label.trim();
+    if label.is_empty()
+        || label.contains('@')
+        || label.starts_with("API key")
+        || label.starts_with("platform admin")
+    {
+        return None;
+    }
+    label
+        .split_whitespace()
+        .next()
+        .map(|w| w.chars().take(40).collect())
 }
 
 /// `GET /api/v1/webchat/{channel_id}`: what the widget shows in its header.
@@ -209,6 +265,24 @@ pub async fn post_message(
     ))
 }
 
+/// Wakes the event streams of a conversation's web-chat session (if it is one) after its
+/// handoff state changed without a message to the customer (a claim, a hand-back, a close), so
+/// the chat shows the change at once. Best effort: streams re-read their state every
+/// [`STREAM_RECHECK`] anyway, which also covers streams served by another process.
+pub async fn wake_conversation(state: &AppState, tenant: TenantId, conversation: ConversationId) {
+    let address = async {
+        let mut tx = state.services.db.tenant(tenant).await?;
+        let a = handoff::customer_address(&mut tx, conversation).await?;
+        tx.commit().await?;
+        Ok::<_, switchboard_core::DbError>(a)
+    };
+    match address.await {
+        Ok(Some((channel, session))) => state.services.outbound.webchat.notify(channel, &session),
+        Ok(None) => {}
+        Err(e) => warn!(error = ?e, "could not wake the web-chat session"),
+    }
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AfterQuery {
@@ -216,17 +290,20 @@ pub struct AfterQuery {
     after: Option<i64>,
 }
 
-async fn read_messages(
+/// The session's messages after `after`, then its state. The state is read second, so a reply
+/// committed in between is never announced as "done" before the reply itself is listed.
+async fn read_session(
     state: &AppState,
     tenant: TenantId,
     channel: ChannelId,
     session: &str,
     after: i64,
-) -> Result<Vec<MessageView>, ApiError> {
+) -> Result<(Vec<MessageView>, SessionState), ApiError> {
     let mut tx = state.services.db.tenant(tenant).await?;
     let list = messages::for_contact(&mut tx, channel, session, after, HISTORY_LIMIT).await?;
+    let handoff = handoff::for_contact(&mut tx, channel, session).await?;
     tx.commit().await?;
-    Ok(list)
+    Ok((list, SessionState::for_customer(handoff.as_ref())))
 }
 
 fn check_session(session: &str) -> Result<(), ApiError> {
@@ -258,12 +335,17 @@ pub async fn history(
 ) -> Result<Json<History>, ApiError> {
     let (channel, tenant) = webchat_channel(&state, &raw).await?;
     check_session(&session)?;
-    let list = read_messages(&state, tenant, channel, &session, q.after.unwrap_or(0)).await?;
-    Ok(Json(History { messages: list }))
+    let (messages, session_state) =
+        read_session(&state, tenant, channel, &session, q.after.unwrap_or(0)).await?;
+    Ok(Json(History {
+        messages,
+        state: session_state,
+    }))
 }
 
-/// `GET …/sessions/{session_id}/events`: server-sent events of new messages. Resumes after
-/// `Last-Event-ID` (or `?after=`), so a reconnecting client misses nothing.
+/// `GET …/sessions/{session_id}/events`: server-sent events of new messages and of the
+/// session's state. Resumes after `Last-Event-ID` (or `?after=`), so a reconnecting client
+/// misses nothing; `state` events carry no id, so they never move that cursor.
 #[utoipa::path(
     get,
     path = "/api/v1/webchat/{channel_id}/sessions/{session_id}/events",
@@ -275,7 +357,7 @@ pub async fn history(
         AfterQuery,
     ),
     responses(
-        (status = 200, description = "A server-sent event stream: one `message` event per new message, its `id` the message's `seq` and its data a `MessageView` as JSON; keep-alive comments every 15 s", content_type = "text/event-stream", body = String),
+        (status = 200, description = "A server-sent event stream: one `message` event per new message, its `id` the message's `seq` and its data a `MessageView` as JSON; a `state` event (no id, its data a `SessionState` as JSON) first and whenever the handoff state or the typing indicator changes; keep-alive comments every 15 s", content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_session`: the session id is malformed"),
         (status = 403, description = "`channel_disabled`: the chat is switched off"),
         (status = 404, description = "No web-chat channel has this id"),
@@ -316,9 +398,11 @@ async fn stream_session(
     out: tokio::sync::mpsc::Sender<Event>,
 ) {
     let mut shutdown = state.shutdown.clone();
+    // The state last sent on this stream: a `state` event goes out first and on every change.
+    let mut shown: Option<SessionState> = None;
     loop {
-        match read_messages(&state, tenant, channel, &session, cursor).await {
-            Ok(list) => {
+        match read_session(&state, tenant, channel, &session, cursor).await {
+            Ok((list, now)) => {
                 let full_page = list.len() as i64 == HISTORY_LIMIT;
                 for m in list {
                     cursor = cursor.max(m.seq);
@@ -334,6 +418,16 @@ async fn stream_session(
                 if full_page {
                     continue; // A long backlog: keep reading before waiting.
                 }
+                if shown.as_ref() != Some(&now) {
+                    let event = Event::default()
+                        .event("state")
+                        .json_data(&now)
+                        .expect("session states serialize");
+                    if out.send(event).await.is_err() {
+                        return;
+                    }
+                    shown = Some(now);
+                }
             }
             Err(e) => warn!(error = ?e, "event stream could not read messages"),
         }
@@ -347,5 +441,56 @@ async fn stream_session(
             _ = out.closed() => return,
             _ = shutdown.wait_for(|s| *s) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handoff(state: HandoffState, claimed_by: Option<&str>, pending: bool) -> ContactHandoff {
+        ContactHandoff {
+            state,
+            claimed_by: claimed_by.map(str::to_owned),
+            pending,
+        }
+    }
+
+    #[test]
+    fn a_new_session_talks_to_the_bot() {
+        let s = SessionState::for_customer(None);
+        assert_eq!(s.handoff_state, HandoffState::Bot);
+        assert!(!s.agent_typing);
+        assert_eq!(s.human_name, None);
+    }
+
+    #[test]
+    fn the_agent_types_only_while_the_bot_owns_the_conversation() {
+        let bot = SessionState::for_customer(Some(&handoff(HandoffState::Bot, None, true)));
+        assert!(bot.agent_typing);
+        let waiting = SessionState::for_customer(Some(&handoff(HandoffState::Waiting, None, true)));
+        assert!(!waiting.agent_typing);
+        assert_eq!(waiting.human_name, None);
+    }
+
+    #[test]
+    fn a_customer_sees_a_colleagues_first_name_and_never_an_address_or_a_key() {
+        let name = |label: &str| {
+            SessionState::for_customer(Some(&handoff(HandoffState::Human, Some(label), false)))
+                .human_name
+        };
+        assert_eq!(name("Layla Haddad").as_deref(), Some("Layla"));
+        assert_eq!(name("ليلى حداد").as_deref(), Some("ليلى"));
+        assert_eq!(name("layla@sahara.example"), None);
+        assert_eq!(name("API key \"crm\""), None);
+        assert_eq!(name("platform admin (bootstrap token)"), None);
+        assert_eq!(name("  "), None);
+        // Only a human owner is named.
+        let waiting = SessionState::for_customer(Some(&handoff(
+            HandoffState::Waiting,
+            Some("Layla Haddad"),
+            false,
+        )));
+        assert_eq!(waiting.human_name, None);
     }
 }
