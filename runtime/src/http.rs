@@ -11,6 +11,7 @@ pub mod conversations;
 pub mod error;
 pub mod health;
 pub mod identity;
+pub mod inbox;
 pub mod knowledge;
 pub mod leads;
 pub mod metrics;
@@ -196,6 +197,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> (Router, Vec<RouteSpec>
             bookings::reschedule,
         )
         // The inbox.
+        .get("/inbox/events", Tenant(Viewer), inbox::events)
         .get("/conversations", Tenant(Viewer), conversations::list)
         .get(
             "/conversations/{conversation_id}",

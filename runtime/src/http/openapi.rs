@@ -32,8 +32,8 @@ use utoipa::OpenApi;
 
 use super::table::RouteSpec;
 use super::{
-    admin, agent, analytics, bookings, channels, conversations, health, identity, knowledge, leads,
-    metrics, pages, webchat, webhooks,
+    admin, agent, analytics, bookings, channels, conversations, health, identity, inbox, knowledge,
+    leads, metrics, pages, webchat, webhooks,
 };
 use crate::auth::Access;
 
@@ -157,6 +157,7 @@ administrators, name it with `?tenant=<slug or id>`. Another tenant's resources 
         bookings::show,
         bookings::cancel,
         bookings::reschedule,
+        inbox::events,
         conversations::list,
         conversations::show,
         conversations::reply,
