@@ -156,6 +156,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> (Router, Vec<RouteSpec>
         .delete("/keys/{key_id}", Tenant(TenantAdmin), identity::revoke_key)
         .get("/audit", Tenant(TenantAdmin), identity::list_audit)
         .get("/analytics", Tenant(Viewer), analytics::get)
+        .get("/analytics/series", Tenant(Viewer), analytics::series)
         // Channels.
         .get("/channels", TenantOrPlatform(Viewer), admin::list_channels)
         .post("/channels", Tenant(TenantAdmin), channels::create)

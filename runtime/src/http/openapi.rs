@@ -143,6 +143,7 @@ administrators, name it with `?tenant=<slug or id>`. Another tenant's resources 
         identity::revoke_key,
         identity::list_audit,
         analytics::get,
+        analytics::series,
         admin::list_channels,
         channels::create,
         channels::show,
