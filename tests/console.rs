@@ -134,7 +134,10 @@ async fn the_console_and_every_file_it_loads_are_served_with_their_types_and_no_
         .iter()
         .map(|(n, _, _)| n.to_string())
         .collect();
-    assert_eq!(seen, embedded, "files reached from /console = files embedded");
+    assert_eq!(
+        seen, embedded,
+        "files reached from /console = files embedded"
+    );
 
     // Every file of the folder is embedded (index.html is the shell itself).
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/console");

@@ -23,7 +23,11 @@ const NO_JSON_SUCCESS: [(&str, &str, &str); 13] = [
     ("get", "/console/reset-password", "an HTML page"),
     ("get", "/docs", "an HTML page"),
     ("get", "/console", "the console's HTML shell"),
-    ("get", "/console/assets/{file}", "a script or style sheet of the console"),
+    (
+        "get",
+        "/console/assets/{file}",
+        "a script or style sheet of the console",
+    ),
     ("post", "/api/v1/auth/sign-out", "204, no body"),
     ("post", "/api/v1/auth/password", "204, no body"),
     (

@@ -105,26 +105,37 @@ pub async fn docs() -> impl IntoResponse {
     )
 }
 
+/// `(name, content type, content)` of a file of `assets/console/`, embedded at build time.
+macro_rules! console_asset {
+    ($name:literal, $content_type:expr) => {
+        (
+            $name,
+            $content_type,
+            include_str!(concat!("../../assets/console/", $name)),
+        )
+    };
+}
+
 /// The console's files: name, content type, content. The shell (`index.html`) names only files of
 /// this list, and every module imports only files of this list (`tests/console.rs` checks both).
 pub const CONSOLE_ASSETS: &[(&str, &str, &str)] = &[
-    ("console.css", CSS, include_str!("../../assets/console/console.css")),
-    ("app.js", JS, include_str!("../../assets/console/app.js")),
-    ("api.js", JS, include_str!("../../assets/console/api.js")),
-    ("i18n.js", JS, include_str!("../../assets/console/i18n.js")),
-    ("ui.js", JS, include_str!("../../assets/console/ui.js")),
-    ("page-signin.js", JS, include_str!("../../assets/console/page-signin.js")),
-    ("page-inbox.js", JS, include_str!("../../assets/console/page-inbox.js")),
-    ("page-escalations.js", JS, include_str!("../../assets/console/page-escalations.js")),
-    ("page-prompts.js", JS, include_str!("../../assets/console/page-prompts.js")),
-    ("page-knowledge.js", JS, include_str!("../../assets/console/page-knowledge.js")),
-    ("page-channels.js", JS, include_str!("../../assets/console/page-channels.js")),
-    ("page-people.js", JS, include_str!("../../assets/console/page-people.js")),
-    ("page-audit.js", JS, include_str!("../../assets/console/page-audit.js")),
-    ("page-analytics.js", JS, include_str!("../../assets/console/page-analytics.js")),
-    ("page-bookings.js", JS, include_str!("../../assets/console/page-bookings.js")),
-    ("page-leads.js", JS, include_str!("../../assets/console/page-leads.js")),
-    ("page-tenants.js", JS, include_str!("../../assets/console/page-tenants.js")),
+    console_asset!("console.css", CSS),
+    console_asset!("app.js", JS),
+    console_asset!("api.js", JS),
+    console_asset!("i18n.js", JS),
+    console_asset!("ui.js", JS),
+    console_asset!("page-signin.js", JS),
+    console_asset!("page-inbox.js", JS),
+    console_asset!("page-escalations.js", JS),
+    console_asset!("page-prompts.js", JS),
+    console_asset!("page-knowledge.js", JS),
+    console_asset!("page-channels.js", JS),
+    console_asset!("page-people.js", JS),
+    console_asset!("page-audit.js", JS),
+    console_asset!("page-analytics.js", JS),
+    console_asset!("page-bookings.js", JS),
+    console_asset!("page-leads.js", JS),
+    console_asset!("page-tenants.js", JS),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";
@@ -177,7 +188,10 @@ pub async fn console_asset(Path(file): Path<String>, headers: HeaderMap) -> Resp
     let etag = format!("\"{:016x}\"", fnv1a(body.as_bytes()));
     let cache = [
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
         (
             header::ETAG,
             HeaderValue::from_str(&etag).expect("an ETag is ASCII"),
