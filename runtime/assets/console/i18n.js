@@ -476,7 +476,8 @@ const ar = {
   'bk.timezone': 'المنطقة الزمنية',
   'bk.slot': 'مدة الموعد (دقائق)',
   'bk.buffer': 'الفاصل (دقائق)',
-  'bk.hours_hint': 'مثال 09:00-12:00, 13:00-17:00؛ فارغ = مغلق',
+  // The example is isolated left to right (U+2066 … U+2069) inside the Arabic sentence.
+  'bk.hours_hint': 'مثال: \u206609:00-12:00, 13:00-17:00\u2069؛ فارغ = مغلق',
   'bk.day.mon': 'الاثنين', 'bk.day.tue': 'الثلاثاء', 'bk.day.wed': 'الأربعاء', 'bk.day.thu': 'الخميس',
   'bk.day.fri': 'الجمعة', 'bk.day.sat': 'السبت', 'bk.day.sun': 'الأحد',
   'bk.none': 'لم تُحدد أوقات التوفر.',

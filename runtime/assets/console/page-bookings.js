@@ -21,9 +21,9 @@ export async function render(ctx) {
   const avail = h('section.panel#availability');
   mount(el, h('div.page-head', h('h1', { tabindex: '-1' }, t('bk.title')),
     h('div.actions',
-      h('button.secondary', { type: 'button', 'aria-label': t('bk.prev'), onclick: () => { start.setUTCDate(start.getUTCDate() - 7); load(); } }, '‹'),
+      h('button.secondary', { type: 'button', 'aria-label': t('bk.prev'), onclick: () => { start.setUTCDate(start.getUTCDate() - 7); load(); } }, h('span.flip', { 'aria-hidden': 'true' }, '‹')),
       label,
-      h('button.secondary', { type: 'button', 'aria-label': t('bk.next'), onclick: () => { start.setUTCDate(start.getUTCDate() + 7); load(); } }, '›'))),
+      h('button.secondary', { type: 'button', 'aria-label': t('bk.next'), onclick: () => { start.setUTCDate(start.getUTCDate() + 7); load(); } }, h('span.flip', { 'aria-hidden': 'true' }, '›')))),
   week, avail);
 
   async function load() {
