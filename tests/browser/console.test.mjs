@@ -211,11 +211,38 @@ test('each role sees only its pages and actions; every page in English and Arabi
           paints.push({ lang, route, fcp });
           await page.waitForFunction(() => !document.querySelector('main [aria-busy="true"]'), null, { timeout: 10_000 }).catch(() => {});
           assert.equal(await page.evaluate(() => document.documentElement.dir), lang === 'ar' ? 'rtl' : 'ltr');
+          // Every control has a label, every button a name, every text input dir=auto.
+          const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
+            .filter((e) => !e.closest('[hidden]'))
+            .filter((e) => {
+              if (e.tagName === 'BUTTON') return !(e.textContent.trim() || e.getAttribute('aria-label'));
+              return !((e.labels && e.labels.length) || e.getAttribute('aria-label') || e.getAttribute('aria-labelledby'));
+            })
+            .map((e) => e.outerHTML.slice(0, 80)));
+          assert.deepEqual(unlabelled, [], `${route}: controls without a label`);
+          const noDir = await page.evaluate(() => [...document.querySelectorAll('main textarea, main input:not([type]), main input[type=text], main input[type=search]')]
+            .filter((e) => !e.hasAttribute('dir')).map((e) => e.outerHTML.slice(0, 80)));
+          assert.deepEqual(noDir, [], `${route}: text inputs without dir`);
           await page.screenshot({ path: path.join(SHOTS, `console-${route}-${lang}.png`), fullPage: true });
         }
       }
       await page.locator('#lang-switch').click();
       await page.waitForFunction(() => document.documentElement.dir === 'ltr');
+      // Analytics draws its charts as inline SVG.
+      await page.goto(`${BASE}/console#/analytics`);
+      await page.waitForSelector('#charts figure.chart svg polyline');
+      // Every page at 360 px wide: nothing wider than the screen (wide tables scroll in their box).
+      await page.setViewportSize({ width: 360, height: 740 });
+      const wide = [];
+      for (const route of NAV.platform_admin) {
+        await page.goto(`${BASE}/console?narrow=${Date.now()}#/${route}`);
+        await page.waitForSelector('main h1');
+        await page.waitForFunction(() => !document.querySelector('main [aria-busy="true"]'), null, { timeout: 10_000 }).catch(() => {});
+        const width = await page.evaluate(() => document.documentElement.scrollWidth);
+        if (width > 361) wide.push(`${route}: ${width}px`);
+        await page.screenshot({ path: path.join(SHOTS, `console-${route}-360-en.png`), fullPage: true });
+      }
+      assert.deepEqual(wide, [], 'no page is wider than 360 px');
     }
   }
   const fcps = paints.map((p) => p.fcp).filter((x) => x !== null);

@@ -40,6 +40,39 @@ export function lineChart(title, xs, series, fmt = (v) => fmtNumber(v)) {
     h('div.legend', series.map((s, k) => h('span', h(`span.sw.s${k}`), s.label))));
 }
 
+/** A point of the series from a report's totals (the shape `GET /analytics/series` answers). */
+function pointOf(start, f) {
+  const ms = (x) => (x === null || x === undefined ? null : x * 1000);
+  return {
+    start,
+    conversations: f.conversations ?? 0,
+    customer_messages: f.messages?.customer ?? 0,
+    agent_messages: f.messages?.agent ?? 0,
+    human_messages: f.messages?.human ?? 0,
+    resolution_rate: f.resolution_rate ?? null,
+    handoff_rate: f.handoff_rate ?? null,
+    bot_first_response_p50_ms: ms(f.bot_response?.median_seconds),
+    human_first_response_p50_ms: ms(f.human_response?.median_seconds),
+    tokens: (f.tokens?.input ?? 0) + (f.tokens?.output ?? 0),
+    cost: f.tokens?.cost_usd ?? 0,
+  };
+}
+
+/**
+ * The series from one `GET /analytics` per bucket, for servers without `/analytics/series`
+ * (at most 62 buckets: two months of days, or two days of hours).
+ */
+async function seriesFromReports(api, from, to, bucket) {
+  const step = bucket === 'hour' ? 3600e3 : 86400e3;
+  const starts = [];
+  for (let x = new Date(from).getTime(); x < new Date(to).getTime() && starts.length < 62; x += step) starts.push(x);
+  const points = await Promise.all(starts.map(async (x) => {
+    const r = await api.get('/analytics', { from: new Date(x).toISOString(), to: new Date(x + step).toISOString() });
+    return pointOf(new Date(x).toISOString(), r.report.totals);
+  }));
+  return { bucket, points, derived: true };
+}
+
 export async function render(ctx) {
   const { el, t, api } = ctx;
   const day = (d) => d.toISOString().slice(0, 10);
@@ -59,7 +92,9 @@ export async function render(ctx) {
     const range = { from: `${from.value}T00:00:00Z`, to: end.toISOString() };
     const [totals, series] = await Promise.all([
       api.get('/analytics', range),
-      api.get('/analytics/series', { ...range, bucket: bucket.value }).catch((e) => ({ missing: e })),
+      api.get('/analytics/series', { ...range, bucket: bucket.value })
+        .catch((e) => (e.status === 404 ? seriesFromReports(api, range.from, range.to, bucket.value) : { missing: e }))
+        .catch((e) => ({ missing: e })),
     ]);
     if (ctx.stale()) return;
     const f = totals.report ? totals.report.totals : {};

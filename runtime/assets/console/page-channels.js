@@ -45,7 +45,7 @@ export async function render(ctx) {
     return h('article.card', { dataset: { channel: c.id, kind: c.kind } },
       h('div.row', h('h2', { dir: 'auto' }, c.name), badge(c.kind, 'accent'), badge(c.enabled ? t('common.enabled') : t('common.disabled'), c.enabled ? 'ok' : 'plain')),
       url ? h('div.field', h('label', { for: urlId }, c.webhook_url ? t('ch.webhook') : 'URL'),
-        h('div.copy-row', h('input', { id: urlId, readonly: true, value: url }),
+        h('div.copy-row', h('input', { id: urlId, readonly: true, value: url, dir: 'ltr' }),
           h('button.small.secondary', { type: 'button', 'aria-label': `${t('common.copy')}: ${t('ch.webhook')}`, onclick: () => copyText(url) }, t('common.copy')))) : null,
       health,
       h('div.actions',

@@ -70,7 +70,7 @@ async function keys(ctx) {
       const r = await api.post('/keys', { name: name.value.trim(), role: role.value });
       const id = 'new-key-secret';
       mount(secretBox, h('div.notice', h('label', { for: id }, t('keys.secret')),
-        h('div.copy-row', h('input', { id, readonly: true, value: r.secret }),
+        h('div.copy-row', h('input', { id, readonly: true, value: r.secret, dir: 'ltr' }),
           h('button.small.secondary', { type: 'button', onclick: () => copyText(r.secret) }, t('common.copy')))));
       name.value = '';
       await load();
