@@ -230,7 +230,8 @@ test('each role sees only its pages and actions; every page in English and Arabi
       await page.waitForFunction(() => document.documentElement.dir === 'ltr');
       // Analytics draws its charts as inline SVG.
       await page.goto(`${BASE}/console#/analytics`);
-      await page.waitForSelector('#charts figure.chart svg polyline');
+      await page.waitForSelector('#charts figure.chart svg polyline', { state: 'attached' });
+      assert.notEqual((await page.locator('#kpis .kpi .v').first().innerText()).trim(), '—', 'totals are shown');
       // Every page at 360 px wide: nothing wider than the screen (wide tables scroll in their box).
       await page.setViewportSize({ width: 360, height: 740 });
       const wide = [];

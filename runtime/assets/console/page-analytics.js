@@ -68,7 +68,7 @@ async function seriesFromReports(api, from, to, bucket) {
   for (let x = new Date(from).getTime(); x < new Date(to).getTime() && starts.length < 62; x += step) starts.push(x);
   const points = await Promise.all(starts.map(async (x) => {
     const r = await api.get('/analytics', { from: new Date(x).toISOString(), to: new Date(x + step).toISOString() });
-    return pointOf(new Date(x).toISOString(), r.report.totals);
+    return pointOf(new Date(x).toISOString(), r.totals || {});
   }));
   return { bucket, points, derived: true };
 }
@@ -97,7 +97,7 @@ export async function render(ctx) {
         .catch((e) => ({ missing: e })),
     ]);
     if (ctx.stale()) return;
-    const f = totals.report ? totals.report.totals : {};
+    const f = totals.totals || {};
     const pct = (v) => (v === null || v === undefined ? '—' : fmtNumber(v, { style: 'percent', maximumFractionDigits: 1 }));
     const kpi = (label, value) => h('div.kpi', h('div.muted', label), h('div.v', value));
     mount(kpis,
