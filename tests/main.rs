@@ -21,6 +21,7 @@ mod dispatcher;
 mod embedded;
 mod handoff;
 mod identity;
+mod inbox;
 mod knowledge;
 mod leads;
 mod openapi;

@@ -144,6 +144,9 @@ async fn deliver(
         };
         let mut tx = services.db.tenant(row.tenant_id).await?;
         let mut later = None;
+        // Whether the message is now sent or failed (the inbox shows its delivery status);
+        // a row put back for later changed nothing the inbox shows.
+        let mut settled = true;
         match result {
             Ok(receipt) => {
                 outbox::mark_sent(&mut tx, row.id, receipt.provider_ref.as_deref()).await?;
@@ -160,6 +163,7 @@ async fn deliver(
                 let next = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
                 outbox::mark_deferred(&mut tx, row.id, next).await?;
                 later = Some(next);
+                settled = false;
                 debug!(reason = %message, ?wait, "rate limited; deferred");
                 delivery_metric(item.channel_kind, "rate_limited");
             }
@@ -169,6 +173,7 @@ async fn deliver(
                 let next = Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default();
                 outbox::mark_retry(&mut tx, row.id, &e, next).await?;
                 later = Some(next);
+                settled = false;
                 warn!(error = %e, attempts = row.attempts, ?backoff, "delivery failed; will retry");
                 delivery_metric(item.channel_kind, "retry");
             }
@@ -180,6 +185,15 @@ async fn deliver(
             }
         }
         tx.commit().await?;
+        if settled {
+            services.inbox.publish(
+                row.tenant_id,
+                crate::inbox::InboxEvent::conversation(
+                    item.conversation_id,
+                    crate::inbox::ConversationReason::Delivery,
+                ),
+            );
+        }
         Ok(later)
     }
     .instrument(span)

@@ -341,6 +341,13 @@ pub async fn send_due_reminders(services: &Services) -> Result<(), DbError> {
         )
         .await?;
         tx.commit().await?;
+        services.inbox.publish(
+            tenant,
+            crate::inbox::InboxEvent::conversation(
+                e.conversation_id,
+                crate::inbox::ConversationReason::Message,
+            ),
+        );
         info!(escalation_id = %e.id, reminder = n, "reminded the team of an unclaimed escalation");
         sent = true;
     }

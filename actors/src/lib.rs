@@ -21,6 +21,7 @@ pub mod conversation;
 pub mod dispatcher;
 pub mod effects;
 pub mod handoff;
+pub mod inbox;
 pub mod leads;
 pub mod parked;
 pub mod responder;
@@ -119,6 +120,9 @@ pub struct Services {
     /// Nothing in the pipeline reads them; they travel here because this is what every handler
     /// already holds.
     pub prices: Arc<switchboard_core::store::analytics::PriceTable>,
+    /// The live inbox's hints to the tenants' consoles, published after each commit that
+    /// changes a conversation or an escalation (see [`inbox`]).
+    pub inbox: inbox::InboxHub,
 }
 
 impl std::fmt::Debug for Services {

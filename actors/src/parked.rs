@@ -32,7 +32,7 @@ use serde_json::json;
 use switchboard_core::store::actions::ActionSettings;
 use switchboard_core::store::handoff::{self, HandoffState, TECHNICAL_HOLDING_EVENT};
 use switchboard_core::store::turns::{self, ConversationInfo, PendingEvent};
-use switchboard_core::{DbError, EventId, TenantTx};
+use switchboard_core::{ConversationId, DbError, EventId, TenantId, TenantTx};
 use switchboard_prompts::detect_language;
 use switchboard_prompts::handoff::technical_holding_message;
 use tracing::{info, warn};
@@ -111,6 +111,10 @@ pub struct ParkReport {
     pub parked: u64,
     pub holding_message: bool,
     pub escalated: bool,
+    /// The conversation (set when events were parked) and the escalation opened, for the
+    /// inbox's hints.
+    pub conversation: Option<(TenantId, ConversationId)>,
+    pub escalation: Option<uuid::Uuid>,
 }
 
 impl ParkReport {
@@ -126,6 +130,28 @@ impl ParkReport {
         }
         if self.escalated {
             services.effects_kick.notify_one();
+        }
+        if let Some((tenant, conversation)) = self.conversation {
+            use crate::inbox::{ConversationReason, EscalationStatus, InboxEvent};
+            let mut events = Vec::new();
+            if self.holding_message {
+                events.push(InboxEvent::conversation(
+                    conversation,
+                    ConversationReason::Message,
+                ));
+            }
+            if let Some(id) = self.escalation.filter(|_| self.escalated) {
+                events.push(InboxEvent::escalation(
+                    id,
+                    conversation,
+                    EscalationStatus::Waiting,
+                ));
+                events.push(InboxEvent::conversation(
+                    conversation,
+                    ConversationReason::State,
+                ));
+            }
+            services.inbox.publish_all(tenant, events);
         }
     }
 }
@@ -156,6 +182,7 @@ pub async fn park_exhausted(tx: &mut TenantTx, input: &Parking<'_>) -> Result<Pa
     );
     let mut report = ParkReport {
         parked: parked.len() as u64,
+        conversation: Some((tx.tenant_id(), conversation)),
         ..ParkReport::default()
     };
     let already_told = owner.state == HandoffState::Bot
@@ -212,6 +239,7 @@ pub async fn park_exhausted(tx: &mut TenantTx, input: &Parking<'_>) -> Result<Pa
         )
         .await?;
         report.escalated = created;
+        report.escalation = Some(e.id);
         escalation_id = Some(e.id);
         expectation = Some(expect);
     }

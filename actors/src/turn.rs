@@ -301,7 +301,7 @@ pub async fn run(
             usage_log.extend(usage);
             return Ok(Some(Err(done.is_some())));
         }
-        let failures = handoff::after_bot_turn(&mut tx, conversation, failed).await?;
+        let failures = handoff::after_bot_turn(&mut tx, conversation, failed, lang.code()).await?;
         let limit = action_settings.max_failed_answers;
         if plan.is_none() && action_settings.enabled("handoff") {
             if limit > 0 && failures >= limit {
@@ -329,6 +329,8 @@ pub async fn run(
                 }
             }
         }
+        // The escalation this turn opened, for the inbox's hint once committed.
+        let mut opened = None;
         if let Some(p) = &plan {
             let now = chrono::Utc::now();
             let (expect, after_hours) =
@@ -348,6 +350,9 @@ pub async fn run(
                 },
             )
             .await?;
+            if created {
+                opened = Some(e.id);
+            }
             let holding = holding_message(lang, &expect);
             reply.text = match (p.keep_answer, created) {
                 (true, _) if reply.text.trim().is_empty() => holding,
@@ -387,7 +392,7 @@ pub async fn run(
                 // Escalations, and tools (booking invites, CRM calls), may have queued
                 // effects: the worker need not wait for its next poll.
                 services.effects_kick.notify_one();
-                Ok(Some(Ok((c, reply.responder))))
+                Ok(Some(Ok((c, reply.responder, opened))))
             }
             Err(DbError::Conflict(why)) => {
                 tx.rollback().await?;
@@ -415,7 +420,7 @@ pub async fn run(
             return Err(record_failure(services, tenant, &event_ids, e).await);
         }
     };
-    let (committed, responder) = match committed {
+    let (committed, responder, opened) = match committed {
         Some(Ok(c)) => c,
         Some(Err(silenced)) => {
             record_spent(services, tenant, conversation, &usage_log).await;
@@ -437,6 +442,7 @@ pub async fn run(
         }
     };
     services.outbox_kick.notify_one();
+    publish_reply(services, tenant, conversation, opened);
     if responder == "llm" {
         // Long conversations get their rolling summary refreshed after the reply is out, in
         // the background, so it never delays an answer.
@@ -452,6 +458,32 @@ pub async fn run(
         turn: committed.turn_id,
         events: event_ids.len(),
     })
+}
+
+/// Tells the tenant's consoles about a committed reply and the escalation it opened, if any.
+fn publish_reply(
+    services: &Services,
+    tenant: TenantId,
+    conversation: ConversationId,
+    opened: Option<uuid::Uuid>,
+) {
+    use crate::inbox::{ConversationReason, EscalationStatus, InboxEvent};
+    let mut events = vec![InboxEvent::conversation(
+        conversation,
+        ConversationReason::Message,
+    )];
+    if let Some(id) = opened {
+        events.push(InboxEvent::escalation(
+            id,
+            conversation,
+            EscalationStatus::Waiting,
+        ));
+        events.push(InboxEvent::conversation(
+            conversation,
+            ConversationReason::State,
+        ));
+    }
+    services.inbox.publish_all(tenant, events);
 }
 
 /// Why a turn answers without knowledge.

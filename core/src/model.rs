@@ -104,6 +104,8 @@ pub struct Recorded {
     pub message_id: MessageId,
     /// True when this delivery had been recorded before; nothing new was stored.
     pub duplicate: bool,
+    /// True when this message opened the conversation (its contact's first on the channel).
+    pub conversation_created: bool,
 }
 
 /// A stored message as the history and event-stream APIs show it.

@@ -11,6 +11,7 @@ pub mod contacts;
 pub mod effects;
 pub mod handoff;
 pub mod identity;
+pub mod inbox;
 pub mod ingest;
 pub mod leads;
 pub mod memory;

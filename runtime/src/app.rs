@@ -360,6 +360,7 @@ impl Application {
             faults: options.faults,
             embedders,
             prices,
+            inbox: Default::default(),
         });
         let (root, root_handle) = Actor::spawn(None, RootSupervisor, services.clone())
             .await

@@ -11,6 +11,7 @@ pub mod conversations;
 pub mod error;
 pub mod health;
 pub mod identity;
+pub mod inbox;
 pub mod knowledge;
 pub mod leads;
 pub mod metrics;
@@ -155,6 +156,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> (Router, Vec<RouteSpec>
         .delete("/keys/{key_id}", Tenant(TenantAdmin), identity::revoke_key)
         .get("/audit", Tenant(TenantAdmin), identity::list_audit)
         .get("/analytics", Tenant(Viewer), analytics::get)
+        .get("/analytics/series", Tenant(Viewer), analytics::series)
         // Channels.
         .get("/channels", TenantOrPlatform(Viewer), admin::list_channels)
         .post("/channels", Tenant(TenantAdmin), channels::create)
@@ -196,6 +198,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> (Router, Vec<RouteSpec>
             bookings::reschedule,
         )
         // The inbox.
+        .get("/inbox/events", Tenant(Viewer), inbox::events)
         .get("/conversations", Tenant(Viewer), conversations::list)
         .get(
             "/conversations/{conversation_id}",

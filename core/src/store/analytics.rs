@@ -118,6 +118,18 @@ impl Range {
     }
 }
 
+impl Range {
+    /// The range at PostgreSQL's precision, so that the buckets the database computes from
+    /// `from` are the instants computed here.
+    fn in_microseconds(self) -> Range {
+        use chrono::SubsecRound;
+        Range {
+            from: self.from.trunc_subsecs(6),
+            to: self.to.trunc_subsecs(6),
+        }
+    }
+}
+
 /// An RFC 3339 time (any offset), or a `YYYY-MM-DD` date meaning its midnight in UTC.
 pub fn parse_instant(raw: &str) -> Option<DateTime<Utc>> {
     let raw = raw.trim();
@@ -392,32 +404,45 @@ impl From<sqlx::Error> for AnalyticsError {
     }
 }
 
-/// Figures being gathered: the totals and one entry per channel. Rows of the per-channel
-/// grouping whose channel is NULL (bookings made by an admin, previews) belong to no channel:
-/// they are in the totals' own row and dropped here.
+/// Figures being gathered, per bucket: the totals (channel `None`) and one entry per channel.
+/// Rows of the per-channel grouping whose channel is NULL (bookings made by an admin,
+/// previews) belong to no channel: they are in the totals' own row and dropped here.
+#[derive(Default)]
 struct Tally {
-    totals: Figures,
-    channels: HashMap<Uuid, Figures>,
-    tokens: HashMap<Option<Uuid>, Vec<(String, i64, i64)>>,
+    figures: HashMap<(DateTime<Utc>, Option<Uuid>), Figures>,
+    tokens: HashMap<(DateTime<Utc>, Option<Uuid>), Vec<(String, i64, i64)>>,
 }
 
 impl Tally {
-    fn at(&mut self, total: bool, channel: Option<Uuid>) -> Option<&mut Figures> {
-        if total {
-            Some(&mut self.totals)
-        } else {
-            channel.and_then(|c| self.channels.get_mut(&c))
-        }
+    fn at(
+        &mut self,
+        bucket: DateTime<Utc>,
+        total: bool,
+        channel: Option<Uuid>,
+    ) -> Option<&mut Figures> {
+        let key = if total { None } else { Some(channel?) };
+        Some(self.figures.entry((bucket, key)).or_default())
+    }
+
+    /// The figures of one bucket and scope, with their rates and priced tokens.
+    fn take(
+        &mut self,
+        bucket: DateTime<Utc>,
+        channel: Option<Uuid>,
+        prices: &PriceTable,
+    ) -> Figures {
+        let mut f = self.figures.remove(&(bucket, channel)).unwrap_or_default();
+        let usage = self.tokens.remove(&(bucket, channel)).unwrap_or_default();
+        finish(&mut f, usage, prices);
+        f
     }
 }
 
-/// The analytics of the current tenant over `range`, of every channel or of `channel` only.
-pub async fn report(
+/// The tenant's channels (only `channel` with a filter), oldest first.
+async fn channels_of(
     tx: &mut TenantTx,
-    range: Range,
     channel: Option<ChannelId>,
-    prices: &PriceTable,
-) -> Result<Report, AnalyticsError> {
+) -> Result<Vec<(Uuid, String, String)>, AnalyticsError> {
     let mut channels: Vec<(Uuid, String, String)> =
         sqlx::query_as("SELECT id, kind, name FROM channels ORDER BY created_at, id")
             .fetch_all(tx.conn())
@@ -428,71 +453,22 @@ pub async fn report(
             return Err(AnalyticsError::UnknownChannel(c));
         }
     }
-    let mut tally = Tally {
-        totals: Figures::default(),
-        channels: channels
-            .iter()
-            .map(|(id, _, _)| (*id, Figures::default()))
-            .collect(),
-        tokens: HashMap::new(),
-    };
+    Ok(channels)
+}
+
+/// The analytics of the current tenant over `range`, of every channel or of `channel` only.
+pub async fn report(
+    tx: &mut TenantTx,
+    range: Range,
+    channel: Option<ChannelId>,
+    prices: &PriceTable,
+) -> Result<Report, AnalyticsError> {
+    let range = range.in_microseconds();
+    let mut channels = channels_of(tx, channel).await?;
+    // One bucket, the whole range.
+    let step = range.to - range.from;
+    let mut tally = gather(tx, range, step, channel).await?;
     let (from, to, only) = (range.from, range.to, channel.map(|c| c.0));
-
-    let rows: Vec<(Option<Uuid>, bool, i64, i64, i64)> = sqlx::query_as(MESSAGES)
-        .bind(from)
-        .bind(to)
-        .bind(only)
-        .fetch_all(tx.conn())
-        .await?;
-    for (ch, total, customer, agent, human) in rows {
-        if let Some(f) = tally.at(total, ch) {
-            f.messages = MessageCounts {
-                customer,
-                agent,
-                human,
-            };
-        }
-    }
-
-    let rows: Vec<(Option<Uuid>, bool, i64, i64, i64)> = sqlx::query_as(CONVERSATIONS)
-        .bind(from)
-        .bind(to)
-        .bind(only)
-        .bind(TECHNICAL_HOLDING_EVENT)
-        .fetch_all(tx.conn())
-        .await?;
-    for (ch, total, conversations, handed_off, resolved) in rows {
-        if let Some(f) = tally.at(total, ch) {
-            f.conversations = conversations;
-            f.handed_off = handed_off;
-            f.resolved = resolved;
-        }
-    }
-
-    type Times = (Option<Uuid>, bool, i64, i64, Option<f64>, Option<f64>);
-    for (sql, human) in [(BOT_RESPONSE, false), (HUMAN_RESPONSE, true)] {
-        let rows: Vec<Times> = sqlx::query_as(sql)
-            .bind(from)
-            .bind(to)
-            .bind(only)
-            .fetch_all(tx.conn())
-            .await?;
-        for (ch, total, answered, unanswered, median, p90) in rows {
-            if let Some(f) = tally.at(total, ch) {
-                let times = ResponseTimes {
-                    answered,
-                    unanswered,
-                    median_seconds: median.map(milliseconds),
-                    p90_seconds: p90.map(milliseconds),
-                };
-                if human {
-                    f.human_response = times;
-                } else {
-                    f.bot_response = times;
-                }
-            }
-        }
-    }
 
     let rows: Vec<(Option<Uuid>, bool, i64, i64, i64)> = sqlx::query_as(BOOKINGS)
         .bind(from)
@@ -501,7 +477,7 @@ pub async fn report(
         .fetch_all(tx.conn())
         .await?;
     for (ch, total, made, rescheduled, cancelled) in rows {
-        if let Some(f) = tally.at(total, ch) {
+        if let Some(f) = tally.at(from, total, ch) {
             f.bookings = BookingCounts {
                 made,
                 rescheduled,
@@ -517,53 +493,19 @@ pub async fn report(
         .fetch_all(tx.conn())
         .await?;
     for (ch, total, score, n) in rows {
-        if let Some(f) = tally.at(total, ch) {
+        if let Some(f) = tally.at(from, total, ch) {
             f.leads.add(score, n);
         }
     }
 
-    let rows: Vec<(Option<Uuid>, bool, String, i64, i64)> = sqlx::query_as(TOKENS)
-        .bind(from)
-        .bind(to)
-        .bind(only)
-        .fetch_all(tx.conn())
-        .await?;
-    for (ch, total, model, input, output) in rows {
-        let key = if total { None } else { ch };
-        if total || ch.is_some() {
-            tally
-                .tokens
-                .entry(key)
-                .or_default()
-                .push((model, input, output));
-        }
-    }
-
-    let Tally {
-        mut totals,
-        channels: mut by_id,
-        mut tokens,
-    } = tally;
-    finish(
-        &mut totals,
-        tokens.remove(&None).unwrap_or_default(),
-        prices,
-    );
+    let totals = tally.take(from, None, prices);
     let by_channel = channels
         .drain(..)
-        .map(|(id, kind, name)| {
-            let mut figures = by_id.remove(&id).unwrap_or_default();
-            finish(
-                &mut figures,
-                tokens.remove(&Some(id)).unwrap_or_default(),
-                prices,
-            );
-            ChannelFigures {
-                channel_id: ChannelId(id),
-                kind,
-                name,
-                figures,
-            }
+        .map(|(id, kind, name)| ChannelFigures {
+            channel_id: ChannelId(id),
+            kind,
+            name,
+            figures: tally.take(from, Some(id), prices),
         })
         .collect();
     Ok(Report {
@@ -571,6 +513,246 @@ pub async fn report(
         channel,
         totals,
         by_channel,
+    })
+}
+
+/// The figures that have a time series, per bucket of `step` from `range.from` (the last
+/// bucket ends at `range.to`), in total and per channel: messages, conversations with
+/// resolution and handoff, response times and tokens. Each bucket's figures are those a
+/// report over that bucket alone would give: the queries are the report's own.
+async fn gather(
+    tx: &mut TenantTx,
+    range: Range,
+    step: Duration,
+    channel: Option<ChannelId>,
+) -> Result<Tally, AnalyticsError> {
+    let mut tally = Tally::default();
+    let (from, to, only) = (range.from, range.to, channel.map(|c| c.0));
+    let step = step.num_microseconds().unwrap_or(i64::MAX).max(1);
+
+    let rows: Vec<(DateTime<Utc>, Option<Uuid>, bool, i64, i64, i64)> = sqlx::query_as(MESSAGES)
+        .bind(from)
+        .bind(to)
+        .bind(only)
+        .bind(step)
+        .fetch_all(tx.conn())
+        .await?;
+    for (bucket, ch, total, customer, agent, human) in rows {
+        if let Some(f) = tally.at(bucket, total, ch) {
+            f.messages = MessageCounts {
+                customer,
+                agent,
+                human,
+            };
+        }
+    }
+
+    let rows: Vec<(DateTime<Utc>, Option<Uuid>, bool, i64, i64, i64)> =
+        sqlx::query_as(CONVERSATIONS)
+            .bind(from)
+            .bind(to)
+            .bind(only)
+            .bind(step)
+            .bind(TECHNICAL_HOLDING_EVENT)
+            .fetch_all(tx.conn())
+            .await?;
+    for (bucket, ch, total, conversations, handed_off, resolved) in rows {
+        if let Some(f) = tally.at(bucket, total, ch) {
+            f.conversations = conversations;
+            f.handed_off = handed_off;
+            f.resolved = resolved;
+        }
+    }
+
+    type Times = (
+        DateTime<Utc>,
+        Option<Uuid>,
+        bool,
+        i64,
+        i64,
+        Option<f64>,
+        Option<f64>,
+    );
+    for (sql, human) in [(BOT_RESPONSE, false), (HUMAN_RESPONSE, true)] {
+        let rows: Vec<Times> = sqlx::query_as(sql)
+            .bind(from)
+            .bind(to)
+            .bind(only)
+            .bind(step)
+            .fetch_all(tx.conn())
+            .await?;
+        for (bucket, ch, total, answered, unanswered, median, p90) in rows {
+            if let Some(f) = tally.at(bucket, total, ch) {
+                let times = ResponseTimes {
+                    answered,
+                    unanswered,
+                    median_seconds: median.map(milliseconds),
+                    p90_seconds: p90.map(milliseconds),
+                };
+                if human {
+                    f.human_response = times;
+                } else {
+                    f.bot_response = times;
+                }
+            }
+        }
+    }
+
+    let rows: Vec<(DateTime<Utc>, Option<Uuid>, bool, String, i64, i64)> = sqlx::query_as(TOKENS)
+        .bind(from)
+        .bind(to)
+        .bind(only)
+        .bind(step)
+        .fetch_all(tx.conn())
+        .await?;
+    for (bucket, ch, total, model, input, output) in rows {
+        let key = if total { None } else { ch };
+        if total || ch.is_some() {
+            tally
+                .tokens
+                .entry((bucket, key))
+                .or_default()
+                .push((model, input, output));
+        }
+    }
+    Ok(tally)
+}
+
+/// The width of a series' buckets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Bucket {
+    Hour,
+    Day,
+}
+
+impl Bucket {
+    pub fn parse(s: &str) -> Option<Bucket> {
+        match s {
+            "hour" => Some(Bucket::Hour),
+            "day" => Some(Bucket::Day),
+            _ => None,
+        }
+    }
+
+    pub fn step(self) -> Duration {
+        match self {
+            Bucket::Hour => Duration::hours(1),
+            Bucket::Day => Duration::days(1),
+        }
+    }
+}
+
+/// The most buckets one series may have.
+pub const MAX_BUCKETS: i64 = 400;
+
+/// A series with more buckets than [`MAX_BUCKETS`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the range holds {0} buckets; at most {MAX_BUCKETS} are answered (use a wider bucket or a shorter range)")]
+pub struct TooManyBuckets(pub i64);
+
+/// The starts of the buckets of `range`: every `bucket` from `range.from`, the last one cut at
+/// `range.to`.
+pub fn bucket_starts(range: Range, bucket: Bucket) -> Result<Vec<DateTime<Utc>>, TooManyBuckets> {
+    let step = bucket.step();
+    let span = (range.to - range.from)
+        .num_microseconds()
+        .unwrap_or(i64::MAX);
+    let width = step
+        .num_microseconds()
+        .expect("a bucket fits in microseconds");
+    let n = span / width + i64::from(span % width != 0);
+    if n > MAX_BUCKETS {
+        return Err(TooManyBuckets(n));
+    }
+    Ok((0..n).map(|i| range.from + step * i as i32).collect())
+}
+
+/// One bucket of a series. Counts are zero in an empty bucket; rates and medians are `null`
+/// without conversations or samples, as in the report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SeriesPoint {
+    /// The bucket is `[start, start + bucket)` (the last one ends at `to`).
+    pub start: DateTime<Utc>,
+    pub conversations: i64,
+    pub customer_messages: i64,
+    pub agent_messages: i64,
+    pub human_messages: i64,
+    pub resolution_rate: Option<f64>,
+    pub handoff_rate: Option<f64>,
+    /// The median of the bot's answered waits (`bot_response`), in milliseconds.
+    pub bot_first_response_p50_ms: Option<f64>,
+    /// The median of the humans' answered escalations (`human_response`), in milliseconds.
+    pub human_first_response_p50_ms: Option<f64>,
+    /// Input plus output tokens.
+    pub tokens: i64,
+    /// Estimated cost in USD of the priced tokens.
+    pub cost: f64,
+}
+
+impl SeriesPoint {
+    fn of(start: DateTime<Utc>, f: &Figures) -> Self {
+        let ms = |s: Option<f64>| s.map(|s| (s * 1000.0).round());
+        SeriesPoint {
+            start,
+            conversations: f.conversations,
+            customer_messages: f.messages.customer,
+            agent_messages: f.messages.agent,
+            human_messages: f.messages.human,
+            resolution_rate: f.resolution_rate,
+            handoff_rate: f.handoff_rate,
+            bot_first_response_p50_ms: ms(f.bot_response.median_seconds),
+            human_first_response_p50_ms: ms(f.human_response.median_seconds),
+            tokens: f.tokens.input + f.tokens.output,
+            cost: f.tokens.cost_usd,
+        }
+    }
+}
+
+/// The analytics of a range over time.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Series {
+    pub bucket: Bucket,
+    pub range: Range,
+    /// The channel filter, if any.
+    pub channel: Option<ChannelId>,
+    /// Every bucket of the range, oldest first, empty ones included.
+    pub points: Vec<SeriesPoint>,
+}
+
+/// Why a series could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SeriesError {
+    #[error(transparent)]
+    TooManyBuckets(#[from] TooManyBuckets),
+    #[error(transparent)]
+    Analytics(#[from] AnalyticsError),
+}
+
+/// The current tenant's figures over `range` per `bucket` (in total, or of `channel` only).
+pub async fn series(
+    tx: &mut TenantTx,
+    range: Range,
+    bucket: Bucket,
+    channel: Option<ChannelId>,
+    prices: &PriceTable,
+) -> Result<Series, SeriesError> {
+    let range = range.in_microseconds();
+    let starts = bucket_starts(range, bucket)?;
+    channels_of(tx, channel).await?;
+    let mut tally = gather(tx, range, bucket.step(), channel).await?;
+    let points = starts
+        .into_iter()
+        .map(|start| SeriesPoint::of(start, &tally.take(start, None, prices)))
+        .collect();
+    Ok(Series {
+        bucket,
+        range,
+        channel,
+        points,
     })
 }
 
@@ -586,48 +768,65 @@ fn milliseconds(secs: f64) -> f64 {
     (secs * 1000.0).round() / 1000.0
 }
 
-// Every query takes `$1` from, `$2` to (exclusive) and `$3` an optional channel, and returns
-// the channel, whether the row is the totals' (`GROUPING(...) = 1`), then its figures.
+// The queries with a time series take `$1` from, `$2` to (exclusive), `$3` an optional channel
+// and `$4` the bucket width in microseconds (a report: the whole range, one bucket). Each returns the
+// bucket's start (`date_bin` from `$1`), the channel, whether the row is the totals'
+// (`GROUPING(...) = 1`), then its figures. A bucket's figures are computed over `[bucket,
+// least(bucket + width, to))` exactly as a report's over its range. Bookings and leads have no
+// series: they take `$1`–`$3` only.
 
 const MESSAGES: &str = "
-SELECT c.channel_id, GROUPING(c.channel_id) = 1,
-       count(*) FILTER (WHERE m.role = 'customer')::bigint,
-       count(*) FILTER (WHERE m.role = 'agent')::bigint,
-       count(*) FILTER (WHERE m.role = 'human')::bigint
-  FROM messages m
-  JOIN conversations c ON c.id = m.conversation_id
- WHERE m.created_at >= $1 AND m.created_at < $2
-   AND m.role IN ('customer', 'agent', 'human')
-   AND ($3::uuid IS NULL OR c.channel_id = $3)
- GROUP BY GROUPING SETS ((c.channel_id), ())";
+SELECT bucket, channel_id, GROUPING(channel_id) = 1,
+       count(*) FILTER (WHERE role = 'customer')::bigint,
+       count(*) FILTER (WHERE role = 'agent')::bigint,
+       count(*) FILTER (WHERE role = 'human')::bigint
+  FROM (SELECT date_bin($4::bigint * interval '1 microsecond', m.created_at, $1) AS bucket,
+               c.channel_id, m.role
+          FROM messages m
+          JOIN conversations c ON c.id = m.conversation_id
+         WHERE m.created_at >= $1 AND m.created_at < $2
+           AND m.role IN ('customer', 'agent', 'human')
+           AND ($3::uuid IS NULL OR c.channel_id = $3)) m
+ GROUP BY GROUPING SETS ((bucket, channel_id), (bucket))";
 
-/// `$4`: `metadata.event` of the technical holding message (not an answer).
+/// `$5`: `metadata.event` of the technical holding message (not an answer).
 const CONVERSATIONS: &str = "
 WITH active AS (
-    SELECT conversation_id, max(seq) AS last_customer_seq
-      FROM messages
-     WHERE role = 'customer' AND created_at >= $1 AND created_at < $2
-     GROUP BY conversation_id
+    SELECT conversation_id, bucket, max(seq) AS last_customer_seq,
+           bucket AS lo, LEAST(bucket + $4::bigint * interval '1 microsecond', $2) AS hi
+      FROM (SELECT conversation_id, seq,
+                   date_bin($4::bigint * interval '1 microsecond', created_at, $1) AS bucket
+              FROM messages
+             WHERE role = 'customer' AND created_at >= $1 AND created_at < $2) m
+     GROUP BY conversation_id, bucket
 ), escalated_in AS (
-    SELECT DISTINCT conversation_id FROM escalations
+    SELECT DISTINCT conversation_id,
+           date_bin($4::bigint * interval '1 microsecond', created_at, $1) AS bucket
+      FROM escalations
      WHERE created_at >= $1 AND created_at < $2
 ), escalation_open AS (
-    SELECT DISTINCT conversation_id FROM escalations
-     WHERE created_at < $2 AND (resolved_at IS NULL OR resolved_at > $1)
+    SELECT DISTINCT a.conversation_id, a.bucket
+      FROM active a
+      JOIN escalations e ON e.conversation_id = a.conversation_id
+     WHERE e.created_at < a.hi AND (e.resolved_at IS NULL OR e.resolved_at > a.lo)
 ), human_in AS (
-    SELECT DISTINCT conversation_id FROM messages
+    SELECT DISTINCT conversation_id,
+           date_bin($4::bigint * interval '1 microsecond', created_at, $1) AS bucket
+      FROM messages
      WHERE role = 'human' AND created_at >= $1 AND created_at < $2
 ), scored AS (
-    SELECT c.channel_id,
+    SELECT a.bucket, c.channel_id,
            ei.conversation_id IS NOT NULL AS handed_off,
            eo.conversation_id IS NULL AND hi.conversation_id IS NULL
              AND COALESCE(reply.role = 'agent'
-                          AND reply.metadata->>'event' IS DISTINCT FROM $4, false) AS resolved
+                          AND reply.metadata->>'event' IS DISTINCT FROM $5, false) AS resolved
       FROM active a
       JOIN conversations c ON c.id = a.conversation_id
-      LEFT JOIN escalated_in ei ON ei.conversation_id = a.conversation_id
-      LEFT JOIN escalation_open eo ON eo.conversation_id = a.conversation_id
-      LEFT JOIN human_in hi ON hi.conversation_id = a.conversation_id
+      LEFT JOIN escalated_in ei
+             ON ei.conversation_id = a.conversation_id AND ei.bucket = a.bucket
+      LEFT JOIN escalation_open eo
+             ON eo.conversation_id = a.conversation_id AND eo.bucket = a.bucket
+      LEFT JOIN human_in hi ON hi.conversation_id = a.conversation_id AND hi.bucket = a.bucket
       LEFT JOIN LATERAL (
             SELECT r.role, r.metadata FROM messages r
              WHERE r.conversation_id = a.conversation_id AND r.seq > a.last_customer_seq
@@ -635,16 +834,17 @@ WITH active AS (
              ORDER BY r.seq LIMIT 1) reply ON true
      WHERE ($3::uuid IS NULL OR c.channel_id = $3)
 )
-SELECT channel_id, GROUPING(channel_id) = 1,
+SELECT bucket, channel_id, GROUPING(channel_id) = 1,
        count(*)::bigint,
        count(*) FILTER (WHERE handed_off)::bigint,
        count(*) FILTER (WHERE resolved)::bigint
   FROM scored
- GROUP BY GROUPING SETS ((channel_id), ())";
+ GROUP BY GROUPING SETS ((bucket, channel_id), (bucket))";
 
 const BOT_RESPONSE: &str = "
 WITH waits AS (
-    SELECT c.channel_id, m.conversation_id, m.seq, m.created_at
+    SELECT c.channel_id, m.conversation_id, m.seq, m.created_at,
+           date_bin($4::bigint * interval '1 microsecond', m.created_at, $1) AS bucket
       FROM messages m
       JOIN conversations c ON c.id = m.conversation_id
      WHERE m.role = 'customer' AND m.created_at >= $1 AND m.created_at < $2
@@ -654,7 +854,7 @@ WITH waits AS (
                AND p.role IN ('customer', 'agent', 'human')
              ORDER BY p.seq DESC LIMIT 1) IS DISTINCT FROM 'customer'
 ), replies AS (
-    SELECT w.channel_id, reply.role,
+    SELECT w.bucket, w.channel_id, reply.role,
            GREATEST(extract(epoch FROM reply.created_at - w.created_at), 0)::float8 AS secs
       FROM waits w
       LEFT JOIN LATERAL (
@@ -663,17 +863,18 @@ WITH waits AS (
                AND r.role IN ('agent', 'human')
              ORDER BY r.seq LIMIT 1) reply ON true
 )
-SELECT channel_id, GROUPING(channel_id) = 1,
+SELECT bucket, channel_id, GROUPING(channel_id) = 1,
        count(*) FILTER (WHERE role = 'agent')::bigint,
        count(*) FILTER (WHERE role IS NULL)::bigint,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY secs) FILTER (WHERE role = 'agent'),
        percentile_cont(0.9) WITHIN GROUP (ORDER BY secs) FILTER (WHERE role = 'agent')
   FROM replies
- GROUP BY GROUPING SETS ((channel_id), ())";
+ GROUP BY GROUPING SETS ((bucket, channel_id), (bucket))";
 
 const HUMAN_RESPONSE: &str = "
 WITH waits AS (
     SELECT c.channel_id,
+           date_bin($4::bigint * interval '1 microsecond', e.created_at, $1) AS bucket,
            extract(epoch FROM (
                SELECT min(h.created_at) FROM messages h
                 WHERE h.conversation_id = e.conversation_id AND h.role = 'human'
@@ -685,13 +886,13 @@ WITH waits AS (
      WHERE e.created_at >= $1 AND e.created_at < $2 AND e.trigger <> 'admin'
        AND ($3::uuid IS NULL OR c.channel_id = $3)
 )
-SELECT channel_id, GROUPING(channel_id) = 1,
+SELECT bucket, channel_id, GROUPING(channel_id) = 1,
        count(secs)::bigint,
        (count(*) - count(secs))::bigint,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY secs),
        percentile_cont(0.9) WITHIN GROUP (ORDER BY secs)
   FROM waits
- GROUP BY GROUPING SETS ((channel_id), ())";
+ GROUP BY GROUPING SETS ((bucket, channel_id), (bucket))";
 
 /// A move cancels the old booking and creates a new one pointing at it (`rescheduled_from`):
 /// the old one's cancellation is part of the move, not a cancellation.
@@ -720,14 +921,16 @@ SELECT k.channel_id, GROUPING(k.channel_id) = 1, k.lead_score, count(*)::bigint
  GROUP BY GROUPING SETS ((k.channel_id, k.lead_score), (k.lead_score))";
 
 const TOKENS: &str = "
-SELECT c.channel_id, GROUPING(c.channel_id) = 1, u.model,
-       COALESCE(sum(u.prompt_tokens), 0)::bigint,
-       COALESCE(sum(u.completion_tokens), 0)::bigint
-  FROM llm_usage u
-  LEFT JOIN conversations c ON c.id = u.conversation_id
- WHERE u.created_at >= $1 AND u.created_at < $2
-   AND ($3::uuid IS NULL OR c.channel_id = $3)
- GROUP BY GROUPING SETS ((c.channel_id, u.model), (u.model))";
+SELECT bucket, channel_id, GROUPING(channel_id) = 1, model,
+       COALESCE(sum(prompt_tokens), 0)::bigint,
+       COALESCE(sum(completion_tokens), 0)::bigint
+  FROM (SELECT date_bin($4::bigint * interval '1 microsecond', u.created_at, $1) AS bucket,
+               c.channel_id, u.model, u.prompt_tokens, u.completion_tokens
+          FROM llm_usage u
+          LEFT JOIN conversations c ON c.id = u.conversation_id
+         WHERE u.created_at >= $1 AND u.created_at < $2
+           AND ($3::uuid IS NULL OR c.channel_id = $3)) u
+ GROUP BY GROUPING SETS ((bucket, channel_id, model), (bucket, model))";
 
 #[cfg(test)]
 mod tests {

@@ -89,21 +89,24 @@ pub async fn ownership(
 }
 
 /// Records whether the bot's answer helped (for the repeated-failure rule), clears the
-/// hand-back note once the bot has used it, and reopens a closed conversation the customer
-/// wrote to again. Returns the consecutive failures.
+/// hand-back note once the bot has used it, reopens a closed conversation the customer wrote
+/// to again, and keeps the customer's language as the turn detected it (`lang`, a code such as
+/// `en`; the inbox filters on it). Returns the consecutive failures.
 pub async fn after_bot_turn(
     tx: &mut TenantTx,
     conversation: ConversationId,
     failed: bool,
+    lang: &str,
 ) -> Result<i32, DbError> {
     let n: i32 = sqlx::query_scalar(
         "UPDATE conversations
             SET failed_answers = CASE WHEN $2 THEN failed_answers + 1 ELSE 0 END,
-                handback_note = NULL, status = 'open'
+                handback_note = NULL, status = 'open', language = $3
           WHERE id = $1 RETURNING failed_answers",
     )
     .bind(conversation.0)
     .bind(failed)
+    .bind(lang)
     .fetch_one(tx.conn())
     .await?;
     Ok(n)
@@ -271,6 +274,66 @@ pub async fn list(
     rows.iter().map(escalation_from).collect()
 }
 
+/// An escalation as the inbox lists it: with its conversation's channel and customer, the
+/// customer's lead score, and how long the customer has waited.
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EscalationItem {
+    #[serde(flatten)]
+    pub escalation: Escalation,
+    /// The channel's kind (`webchat`, `whatsapp`, …).
+    pub channel: String,
+    pub channel_name: String,
+    pub contact_name: Option<String>,
+    /// The customer's address on the channel.
+    pub contact_external_id: String,
+    /// The customer's lead score (0–100), when they are a lead.
+    pub lead_score: Option<i32>,
+    /// Open escalations: seconds the customer has waited — until now while `waiting`, until
+    /// the claim once `claimed`. `null` once resolved.
+    pub waiting_seconds: Option<i64>,
+}
+
+/// Escalations with their channel, customer and wait, newest first, optionally of one status.
+pub async fn list_items(
+    tx: &mut TenantTx,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<EscalationItem>, DbError> {
+    let rows = sqlx::query(&format!(
+        "SELECT e.*, ch.kind AS channel_kind, ch.name AS channel_name,
+                k.display_name AS contact_name, k.external_id AS contact_external_id,
+                k.lead_score,
+                CASE e.status
+                     WHEN 'waiting' THEN floor(extract(epoch FROM now() - e.created_at))::bigint
+                     WHEN 'claimed' THEN floor(extract(epoch FROM e.claimed_at - e.created_at))::bigint
+                END AS waiting_seconds
+           FROM (SELECT {COLUMNS} FROM escalations WHERE ($1::text IS NULL OR status = $1)
+                  ORDER BY created_at DESC, id DESC LIMIT $2) e
+           JOIN conversations c ON c.id = e.conversation_id
+           JOIN channels ch ON ch.id = c.channel_id
+           JOIN contacts k ON k.id = c.contact_id
+          ORDER BY e.created_at DESC, e.id DESC"
+    ))
+    .bind(status)
+    .bind(limit.clamp(1, 1000))
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(EscalationItem {
+                escalation: escalation_from(r)?,
+                channel: r.try_get("channel_kind")?,
+                channel_name: r.try_get("channel_name")?,
+                contact_name: r.try_get("contact_name")?,
+                contact_external_id: r.try_get("contact_external_id")?,
+                lead_score: r.try_get("lead_score")?,
+                waiting_seconds: r.try_get("waiting_seconds")?,
+            })
+        })
+        .collect()
+}
+
 /// Why a transition was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum HandoffError {
@@ -356,6 +419,16 @@ pub async fn claim(
     Ok(escalation_from(&row)?)
 }
 
+/// What a human reply wrote.
+#[derive(Clone, Debug)]
+pub struct HumanReplied {
+    pub message: MessageId,
+    /// False when the client key was used before: nothing new was written.
+    pub created: bool,
+    /// The escalation the reply claimed, when the conversation was not yet the human's.
+    pub claimed: Option<Escalation>,
+}
+
 /// A human reply: stored as a `human` message with its outbox row (it leaves through the
 /// customer's own channel). A reply to a conversation that was not yet claimed claims it for
 /// `by`. `client_key` makes a repeated API call harmless: the same key returns the first
@@ -366,7 +439,7 @@ pub async fn human_reply(
     by: &str,
     text: &str,
     client_key: Option<&str>,
-) -> Result<(MessageId, bool), HandoffError> {
+) -> Result<HumanReplied, HandoffError> {
     let own = lock_conversation(tx, conversation).await?;
     let key = client_key.map(|k| format!("human:{conversation}:{k}"));
     if let Some(key) = &key {
@@ -377,11 +450,16 @@ pub async fn human_reply(
                 .await?
                 .flatten();
         if let Some(m) = existing {
-            return Ok((MessageId(m), false));
+            return Ok(HumanReplied {
+                message: MessageId(m),
+                created: false,
+                claimed: None,
+            });
         }
     }
+    let mut claimed = None;
     if own.state != HandoffState::Human {
-        claim(tx, conversation, by).await?;
+        claimed = Some(claim(tx, conversation, by).await?);
     } else if let Some(e) = open_of(tx, conversation).await? {
         if e.claimed_by.as_deref().is_some_and(|c| c != by) {
             return Err(HandoffError::Conflict(format!(
@@ -400,7 +478,11 @@ pub async fn human_reply(
         None,
     )
     .await?;
-    Ok((message.0, true))
+    Ok(HumanReplied {
+        message: message.0,
+        created: true,
+        claimed,
+    })
 }
 
 /// Writes an outgoing message (agent, human or system role) with its outbox row addressed to
@@ -618,21 +700,21 @@ async fn digest_since(
 }
 
 /// Closes the conversation: any open escalation is resolved and the bot owns it again (a new
-/// customer message reopens it).
+/// customer message reopens it). Returns the escalations it resolved.
 pub async fn close(
     tx: &mut TenantTx,
     conversation: ConversationId,
     by: &str,
-) -> Result<(), HandoffError> {
+) -> Result<Vec<Uuid>, HandoffError> {
     lock_conversation(tx, conversation).await?;
-    sqlx::query(
+    let resolved: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE escalations SET status = 'resolved', resolved_at = now(), next_reminder_at = NULL,
                 handback_note = COALESCE(handback_note, $2)
-          WHERE conversation_id = $1 AND status <> 'resolved'",
+          WHERE conversation_id = $1 AND status <> 'resolved' RETURNING id",
     )
     .bind(conversation.0)
     .bind(format!("closed by {by}"))
-    .execute(tx.conn())
+    .fetch_all(tx.conn())
     .await?;
     sqlx::query(
         "UPDATE conversations SET status = 'closed', handoff_state = 'bot', failed_answers = 0
@@ -641,7 +723,7 @@ pub async fn close(
     .bind(conversation.0)
     .execute(tx.conn())
     .await?;
-    Ok(())
+    Ok(resolved)
 }
 
 /// Locks a waiting escalation whose reminder is due and counts the reminder; `None` when it was

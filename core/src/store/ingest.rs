@@ -11,6 +11,8 @@ use crate::model::{InboundMessage, Recorded};
 /// Stores `msg` (unless it was stored before) and returns where it landed. The caller commits.
 pub async fn record(tx: &mut TenantTx, msg: &InboundMessage) -> Result<Recorded, DbError> {
     let tenant = tx.tenant_id();
+    // The id a new conversation gets: the statement returns it only when it created the row.
+    let new_conversation = ConversationId::new();
     // One statement, one round trip: contact and conversation are upserted, the event is
     // inserted unless the provider id was seen before, and the customer's message is inserted
     // only when the event was. Foreign keys are checked at the end of the statement, so the
@@ -44,7 +46,7 @@ pub async fn record(tx: &mut TenantTx, msg: &InboundMessage) -> Result<Recorded,
         msg.channel_id.0,
         msg.contact_external_id,
         msg.contact_display_name,
-        ConversationId::new().0,
+        new_conversation.0,
         EventId::new().0,
         msg.provider_message_id,
         msg.payload,
@@ -70,6 +72,7 @@ pub async fn record(tx: &mut TenantTx, msg: &InboundMessage) -> Result<Recorded,
             conversation_id: ConversationId(prior.conversation_id),
             message_id: MessageId(prior.message_id.unwrap_or_default()),
             duplicate: true,
+            conversation_created: false,
         });
     };
     Ok(Recorded {
@@ -78,5 +81,6 @@ pub async fn record(tx: &mut TenantTx, msg: &InboundMessage) -> Result<Recorded,
         conversation_id: ConversationId(row.conversation_id),
         message_id: MessageId(message),
         duplicate: false,
+        conversation_created: row.conversation_id == new_conversation.0,
     })
 }

@@ -86,15 +86,16 @@ pub async fn mark_deferred(
 
 /// Applies a provider's delivery report to the row it sent as `provider_ref`. States only move
 /// forward (queued → sent → delivered → read), except `failed`, which always wins and is
-/// recorded as the row's error. Returns whether a row was updated.
+/// recorded as the row's error. Returns the conversation of the updated row, `None` when no row
+/// was updated.
 pub async fn apply_delivery_status(
     tx: &mut TenantTx,
     channel: ChannelId,
     provider_ref: &str,
     state: &str,
     error: Option<&str>,
-) -> Result<bool, DbError> {
-    let done = sqlx::query(
+) -> Result<Option<ConversationId>, DbError> {
+    let done: Option<uuid::Uuid> = sqlx::query_scalar(
         "UPDATE outbox
             SET delivery_status = $3, delivery_updated_at = now(),
                 delivery_error = COALESCE($4, delivery_error),
@@ -102,15 +103,16 @@ pub async fn apply_delivery_status(
           WHERE channel_id = $1 AND provider_ref = $2
             AND (delivery_status IS NULL OR $3 = 'failed'
                  OR array_position(ARRAY['queued','sent','delivered','read'], delivery_status)
-                    < array_position(ARRAY['queued','sent','delivered','read'], $3::text))",
+                    < array_position(ARRAY['queued','sent','delivered','read'], $3::text))
+          RETURNING conversation_id",
     )
     .bind(channel.0)
     .bind(provider_ref)
     .bind(state)
     .bind(error)
-    .execute(tx.conn())
+    .fetch_optional(tx.conn())
     .await?;
-    Ok(done.rows_affected() > 0)
+    Ok(done.map(ConversationId))
 }
 
 pub async fn mark_sent(

@@ -13,9 +13,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
+use switchboard_actors::inbox::{ConversationReason, EscalationStatus, InboxEvent};
 use switchboard_core::store::effects::{self, Attempt, EffectFilter, EffectKind};
-use switchboard_core::store::handoff::{self, Escalation, HandoffError};
-use switchboard_core::{ConversationId, DbError, MessageId};
+use switchboard_core::store::handoff::{self, Escalation, EscalationItem, HandoffError};
+use switchboard_core::store::inbox::{self, InboxFilter, InboxState};
+use switchboard_core::{ChannelId, ConversationId, DbError, MessageId};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -26,10 +28,24 @@ use crate::auth::Scope;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// `bot`, `waiting` or `human`.
+    /// `bot`, `waiting` or `human`: the conversation's owner, open or closed.
     handoff_state: Option<String>,
-    /// 1 to 1000 (default 100; out-of-range values are clamped).
-    limit: Option<i64>,
+    /// `bot`, `waiting` or `human` (open conversations with that owner) or `closed`.
+    state: Option<String>,
+    /// Only this channel (its id).
+    channel: Option<String>,
+    /// `me`: conversations whose open escalation is claimed by the caller (the name a claim
+    /// records: a person's display name or email, an API key's label).
+    assigned: Option<String>,
+    /// The customer's language as the agent last detected it (`en`, `ar`).
+    language: Option<String>,
+    /// 1 to 1000 (default 100).
+    limit: Option<String>,
+    /// Paging: only conversations whose `last_message_at` is before this RFC 3339 time (the
+    /// last row's `last_message_at`).
+    before: Option<String>,
+    /// Paging, with `before`: the last row's `id`, so rows at the same instant are not skipped.
+    before_id: Option<String>,
 }
 
 /// Conversations, newest activity first.
@@ -45,6 +61,7 @@ pub struct ConversationSummary {
     pub channel_id: Uuid,
     /// The channel's kind.
     pub channel: String,
+    pub channel_name: String,
     /// `open` or `closed`.
     pub status: String,
     /// `bot`, `waiting` or `human`.
@@ -52,6 +69,38 @@ pub struct ConversationSummary {
     pub created_at: DateTime<Utc>,
     pub last_message_at: DateTime<Utc>,
     pub contact: ContactRef,
+    /// The last customer, agent or human message (system notes are left out).
+    pub last_message: Option<LastMessage>,
+    /// When the open escalation started, while it waits for a human.
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// The open escalation, if any.
+    pub escalation: Option<EscalationRef>,
+    /// Who handles the conversation: the name its claim recorded.
+    pub assigned_to: Option<String>,
+    /// The customer's language as the agent last detected it (`en`, `ar`); `null` before the
+    /// agent's first turn.
+    pub language: Option<String>,
+}
+
+/// The last message of a conversation, shortened.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LastMessage {
+    /// `customer`, `agent` or `human`.
+    pub role: String,
+    /// Its first 200 characters.
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A conversation's open escalation, as the list shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EscalationRef {
+    pub id: Uuid,
+    pub reason: String,
+    /// `waiting` or `claimed`.
+    pub status: String,
+    /// The customer's lead score (0–100), when they are a lead.
+    pub lead_score: Option<i32>,
 }
 
 /// The customer of a conversation.
@@ -87,8 +136,13 @@ pub struct TranscriptMessage {
     pub text: String,
     pub metadata: Value,
     pub created_at: DateTime<Utc>,
-    /// Outbound messages: the outbox status (`pending`, `sent`, `failed`, …).
+    /// Human replies: who wrote it (the name the reply recorded).
+    pub author: Option<String>,
+    /// Outgoing messages: `queued` (not yet handed to the provider), `sent`, `delivered`,
+    /// `read` (as the provider reports them) or `failed`.
     pub delivery: Option<String>,
+    /// Why the delivery failed, when it did.
+    pub delivery_error: Option<String>,
 }
 
 /// A human reply, queued for the customer's channel.
@@ -121,7 +175,7 @@ pub struct Closed {
 /// Escalations, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EscalationList {
-    pub escalations: Vec<Escalation>,
+    pub escalations: Vec<EscalationItem>,
 }
 
 /// An escalation with the notifications it sent.
@@ -169,7 +223,7 @@ impl From<HandoffError> for ApiError {
     params(ListParams),
     responses(
         (status = 200, description = "Conversations, newest activity first", body = ConversationList),
-        (status = 400, description = "`invalid_handoff_state`"),
+        (status = 400, description = "`invalid_handoff_state`, `invalid_state`, `invalid_channel`, `invalid_assigned`, `invalid_language`, `invalid_limit` or `invalid_before`"),
     )
 )]
 pub async fn list(
@@ -178,49 +232,136 @@ pub async fn list(
     Query(p): Query<ListParams>,
 ) -> Result<Json<ConversationList>, ApiError> {
     let tenant = scope.tenant_id();
-    if let Some(s) = p.handoff_state.as_deref() {
-        if !["bot", "waiting", "human"].contains(&s) {
-            return Err(ApiError::bad_request(
-                "invalid_handoff_state",
-                "handoff_state is one of bot, waiting, human",
-            ));
-        }
-    }
+    let claimant = author(&scope);
+    let filter = list_filter(&p, &claimant)?;
     let mut tx = state.services.db.tenant(tenant).await?;
-    let rows = sqlx::query(
-        "SELECT c.id, c.channel_id, ch.kind, c.status, c.handoff_state, c.created_at, c.last_message_at,
-                k.external_id, k.display_name, k.email
-           FROM conversations c JOIN channels ch ON ch.id = c.channel_id
-           JOIN contacts k ON k.id = c.contact_id
-          WHERE ($1::text IS NULL OR c.handoff_state = $1)
-          ORDER BY c.last_message_at DESC, c.id DESC LIMIT $2",
-    )
-    .bind(p.handoff_state.as_deref())
-    .bind(p.limit.unwrap_or(100).clamp(1, 1000))
-    .fetch_all(tx.conn())
-    .await
-    .map_err(DbError::from)?;
+    let rows = inbox::conversations(&mut tx, &filter).await?;
     tx.commit().await?;
     let list = rows
-        .iter()
-        .map(|r| ConversationSummary {
-            id: r.get("id"),
-            channel_id: r.get("channel_id"),
-            channel: r.get("kind"),
-            status: r.get("status"),
-            handoff_state: r.get("handoff_state"),
-            created_at: r.get("created_at"),
-            last_message_at: r.get("last_message_at"),
-            contact: ContactRef {
-                external_id: r.get("external_id"),
-                name: r.get("display_name"),
-                email: r.get("email"),
-            },
+        .into_iter()
+        .map(|r| {
+            let escalation = r.escalation;
+            ConversationSummary {
+                id: r.id,
+                channel_id: r.channel_id,
+                channel: r.channel_kind,
+                channel_name: r.channel_name,
+                status: r.status,
+                handoff_state: r.handoff_state,
+                created_at: r.created_at,
+                last_message_at: r.last_message_at,
+                contact: ContactRef {
+                    external_id: r.contact_external_id,
+                    name: r.contact_name,
+                    email: r.contact_email,
+                },
+                last_message: r
+                    .last_message
+                    .map(|(role, text, at)| LastMessage { role, text, at }),
+                waiting_since: escalation
+                    .as_ref()
+                    .filter(|e| e.status == "waiting")
+                    .map(|e| e.created_at),
+                assigned_to: escalation.as_ref().and_then(|e| e.claimed_by.clone()),
+                escalation: escalation.map(|e| EscalationRef {
+                    id: e.id,
+                    reason: e.reason,
+                    status: e.status,
+                    lead_score: r.lead_score,
+                }),
+                language: r.language,
+            }
         })
         .collect();
     Ok(Json(ConversationList {
         conversations: list,
     }))
+}
+
+/// Reads the list's parameters; every malformed one is a 400 naming it.
+fn list_filter<'a>(p: &'a ListParams, me: &'a str) -> Result<InboxFilter<'a>, ApiError> {
+    let given = |v: &'a Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty());
+    let handoff_state = given(&p.handoff_state);
+    if handoff_state.is_some_and(|s| !["bot", "waiting", "human"].contains(&s)) {
+        return Err(ApiError::bad_request(
+            "invalid_handoff_state",
+            "handoff_state is one of bot, waiting, human",
+        ));
+    }
+    let state = given(&p.state)
+        .map(|s| {
+            InboxState::parse(s).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_state",
+                    "state is one of bot, waiting, human, closed",
+                )
+            })
+        })
+        .transpose()?;
+    let channel = given(&p.channel)
+        .map(|c| {
+            c.parse::<ChannelId>().map_err(|_| {
+                ApiError::bad_request("invalid_channel", "`channel` must be a channel id (a UUID)")
+            })
+        })
+        .transpose()?;
+    let claimed_by = match given(&p.assigned) {
+        None => None,
+        Some("me") => Some(me),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_assigned",
+                "assigned accepts only `me`",
+            ))
+        }
+    };
+    let language = given(&p.language);
+    if language
+        .is_some_and(|l| l.len() > 16 || !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_language",
+            "language is a language code such as en or ar",
+        ));
+    }
+    let limit = match given(&p.limit) {
+        None => 100,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| {
+                ApiError::bad_request("invalid_limit", "limit is a whole number from 1 to 1000")
+            })?,
+    };
+    let bad_before = || {
+        ApiError::bad_request(
+            "invalid_before",
+            "before is an RFC 3339 time (a row's last_message_at) and before_id a conversation id",
+        )
+    };
+    let before = match (given(&p.before), given(&p.before_id)) {
+        (None, None) => None,
+        (None, Some(_)) => return Err(bad_before()),
+        (Some(t), id) => {
+            let at = DateTime::parse_from_rfc3339(t)
+                .map_err(|_| bad_before())?
+                .with_timezone(&Utc);
+            let id = id
+                .map(|i| i.parse::<Uuid>().map_err(|_| bad_before()))
+                .transpose()?;
+            Some((at, id))
+        }
+    };
+    Ok(InboxFilter {
+        handoff_state,
+        state,
+        channel,
+        claimed_by,
+        language,
+        before,
+        limit,
+    })
 }
 
 /// `GET /api/v1/conversations/{id}`: the conversation, its transcript (oldest first) and its
@@ -256,7 +397,14 @@ pub async fn show(
     .map_err(DbError::from)?
     .ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?;
     let messages = sqlx::query(
-        "SELECT m.id, m.role, m.text, m.metadata, m.created_at, o.status AS delivery
+        "SELECT m.id, m.role, m.text, m.metadata, m.created_at,
+                CASE WHEN m.role = 'human' THEN m.metadata->>'author' END AS author,
+                CASE WHEN o.status = 'failed' THEN 'failed'
+                     WHEN o.delivery_status IS NOT NULL THEN o.delivery_status
+                     WHEN o.status IN ('pending', 'sending') THEN 'queued'
+                     ELSE o.status END AS delivery,
+                CASE WHEN o.status = 'failed' OR o.delivery_status = 'failed'
+                     THEN COALESCE(o.delivery_error, o.last_error) END AS delivery_error
            FROM messages m LEFT JOIN outbox o ON o.message_id = m.id
           WHERE m.conversation_id = $1 ORDER BY m.seq LIMIT 2000",
     )
@@ -274,7 +422,9 @@ pub async fn show(
             text: m.get("text"),
             metadata: m.get("metadata"),
             created_at: m.get("created_at"),
+            author: m.get("author"),
             delivery: m.get("delivery"),
+            delivery_error: m.get("delivery_error"),
         })
         .collect();
     Ok(Json(ConversationDetail {
@@ -301,6 +451,15 @@ pub struct HumanReply {
     /// Makes a retried call harmless: the same id sends nothing new.
     #[serde(default)]
     client_message_id: Option<String>,
+}
+
+/// The hints of a handoff transition: the escalation's new status, and the conversation's new
+/// owner.
+fn handoff_hints(e: &Escalation, status: EscalationStatus) -> [InboxEvent; 2] {
+    [
+        InboxEvent::escalation(e.id, e.conversation_id, status),
+        InboxEvent::conversation(e.conversation_id, ConversationReason::State),
+    ]
 }
 
 /// Who acts, as transcripts name them: the signed-in person, the API key, or the platform
@@ -355,11 +514,17 @@ pub async fn reply(
         ));
     }
     let mut tx = state.services.db.tenant(tenant).await?;
-    let (message, created) =
+    let replied =
         handoff::human_reply(&mut tx, id, &by, text, body.client_message_id.as_deref()).await?;
     tx.commit().await?;
+    let (message, created) = (replied.message, replied.created);
     if created {
         state.services.outbox_kick.notify_one();
+        let mut hints = vec![InboxEvent::conversation(id, ConversationReason::Message)];
+        if let Some(e) = &replied.claimed {
+            hints.extend(handoff_hints(e, EscalationStatus::Claimed));
+        }
+        state.services.inbox.publish_all(tenant, hints);
     }
     let status = if created {
         StatusCode::ACCEPTED
@@ -422,6 +587,10 @@ pub async fn claim(
     let mut tx = state.services.db.tenant(tenant).await?;
     let e = handoff::claim(&mut tx, id, &by).await?;
     tx.commit().await?;
+    state
+        .services
+        .inbox
+        .publish_all(tenant, handoff_hints(&e, EscalationStatus::Claimed));
     Ok(Json(HandoffChanged {
         handoff_state: "human",
         escalation: e,
@@ -467,6 +636,10 @@ pub async fn hand_back(
     let mut tx = state.services.db.tenant(tenant).await?;
     let e = handoff::hand_back(&mut tx, id, &by, body.note.as_deref()).await?;
     tx.commit().await?;
+    state
+        .services
+        .inbox
+        .publish_all(tenant, handoff_hints(&e, EscalationStatus::Resolved));
     Ok(Json(HandoffChanged {
         handoff_state: "bot",
         escalation: e,
@@ -499,8 +672,14 @@ pub async fn close(
     by_whom(&body)?;
     let by = author(&scope);
     let mut tx = state.services.db.tenant(tenant).await?;
-    handoff::close(&mut tx, id, &by).await?;
+    let resolved = handoff::close(&mut tx, id, &by).await?;
     tx.commit().await?;
+    let mut hints: Vec<InboxEvent> = resolved
+        .into_iter()
+        .map(|e| InboxEvent::escalation(e, id, EscalationStatus::Resolved))
+        .collect();
+    hints.push(InboxEvent::conversation(id, ConversationReason::State));
+    state.services.inbox.publish_all(tenant, hints);
     Ok(Json(Closed {
         status: "closed",
         handoff_state: "bot",
@@ -543,7 +722,7 @@ pub async fn list_escalations(
         }
     }
     let mut tx = state.services.db.tenant(tenant).await?;
-    let list = handoff::list(&mut tx, p.status.as_deref(), p.limit.unwrap_or(100)).await?;
+    let list = handoff::list_items(&mut tx, p.status.as_deref(), p.limit.unwrap_or(100)).await?;
     tx.commit().await?;
     Ok(Json(EscalationList { escalations: list }))
 }

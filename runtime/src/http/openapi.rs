@@ -32,8 +32,8 @@ use utoipa::OpenApi;
 
 use super::table::RouteSpec;
 use super::{
-    admin, agent, analytics, bookings, channels, conversations, health, identity, knowledge, leads,
-    metrics, pages, webchat, webhooks,
+    admin, agent, analytics, bookings, channels, conversations, health, identity, inbox, knowledge,
+    leads, metrics, pages, webchat, webhooks,
 };
 use crate::auth::Access;
 
@@ -145,6 +145,7 @@ administrators, name it with `?tenant=<slug or id>`. Another tenant's resources 
         identity::revoke_key,
         identity::list_audit,
         analytics::get,
+        analytics::series,
         admin::list_channels,
         channels::create,
         channels::show,
@@ -159,6 +160,7 @@ administrators, name it with `?tenant=<slug or id>`. Another tenant's resources 
         bookings::show,
         bookings::cancel,
         bookings::reschedule,
+        inbox::events,
         conversations::list,
         conversations::show,
         conversations::reply,

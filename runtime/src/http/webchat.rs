@@ -197,6 +197,10 @@ pub async fn post_message(
         .increment(1);
     if !recorded.duplicate {
         state.services.outbound.webchat.notify(channel, &session);
+        state
+            .services
+            .inbox
+            .publish(tenant, super::inbox::message_hint(&recorded));
         info!("web-chat message accepted");
     }
     Ok((

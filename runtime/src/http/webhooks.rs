@@ -14,6 +14,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response as HttpResponse};
+use switchboard_actors::inbox::{ConversationReason, InboxEvent};
 use switchboard_actors::RootMsg;
 use switchboard_channels::{
     ChannelSettings, Headers, InboundItem, Reply, Response, WebhookError, WebhookRequest,
@@ -413,6 +414,8 @@ pub(crate) async fn store(
     let mut tx = state.services.db.tenant(tenant).await?;
     let mut woken = Vec::new();
     let mut kick_dispatcher = false;
+    // The inbox's hints, published once the transaction has committed.
+    let mut hints = Vec::new();
     for item in items {
         match item {
             InboundItem::Message(_) | InboundItem::Threaded { .. } => {
@@ -438,6 +441,7 @@ pub(crate) async fn store(
                     "duplicate"
                 } else {
                     contacts::touch_inbound(&mut tx, channel, &msg.contact_external_id).await?;
+                    hints.push(super::inbox::message_hint(&recorded));
                     if !woken.contains(&recorded.conversation_id) {
                         woken.push(recorded.conversation_id);
                     }
@@ -452,6 +456,7 @@ pub(crate) async fn store(
                 let recorded = ingest::record(&mut tx, message).await?;
                 if !recorded.duplicate {
                     contacts::touch_inbound(&mut tx, channel, &message.contact_external_id).await?;
+                    hints.push(super::inbox::message_hint(&recorded));
                     let conversation =
                         turns::conversation(&mut tx, recorded.conversation_id).await?;
                     // While a human owns the conversation the bot says nothing, not even this:
@@ -508,7 +513,12 @@ pub(crate) async fn store(
                 }
                 metrics::counter!("switchboard_delivery_reports_total", "channel" => kind.as_str(), "state" => s.state.as_str())
                     .increment(1);
-                if !applied {
+                if let Some(conversation) = applied {
+                    hints.push(InboxEvent::conversation(
+                        conversation,
+                        ConversationReason::Delivery,
+                    ));
+                } else {
                     info!(
                         state = s.state.as_str(),
                         "delivery report for no (or an older) outbound message"
@@ -527,6 +537,7 @@ pub(crate) async fn store(
     }
     channels::touch_inbound(&mut tx, channel).await?;
     tx.commit().await?;
+    state.services.inbox.publish_all(tenant, hints);
     if kick_dispatcher {
         state.services.outbox_kick.notify_one();
     }
