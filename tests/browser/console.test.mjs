@@ -363,6 +363,8 @@ test('an escalation arrives live in the inbox, is taken over, answered and hande
   await signIn(page, 'sales_agent');
   await page.goto(`${BASE}/console#/inbox`);
   await page.waitForSelector('#conv-list');
+  // Live through the server's event stream (GET /api/v1/inbox/events), not by polling.
+  await page.waitForSelector('main[data-live="sse"]');
   const s = session();
   const { conversation_id: id } = await chat(s, 'I want to talk to a real person please');
   // It appears without a reload, waiting for a human.

@@ -9,6 +9,7 @@ import { fmtDate } from './i18n.js';
 
 const STATES = ['bot', 'waiting', 'human', 'closed'];
 const POLL_MS = 4000;
+const PAGE = 50;
 
 function stateOf(c) {
   return c.status === 'closed' ? 'closed' : (c.handoff_state || 'bot');
@@ -32,10 +33,11 @@ function uuid() {
 
 export async function render(ctx) {
   const { el, t, api, args, can } = ctx;
-  const actor = ctx.me && ctx.me.user ? (ctx.me.user.display_name || ctx.me.user.email) : '';
   const filters = { channel: '', state: '', mine: false, language: '' };
   let selected = args[0] || null;
   let conversations = null;
+  /** Conversations loaded with "load more", kept when the first page is fetched again. */
+  let older = [];
   let lastListKey = '';
   let lastDetailKey = '';
   let detail = null;
@@ -60,12 +62,15 @@ export async function render(ctx) {
     filters.language = langSel.value;
     filters.mine = mine.checked;
     lastListKey = '';
+    older = [];
     mount(list, skeleton(4, 76));
     loadList();
   });
   const listHeading = h('h2#inbox-list-heading', t('inbox.list'));
   const list = h('ul.conv-list#conv-list', { 'aria-labelledby': 'inbox-list-heading' }, skeleton(4, 76));
-  const listPane = h('section.list-pane', { 'aria-labelledby': 'inbox-list-heading' }, filterBox, listHeading, list);
+  const more = h('button.secondary#inbox-more', { type: 'button', hidden: true }, t('common.more'));
+  more.addEventListener('click', () => loadOlder().catch(fail));
+  const listPane = h('section.list-pane', { 'aria-labelledby': 'inbox-list-heading' }, filterBox, listHeading, list, h('div.actions', more));
 
   const transcriptHead = h('div.transcript-head');
   const messages = h('ol.messages#messages', { 'aria-label': t('inbox.transcript'), 'aria-live': 'polite' });
@@ -107,26 +112,43 @@ export async function render(ctx) {
     if (filters.state && stateOf(c) !== filters.state) return false;
     if (filters.channel && c.channel_id && c.channel_id !== filters.channel) return false;
     if (filters.language && c.language && c.language !== filters.language) return false;
-    if (filters.mine && 'assigned_to' in c && c.assigned_to !== actor) return false;
     return true;
   }
 
-  async function loadList() {
-    const params = { limit: 100 };
+  function listParams() {
+    const params = { limit: PAGE };
     if (filters.state) params.state = filters.state;
-    if (['bot', 'waiting', 'human'].includes(filters.state)) params.handoff_state = filters.state;
     if (filters.channel) params.channel = filters.channel;
     if (filters.language) params.language = filters.language;
     if (filters.mine) params.assigned = 'me';
+    return params;
+  }
+
+  /** The first page again (live refreshes), followed by the older pages already loaded. */
+  async function loadList() {
     try {
-      const r = await api.get('/conversations', params);
+      const r = await api.get('/conversations', listParams());
       if (!alive) return;
-      conversations = (r.conversations || []).filter(matches);
+      const first = r.conversations || [];
+      const ids = new Set(first.map((c) => c.id));
+      conversations = first.concat(older.filter((c) => !ids.has(c.id))).filter(matches);
+      if (!older.length) more.hidden = first.length < PAGE;
       const key = JSON.stringify(conversations);
       if (key !== lastListKey) { lastListKey = key; drawList(); }
     } catch (err) {
       if (alive && conversations === null) mount(list, h('li.error-box', err.message));
     }
+  }
+
+  /** The next page: conversations whose last message is older than the last one shown. */
+  async function loadOlder() {
+    const last = conversations && conversations[conversations.length - 1];
+    if (!last) return;
+    const r = await api.get('/conversations', { ...listParams(), before: last.last_message_at, before_id: last.id });
+    const page = r.conversations || [];
+    older = older.concat(page);
+    more.hidden = page.length < PAGE;
+    await loadList();
   }
 
   function drawList() {
