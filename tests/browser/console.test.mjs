@@ -383,9 +383,12 @@ test('an escalation arrives live in the inbox, is taken over, answered and hande
   await page.waitForSelector(`#conv-list button.conv[data-id="${id}"][data-state="bot"]`);
   await page.waitForSelector('#claim');
   await page.screenshot({ path: path.join(SHOTS, 'console-inbox-handback-en.png'), fullPage: true });
-  // The escalations queue shows it with its reason.
+  // The escalations queue shows it with its reason, lead score and wait.
   await page.goto(`${BASE}/console#/escalations`);
-  await page.waitForSelector('#main table');
+  await page.getByLabel('Status').selectOption('');
+  const queued = page.locator('main tr', { hasText: s });
+  await queued.waitFor();
+  assert.match(await queued.innerText(), /customer_request|asked|person|human/i);
 });
 
 test('an Arabic conversation end to end with the console in Arabic', { timeout: 120_000 }, async (t) => {
@@ -455,4 +458,80 @@ test('the inbox by keyboard alone: Tab reaches the list, Enter opens a conversat
   await page.waitForSelector('#transcript-title');
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 361), 'no horizontal scroll at 360 px');
   await page.screenshot({ path: path.join(SHOTS, 'console-inbox-360-en.png'), fullPage: true });
+});
+
+test('channels, API keys and the audit log: create, copy, disable, secret shown once, revoke, filter', { timeout: 90_000 }, async (t) => {
+  const page = await open(t);
+  await signIn(page, 'tenant_admin');
+  await page.goto(`${BASE}/console#/channels`);
+  await page.waitForSelector('#channel-cards article.card');
+  // A Telegram channel's form asks for its own settings; a web-chat channel needs none.
+  await page.getByLabel('Kind').selectOption('telegram');
+  await page.waitForSelector('#new-channel [data-setting="bot_token"][type="password"]');
+  await page.getByLabel('Kind').selectOption('webchat');
+  const name = `Console chat ${Date.now() % 100000}`;
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.locator('#create-channel').click();
+  const card = page.locator('#channel-cards article.card', { hasText: name });
+  await card.waitFor();
+  assert.match(await card.locator('input[readonly]').inputValue(), new RegExp(`^${BASE}/chat/`));
+  await card.getByRole('button', { name: /^Copy/ }).click();
+  await page.waitForSelector('#status:not([hidden]) >> text=Copied');
+  await card.getByRole('button', { name: 'Disable' }).click();
+  await card.locator('.badge', { hasText: 'Disabled' }).waitFor();
+  await card.getByRole('button', { name: 'Check health' }).click();
+  await card.locator('dt', { hasText: 'Credentials' }).waitFor();
+
+  await page.goto(`${BASE}/console#/keys`);
+  await page.waitForSelector('#keys table');
+  const keyName = `console-key-${Date.now() % 100000}`;
+  await page.getByLabel('Name', { exact: true }).fill(keyName);
+  await page.locator('#new-key button[type=submit]').click();
+  const secret = await page.locator('#new-key-secret').inputValue();
+  assert.match(secret, /^sbk_/);
+  const me = await fetch(`${BASE}/api/v1/auth/me`, { headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(me.status, 200, 'the new key works');
+  const row = page.locator('#keys tr', { hasText: keyName });
+  await row.getByRole('button', { name: `Revoke: ${keyName}` }).click();
+  await row.locator('.badge', { hasText: 'Revoked' }).waitFor();
+  assert.equal((await fetch(`${BASE}/api/v1/auth/me`, { headers: { authorization: `Bearer ${secret}` } })).status, 401, 'revoked');
+  // Reloading shows no secret any more.
+  await page.reload();
+  await page.waitForSelector('#keys table');
+  assert.equal(await page.locator('#new-key-secret').count(), 0);
+
+  await page.goto(`${BASE}/console#/audit`);
+  await page.waitForSelector('#audit table');
+  await page.getByLabel('Resource type').fill('api_key');
+  await page.locator('#audit-filters button[type=submit]').click();
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('#audit tbody tr')];
+    return rows.length > 0 && rows.every((r) => r.textContent.includes('api_key'));
+  });
+});
+
+test('bookings: a week calendar where an agent cancels a booking; leads with score and reasons', { timeout: 90_000 }, async (t) => {
+  const { slots } = await admin('GET', '/availability/slots?limit=1');
+  assert.ok(slots.length, 'the demo tenant has free slots');
+  const customer = `Console Customer ${Date.now() % 100000}`;
+  const { booking } = await admin('POST', '/bookings', { start: slots[0].start, customer_name: customer, customer_email: 'customer@console.example', lang: 'en', idempotency_key: `console-${Date.now()}` });
+  const page = await open(t);
+  await signIn(page, 'sales_agent');
+  await page.goto(`${BASE}/console#/bookings`);
+  await page.waitForSelector('#week .day h3');
+  const entry = page.locator(`#week .booking[data-booking="${booking.id}"]`);
+  for (let i = 0; i < 3 && !(await entry.count()); i += 1) {
+    await page.getByRole('button', { name: 'Next week' }).click();
+    await page.waitForTimeout(500);
+  }
+  await entry.waitFor();
+  assert.match(await entry.innerText(), new RegExp(customer));
+  await entry.getByRole('button', { name: 'Cancel booking' }).click();
+  await page.locator(`#week .booking.cancelled[data-booking="${booking.id}"]`).waitFor();
+  const after = await admin('GET', `/bookings/${booking.id}`);
+  assert.equal(after.booking.status, 'cancelled');
+
+  await page.goto(`${BASE}/console#/leads`);
+  await page.waitForSelector('#leads table');
+  await page.waitForSelector('#deliveries table');
 });

@@ -173,6 +173,8 @@ export async function render() {
     /** True once the user has left this page (late answers are then dropped). */
     stale: () => seq !== state.renderSeq,
     signedIn: async () => { await loadSession(); drawTop(); drawNav(); go('#/'); },
+    /** Reads the tenants again (after one was created) and redraws the switcher. */
+    reloadTenants: async () => { await loadSession(); drawTop(); },
   };
   state.cleanup = () => cleanups.forEach((f) => f());
   try {

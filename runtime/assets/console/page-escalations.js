@@ -15,13 +15,14 @@ export async function render(ctx) {
     if (ctx.stale()) return;
     const now = Date.now();
     mount(body, table(t('esc.title'),
-      [t('common.created'), t('common.status'), t('esc.reason'), t('esc.score'), t('esc.waiting'), ''],
+      [t('common.created'), t('inbox.customer'), t('common.status'), t('esc.reason'), t('esc.score'), t('esc.waiting'), ''],
       (r.escalations || []).map((e) => [
         fmtDate(e.created_at),
+        h('div', h('bdi', { dir: 'auto' }, e.contact_name || e.contact_external_id || '—'), e.channel_name ? h('div.muted', e.channel_name) : null),
         badge(t(`esc.status.${e.status}`), e.status === 'waiting' ? 'warn' : e.status === 'claimed' ? 'accent' : 'ok'),
         h('div', h('strong', e.reason), e.summary ? h('div.muted', { dir: 'auto' }, e.summary) : null),
         e.lead_score ?? '—',
-        fmtDuration(e.waiting_seconds ?? (e.status === 'waiting' ? (now - new Date(e.created_at).getTime()) / 1000 : null)),
+        h('span', { dataset: { waiting: e.waiting_seconds ?? '' } }, fmtDuration(e.waiting_seconds ?? (e.status === 'waiting' ? (now - new Date(e.created_at).getTime()) / 1000 : null))),
         h('a', { href: `#/inbox/${e.conversation_id}` }, t('esc.open')),
       ])));
   }

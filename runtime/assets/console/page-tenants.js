@@ -18,7 +18,7 @@ export async function render(ctx) {
       await api.post('/tenants', { slug: slug.value.trim(), name: name.value.trim(), default_language: lang.value.trim() || 'en' }, { scoped: false });
       notify(t('common.saved'));
       form.reset();
-      await load();
+      await Promise.all([load(), ctx.reloadTenants()]);
     } catch (err) { fail(err); }
   });
   mount(el, h('div.page-head', h('h1', { tabindex: '-1' }, t('tenants.title'))), list, form);
