@@ -232,7 +232,9 @@ test('each role sees only its pages and actions; every page in English and Arabi
       await page.goto(`${BASE}/console#/analytics`);
       await page.waitForSelector('#charts figure.chart svg polyline', { state: 'attached' });
       assert.notEqual((await page.locator('#kpis .kpi .v').first().innerText()).trim(), '—', 'totals are shown');
-      // Every page at 360 px wide: nothing wider than the screen (wide tables scroll in their box).
+      // Every page at 360 px wide: nothing wider than the screen (wide tables scroll in their box),
+      // even with a web-chat session id (one long unbroken word) as a customer's name.
+      await chat(`ws_${'0123456789abcdef'.repeat(2)}${Date.now()}`, 'A customer with a long unbroken id');
       await page.setViewportSize({ width: 360, height: 740 });
       const wide = [];
       for (const route of NAV.platform_admin) {
