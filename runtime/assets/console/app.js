@@ -126,6 +126,11 @@ function drawNav() {
     href: `#/${p.route}`, 'data-route': p.route,
     'aria-current': p.route === route ? 'page' : null,
   }, t(`nav.${p.route}`))))));
+  // On narrow screens the navigation scrolls sideways: keep the current page's entry in view.
+  const current = nav.querySelector('[aria-current="page"]');
+  if (current && nav.scrollWidth > nav.clientWidth) {
+    nav.scrollLeft += current.getBoundingClientRect().left - nav.getBoundingClientRect().left - 8;
+  }
 }
 
 /** Draws the page of the current hash. */

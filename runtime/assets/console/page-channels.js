@@ -44,7 +44,7 @@ export async function render(ctx) {
     const url = c.webhook_url || (c.kind === 'webchat' ? `${location.origin}/chat/${c.id}` : null);
     return h('article.card', { dataset: { channel: c.id, kind: c.kind } },
       h('div.row', h('h2', { dir: 'auto' }, c.name), badge(c.kind, 'accent'), badge(c.enabled ? t('common.enabled') : t('common.disabled'), c.enabled ? 'ok' : 'plain')),
-      url ? h('div.field', h('label', { for: urlId }, c.webhook_url ? t('ch.webhook') : 'URL'),
+      url ? h('div.field', h('label', { for: urlId }, c.webhook_url ? t('ch.webhook') : t('ch.chat_url')),
         h('div.copy-row', h('input', { id: urlId, readonly: true, value: url, dir: 'ltr' }),
           h('button.small.secondary', { type: 'button', 'aria-label': `${t('common.copy')}: ${t('ch.webhook')}`, onclick: () => copyText(url) }, t('common.copy')))) : null,
       health,
