@@ -409,9 +409,18 @@ impl From<sqlx::Error> for AnalyticsError {
 /// previews) belong to no channel: they are in the totals' own row and dropped here.
 #[derive(Default)]
 struct Tally {
-    figures: HashMap<(DateTime<Utc>, Option<Uuid>), Figures>,
-    tokens: HashMap<(DateTime<Utc>, Option<Uuid>), Vec<(String, i64, i64)>>,
+    figures: HashMap<Key, Figures>,
+    tokens: HashMap<Key, Vec<ModelUsage>>,
 }
+
+/// A bucket's start and a channel (`None`: the totals).
+type Key = (DateTime<Utc>, Option<Uuid>);
+/// A model's input and output tokens.
+type ModelUsage = (String, i64, i64);
+/// A bucket, a channel, whether the row is the totals', and three counts.
+type Counts = (DateTime<Utc>, Option<Uuid>, bool, i64, i64, i64);
+/// A bucket, a channel, whether the row is the totals', a model and its tokens.
+type TokenRow = (DateTime<Utc>, Option<Uuid>, bool, String, i64, i64);
 
 impl Tally {
     fn at(
@@ -530,7 +539,7 @@ async fn gather(
     let (from, to, only) = (range.from, range.to, channel.map(|c| c.0));
     let step = step.num_microseconds().unwrap_or(i64::MAX).max(1);
 
-    let rows: Vec<(DateTime<Utc>, Option<Uuid>, bool, i64, i64, i64)> = sqlx::query_as(MESSAGES)
+    let rows: Vec<Counts> = sqlx::query_as(MESSAGES)
         .bind(from)
         .bind(to)
         .bind(only)
@@ -547,15 +556,14 @@ async fn gather(
         }
     }
 
-    let rows: Vec<(DateTime<Utc>, Option<Uuid>, bool, i64, i64, i64)> =
-        sqlx::query_as(CONVERSATIONS)
-            .bind(from)
-            .bind(to)
-            .bind(only)
-            .bind(step)
-            .bind(TECHNICAL_HOLDING_EVENT)
-            .fetch_all(tx.conn())
-            .await?;
+    let rows: Vec<Counts> = sqlx::query_as(CONVERSATIONS)
+        .bind(from)
+        .bind(to)
+        .bind(only)
+        .bind(step)
+        .bind(TECHNICAL_HOLDING_EVENT)
+        .fetch_all(tx.conn())
+        .await?;
     for (bucket, ch, total, conversations, handed_off, resolved) in rows {
         if let Some(f) = tally.at(bucket, total, ch) {
             f.conversations = conversations;
@@ -598,7 +606,7 @@ async fn gather(
         }
     }
 
-    let rows: Vec<(DateTime<Utc>, Option<Uuid>, bool, String, i64, i64)> = sqlx::query_as(TOKENS)
+    let rows: Vec<TokenRow> = sqlx::query_as(TOKENS)
         .bind(from)
         .bind(to)
         .bind(only)
@@ -1109,6 +1117,40 @@ mod tests {
             ]
         );
         assert_eq!(PriceTable::default().tokens(vec![]), Tokens::default());
+    }
+
+    #[test]
+    fn buckets_start_at_from_and_the_last_one_is_cut_at_to() {
+        let range = |from: &str, to: &str| Range {
+            from: at(from),
+            to: at(to),
+        };
+        let days = bucket_starts(
+            range("2026-11-01T00:00:00Z", "2026-11-04T00:00:00Z"),
+            Bucket::Day,
+        );
+        assert_eq!(
+            days.unwrap(),
+            vec![
+                at("2026-11-01T00:00:00Z"),
+                at("2026-11-02T00:00:00Z"),
+                at("2026-11-03T00:00:00Z")
+            ]
+        );
+        // A partial last hour is a bucket of its own.
+        let hours = bucket_starts(
+            range("2026-11-01T10:30:00Z", "2026-11-01T12:31:00Z"),
+            Bucket::Hour,
+        )
+        .unwrap();
+        assert_eq!(hours.len(), 3);
+        assert_eq!(hours[2], at("2026-11-01T12:30:00Z"));
+        // 400 buckets are answered, 401 are not.
+        let ok = range("2026-11-01T00:00:00Z", "2026-11-17T16:00:00Z");
+        assert_eq!(bucket_starts(ok, Bucket::Hour).unwrap().len(), 400);
+        let over = range("2026-11-01T00:00:00Z", "2026-11-17T16:00:01Z");
+        assert_eq!(bucket_starts(over, Bucket::Hour), Err(TooManyBuckets(401)));
+        assert_eq!(Bucket::parse("week"), None);
     }
 
     #[test]
