@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Drives the web chat page and the API reference (/docs) in headless Chromium against the real
-# binary with its embedded PostgreSQL and demo tenant.
+# Drives the web chat page, the API reference (/docs) and the console (/console) in headless
+# Chromium against the real binary with its embedded PostgreSQL and demo tenant. The console's
+# people (one per role) are made with `switchboard user create`, as the first administrators are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,5 +43,17 @@ curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null || { echo "server did not b
 CHANNEL=$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/v1/channels?tenant=demo" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["channels"][0]["id"])')
 
+PASSWORD=console-test-password-$RANDOM$RANDOM
+BIN="${CARGO_TARGET_DIR:-target}/debug/switchboard"
+for who in root:platform admin:tenant_admin agent:sales_agent viewer:viewer; do
+  name=${who%%:*}; role=${who#*:}
+  if [ "$role" = platform ]; then args=(--platform-admin); else args=(--tenant demo --role "$role"); fi
+  printf '%s\n' "$PASSWORD" | SWITCHBOARD_DATA_DIR="$DATA_DIR" "$BIN" user create "$name@console.example" \
+    --name "Console ${name^}" "${args[@]}" --password-stdin >/dev/null
+done
+
 SWITCHBOARD_URL="http://127.0.0.1:$PORT" SWITCHBOARD_CHANNEL="$CHANNEL" SWITCHBOARD_TOKEN="$TOKEN" \
-  node --test tests/browser/chat.test.mjs tests/browser/docs.test.mjs tests/browser/widget.test.mjs || { echo "--- server log"; tail -50 "$LOG"; exit 1; }
+  SWITCHBOARD_CONSOLE_PASSWORD="$PASSWORD" \
+  node --test --test-concurrency=1 tests/browser/chat.test.mjs tests/browser/docs.test.mjs \
+    tests/browser/widget.test.mjs tests/browser/console.test.mjs \
+  || { echo "--- server log"; tail -50 "$LOG"; exit 1; }

@@ -880,6 +880,11 @@ async fn a_preview_runs_a_draft_with_tools_in_dry_run_and_sends_nothing_to_anyon
     assert_eq!(preview["reply"], "[DRAFT persona for sms] Preview answer.");
     assert_eq!(preview["tool_calls"][0]["name"], "set_contact_fields");
     assert_eq!(preview["tool_calls"][0]["result"]["dry_run"], true);
+    // The passages retrieved for the message (the demo's battery FAQ), with their scores.
+    let passages = preview["passages"].as_array().expect("passages");
+    assert!(!passages.is_empty(), "{preview}");
+    assert!(passages[0]["score"].as_f64().is_some_and(|s| s > 0.0));
+    assert!(passages[0]["title"].is_string() && passages[0]["text"].is_string());
     assert_eq!(
         preview["usage"]["total_tokens"],
         2 * (PROMPT_TOKENS + COMPLETION_TOKENS)

@@ -15,6 +15,7 @@ mod channels_telegram;
 mod channels_twilio;
 mod channels_whatsapp;
 mod cli;
+mod console;
 mod crash;
 mod dispatcher;
 mod embedded;

@@ -15,13 +15,19 @@ const METHODS: [&str; 7] = ["get", "put", "post", "delete", "options", "head", "
 
 /// Operations that answer something other than JSON on success, and why: their 2xx answers
 /// need no JSON schema.
-const NO_JSON_SUCCESS: [(&str, &str, &str); 11] = [
+const NO_JSON_SUCCESS: [(&str, &str, &str); 13] = [
     ("get", "/", "an HTML page"),
     ("get", "/chat/{channel_id}", "an HTML page"),
     ("get", "/chat/widget.js", "a script"),
     ("get", "/console/accept-invitation", "an HTML page"),
     ("get", "/console/reset-password", "an HTML page"),
     ("get", "/docs", "an HTML page"),
+    ("get", "/console", "the console's HTML shell"),
+    (
+        "get",
+        "/console/assets/{file}",
+        "a script or style sheet of the console",
+    ),
     ("post", "/api/v1/auth/sign-out", "204, no body"),
     ("post", "/api/v1/auth/password", "204, no body"),
     (

@@ -400,6 +400,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> (Router, Vec<RouteSpec>
             pages::accept_invitation,
         )
         .get("/console/reset-password", Public, pages::reset_password)
+        .get("/console", Public, pages::console)
+        .get("/console/assets/{file}", Public, pages::console_asset)
         .get("/docs", Public, pages::docs)
         .finish();
     specs.extend(site_specs);

@@ -107,6 +107,9 @@ pub struct Preview {
     pub prompt_version: Option<i32>,
     /// The tool calls the model made (dry run: nothing happened).
     pub tool_calls: Vec<Value>,
+    /// The knowledge passages retrieved for the message and given to the agent, best first,
+    /// with the fused score and each retriever's rank and score.
+    pub passages: Vec<switchboard_knowledge::search::Hit>,
     pub usage: PreviewUsage,
 }
 
@@ -724,6 +727,7 @@ pub async fn preview(
         metadata: thought.reply.metadata,
         prompt_version: version.as_ref().map(|v| v.version),
         tool_calls: thought.tool_calls,
+        passages,
         usage: PreviewUsage {
             calls: spent,
             prompt_tokens,

@@ -116,6 +116,8 @@ administrators, name it with `?tenant=<slug or id>`. Another tenant's resources 
         pages::accept_invitation,
         pages::reset_password,
         pages::docs,
+        pages::console,
+        pages::console_asset,
         webchat::demo_channels,
         webchat::channel_info,
         webchat::post_message,

@@ -1,8 +1,13 @@
 //! Static pages embedded in the binary: the landing page, the web-chat page and its widget, the
-//! page behind the links of invitation and password-reset emails, and the API reference.
+//! page behind the links of invitation and password-reset emails, the API reference, and the
+//! console (a single-page app of plain ES modules under `assets/console/`, built into the binary
+//! with `include_str!`: no bundler, no CDN, nothing fetched from elsewhere).
 
-use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::extract::Path;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::error::ApiError;
 
 /// The landing page with the demo chats.
 #[utoipa::path(
@@ -98,4 +103,119 @@ pub async fn docs() -> impl IntoResponse {
         ],
         Html(include_str!("../../assets/docs.html")),
     )
+}
+
+/// `(name, content type, content)` of a file of `assets/console/`, embedded at build time.
+macro_rules! console_asset {
+    ($name:literal, $content_type:expr) => {
+        (
+            $name,
+            $content_type,
+            include_str!(concat!("../../assets/console/", $name)),
+        )
+    };
+}
+
+/// The console's files: name, content type, content. The shell (`index.html`) names only files of
+/// this list, and every module imports only files of this list (`tests/console.rs` checks both).
+pub const CONSOLE_ASSETS: &[(&str, &str, &str)] = &[
+    console_asset!("console.css", CSS),
+    console_asset!("app.js", JS),
+    console_asset!("api.js", JS),
+    console_asset!("i18n.js", JS),
+    console_asset!("ui.js", JS),
+    console_asset!("page-signin.js", JS),
+    console_asset!("page-inbox.js", JS),
+    console_asset!("page-escalations.js", JS),
+    console_asset!("page-prompts.js", JS),
+    console_asset!("page-knowledge.js", JS),
+    console_asset!("page-channels.js", JS),
+    console_asset!("page-people.js", JS),
+    console_asset!("page-audit.js", JS),
+    console_asset!("page-analytics.js", JS),
+    console_asset!("page-bookings.js", JS),
+    console_asset!("page-leads.js", JS),
+    console_asset!("page-tenants.js", JS),
+];
+
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// The console's pages load only this server's scripts, styles and API: no inline script, no
+/// other origin, no framing.
+const CONSOLE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
+
+/// `/console`: the console's shell. Its scripts draw every page (hash routes such as
+/// `#/inbox`) from the JSON API with the session cookie; the shell itself is public.
+#[utoipa::path(
+    get,
+    path = "/console",
+    tag = "pages",
+    responses((status = 200, description = "The console (a single-page app; it signs people in)", content_type = "text/html"))
+)]
+pub async fn console() -> impl IntoResponse {
+    (
+        [
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CONTENT_SECURITY_POLICY, CONSOLE_CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        Html(include_str!("../../assets/console/index.html")),
+    )
+}
+
+/// `/console/assets/{file}`: a script or style sheet of the console. Answered with an `ETag` of
+/// its content and `no-cache`, so browsers revalidate (a cheap 304) and never run a script of
+/// an older binary next to one of a newer.
+#[utoipa::path(
+    get,
+    path = "/console/assets/{file}",
+    tag = "pages",
+    params(("file" = String, Path, description = "A file of the console, e.g. `app.js`")),
+    responses(
+        (status = 200, description = "The file (with an `ETag`; a request with `If-None-Match` naming it gets `304` and no body)", content_type = "text/javascript"),
+        (status = 404, description = "The console has no such file"),
+    )
+)]
+pub async fn console_asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    let Some((_, content_type, body)) = CONSOLE_ASSETS.iter().find(|(name, _, _)| *name == file)
+    else {
+        return ApiError::not_found(format!("the console has no file `{file}`")).into_response();
+    };
+    let etag = format!("\"{:016x}\"", fnv1a(body.as_bytes()));
+    let cache = [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::ETAG,
+            HeaderValue::from_str(&etag).expect("an ETag is ASCII"),
+        ),
+    ];
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    if fresh {
+        return (StatusCode::NOT_MODIFIED, cache).into_response();
+    }
+    (
+        cache,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        *body,
+    )
+        .into_response()
+}
+
+/// FNV-1a, 64 bits: a stable fingerprint of an embedded file for its ETag (not a security
+/// measure; the files are public).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
