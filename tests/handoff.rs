@@ -170,8 +170,9 @@ async fn handoff_round_trip_over_web_chat_notifies_by_email_and_telegram_and_han
         "{}",
         mails[0]
     );
+    // The link opens the conversation in the console (signing in first if needed).
     assert!(
-        mails[0].contains(&format!("/api/v1/conversations/{conv}")),
+        mails[0].contains("/console?tenant=") && mails[0].contains(&format!("#/inbox/{conv}")),
         "{}",
         mails[0]
     );

@@ -1220,7 +1220,15 @@ async fn escalation_links_open_for_a_signed_in_colleague() {
     .fetch_one(&mut owner)
     .await
     .unwrap();
-    // The link the notification carries, opened in the colleague's browser (cookie only).
+    // The notification links to the console's page of the conversation, which reads it with
+    // the colleague's session cookie from this route (the browser test follows the link itself).
+    let page = app
+        .http
+        .get(app.url(&format!("/console?tenant={tenant}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the console page is public");
     let link = format!("/api/v1/conversations/{conv}?tenant={tenant}");
     let r = app.http.get(app.url(&link)).send().await.unwrap();
     assert_eq!(r.status(), 401, "not without signing in");

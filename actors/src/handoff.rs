@@ -199,8 +199,9 @@ async fn notify(
         .clone()
         .unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let tenant = tx.tenant_id();
+    // The console's page of the conversation: sign-in first if needed, then the transcript.
     let link = format!(
-        "{base}/api/v1/conversations/{}?tenant={tenant}",
+        "{base}/console?tenant={tenant}#/inbox/{}",
         escalation.conversation_id
     );
     let mut lead_lines = Vec::new();
@@ -228,7 +229,7 @@ async fn notify(
         "The customer was told a colleague will reply shortly."
     };
     let text = format!(
-        "{heading}\n\nReason: {} (trigger: {})\n{when}\n\n{}\n{}\n\nRecent messages:\n{}\n\nTranscript (open it signed in to Switchboard): {link}\nTake it: POST {base}/api/v1/conversations/{}/claim?tenant={tenant}\n",
+        "{heading}\n\nReason: {} (trigger: {})\n{when}\n\n{}\n{}\n\nRecent messages:\n{}\n\nOpen it in the console: {link}\nTake it: POST {base}/api/v1/conversations/{}/claim?tenant={tenant}\n",
         escalation.reason,
         escalation.trigger,
         fields.join("\n"),

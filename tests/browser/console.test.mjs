@@ -393,6 +393,25 @@ test('an escalation arrives live in the inbox, is taken over, answered and hande
   assert.match(await queued.innerText(), /customer_request|asked|person|human/i);
 });
 
+test('the link of an escalation email opens that conversation in the console after signing in', { timeout: 90_000 }, async (t) => {
+  // The notification links to `/console?tenant=<tenant id>#/inbox/<conversation id>`
+  // (actors/src/handoff.rs); the tenant is named by id, as the email does.
+  const r = await fetch(`${BASE}/api/v1/tenants`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const demo = (await r.json()).tenants.find((x) => x.slug === 'demo');
+  assert.ok(demo && demo.id, 'the demo tenant has an id');
+  const s = session();
+  const { conversation_id: id } = await chat(s, 'I want to talk to a real person please, about my invoice');
+  const page = await open(t);
+  await page.goto(`${BASE}/console?tenant=${demo.id}#/inbox/${id}`);
+  // Not signed in: the sign-in form, and the link survives it.
+  await page.getByLabel(/^(Email|البريد الإلكتروني)$/).fill(PEOPLE.sales_agent);
+  await page.getByLabel(/^(Password|كلمة المرور)$/).fill(PASSWORD);
+  await page.locator('form button[type=submit]').click();
+  await page.waitForFunction((want) => location.hash === `#/inbox/${want}`, id);
+  await page.locator('#messages li.msg', { hasText: 'about my invoice' }).waitFor();
+  await page.waitForSelector('#claim');
+});
+
 test('an Arabic conversation end to end with the console in Arabic', { timeout: 120_000 }, async (t) => {
   const page = await open(t, { lang: 'ar' });
   await signIn(page, 'sales_agent');

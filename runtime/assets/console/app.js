@@ -67,13 +67,17 @@ async function loadSession() {
   }
   if (state.me.platform_admin) {
     const list = await api.get('/tenants', {}, { scoped: false });
-    state.tenants = (list.tenants || []).map((x) => ({ slug: x.slug, name: x.name, role: 'platform_admin' }));
+    state.tenants = (list.tenants || []).map((x) => ({ id: x.id, slug: x.slug, name: x.name, role: 'platform_admin' }));
   } else {
-    state.tenants = (state.me.memberships || []).map((m) => ({ slug: m.slug || m.tenant_id, name: m.name || m.slug, role: m.role }));
+    state.tenants = (state.me.memberships || []).map((m) => ({ id: m.tenant_id, slug: m.slug || m.tenant_id, name: m.name || m.slug, role: m.role }));
   }
+  // A link may name the tenant (`/console?tenant=<id or slug>#/inbox/<id>`, as escalation
+  // emails do); else the last one chosen in this browser.
+  const linked = new URLSearchParams(location.search).get('tenant');
   let saved = null;
   try { saved = localStorage.getItem(TENANT_STORE); } catch { /* private mode */ }
-  const pick = state.tenants.find((x) => x.slug === saved) || state.tenants[0] || null;
+  const pick = (linked && state.tenants.find((x) => x.slug === linked || x.id === linked))
+    || state.tenants.find((x) => x.slug === saved) || state.tenants[0] || null;
   chooseTenant(pick ? pick.slug : null);
   return true;
 }
@@ -177,7 +181,12 @@ export async function render() {
     onCleanup: (f) => cleanups.push(f),
     /** True once the user has left this page (late answers are then dropped). */
     stale: () => seq !== state.renderSeq,
-    signedIn: async () => { await loadSession(); drawTop(); drawNav(); go('#/'); },
+    // After signing in: the page the link named (an escalation email's conversation), else
+    // the first page the role may open.
+    signedIn: async () => {
+      await loadSession(); drawTop(); drawNav();
+      if (PUBLIC[route] || route === '') go('#/'); else render();
+    },
     /** Reads the tenants again (after one was created) and redraws the switcher. */
     reloadTenants: async () => { await loadSession(); drawTop(); },
   };
