@@ -149,8 +149,8 @@ before(async () => {
 
 after(async () => {
   if (paints.length) {
-    const lines = paints.map((p) => `  ${p.lang} ${p.route.padEnd(12)} ${p.fcp} ms`).join('\n');
-    console.log(`# first contentful paint per console page (local binary):\n${lines}`);
+    const lines = paints.map((p) => `  ${p.lang} ${p.route.padEnd(12)} ${p.fcp} ms, layout shift ${p.cls}`).join('\n');
+    console.log(`# first contentful paint and layout shift per console page (local binary):\n${lines}`);
   }
   await browser?.close();
 });
@@ -208,8 +208,16 @@ test('each role sees only its pages and actions; every page in English and Arabi
         }
         for (const route of NAV.platform_admin) {
           const fcp = await firstPaint(page, route, 'main h1');
-          paints.push({ lang, route, fcp });
           await page.waitForFunction(() => !document.querySelector('main [aria-busy="true"]'), null, { timeout: 10_000 }).catch(() => {});
+          // Layout shift while the page's data loaded (Cumulative Layout Shift of the load).
+          const cls = await page.evaluate(() => new Promise((resolve) => {
+            let sum = 0;
+            new PerformanceObserver((list) => {
+              for (const e of list.getEntries()) if (!e.hadRecentInput) sum += e.value;
+            }).observe({ type: 'layout-shift', buffered: true });
+            setTimeout(() => resolve(Math.round(sum * 1000) / 1000), 200);
+          }));
+          paints.push({ lang, route, fcp, cls });
           assert.equal(await page.evaluate(() => document.documentElement.dir), lang === 'ar' ? 'rtl' : 'ltr');
           // Every control has a label, every button a name, every text input dir=auto.
           const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
@@ -252,6 +260,9 @@ test('each role sees only its pages and actions; every page in English and Arabi
   assert.ok(fcps.length > 0, 'first paints measured');
   // Generous: a local binary paints the shell's skeleton well within this.
   assert.ok(Math.max(...fcps) < 3000, `first contentful paint under 3 s: ${fcps}`);
+  // No layout shift while data loads: every page's shift stays in the "good" band (< 0.1).
+  const shifted = paints.filter((p) => p.cls >= 0.1).map((p) => `${p.lang} ${p.route}: ${p.cls}`);
+  assert.deepEqual(shifted, [], 'pages whose layout shifted while loading');
 });
 
 test('the sign-in form refuses a wrong password, and signing out ends the session', { timeout: 60_000 }, async (t) => {
@@ -329,10 +340,15 @@ test('a prompt edited, tried and published in the console is what the agent then
   await page.waitForSelector('#versions button[aria-current="true"] .b-ok');
   await page.screenshot({ path: path.join(SHOTS, 'console-prompts-published-en.png'), fullPage: true });
 
-  const s = session();
-  await chat(s, 'Hello, who am I talking to?');
-  const reply = await eventually('the agent\'s reply', async () => (await history(s)).find((m) => m.role === 'agent'));
-  assert.match(reply.text, new RegExp(marker), `the published persona answers: ${reply.text}`);
+  // A customer asks in the web chat the widget shows; the published persona answers there.
+  const chatPage = await page.context().newPage();
+  await chatPage.goto(`${BASE}/chat/${CHANNEL}?embed=1`);
+  await chatPage.getByTestId('chat-input').fill('Hello, who am I talking to?');
+  await chatPage.getByTestId('chat-send').click();
+  const bubble = chatPage.locator('[data-testid="msg"][data-role="agent"]', { hasText: marker });
+  await bubble.waitFor({ timeout: DEADLINE });
+  assert.match(await bubble.innerText(), new RegExp(`This is ${marker} speaking`));
+  await chatPage.close();
 });
 
 test('a document uploaded in the console is indexed and found by the search console', { timeout: 120_000 }, async (t) => {
@@ -373,6 +389,11 @@ test('an escalation arrives live in the inbox, is taken over, answered and hande
   const item = page.locator(`#conv-list button.conv[data-id="${id}"][data-state="waiting"]`);
   await item.waitFor({ timeout: DEADLINE });
   await item.click();
+  // The customer's own chat (the page the widget shows), open on the same session.
+  const customer = await page.context().newPage();
+  await customer.addInitScript(([key, id]) => localStorage.setItem(key, id), [`switchboard.webchat.session.${CHANNEL}`, s]);
+  await customer.goto(`${BASE}/chat/${CHANNEL}?embed=1`);
+  await customer.locator('[data-testid="msg"][data-role="customer"]').first().waitFor();
   await page.locator('#claim').click();
   await page.waitForSelector('#handback');
   await page.getByLabel('Your reply to the customer').fill('Hi, this is Console Agent. How can I help?');
@@ -380,6 +401,9 @@ test('an escalation arrives live in the inbox, is taken over, answered and hande
   await page.waitForSelector('#messages li.msg.human');
   const human = await eventually('the reply in the customer\'s chat', async () => (await history(s)).find((m) => m.role === 'human'));
   assert.match(human.text, /Console Agent/);
+  // …and it appears in the customer's chat without a reload.
+  await customer.locator('[data-testid="msg"][data-role="human"]', { hasText: 'Console Agent' }).waitFor({ timeout: DEADLINE });
+  await customer.close();
   await page.getByLabel('Note for the bot (optional)').fill('Customer wants a quote for 6 kW.');
   await page.locator('#handback').click();
   await page.waitForSelector(`#conv-list button.conv[data-id="${id}"][data-state="bot"]`);
@@ -391,6 +415,12 @@ test('an escalation arrives live in the inbox, is taken over, answered and hande
   const queued = page.locator('main tr', { hasText: s });
   await queued.waitFor();
   assert.match(await queued.innerText(), /customer_request|asked|person|human/i);
+  // A new escalation joins the waiting queue live (the event stream, well before its 30 s timer).
+  await page.getByLabel('Status').selectOption('waiting');
+  await page.waitForSelector('main[data-live="sse"]');
+  const s2 = session();
+  await chat(s2, 'Please let me speak to a human being');
+  await page.locator('main tr', { hasText: s2 }).waitFor({ timeout: 10_000 });
 });
 
 test('the link of an escalation email opens that conversation in the console after signing in', { timeout: 90_000 }, async (t) => {

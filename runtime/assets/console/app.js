@@ -152,6 +152,7 @@ export async function render() {
   state.current = null;
   if (state.cleanup) { try { state.cleanup(); } catch { /* ignore */ } state.cleanup = null; }
   const el = main();
+  delete el.dataset.live; // a page that follows the event stream says so itself
   let loader;
   let page = null;
   if (!state.me) {

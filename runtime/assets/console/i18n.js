@@ -516,6 +516,8 @@ export function getLang() { return lang; }
 export function setLang(next) {
   lang = next === 'ar' ? 'ar' : 'en';
   try { localStorage.setItem(STORE, lang); } catch { /* private mode */ }
+  // The server reads it to serve the shell already in this language (no mirrored re-layout).
+  document.cookie = `sb_lang=${lang}; Path=/console; Max-Age=31536000; SameSite=Lax`;
   document.documentElement.lang = lang;
   document.documentElement.dir = lang === 'ar' ? 'rtl' : 'ltr';
   document.title = t('app.title');
@@ -524,13 +526,15 @@ export function setLang(next) {
 
 export function onLangChange(f) { listeners.add(f); return () => listeners.delete(f); }
 
-/** The remembered language, else the browser's (Arabic if it asks for it first), else English. */
+/** The remembered language, else the one the shell was served in (Arabic when the browser asks
+ * for it first), else English. */
 export function initialLang() {
   try {
     const saved = localStorage.getItem(STORE);
     if (saved) return saved;
   } catch { /* private mode */ }
-  return (navigator.language || '').toLowerCase().startsWith('ar') ? 'ar' : 'en';
+  // The server chose from the browser's languages when it served the shell.
+  return document.documentElement.lang === 'ar' ? 'ar' : 'en';
 }
 
 /** Dates and numbers in the current language (Arabic with Latin digits, as the chat page). */

@@ -28,6 +28,17 @@ export async function render(ctx) {
   }
   status.addEventListener('change', () => { mount(body, skeleton(4)); load().catch((e) => mount(body, h('p.error-box', e.message))); });
   await load();
-  const timer = setInterval(() => load().catch(() => {}), 10000);
-  ctx.onCleanup(() => clearInterval(timer));
+  // Live: every `escalation` hint of the inbox's event stream re-reads the queue (debounced);
+  // a slow timer keeps the waiting times current and stands in if the stream is refused.
+  let soon = null;
+  const refresh = () => { clearTimeout(soon); soon = setTimeout(() => load().catch(() => {}), 150); };
+  let source = null;
+  if (window.EventSource) {
+    const q = ctx.tenant ? `?tenant=${encodeURIComponent(ctx.tenant)}` : '';
+    source = new EventSource(`/api/v1/inbox/events${q}`);
+    source.addEventListener('ready', () => { el.dataset.live = 'sse'; });
+    source.addEventListener('escalation', refresh);
+  }
+  const timer = setInterval(() => load().catch(() => {}), 30000);
+  ctx.onCleanup(() => { clearInterval(timer); clearTimeout(soon); if (source) source.close(); });
 }

@@ -22,10 +22,12 @@ export async function render(ctx) {
   const searchBox = h('section.panel#kb-search');
   let pollTimer = null;
 
+  // The documents list, whose length is only known once loaded, comes last: nothing below it
+  // moves when it arrives.
   mount(el, h('div.page-head', h('h1', { tabindex: '-1' }, t('kb.title'))),
     admin ? h('section.panel', h('h2', t('kb.upload')), drop, uploads) : null,
-    h('section', h('h2', t('kb.documents')), docs),
-    searchBox);
+    searchBox,
+    h('section', h('h2', t('kb.documents')), docs));
 
   // The label opens the picker with Enter/Space too: it is focusable and forwards the key.
   const chooser = drop.querySelector('label');

@@ -155,17 +155,59 @@ const CONSOLE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'sel
     tag = "pages",
     responses((status = 200, description = "The console (a single-page app; it signs people in)", content_type = "text/html"))
 )]
-pub async fn console() -> impl IntoResponse {
+pub async fn console(headers: HeaderMap) -> impl IntoResponse {
     (
         [
             (header::CACHE_CONTROL, "no-cache"),
             (header::REFERRER_POLICY, "no-referrer"),
             (header::CONTENT_SECURITY_POLICY, CONSOLE_CSP),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::VARY, "Cookie, Accept-Language"),
         ],
-        Html(include_str!("../../assets/console/index.html")),
+        Html(console_shell(&headers)),
     )
 }
+
+/// The shell as this browser will show it, so nothing moves when the script takes over: with a
+/// session cookie the navigation's column is in place, and the language (the `sb_lang` cookie
+/// the console sets, else the first language the browser asks for) sets `lang` and `dir` —
+/// Arabic is laid out right to left from the first paint.
+fn console_shell(headers: &HeaderMap) -> String {
+    let cookies: Vec<(&str, &str)> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .collect();
+    let has_session = cookies
+        .iter()
+        .any(|(name, value)| *name == crate::auth::SESSION_COOKIE && !value.is_empty());
+    let arabic = match cookies.iter().find(|(name, _)| *name == LANG_COOKIE) {
+        Some((_, lang)) => *lang == "ar",
+        None => headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("ar")),
+    };
+    let mut html = CONSOLE_SHELL.to_owned();
+    if has_session {
+        html = html.replacen(NAV_HIDDEN, NAV_SHOWN, 1);
+    }
+    if arabic {
+        html = html.replacen(HTML_EN, HTML_AR, 1);
+    }
+    html
+}
+
+const CONSOLE_SHELL: &str = include_str!("../../assets/console/index.html");
+const NAV_HIDDEN: &str = r#"<nav id="nav" aria-label="Main" hidden></nav>"#;
+const NAV_SHOWN: &str = r#"<nav id="nav" aria-label="Main"></nav>"#;
+const HTML_EN: &str = r#"<html lang="en" dir="ltr">"#;
+const HTML_AR: &str = r#"<html lang="ar" dir="rtl">"#;
+/// The console's language, mirrored from its local storage so the server can serve the shell
+/// already in it.
+const LANG_COOKIE: &str = "sb_lang";
 
 /// `/console/assets/{file}`: a script or style sheet of the console. Answered with an `ETag` of
 /// its content and `no-cache`, so browsers revalidate (a cheap 304) and never run a script of
@@ -218,4 +260,32 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod console_tests {
+    use super::*;
+
+    #[test]
+    fn the_shell_is_served_as_the_browser_will_show_it() {
+        let shell = |cookie: Option<&str>, accept: Option<&str>| {
+            let mut h = HeaderMap::new();
+            if let Some(c) = cookie {
+                h.insert(header::COOKIE, HeaderValue::from_str(c).unwrap());
+            }
+            if let Some(a) = accept {
+                h.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_str(a).unwrap());
+            }
+            console_shell(&h)
+        };
+        let plain = shell(None, None);
+        assert!(plain.contains(NAV_HIDDEN) && plain.contains(HTML_EN));
+        let signed = shell(Some("sb_csrf=x; sb_session=sbs_abc"), Some("en-GB,en"));
+        assert!(signed.contains(NAV_SHOWN) && signed.contains(HTML_EN));
+        assert!(shell(None, Some("ar-EG,ar;q=0.9,en;q=0.5")).contains(HTML_AR));
+        // The console's own choice wins over the browser's.
+        assert!(shell(Some("sb_lang=en"), Some("ar")).contains(HTML_EN));
+        assert!(shell(Some("sb_session=; sb_lang=ar"), None).contains(HTML_AR));
+        assert!(shell(Some("sb_session=; sb_lang=ar"), None).contains(NAV_HIDDEN));
+    }
 }
