@@ -45,7 +45,8 @@ CHANNEL=$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/ap
 
 PASSWORD=console-test-password-$RANDOM$RANDOM
 BIN="${CARGO_TARGET_DIR:-target}/debug/switchboard"
-for who in root:platform admin:tenant_admin agent:sales_agent viewer:viewer; do
+# member@ is for console-flows.test.mjs alone (its role is changed, then it is removed).
+for who in root:platform admin:tenant_admin agent:sales_agent viewer:viewer member:viewer; do
   name=${who%%:*}; role=${who#*:}
   if [ "$role" = platform ]; then args=(--platform-admin); else args=(--tenant demo --role "$role"); fi
   printf '%s\n' "$PASSWORD" | SWITCHBOARD_DATA_DIR="$DATA_DIR" "$BIN" user create "$name@console.example" \
@@ -55,5 +56,5 @@ done
 SWITCHBOARD_URL="http://127.0.0.1:$PORT" SWITCHBOARD_CHANNEL="$CHANNEL" SWITCHBOARD_TOKEN="$TOKEN" \
   SWITCHBOARD_CONSOLE_PASSWORD="$PASSWORD" \
   node --test --test-concurrency=1 tests/browser/chat.test.mjs tests/browser/docs.test.mjs \
-    tests/browser/widget.test.mjs tests/browser/console.test.mjs \
+    tests/browser/widget.test.mjs tests/browser/console.test.mjs tests/browser/console-flows.test.mjs \
   || { echo "--- server log"; tail -50 "$LOG"; exit 1; }

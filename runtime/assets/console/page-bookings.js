@@ -104,8 +104,9 @@ export async function render(ctx) {
       e.preventDefault();
       const weekly_hours = {};
       for (const d of DAYS) {
+        // A closed day is left out (the API takes a list of windows per day, never null).
         const v = days[d].value.trim();
-        weekly_hours[d] = v ? v.split(',').map((w) => w.trim().split('-').map((x) => x.trim())) : null;
+        if (v) weekly_hours[d] = v.split(',').map((w) => w.trim().split('-').map((x) => x.trim()));
       }
       try {
         await api.put('/availability', { ...cur, timezone: tz.value.trim(), slot_minutes: Number(slot.value), buffer_minutes: Number(buffer.value), weekly_hours });
