@@ -14,103 +14,16 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import {
+  BASE, TOKEN, CHANNEL, PASSWORD, DEADLINE, PEOPLE, requireEnv, launch, raw, admin, chat, history,
+  eventually, session as sessionOf, open as openContext, signIn,
+} from './console-helpers.mjs';
 
-const BASE = (process.env.SWITCHBOARD_URL || '').trim().replace(/\/+$/, '');
-const TOKEN = (process.env.SWITCHBOARD_TOKEN || '').trim();
-const CHANNEL = (process.env.SWITCHBOARD_CHANNEL || '').trim();
-const PASSWORD = process.env.SWITCHBOARD_CONSOLE_PASSWORD || '';
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const DEADLINE = 30_000;
-
-const PEOPLE = {
-  platform_admin: 'root@console.example',
-  tenant_admin: 'admin@console.example',
-  sales_agent: 'agent@console.example',
-  viewer: 'viewer@console.example',
-};
 const MEMBER = 'member@console.example';
 
 let browser;
-
-/** The API with the admin token, for tenant demo; fails the test on an error status. */
-async function admin(method, p, body) {
-  const r = await raw(method, p, body);
-  const text = await r.text();
-  assert.ok(r.ok, `${method} ${p}: ${r.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-function raw(method, p, body) {
-  const sep = p.includes('?') ? '&' : '?';
-  return fetch(`${BASE}/api/v1${p}${sep}tenant=demo`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-}
-
-async function chat(session, text) {
-  const r = await fetch(`${BASE}/api/v1/webchat/${CHANNEL}/messages`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ session_id: session, client_message_id: `m-${Date.now()}-${Math.random()}`, text }),
-  });
-  const answer = await r.text();
-  assert.equal(r.status, 202, answer);
-  return JSON.parse(answer);
-}
-
-async function history(session) {
-  const r = await fetch(`${BASE}/api/v1/webchat/${CHANNEL}/sessions/${session}/messages`);
-  return (await r.json()).messages || [];
-}
-
-async function eventually(what, f, deadline = DEADLINE) {
-  const end = Date.now() + deadline;
-  let last;
-  while (Date.now() < end) {
-    last = await f();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
-
-function session() { return `flows-${Date.now()}-${Math.random().toString(16).slice(2)}`; }
-
-/** A browser context that refuses every other origin and collects page errors. */
-async function open(t, { width = 1280, height = 860 } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, locale: 'en-US' });
-  const foreign = [];
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (url.startsWith(`${BASE}/`) || url.startsWith('data:') || url.startsWith('blob:')) return route.continue();
-    foreign.push(url);
-    return route.abort('internetdisconnected');
-  });
-  await context.addInitScript(() => { try { if (!localStorage.getItem('sb.console.lang')) localStorage.setItem('sb.console.lang', 'en'); } catch { /* */ } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(DEADLINE);
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error' && /Content Security Policy|Refused/.test(m.text())) errors.push(m.text()); });
-  page.on('dialog', (d) => d.accept());
-  t.after(async () => {
-    assert.deepEqual(foreign, [], 'no request left the server');
-    assert.deepEqual(errors, [], 'no script error, no CSP violation');
-    await context.close();
-  });
-  return page;
-}
-
-async function signIn(page, role) {
-  await page.goto(`${BASE}/console#/signin`);
-  await page.getByLabel('Email', { exact: true }).fill(PEOPLE[role]);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.locator('form button[type=submit]').click();
-  await page.waitForSelector('nav#nav a');
-}
+const open = (t, opts) => openContext(browser, t, opts);
+const session = () => sessionOf('flows');
 
 /** The status line's message of `kind` (`ok`, `error`) containing `text`. */
 function status(page, kind, text) {
@@ -118,12 +31,8 @@ function status(page, kind, text) {
 }
 
 before(async () => {
-  assert.ok(BASE && TOKEN && CHANNEL && PASSWORD, 'SWITCHBOARD_URL, _TOKEN, _CHANNEL and _CONSOLE_PASSWORD are set');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run',
-      '--disable-quic', '--disable-component-update', '--disable-sync'],
-  });
+  requireEnv();
+  browser = await launch();
 });
 
 after(async () => {
