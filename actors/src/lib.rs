@@ -60,6 +60,23 @@ pub struct PipelineConfig {
     /// Delay before retrying a failed turn, doubled per consecutive failure (from twice this
     /// value, at most 10 s).
     pub retry_backoff: Duration,
+    /// Who composes replies. [`ResponderMode::Echo`] exists for measuring the durable core
+    /// alone (`switchboard bench --responder echo`).
+    pub responder: ResponderMode,
+}
+
+/// Who composes the agent's replies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponderMode {
+    /// The tenant's configuration decides: the model, or the offline responder, with the
+    /// knowledge base, handoff rules, leads and bookings.
+    #[default]
+    Agent,
+    /// Every turn answers with the customer's own text: no retrieval, no rules, no model. The
+    /// turn is still read, counted, committed and delivered exactly like any other, so this
+    /// measures the cost of the durable pipeline itself.
+    Echo,
 }
 
 impl PipelineConfig {
@@ -80,6 +97,7 @@ impl Default for PipelineConfig {
             outbox_max_attempts: 8,
             retrieval_timeout: Self::retrieval_budget(Duration::from_secs(60)),
             retry_backoff: Duration::from_millis(250),
+            responder: ResponderMode::Agent,
         }
     }
 }

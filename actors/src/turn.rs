@@ -126,6 +126,8 @@ pub async fn run(
         return silent(services, tenant, &info, &event_ids).await;
     }
     let lang = detect_language(&customer_text);
+    // The echo responder measures the durable core alone: no rules, no knowledge, no model.
+    let echo = services.config.responder == crate::ResponderMode::Echo;
     let request_key = crate::actions::request_key(&event_ids);
     let action_ctx = ActionCtx {
         services,
@@ -141,7 +143,7 @@ pub async fn run(
     // Rules that bring a human in before anyone thinks: the customer asks for a person, or
     // says one of the tenant's keywords.
     let mut plan = None;
-    if action_settings.enabled("handoff") {
+    if !echo && action_settings.enabled("handoff") {
         if detect_intent(&customer_text) == Intent::Human {
             plan = Some(Plan {
                 trigger: Trigger::Customer,
@@ -157,7 +159,7 @@ pub async fn run(
             });
         }
     }
-    let lead = if action_settings.enabled("leads") {
+    let lead = if !echo && action_settings.enabled("leads") {
         let l = leads::observe(&action_ctx).await?;
         LeadInfo {
             score: l.score,
@@ -169,7 +171,11 @@ pub async fn run(
     };
     // A broken or slow search must not silence the bot: without knowledge the answer is "I
     // don't have that information" (or the model's, with no passages), marked for admins.
-    let (passages, retrieval_failure) = ground(services, tenant, &customer_text).await;
+    let (passages, retrieval_failure) = if echo {
+        (Vec::new(), None)
+    } else {
+        ground(services, tenant, &customer_text).await
+    };
 
     let timeout = services.config.turn_timeout;
     // Tokens spent by model calls of this turn; kept here so that a cancelled or failed turn
@@ -179,11 +185,12 @@ pub async fn run(
     let offline_mind = matches!(mind, Mind::Offline);
     let result = tokio::time::timeout(timeout, async {
         // The offline responder's booking dialogue answers booking turns without a model.
-        let booked = if plan.is_none() && offline_mind && action_settings.enabled("booking") {
-            booking::offline_turn(&action_ctx).await?
-        } else {
-            None
-        };
+        let booked =
+            if !echo && plan.is_none() && offline_mind && action_settings.enabled("booking") {
+                booking::offline_turn(&action_ctx).await?
+            } else {
+                None
+            };
         // The model is the step worth interrupting: a newer message cancels it at once.
         // Database steps are never dropped half-way except inside it (reads, and the tools'
         // idempotent writes).
@@ -195,6 +202,17 @@ pub async fn run(
                     responder: "handoff",
                     intent: "human".into(),
                     metadata: serde_json::json!({"intent": "human", "lang": lang.code()}),
+                    prompt_version_id: None,
+                },
+                tool_calls: Vec::new(),
+            }
+        } else if echo {
+            brain::Thought {
+                reply: responder::Reply {
+                    text: customer_text.clone(),
+                    responder: "echo",
+                    intent: "echo".into(),
+                    metadata: serde_json::json!({"intent": "echo", "lang": lang.code()}),
                     prompt_version_id: None,
                 },
                 tool_calls: Vec::new(),
@@ -262,7 +280,8 @@ pub async fn run(
             reply.metadata[k] = v.clone();
         }
         // An answer the knowledge could not ground counts towards the repeated-failure rule.
-        let failed = plan.is_none()
+        let failed = !echo
+            && plan.is_none()
             && reply.intent == "question"
             && passages.is_empty()
             && requested.metadata.is_empty();
@@ -303,7 +322,7 @@ pub async fn run(
         }
         let failures = handoff::after_bot_turn(&mut tx, conversation, failed, lang.code()).await?;
         let limit = action_settings.max_failed_answers;
-        if plan.is_none() && action_settings.enabled("handoff") {
+        if !echo && plan.is_none() && action_settings.enabled("handoff") {
             if limit > 0 && failures >= limit {
                 plan = Some(Plan {
                     trigger: Trigger::Failures,

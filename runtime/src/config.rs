@@ -184,6 +184,8 @@ pub struct PipelineSettings {
     pub retrieval_timeout_ms: Option<u64>,
     /// First retry delay of a failed turn (doubled per consecutive failure, at most 10 s).
     pub retry_backoff_ms: u64,
+    /// `agent` (default) or `echo` (reply with the customer's text; for benchmarks).
+    pub responder: switchboard_actors::ResponderMode,
 }
 
 /// The effects worker: how long a claimed effect is reserved and how retries back off.
@@ -444,6 +446,7 @@ impl Default for PipelineSettings {
             outbox_max_attempts: d.outbox_max_attempts,
             retrieval_timeout_ms: None,
             retry_backoff_ms: d.retry_backoff.as_millis() as u64,
+            responder: d.responder,
         }
     }
 }
@@ -472,6 +475,7 @@ impl PipelineSettings {
                 None => PipelineConfig::retrieval_budget(turn_timeout),
             },
             retry_backoff: Duration::from_millis(self.retry_backoff_ms.max(1)),
+            responder: self.responder,
         }
     }
 }
