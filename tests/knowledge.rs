@@ -975,3 +975,79 @@ async fn full_text_candidates_need_a_tenant_in_the_transaction() {
     assert!(err.to_string().contains("app.tenant_id"), "{err}");
     app.stop().await;
 }
+
+/// A repeated question reuses the earlier search (the turn's result cache), and a change of the
+/// knowledge is seen by the very next question: results are keyed by the knowledge generation.
+#[tokio::test]
+async fn a_repeated_question_reuses_its_search_until_the_knowledge_changes() {
+    let app = spawn_app().await;
+    let (status, doc) = app
+        .upload(
+            "demo",
+            "zorblax.txt",
+            "text/plain",
+            b"Zorblax warranty: every zorblax comes with a seven year warranty.".to_vec(),
+        )
+        .await;
+    assert_eq!(status, 202, "{doc}");
+    let id = doc["document"]["id"].as_str().unwrap().to_owned();
+    app.wait_document("demo", &id).await;
+
+    let cached = |metrics: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with("switchboard_retrievals_total{source=\"cache\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let ask = |session: String| {
+        let app = &app;
+        async move {
+            app.post_chat(
+                app.demo_channel,
+                &session,
+                "c1",
+                "How long is the zorblax warranty?",
+            )
+            .await;
+            let history = app
+                .wait_for_agent_replies(app.demo_channel, &session, 1)
+                .await;
+            history
+                .iter()
+                .rev()
+                .find(|m| m["role"] == "agent")
+                .map(|m| m["text"].as_str().unwrap_or("").to_owned())
+                .unwrap()
+        }
+    };
+    let before = cached(&app.metrics().await);
+    let first = ask(session()).await;
+    assert!(first.contains("seven year"), "{first}");
+    let second = ask(session()).await;
+    assert_eq!(second, first);
+    let reused = cached(&app.metrics().await);
+    assert!(reused >= before + 1.0, "the second question searched again");
+
+    let resp = app
+        .http
+        .put(app.url(&format!(
+            "/api/v1/knowledge/documents/{id}/content?tenant=demo"
+        )))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "text/plain")
+        .body("Zorblax warranty: every zorblax comes with a nine year warranty.")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    app.wait_document("demo", &id).await;
+    let third = ask(session()).await;
+    assert!(
+        third.contains("nine year"),
+        "stale knowledge after a change: {third}"
+    );
+    assert!(!third.contains("seven year"), "{third}");
+    app.stop().await;
+}

@@ -5,7 +5,6 @@
 
 use serde_json::json;
 use switchboard_core::{Db, DbError, TenantId};
-use switchboard_knowledge::indexer::{active_embedder, embed_query};
 use switchboard_knowledge::{Embedders, Hit, SearchParams};
 use switchboard_prompts::{detect_language, offline_reply, Lang, ReplyContext, Snippet};
 
@@ -24,8 +23,7 @@ pub struct Reply {
 }
 
 /// The best `k` passages of the tenant's knowledge for `customer_text`: hybrid search (BM25 and
-/// the tenant's embeddings, fused). The query is embedded between two short read transactions,
-/// never while one is open.
+/// the tenant's embeddings, fused).
 pub async fn ground(
     db: &Db,
     embedders: &Embedders,
@@ -33,24 +31,25 @@ pub async fn ground(
     customer_text: &str,
     k: usize,
 ) -> Result<Vec<Hit>, DbError> {
-    {
-        let mut tx = db.tenant(tenant).await?;
-        let embedder = active_embedder(embedders, &mut tx).await?;
-        tx.commit().await?;
-        let vector = match embedder {
-            Some((e, model)) => embed_query(&e, model, customer_text).await,
-            None => None,
-        };
-        let mut tx = db.tenant(tenant).await?;
-        let hits = switchboard_knowledge::search(
-            &mut tx,
-            &SearchParams::new(customer_text, k),
-            vector.as_ref(),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(hits)
-    }
+    ground_at(db, embedders, tenant, customer_text, k, None).await
+}
+
+/// [`ground`], reusing an identical search of the same knowledge `generation` when there was
+/// one (see [`switchboard_knowledge::retrieve`]).
+pub async fn ground_at(
+    db: &Db,
+    embedders: &Embedders,
+    tenant: TenantId,
+    customer_text: &str,
+    k: usize,
+    generation: Option<i64>,
+) -> Result<Vec<Hit>, DbError> {
+    let params = SearchParams::new(customer_text, k);
+    Ok(
+        switchboard_knowledge::retrieve(db, embedders, tenant, &params, generation)
+            .await?
+            .hits,
+    )
 }
 
 /// Answers `customer_text` with the offline responder from the retrieved `passages`. No IO:

@@ -110,6 +110,7 @@ pub async fn run(
     // Who answers (offline, budget, model) is read here too, saving a round trip per turn.
     let mind = services.brains.mind(&mut tx).await?;
     let owner = handoff::ownership(&mut tx, conversation, false).await?;
+    let generation = turns::knowledge_generation(&mut tx).await?;
     // A burst of messages is answered as one turn over their joined text.
     let customer_text = live
         .iter()
@@ -117,7 +118,11 @@ pub async fn run(
         .collect::<Vec<_>>()
         .join("\n");
     // The attempt commits before knowledge is read and any reply is composed: a panic or crash
-    // from here on still counts against the events.
+    // from here on still counts against the events. Unless events were parked (which tells the
+    // customer), nothing here needs to wait for the disk (see `commit_without_flush_wait`).
+    if exhausted.is_empty() {
+        turns::commit_without_flush_wait(&mut tx).await?;
+    }
     tx.commit().await?;
     parked.after_commit(services);
     if owner.state != HandoffState::Bot {
@@ -174,7 +179,7 @@ pub async fn run(
     let (passages, retrieval_failure) = if echo {
         (Vec::new(), None)
     } else {
-        ground(services, tenant, &customer_text).await
+        ground(services, tenant, &customer_text, generation).await
     };
 
     let timeout = services.config.turn_timeout;
@@ -185,6 +190,8 @@ pub async fn run(
     let offline_mind = matches!(mind, Mind::Offline);
     let result = tokio::time::timeout(timeout, async {
         // The offline responder's booking dialogue answers booking turns without a model.
+        // Whether tools ran or a booking dialogue answered: either may have queued effects.
+        let mut tools_or_bookings = false;
         let booked =
             if !echo && plan.is_none() && offline_mind && action_settings.enabled("booking") {
                 booking::offline_turn(&action_ctx).await?
@@ -218,6 +225,8 @@ pub async fn run(
                 tool_calls: Vec::new(),
             }
         } else if let Some(b) = booked {
+            // The booking dialogue may have booked a meeting, whose invitation is an effect.
+            tools_or_bookings = true;
             turn_actions.offer(b.choices.clone());
             let mut metadata = b.metadata.clone();
             if metadata.is_null() {
@@ -261,6 +270,7 @@ pub async fn run(
                 _ = cancelled(&mut cancel) => return Ok(None),
             }
         };
+        tools_or_bookings |= !thought.tool_calls.is_empty();
         let mut reply = thought.reply;
         if let Some(why) = retrieval_failure {
             reply.metadata["retrieval"] = serde_json::json!("failed");
@@ -409,8 +419,11 @@ pub async fn run(
             Ok(c) => {
                 tx.commit().await?;
                 // Escalations, and tools (booking invites, CRM calls), may have queued
-                // effects: the worker need not wait for its next poll.
-                services.effects_kick.notify_one();
+                // effects: the worker need not wait for its next poll. Other turns queue
+                // none, and waking the worker would only make it look.
+                if plan.is_some() || tools_or_bookings {
+                    services.effects_kick.notify_one();
+                }
                 Ok(Some(Ok((c, reply.responder, opened))))
             }
             Err(DbError::Conflict(why)) => {
@@ -460,7 +473,17 @@ pub async fn run(
             return Ok(TurnOutcome::Cancelled);
         }
     };
-    services.outbox_kick.notify_one();
+    if committed.delivered {
+        // The reply is in the transcript the session's streams read: wake them.
+        metrics::counter!("switchboard_deliveries_total", "channel" => info.channel_kind.as_str(), "result" => "sent")
+            .increment(1);
+        services
+            .outbound
+            .webchat
+            .notify(info.channel_id, &info.contact_external_id);
+    } else {
+        services.outbox_kick.notify_one();
+    }
     publish_reply(services, tenant, conversation, opened);
     if responder == "llm" {
         // Long conversations get their rolling summary refreshed after the reply is out, in
@@ -529,16 +552,18 @@ async fn ground(
     services: &Services,
     tenant: TenantId,
     customer_text: &str,
+    generation: i64,
 ) -> (Vec<switchboard_knowledge::Hit>, Option<RetrievalFailure>) {
     let budget = services.config.retrieval_timeout;
     let searched = tokio::time::timeout(
         budget,
-        responder::ground(
+        responder::ground_at(
             &services.db,
             &services.embedders,
             tenant,
             customer_text,
             responder::GROUNDING_HITS,
+            Some(generation),
         ),
     )
     .await;

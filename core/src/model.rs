@@ -32,6 +32,13 @@ impl ChannelKind {
             ChannelKind::Email => "email",
         }
     }
+
+    /// Whether the customer reads replies straight from the transcript (the web chat's event
+    /// stream and history), so that committing a reply delivers it and no provider call is
+    /// left to make.
+    pub fn delivers_from_transcript(self) -> bool {
+        self == ChannelKind::Webchat
+    }
 }
 
 impl fmt::Display for ChannelKind {

@@ -440,7 +440,8 @@ impl Indexer {
 
 /// The embedder and model id of the current tenant's searchable vectors; `None` when the tenant
 /// has no vectors yet or its embedder cannot be built (search then runs on full text alone).
-/// Resolve inside a short transaction, then embed outside it with [`embed_query`].
+/// Resolve inside a short transaction, then embed outside it with
+/// [`crate::retrieve::embed_query`].
 pub async fn active_embedder(
     embedders: &Embedders,
     tx: &mut switchboard_core::TenantTx,
@@ -451,25 +452,6 @@ pub async fn active_embedder(
         Err(e) => {
             tracing::warn!(error = %e, "query embedding unavailable; searching full text only");
             Ok(None)
-        }
-    }
-}
-
-/// Embeds `query` with `embedder`, logging (not failing) when the embedder is unavailable.
-pub async fn embed_query(
-    embedder: &Embedder,
-    model: String,
-    query: &str,
-) -> Option<crate::search::QueryVector> {
-    match embedder.embed(&[query.to_owned()], EmbedKind::Query).await {
-        Ok(mut v) if !v.is_empty() => Some(crate::search::QueryVector {
-            model,
-            vector: v.swap_remove(0),
-        }),
-        Ok(_) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, "query embedding failed; searching full text only");
-            None
         }
     }
 }

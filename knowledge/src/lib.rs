@@ -21,11 +21,13 @@ pub mod fts;
 pub mod index;
 pub mod indexer;
 pub mod parse;
+pub mod retrieve;
 pub mod search;
 pub mod settings;
 pub mod tenant_indexes;
 
 pub use indexer::{Indexer, IndexerConfig};
+pub use retrieve::{retrieve, Retrieved};
 pub use search::{search, Fusion, Hit, QueryVector, SearchMode, SearchParams};
 pub use settings::Embedders;
 
@@ -94,6 +96,7 @@ mod tests {
     /// shows up far away, as an inscrutable error in the actor that spawns the turn).
     #[allow(dead_code)]
     fn send_checks(
+        db: &switchboard_core::Db,
         tx: &mut switchboard_core::TenantTx,
         e: &Embedders,
         p: &SearchParams,
@@ -104,7 +107,20 @@ mod tests {
         is_send(indexer::active_embedder(e, tx));
         is_send(settings::get(tx));
         is_send(e.for_tenant(tx));
-        is_send(indexer::embed_query(emb, String::new(), "x"));
+        is_send(retrieve::embed_query(
+            e,
+            switchboard_core::TenantId(uuid::Uuid::nil()),
+            emb,
+            String::new(),
+            "x",
+        ));
         is_send(emb.embed(&[], embed::EmbedKind::Query));
+        is_send(retrieve(
+            db,
+            e,
+            switchboard_core::TenantId(uuid::Uuid::nil()),
+            p,
+            None,
+        ));
     }
 }

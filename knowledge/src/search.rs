@@ -45,7 +45,7 @@ pub const COMMON_TERM_DF: f64 = 0.1;
 const QUERY_CONFIGS: [&str; 3] = ["english", "arabic", "simple"];
 
 /// Which retrievers take part.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SearchMode {
@@ -56,7 +56,7 @@ pub enum SearchMode {
 }
 
 /// How the two rankings are combined.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Fusion {
@@ -71,7 +71,7 @@ pub enum Fusion {
 }
 
 /// How the vector retriever reaches its candidates.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum VectorStrategy {
@@ -86,7 +86,7 @@ pub enum VectorStrategy {
 }
 
 /// A search request.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SearchParams {
     pub query: String,
     /// Results wanted (1..=200).

@@ -164,6 +164,7 @@ pub struct Embedders {
     master_key: MasterKey,
     platform: PlatformEmbedding,
     cache: Mutex<HashMap<TenantId, CachedEmbedder>>,
+    retrieval: crate::retrieve::RetrievalCache,
 }
 
 /// A tenant's embedders: the one new vectors are made with, and the one matching the vectors
@@ -183,11 +184,17 @@ impl Embedders {
             master_key,
             platform,
             cache: Mutex::new(HashMap::new()),
+            retrieval: crate::retrieve::RetrievalCache::default(),
         }
     }
 
     pub fn local(&self) -> &Embedder {
         &self.local
+    }
+
+    /// The query-vector and result caches of [`crate::retrieve`].
+    pub fn retrieval_cache(&self) -> &crate::retrieve::RetrievalCache {
+        &self.retrieval
     }
 
     pub fn master_key(&self) -> &MasterKey {

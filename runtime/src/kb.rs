@@ -20,7 +20,8 @@ use serde_json::{json, Value};
 use switchboard_core::store::platform;
 use switchboard_core::{Db, TenantId};
 use switchboard_knowledge::documents::{self, NewDocument, Status};
-use switchboard_knowledge::indexer::{active_embedder, embed_query};
+use switchboard_knowledge::indexer::active_embedder;
+use switchboard_knowledge::retrieve::embed_query;
 use switchboard_knowledge::{SearchMode, SearchParams};
 
 use crate::app::{admin_token, open_database, running_server};
@@ -548,7 +549,7 @@ async fn run_eval(
             let mut out = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?);
             for (qid, text) in &queries {
                 let vector = match &model {
-                    Some((e, m)) => embed_query(e, m.clone(), text).await,
+                    Some((e, m)) => embed_query(&embedders, tenant.id, e, m.clone(), text).await,
                     None => None,
                 };
                 let params = SearchParams { candidates: 200, ..SearchParams::new(text.as_str(), 400) };
@@ -568,7 +569,7 @@ async fn run_eval(
             let (mut nd, mut r10, mut r100, mut lat) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for (qid, text) in &queries {
                 let t = Instant::now();
-                let ranked = eval_query(db, tenant.id, &model, text, mode, &by_doc).await?;
+                let ranked = eval_query(db, &embedders, tenant.id, &model, text, mode, &by_doc).await?;
                 lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 let rels = &data.qrels[qid];
                 nd.push(ndcg_at(&ranked, rels, 10));
@@ -629,6 +630,7 @@ async fn run_eval(
 /// found, best first, each once.
 async fn eval_query(
     db: &Db,
+    embedders: &switchboard_knowledge::Embedders,
     tenant: TenantId,
     model: &Option<(switchboard_knowledge::embed::Embedder, String)>,
     text: &str,
@@ -637,7 +639,7 @@ async fn eval_query(
 ) -> anyhow::Result<Vec<String>> {
     let vector = match (mode, model) {
         (SearchMode::FullText, _) | (_, None) => None,
-        (_, Some((e, m))) => embed_query(e, m.clone(), text).await,
+        (_, Some((e, m))) => embed_query(embedders, tenant, e, m.clone(), text).await,
     };
     let params = SearchParams {
         mode,

@@ -216,6 +216,8 @@ enum TenantCommand {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: it may set an environment variable.
+    switchboard_knowledge::embed::settle_kernel_threads();
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,

@@ -192,6 +192,11 @@ pub struct CommittedTurn {
     pub turn_id: TurnId,
     pub message_id: MessageId,
     pub outbox_id: OutboxId,
+    /// The reply is delivered by this very commit: a web chat reads its replies from the
+    /// transcript, so its outbox row is written as sent and the caller only has to wake the
+    /// session's streams ([`ChannelKind::delivers_from_transcript`]). Otherwise the row waits
+    /// for the dispatcher.
+    pub delivered: bool,
 }
 
 /// Writes the reply, its outbox row and the "done" mark of every event in one go.
@@ -274,28 +279,32 @@ pub async fn commit(tx: &mut TenantTx, turn: TurnCommit<'_>) -> Result<Committed
     .await?;
 
     let outbox_id = OutboxId::new();
-    sqlx::query!(
-        r#"INSERT INTO outbox (id, tenant_id, channel_id, conversation_id, message_id, idempotency_key, payload)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)"#,
-        outbox_id.0,
-        tenant.0,
-        conv.channel_id.0,
-        conv.id.0,
-        message_id.0,
-        format!("reply:{turn_id}"),
-        {
-            let mut p = json!({
-                "kind": "text",
-                "to": conv.contact_external_id,
-                "text": turn.reply,
-                "message_id": message_id,
-            });
-            if let Some(c) = choices {
-                p["choices"] = c.clone();
-            }
-            p
-        }
+    let delivered = conv.channel_kind.delivers_from_transcript();
+    let mut payload = json!({
+        "kind": "text",
+        "to": conv.contact_external_id,
+        "text": turn.reply,
+        "message_id": message_id,
+    });
+    if let Some(c) = choices {
+        payload["choices"] = c.clone();
+    }
+    sqlx::query(
+        "INSERT INTO outbox (id, tenant_id, channel_id, conversation_id, message_id, idempotency_key,
+                             payload, status, sent_at, provider_ref)
+         VALUES ($1, $2, $3, $4, $5, $6, $7,
+                 CASE WHEN $8 THEN 'sent' ELSE 'pending' END,
+                 CASE WHEN $8 THEN now() END,
+                 CASE WHEN $8 THEN $5::text END)",
     )
+    .bind(outbox_id.0)
+    .bind(tenant.0)
+    .bind(conv.channel_id.0)
+    .bind(conv.id.0)
+    .bind(message_id.0)
+    .bind(format!("reply:{turn_id}"))
+    .bind(payload)
+    .bind(delivered)
     .execute(tx.conn())
     .await?;
 
@@ -311,6 +320,7 @@ pub async fn commit(tx: &mut TenantTx, turn: TurnCommit<'_>) -> Result<Committed
         turn_id,
         message_id,
         outbox_id,
+        delivered,
     })
 }
 
@@ -406,4 +416,27 @@ pub async fn retry_parked(
     .fetch_optional(tx.conn())
     .await?;
     Ok(conv.map(ConversationId))
+}
+
+/// The tenant's knowledge generation (see the migration `kb_generation`): equal generations
+/// mean the same searchable knowledge, so a turn can reuse an earlier identical search.
+pub async fn knowledge_generation(tx: &mut TenantTx) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar("SELECT kb_generation()")
+        .fetch_one(tx.conn())
+        .await?)
+}
+
+/// Lets the current transaction commit without waiting for its WAL to reach the disk.
+///
+/// Only for a transaction whose loss in a crash of PostgreSQL itself is harmless: the turn's
+/// attempt count. It guards against an event that crashes the *process* every time it is
+/// answered, and a process crash never loses it (the server has its WAL and flushes it within
+/// `wal_writer_delay`); only a crash of the server in those few milliseconds could, and then the
+/// event is simply tried once more. Messages, replies and every other accepted change keep
+/// waiting for the disk.
+pub async fn commit_without_flush_wait(tx: &mut TenantTx) -> Result<(), DbError> {
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(tx.conn())
+        .await?;
+    Ok(())
 }

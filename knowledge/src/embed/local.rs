@@ -12,7 +12,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -58,6 +58,18 @@ pub struct LocalEmbedder {
     /// core, so concurrent passes would only contend, while locking per mini-batch (not per
     /// call) lets a short query slip in between the batches of a long ingestion.
     inference: Mutex<()>,
+    /// Queries waiting for the next forward pass (see [`LocalEmbedder::embed_query`]).
+    queries: Mutex<QueryQueue>,
+}
+
+type QueryReply = tokio::sync::oneshot::Sender<Result<Vec<f32>, EmbedError>>;
+
+/// Queries asked for while the model is busy, answered together by its next forward pass.
+#[derive(Default)]
+struct QueryQueue {
+    waiting: Vec<(String, QueryReply)>,
+    /// A blocking task is draining the queue; new queries only join it.
+    draining: bool,
 }
 
 impl fmt::Debug for LocalEmbedder {
@@ -126,6 +138,7 @@ impl LocalEmbedder {
             tokenizer,
             pad_id: u32::try_from(config.pad_token_id).unwrap_or(0),
             inference: Mutex::new(()),
+            queries: Mutex::new(QueryQueue::default()),
         })
     }
 
@@ -176,6 +189,63 @@ impl LocalEmbedder {
         Ok(out)
     }
 
+    /// Embeds one query, together with every other query asked for while the model was busy:
+    /// concurrent conversations share forward passes (one pass over 32 short queries costs far
+    /// less than 32 passes) and nobody waits for a batch to fill, since a pass starts as soon as
+    /// the previous one ends. A text's vector does not depend on its batch (see the module).
+    pub(super) async fn embed_query(
+        self: &Arc<Self>,
+        text: String,
+    ) -> Result<Vec<f32>, EmbedError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut q = self.queries.lock().unwrap_or_else(|p| p.into_inner());
+            q.waiting.push((text, reply));
+            !std::mem::replace(&mut q.draining, true)
+        };
+        if start {
+            let me = Arc::clone(self);
+            tokio::task::spawn_blocking(move || me.drain_queries());
+        }
+        answer
+            .await
+            .map_err(|_| EmbedError::Task("the query's forward pass was abandoned".into()))?
+    }
+
+    /// Runs forward passes over the waiting queries until none are left.
+    fn drain_queries(&self) {
+        loop {
+            let batch: Vec<(String, QueryReply)> = {
+                let mut q = self.queries.lock().unwrap_or_else(|p| p.into_inner());
+                if q.waiting.is_empty() {
+                    q.draining = false;
+                    return;
+                }
+                let n = q.waiting.len().min(BATCH);
+                q.waiting.drain(..n).collect()
+            };
+            let texts: Vec<String> = batch.iter().map(|(t, _)| t.clone()).collect();
+            // A panicking pass fails its own queries, not the queue.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.embed_blocking(&texts)
+            }))
+            .unwrap_or_else(|_| Err(EmbedError::Task("the forward pass panicked".into())));
+            match result {
+                Ok(vectors) => {
+                    for ((_, reply), v) in batch.into_iter().zip(vectors) {
+                        let _ = reply.send(Ok(v));
+                    }
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    for (_, reply) in batch {
+                        let _ = reply.send(Err(EmbedError::Inference(why.clone())));
+                    }
+                }
+            }
+        }
+    }
+
     /// Mean-pooled, normalised embeddings of one padded mini-batch.
     fn forward(&self, sequences: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
         let device = &self.model.device;
@@ -219,6 +289,20 @@ fn batch_size(ascending_lengths: &[usize]) -> usize {
         .take_while(|&n| n == 1 || n * ascending_lengths[n - 1] <= BATCH_TOKENS)
         .last()
         .unwrap_or(0)
+}
+
+/// Settles, once, how many threads the model's matrix kernels use. Call it at the start of
+/// `main`, before any other thread exists (it may set an environment variable).
+///
+/// Unless `RAYON_NUM_THREADS` is set, candle works the count out again on every matrix product,
+/// which on Linux means reading and parsing `/proc/cpuinfo` each time: profiled at about a tenth
+/// of a busy server's CPU. Setting the variable to the count candle itself would choose keeps
+/// its choice and makes the lookup free.
+pub fn settle_kernel_threads() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let threads = candle_core::utils::get_num_threads();
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    }
 }
 
 /// The directory holding the local model, if one can be found: `$SWITCHBOARD_EMBED_MODEL_DIR`,

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 pub use composite::{CompositeEmbedder, Gate};
 pub use hashed::HashedEmbedder;
-pub use local::{default_model_dir, LocalEmbedder, MODEL_DIR_ENV};
+pub use local::{default_model_dir, settle_kernel_threads, LocalEmbedder, MODEL_DIR_ENV};
 pub use openai::{OpenAiEmbedConfig, OpenAiEmbedder};
 
 /// Whether a text is a search query or a stored passage. Asymmetric models embed the two
@@ -90,6 +90,10 @@ impl Embedder {
             return Ok(Vec::new());
         }
         match self {
+            // A single query joins the queries of concurrent turns in one forward pass.
+            Embedder::Local(e) if kind == EmbedKind::Query && texts.len() == 1 => {
+                Ok(vec![e.embed_query(texts[0].clone()).await?])
+            }
             Embedder::Local(e) => {
                 let e = Arc::clone(e);
                 let texts = texts.to_vec();

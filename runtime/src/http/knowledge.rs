@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use switchboard_knowledge::documents::{
     self, Document, DocumentError, DocumentPatch, ListFilter, NewDocument, StoredChunk,
 };
-use switchboard_knowledge::indexer::{active_embedder, embed_query};
 use switchboard_knowledge::search::{Hit, VectorStrategy};
 use switchboard_knowledge::settings::{
     self, KnowledgeSettings, Provider, SettingsError, SettingsUpdate,
@@ -622,18 +621,6 @@ pub async fn search(
         }
     }
     let started = Instant::now();
-    let db = &state.services.db;
-    let mut tx = db.tenant(tenant).await?;
-    let embedder = if body.mode == SearchMode::FullText {
-        None
-    } else {
-        active_embedder(&state.services.embedders, &mut tx).await?
-    };
-    tx.commit().await?;
-    let vector = match embedder {
-        Some((e, model)) => embed_query(&e, model, query).await,
-        None => None,
-    };
     let defaults = SearchParams::new(query, body.k);
     let params = SearchParams {
         min_score: body.min_score,
@@ -646,14 +633,19 @@ pub async fn search(
         tags: body.tags,
         ..defaults
     };
-    let mut tx = db.tenant(tenant).await?;
-    let hits = switchboard_knowledge::search(&mut tx, &params, vector.as_ref()).await?;
-    tx.commit().await?;
+    let found = switchboard_knowledge::retrieve(
+        &state.services.db,
+        &state.services.embedders,
+        tenant,
+        &params,
+        None,
+    )
+    .await?;
     Ok(Json(SearchResult {
         query: query.to_owned(),
-        model: vector.as_ref().map(|v| v.model.clone()),
+        model: found.model,
         took_ms: started.elapsed().as_secs_f64() * 1000.0,
-        hits,
+        hits: found.hits,
     }))
 }
 
