@@ -51,12 +51,24 @@ pub struct LeadState {
 /// Reads lead details the customer gave in `ctx.customer_text` (offline: email, phone, name,
 /// company, interest, buying signals), stores them, rescores, and enqueues the CRM webhook
 /// when the lead changed.
-pub async fn observe(ctx: &ActionCtx<'_>) -> Result<LeadState, DbError> {
-    let applied = observe_text(
+///
+/// `current` is the contact's lead as the turn read it. A contact that is not a lead and whose
+/// message gives no detail or signal stays as it is: that common case needs no transaction.
+pub async fn observe(ctx: &ActionCtx<'_>, current: &Lead) -> Result<LeadState, DbError> {
+    let found = extract(ctx.customer_text);
+    if current.score.is_none() && found.fields.is_empty() && found.signals.is_empty() {
+        return Ok(state_of(current));
+    }
+    let change = Change {
+        fields: found.fields,
+        notes: None,
+        signals: found.signals,
+    };
+    let applied = apply(
         &ctx.services.db,
         ctx.tenant,
         ctx.conversation,
-        ctx.customer_text,
+        &change,
         ctx.settings,
     )
     .await?;

@@ -72,12 +72,14 @@ pub async fn run(
     let max_attempts = services.config.max_attempts;
 
     let mut tx = db.tenant(tenant).await?;
-    let pending = turns::pending_events(&mut tx, conversation).await?;
-    if pending.is_empty() {
+    // The pending events (this turn's attempt counted on those that have attempts left), the
+    // conversation, its owner and the knowledge generation, in two statements.
+    let (pending, state) = turns::gather(&mut tx, conversation, max_attempts).await?;
+    let Some(state) = state else {
         tx.rollback().await?;
         return Ok(TurnOutcome::NoWork);
-    }
-    let info = turns::conversation(&mut tx, conversation).await?;
+    };
+    let info = state.info;
     let action_settings = actions::get(&mut tx).await?;
     let (exhausted, live): (Vec<_>, Vec<_>) = pending
         .into_iter()
@@ -106,11 +108,19 @@ pub async fn run(
         });
     }
     let event_ids: Vec<EventId> = live.iter().map(|e| e.id).collect();
-    turns::count_attempt(&mut tx, &event_ids).await?;
     // Who answers (offline, budget, model) is read here too, saving a round trip per turn.
     let mind = services.brains.mind(&mut tx).await?;
-    let owner = handoff::ownership(&mut tx, conversation, false).await?;
-    let generation = turns::knowledge_generation(&mut tx).await?;
+    let owner = state.owner;
+    let generation = state.knowledge_generation;
+    // The contact's lead as it stands: most messages change nothing about it, and then the
+    // turn needs no transaction of its own for it.
+    let current_lead = if action_settings.enabled("leads")
+        && services.config.responder != crate::ResponderMode::Echo
+    {
+        Some(switchboard_core::store::leads::for_conversation(&mut tx, conversation, false).await?)
+    } else {
+        None
+    };
     // A burst of messages is answered as one turn over their joined text.
     let customer_text = live
         .iter()
@@ -164,8 +174,8 @@ pub async fn run(
             });
         }
     }
-    let lead = if !echo && action_settings.enabled("leads") {
-        let l = leads::observe(&action_ctx).await?;
+    let lead = if let Some(current) = &current_lead {
+        let l = leads::observe(&action_ctx, current).await?;
         LeadInfo {
             score: l.score,
             reasons: l.reasons,
@@ -412,6 +422,8 @@ pub async fn run(
                 prompt_version_id: reply.prompt_version_id,
                 usage: &usage,
                 choices: Some(&choices),
+                // Taken by `ownership` above.
+                conversation_locked: true,
             },
         )
         .await;

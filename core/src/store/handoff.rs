@@ -41,7 +41,7 @@ impl HandoffState {
             HandoffState::Human => "human",
         }
     }
-    fn parse(s: &str) -> Result<Self, DbError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, DbError> {
         match s {
             "bot" => Ok(HandoffState::Bot),
             "waiting" => Ok(HandoffState::Waiting),

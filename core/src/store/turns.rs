@@ -184,6 +184,8 @@ pub struct TurnCommit<'a> {
     /// Choices offered with the reply (`[{id, title}]`: reply buttons where the channel has
     /// them).
     pub choices: Option<&'a serde_json::Value>,
+    /// The caller already holds the conversation's row lock in this transaction.
+    pub conversation_locked: bool,
 }
 
 /// What a committed turn produced.
@@ -207,12 +209,14 @@ pub struct CommittedTurn {
 pub async fn commit(tx: &mut TenantTx, turn: TurnCommit<'_>) -> Result<CommittedTurn, DbError> {
     let tenant = tx.tenant_id();
     let conv = turn.conversation;
-    sqlx::query!(
-        "SELECT id FROM conversations WHERE id = $1 FOR UPDATE",
-        conv.id.0
-    )
-    .fetch_one(tx.conn())
-    .await?;
+    if !turn.conversation_locked {
+        sqlx::query!(
+            "SELECT id FROM conversations WHERE id = $1 FOR UPDATE",
+            conv.id.0
+        )
+        .fetch_one(tx.conn())
+        .await?;
+    }
 
     let turn_id = TurnId::new();
     sqlx::query!(
@@ -418,14 +422,6 @@ pub async fn retry_parked(
     Ok(conv.map(ConversationId))
 }
 
-/// The tenant's knowledge generation (see the migration `kb_generation`): equal generations
-/// mean the same searchable knowledge, so a turn can reuse an earlier identical search.
-pub async fn knowledge_generation(tx: &mut TenantTx) -> Result<i64, DbError> {
-    Ok(sqlx::query_scalar("SELECT kb_generation()")
-        .fetch_one(tx.conn())
-        .await?)
-}
-
 /// Lets the current transaction commit without waiting for its WAL to reach the disk.
 ///
 /// Only for a transaction whose loss in a crash of PostgreSQL itself is harmless: the turn's
@@ -439,4 +435,96 @@ pub async fn commit_without_flush_wait(tx: &mut TenantTx) -> Result<(), DbError>
         .execute(tx.conn())
         .await?;
     Ok(())
+}
+
+/// Everything a turn reads about its conversation, in one statement (see [`gather`]).
+#[derive(Clone, Debug)]
+pub struct TurnState {
+    pub info: ConversationInfo,
+    pub owner: super::handoff::Ownership,
+    /// The tenant's knowledge generation (`kb_generation()`, see that migration): equal
+    /// generations mean the same searchable knowledge.
+    pub knowledge_generation: i64,
+}
+
+/// A turn's read of its conversation: the pending events, oldest first, each with its attempts
+/// *before* this turn; the events that still have attempts left get this turn's attempt counted
+/// by the same statement (`max_attempts`: events with that many are returned untouched, to be
+/// parked). Plus the conversation, its ownership and the tenant's knowledge generation.
+///
+/// Two statements where a turn used to need six; see [`count_attempt`] for why the attempt is
+/// counted before any work starts.
+pub async fn gather(
+    tx: &mut TenantTx,
+    conversation: ConversationId,
+    max_attempts: i32,
+) -> Result<(Vec<PendingEvent>, Option<TurnState>), DbError> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "WITH counted AS (
+            UPDATE inbound_events SET attempts = attempts + 1
+             WHERE conversation_id = $1 AND status = 'pending' AND attempts < $2
+            RETURNING id, attempts - 1 AS attempts, received_at),
+          exhausted AS (
+            SELECT id, attempts, received_at FROM inbound_events
+             WHERE conversation_id = $1 AND status = 'pending' AND attempts >= $2),
+          pending AS (SELECT * FROM counted UNION ALL SELECT * FROM exhausted)
+         SELECT p.id, p.attempts, p.received_at, COALESCE(m.text, '') AS text
+           FROM pending p LEFT JOIN messages m ON m.inbound_event_id = p.id
+          ORDER BY p.received_at, p.id",
+    )
+    .bind(conversation.0)
+    .bind(max_attempts)
+    .fetch_all(tx.conn())
+    .await?;
+    let events = rows
+        .iter()
+        .map(|r| {
+            Ok(PendingEvent {
+                id: EventId(r.try_get("id")?),
+                text: r.try_get("text")?,
+                attempts: r.try_get("attempts")?,
+                received_at: r.try_get("received_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    if events.is_empty() {
+        return Ok((events, None));
+    }
+    let r = sqlx::query(
+        "SELECT c.channel_id, ch.kind, k.external_id, t.name AS tenant_name,
+                c.handoff_state, c.status, c.failed_answers, c.handback_note,
+                kb_generation() AS generation
+           FROM conversations c
+           JOIN channels ch ON ch.id = c.channel_id
+           JOIN contacts k ON k.id = c.contact_id
+           JOIN tenants t ON t.id = c.tenant_id
+          WHERE c.id = $1",
+    )
+    .bind(conversation.0)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or_else(|| DbError::NotFound(format!("conversation {conversation}")))?;
+    let kind: String = r.try_get("kind")?;
+    let state: String = r.try_get("handoff_state")?;
+    let status: String = r.try_get("status")?;
+    Ok((
+        events,
+        Some(TurnState {
+            info: ConversationInfo {
+                id: conversation,
+                channel_id: ChannelId(r.try_get("channel_id")?),
+                channel_kind: kind.parse().map_err(DbError::Invalid)?,
+                contact_external_id: r.try_get("external_id")?,
+                tenant_name: r.try_get("tenant_name")?,
+            },
+            owner: super::handoff::Ownership {
+                state: super::handoff::HandoffState::parse(&state)?,
+                closed: status == "closed",
+                failed_answers: r.try_get("failed_answers")?,
+                handback_note: r.try_get("handback_note")?,
+            },
+            knowledge_generation: r.try_get("generation")?,
+        }),
+    ))
 }

@@ -480,6 +480,7 @@ pub(crate) async fn store(
                                 prompt_version_id: None,
                                 usage: &[],
                                 choices: None,
+                                conversation_locked: true,
                             },
                         )
                         .await?;
