@@ -57,6 +57,17 @@ pub fn tools() -> Vec<Arc<dyn Tool>> {
 /// The offline responder's booking dialogue: answers a turn that asks for a meeting, picks an
 /// offered slot, or cancels / reschedules a booking; `None` when the turn is not about booking
 /// (or the tenant has no availability), so the knowledge responder answers.
+/// Whether [`offline_turn`] can have anything to say, decided without the database: the
+/// customer asks about a booking or for a meeting, picks from an open offer, or this is a
+/// redone turn (whose first run may have booked). Otherwise the dialogue would read the
+/// availability only to answer nothing.
+pub fn may_answer(text: &str, has_offer: bool, redone: bool) -> bool {
+    redone
+        || has_offer
+        || words::booking_request(text).is_some()
+        || detect_intent(text) == Intent::Meeting
+}
+
 pub async fn offline_turn(ctx: &ActionCtx<'_>) -> Result<Option<ActionReply>, DbError> {
     let mut tx = ctx.services.db.tenant(ctx.tenant).await?;
     let reply = dialogue(&mut tx, ctx, Utc::now()).await?;
@@ -905,6 +916,19 @@ impl Tool for RescheduleBooking {
 mod tests {
     use super::*;
     use chrono::NaiveDateTime;
+
+    #[test]
+    fn the_dialogue_is_skipped_only_when_it_cannot_answer() {
+        // An ordinary question, first attempt, no offer: nothing to read.
+        assert!(!may_answer("What are your opening hours?", false, false));
+        assert!(!may_answer("ما هي ساعات العمل؟", false, false));
+        // A meeting request, a booking question, a pick from an open offer, a redone turn.
+        assert!(may_answer("Can I book a meeting tomorrow?", false, false));
+        assert!(may_answer("أريد حجز موعد", false, false));
+        assert!(may_answer("Please cancel my appointment", false, false));
+        assert!(may_answer("2", true, false));
+        assert!(may_answer("What are your opening hours?", false, true));
+    }
 
     fn slot(s: &str) -> Slot {
         let local = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();

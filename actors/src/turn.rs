@@ -79,7 +79,7 @@ pub async fn run(
         tx.rollback().await?;
         return Ok(TurnOutcome::NoWork);
     };
-    let info = state.info;
+    let info = state.info.clone();
     let action_settings = actions::get(&mut tx).await?;
     let (exhausted, live): (Vec<_>, Vec<_>) = pending
         .into_iter()
@@ -108,6 +108,9 @@ pub async fn run(
         });
     }
     let event_ids: Vec<EventId> = live.iter().map(|e| e.id).collect();
+    // A redone turn (an earlier attempt failed or the process died) may find what its first
+    // run did.
+    let redone = live.iter().any(|e| e.attempts > 0);
     // Who answers (offline, budget, model) is read here too, saving a round trip per turn.
     let mind = services.brains.mind(&mut tx).await?;
     let owner = state.owner;
@@ -202,12 +205,16 @@ pub async fn run(
         // The offline responder's booking dialogue answers booking turns without a model.
         // Whether tools ran or a booking dialogue answered: either may have queued effects.
         let mut tools_or_bookings = false;
-        let booked =
-            if !echo && plan.is_none() && offline_mind && action_settings.enabled("booking") {
-                booking::offline_turn(&action_ctx).await?
-            } else {
-                None
-            };
+        let booked = if !echo
+            && plan.is_none()
+            && offline_mind
+            && action_settings.enabled("booking")
+            && booking::may_answer(&customer_text, state.has_booking_offer, redone)
+        {
+            booking::offline_turn(&action_ctx).await?
+        } else {
+            None
+        };
         // The model is the step worth interrupting: a newer message cancels it at once.
         // Database steps are never dropped half-way except inside it (reads, and the tools'
         // idempotent writes).

@@ -445,6 +445,8 @@ pub struct TurnState {
     /// The tenant's knowledge generation (`kb_generation()`, see that migration): equal
     /// generations mean the same searchable knowledge.
     pub knowledge_generation: i64,
+    /// The conversation has an open booking offer (slots the customer may pick from).
+    pub has_booking_offer: bool,
 }
 
 /// A turn's read of its conversation: the pending events, oldest first, each with its attempts
@@ -494,7 +496,7 @@ pub async fn gather(
     let r = sqlx::query(
         "SELECT c.channel_id, ch.kind, k.external_id, t.name AS tenant_name,
                 c.handoff_state, c.status, c.failed_answers, c.handback_note,
-                kb_generation() AS generation
+                kb_generation() AS generation, c.booking_offer IS NOT NULL AS has_offer
            FROM conversations c
            JOIN channels ch ON ch.id = c.channel_id
            JOIN contacts k ON k.id = c.contact_id
@@ -525,6 +527,7 @@ pub async fn gather(
                 handback_note: r.try_get("handback_note")?,
             },
             knowledge_generation: r.try_get("generation")?,
+            has_booking_offer: r.try_get("has_offer")?,
         }),
     ))
 }
