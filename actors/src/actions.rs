@@ -11,6 +11,7 @@
 use std::sync::Mutex;
 
 use futures::future::BoxFuture;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_channels::Choice;
@@ -19,7 +20,7 @@ use switchboard_core::store::actions::ActionSettings;
 use switchboard_core::{ConversationId, EventId, TenantId};
 use switchboard_prompts::Lang;
 
-use crate::tools::{parse_args, Tool, ToolContext, ToolError};
+use crate::tools::{ToolContext, ToolError, TypedTool};
 use crate::Services;
 
 /// What tools asked of the turn, collected while it thinks.
@@ -100,13 +101,16 @@ pub struct ActionReply {
 /// `escalate_to_human`: brings in the sales team.
 pub struct Escalate;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct EscalateArgs {
+pub struct EscalateArgs {
+    /// Why a human is needed, for the sales team.
+    #[schemars(length(min = 1, max = 500))]
     reason: String,
 }
 
-impl Tool for Escalate {
+impl TypedTool for Escalate {
+    type Args = EscalateArgs;
     fn name(&self) -> &'static str {
         "escalate_to_human"
     }
@@ -119,29 +123,13 @@ impl Tool for Escalate {
          customer is told a colleague will reply; you stop answering until the human hands the \
          conversation back. Give a short reason for the team."
     }
-    fn parameters(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "reason": {"type": "string", "minLength": 1, "maxLength": 500, "description": "Why a human is needed, for the sales team."}
-            },
-            "required": ["reason"],
-            "additionalProperties": false
-        })
-    }
-    fn call<'a>(
+    fn run<'a>(
         &'a self,
         ctx: &'a ToolContext<'a>,
-        args: Value,
+        a: EscalateArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
-            let a: EscalateArgs = parse_args(args)?;
             let reason = a.reason.trim();
-            if reason.is_empty() || reason.chars().count() > 500 {
-                return Err(ToolError::InvalidArguments(
-                    "`reason` must be 1 to 500 characters".into(),
-                ));
-            }
             if ctx.dry_run || ctx.conversation.is_none() {
                 return Ok(json!({"escalated": false, "dry_run": true, "reason": reason}));
             }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::future::BoxFuture;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_channels::Choice;
@@ -34,7 +35,7 @@ use switchboard_prompts::booking::{
 use switchboard_prompts::{detect_intent, Intent, Lang};
 
 use crate::actions::{ActionCtx, ActionReply};
-use crate::tools::{parse_args, Tool, ToolContext, ToolError};
+use crate::tools::{Tool, ToolContext, ToolError, TypedTool};
 
 /// Slots offered at once (WhatsApp shows three as reply buttons; more become a list).
 const OFFER_SIZE: usize = 5;
@@ -546,17 +547,20 @@ fn conversation(ctx: &ToolContext<'_>) -> Option<ConversationId> {
 /// `find_slots`: free meeting times.
 pub struct FindSlots;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct FindArgs {
+pub struct FindArgs {
+    /// How many slots (default 5).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 10))]
     limit: Option<u32>,
-    /// Only slots on or after this local date (`YYYY-MM-DD`).
+    /// Only slots on or after this local date, YYYY-MM-DD.
     #[serde(default)]
     from_date: Option<String>,
 }
 
-impl Tool for FindSlots {
+impl TypedTool for FindSlots {
+    type Args = FindArgs;
     fn name(&self) -> &'static str {
         "find_slots"
     }
@@ -568,24 +572,13 @@ impl Tool for FindSlots {
          unchanged to book_meeting or reschedule_booking) and `local_time` (tell the customer \
          this). The slots are also shown to the customer as buttons."
     }
-    fn parameters(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "limit": {"type": "integer", "minimum": 1, "maximum": 10, "description": "How many slots (default 5)."},
-                "from_date": {"type": "string", "description": "Only slots on or after this local date, YYYY-MM-DD."}
-            },
-            "additionalProperties": false
-        })
-    }
-    fn call<'a>(
+    fn run<'a>(
         &'a self,
         ctx: &'a ToolContext<'a>,
-        args: Value,
+        a: FindArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
-            let a: FindArgs = parse_args(args)?;
-            let limit = a.limit.unwrap_or(OFFER_SIZE as u32).clamp(1, 10) as usize;
+            let limit = a.limit.map_or(OFFER_SIZE, |l| l as usize);
             let from =
                 match a.from_date.as_deref() {
                     Some(d) => Some(NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(
@@ -625,13 +618,15 @@ impl Tool for FindSlots {
 /// `book_meeting`: books one offered slot for the current customer.
 pub struct BookMeeting;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct BookArgs {
+pub struct BookArgs {
+    /// The slot's `start` as find_slots returned it (ISO-8601).
     start: String,
 }
 
-impl Tool for BookMeeting {
+impl TypedTool for BookMeeting {
+    type Args = BookArgs;
     fn name(&self) -> &'static str {
         "book_meeting"
     }
@@ -643,21 +638,12 @@ impl Tool for BookMeeting {
          unchanged). Only after the customer chose the time. If the slot was just taken, the \
          result lists other free slots to offer."
     }
-    fn parameters(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {"start": {"type": "string", "description": "The slot's `start` as find_slots returned it (ISO-8601)."}},
-            "required": ["start"],
-            "additionalProperties": false
-        })
-    }
-    fn call<'a>(
+    fn run<'a>(
         &'a self,
         ctx: &'a ToolContext<'a>,
-        args: Value,
+        a: BookArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
-            let a: BookArgs = parse_args(args)?;
             let start = parse_start(&a.start)?;
             let now = Utc::now();
             let mut tx = ctx.db.tenant(ctx.tenant).await?;
@@ -748,14 +734,16 @@ async fn own_booking(
 /// `cancel_booking`: cancels one of the current customer's bookings.
 pub struct CancelBooking;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CancelArgs {
+pub struct CancelArgs {
+    /// The meeting's start (ISO-8601), when the customer has several.
     #[serde(default)]
     start: Option<String>,
 }
 
-impl Tool for CancelBooking {
+impl TypedTool for CancelBooking {
+    type Args = CancelArgs;
     fn name(&self) -> &'static str {
         "cancel_booking"
     }
@@ -767,20 +755,12 @@ impl Tool for CancelBooking {
          `start`). Only when the customer asked to cancel. A cancellation is sent to their \
          calendar."
     }
-    fn parameters(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {"start": {"type": "string", "description": "The meeting's start (ISO-8601), when the customer has several."}},
-            "additionalProperties": false
-        })
-    }
-    fn call<'a>(
+    fn run<'a>(
         &'a self,
         ctx: &'a ToolContext<'a>,
-        args: Value,
+        a: CancelArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
-            let a: CancelArgs = parse_args(args)?;
             let start = a.start.as_deref().map(parse_start).transpose()?;
             let Some(conversation) = conversation(ctx) else {
                 return Ok(json!({"cancelled": false, "dry_run": true}));
@@ -813,15 +793,18 @@ impl Tool for CancelBooking {
 /// `reschedule_booking`: moves the current customer's meeting to another offered slot.
 pub struct RescheduleBooking;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RescheduleArgs {
+pub struct RescheduleArgs {
+    /// A slot's `start` from find_slots.
     new_start: String,
+    /// The meeting to move, when the customer has several.
     #[serde(default)]
     current_start: Option<String>,
 }
 
-impl Tool for RescheduleBooking {
+impl TypedTool for RescheduleBooking {
+    type Args = RescheduleArgs;
     fn name(&self) -> &'static str {
         "reschedule_booking"
     }
@@ -833,24 +816,12 @@ impl Tool for RescheduleBooking {
          `current_start`) to `new_start`, a slot find_slots returned. An updated invitation is \
          sent. If the new time was just taken, the result lists alternatives."
     }
-    fn parameters(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "new_start": {"type": "string", "description": "A slot's `start` from find_slots."},
-                "current_start": {"type": "string", "description": "The meeting to move, when the customer has several."}
-            },
-            "required": ["new_start"],
-            "additionalProperties": false
-        })
-    }
-    fn call<'a>(
+    fn run<'a>(
         &'a self,
         ctx: &'a ToolContext<'a>,
-        args: Value,
+        a: RescheduleArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
-            let a: RescheduleArgs = parse_args(args)?;
             let new_start = parse_start(&a.new_start)?;
             let current = a.current_start.as_deref().map(parse_start).transpose()?;
             let now = Utc::now();

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use switchboard_core::retry::Backoff;
 use switchboard_core::{ConversationId, TenantId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -267,9 +268,11 @@ impl ConversationState {
             }
             TurnResult::Finished(Err(error)) => {
                 self.failures += 1;
-                let backoff = (self.args.services.config.retry_backoff
-                    * 2u32.pow(self.failures.min(6)))
-                .min(Duration::from_secs(10));
+                let backoff = Backoff::new(
+                    self.args.services.config.retry_backoff,
+                    Duration::from_secs(10),
+                )
+                .delay(self.failures.min(6));
                 warn!(conversation_id = %self.args.conversation, %error, ?backoff, "turn failed; will retry");
                 self.rerun = false;
                 self.generation += 1;

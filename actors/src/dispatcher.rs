@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::StreamExt;
 use switchboard_channels::{ChannelSettings, Delivery, OutboundMessage, SendError, SendReceipt};
+use switchboard_core::retry::Backoff;
 use switchboard_core::store::{channels, outbox, platform};
 use switchboard_core::{DbError, TenantId};
 use tokio::sync::watch;
@@ -200,9 +201,11 @@ async fn deliver(
     .await
 }
 
-/// Exponential backoff: 2^attempts seconds, at most five minutes.
+/// The wait after `attempts` failed sends: 2^attempts seconds, the exponent at most 8, at most
+/// five minutes.
 fn backoff(attempts: i32) -> Duration {
-    Duration::from_secs(2u64.pow(attempts.clamp(0, 8) as u32)).min(Duration::from_secs(300))
+    const BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
+    BACKOFF.delay(attempts.clamp(0, 8) as u32)
 }
 
 /// Opens the channel's settings and hands the message to its adapter.

@@ -22,6 +22,7 @@ use switchboard_channels::email::{self, Notice};
 use switchboard_channels::webhook::{hex, hmac_sha256};
 use switchboard_channels::{ChannelSettings, Delivery, OutboundMessage, SendError};
 use switchboard_core::model::ChannelKind;
+use switchboard_core::retry::Backoff;
 use switchboard_core::store::effects::{self, AttemptRecord, Effect, EffectKind, Outcome};
 use switchboard_core::store::{actions, channels, platform};
 use switchboard_core::{ChannelId, DbError, TenantId, TenantTx};
@@ -211,11 +212,10 @@ async fn perform(services: &Services, row: platform::ClaimedEffect) -> Result<()
     .await
 }
 
+/// The wait after failed attempt `attempts` (1-based): `backoff_base` doubled per attempt, at
+/// most `max_backoff`.
 fn backoff(config: &EffectsConfig, attempts: i32) -> Duration {
-    config
-        .backoff_base
-        .saturating_mul(2u32.saturating_pow(attempts.clamp(1, 16) as u32 - 1))
-        .min(config.max_backoff)
+    Backoff::new(config.backoff_base, config.max_backoff).delay(attempts.max(1) as u32 - 1)
 }
 
 /// The settings of the channel an effect leaves through: the one it names, else the tenant's

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use switchboard_core::store::actions::{self, ActionSettings};
 use switchboard_core::store::effects::{self, EffectKind, NewEffect};
 use switchboard_core::store::handoff::{self, Escalation, EscalationRequest};
-use switchboard_core::store::{bookings, platform};
+use switchboard_core::store::{bookings, inbox, messages, platform};
 use switchboard_core::{ConversationId, DbError, TenantTx};
 use switchboard_prompts::booking::long_when;
 use switchboard_prompts::handoff::{still_waiting_message, Expectation};
@@ -152,17 +152,9 @@ pub async fn escalate(
 
 /// The last messages of the conversation, one line each, for the team.
 async fn summary(tx: &mut TenantTx, conversation: ConversationId) -> Result<String, DbError> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT role, text FROM messages WHERE conversation_id = $1 AND role <> 'system'
-          ORDER BY seq DESC LIMIT 8",
-    )
-    .bind(conversation.0)
-    .fetch_all(tx.conn())
-    .await
-    .map_err(DbError::from)?;
-    let lines: Vec<String> = rows
+    let lines: Vec<String> = messages::recent(tx, conversation, 8)
+        .await?
         .into_iter()
-        .rev()
         .map(|(role, text)| {
             let t = text.split_whitespace().collect::<Vec<_>>().join(" ");
             let t: String = t.chars().take(240).collect();
@@ -182,16 +174,16 @@ async fn notify(
     lead: &LeadInfo,
     n: i32,
 ) -> Result<(), DbError> {
-    let contact: Option<(Option<String>, Option<String>, String, String)> = sqlx::query_as(
-        "SELECT k.display_name, k.email, k.external_id, ch.kind
-           FROM conversations c JOIN contacts k ON k.id = c.contact_id
-           JOIN channels ch ON ch.id = c.channel_id WHERE c.id = $1",
-    )
-    .bind(escalation.conversation_id.0)
-    .fetch_optional(tx.conn())
-    .await
-    .map_err(DbError::from)?;
-    let (name, email, external, channel) = contact.unwrap_or((None, None, "?".into(), "?".into()));
+    let (name, email, external, channel) =
+        match inbox::conversation(tx, escalation.conversation_id).await? {
+            Some(c) => (
+                c.contact_name,
+                c.contact_email,
+                c.contact_external_id,
+                c.channel_kind,
+            ),
+            None => (None, None, "?".into(), "?".into()),
+        };
     let who = name.clone().unwrap_or_else(|| external.clone());
     let base = services
         .outbound
@@ -318,14 +310,7 @@ pub async fn send_due_reminders(services: &Services) -> Result<(), DbError> {
             n,
         )
         .await?;
-        let last_customer: Option<String> = sqlx::query_scalar(
-            "SELECT text FROM messages WHERE conversation_id = $1 AND role = 'customer'
-              ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(e.conversation_id.0)
-        .fetch_optional(tx.conn())
-        .await
-        .map_err(DbError::from)?;
+        let last_customer = messages::last_customer_text(&mut tx, e.conversation_id).await?;
         let lang = last_customer
             .as_deref()
             .map(detect_language)

@@ -18,6 +18,7 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_channels::webhook::{hex, hmac_sha256};
@@ -31,7 +32,7 @@ use switchboard_prompts::lead::{
 use tracing::info;
 
 use crate::actions::ActionCtx;
-use crate::tools::{parse_args, Tool, ToolContext, ToolError};
+use crate::tools::{Tool, ToolContext, ToolError, TypedTool};
 
 /// The lead tools (`capture_lead`), of action `leads`.
 pub fn tools() -> Vec<Arc<dyn Tool>> {
@@ -291,26 +292,35 @@ fn fingerprint(domain: &[u8], bytes: &[u8]) -> String {
 /// `capture_lead`: records what the model learned about the customer as a lead.
 pub struct CaptureLead;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CaptureArgs {
+pub struct CaptureArgs {
+    #[schemars(length(min = 1, max = 100))]
     name: Option<String>,
+    #[schemars(email, length(max = 254))]
     email: Option<String>,
+    /// With the country code when the customer gave it, e.g. +971501234567.
+    #[schemars(length(max = 32))]
     phone: Option<String>,
+    #[schemars(length(min = 1, max = 200))]
     company: Option<String>,
+    /// The product or service the customer wants.
+    #[schemars(length(min = 1, max = 500))]
     interest: Option<String>,
+    /// Anything the sales team should know (budget, timeline, needs).
+    #[schemars(length(min = 1, max = 2000))]
     notes: Option<String>,
 }
 
 /// Checks and normalises the tool's arguments (emails lower-cased, phones as digits with an
-/// optional `+`).
+/// optional `+`); their lengths were checked against the schema already.
 fn validate(a: CaptureArgs) -> Result<Change, ToolError> {
-    fn text(v: Option<String>, field: &str, max: usize) -> Result<Option<String>, ToolError> {
+    fn text(v: Option<String>, field: &str) -> Result<Option<String>, ToolError> {
         let Some(v) = v else { return Ok(None) };
         let v = v.trim();
-        if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+        if v.chars().any(char::is_control) {
             return Err(ToolError::InvalidArguments(format!(
-                "`{field}` must be 1 to {max} characters without control characters"
+                "`{field}` must be text without control characters"
             )));
         }
         Ok(Some(v.to_owned()))
@@ -335,13 +345,13 @@ fn validate(a: CaptureArgs) -> Result<Change, ToolError> {
     };
     let change = Change {
         fields: LeadFields {
-            name: text(a.name, "name", 100)?,
+            name: text(a.name, "name")?,
             email,
             phone,
-            company: text(a.company, "company", 200)?,
-            interest: text(a.interest, "interest", 500)?,
+            company: text(a.company, "company")?,
+            interest: text(a.interest, "interest")?,
         },
-        notes: text(a.notes, "notes", 2000)?,
+        notes: text(a.notes, "notes")?,
         signals: Vec::new(),
     };
     if change.is_empty() {
@@ -352,7 +362,8 @@ fn validate(a: CaptureArgs) -> Result<Change, ToolError> {
     Ok(change)
 }
 
-impl Tool for CaptureLead {
+impl TypedTool for CaptureLead {
+    type Args = CaptureArgs;
     fn name(&self) -> &'static str {
         "capture_lead"
     }
@@ -365,27 +376,13 @@ impl Tool for CaptureLead {
          Only record what the customer actually said; omit what you do not know. Acts only on \
          the customer of this conversation. Returns the lead's score."
     }
-    fn parameters(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "minLength": 1, "maxLength": 100},
-                "email": {"type": "string", "format": "email", "maxLength": 254},
-                "phone": {"type": "string", "maxLength": 32, "description": "With the country code when the customer gave it, e.g. +971501234567."},
-                "company": {"type": "string", "minLength": 1, "maxLength": 200},
-                "interest": {"type": "string", "minLength": 1, "maxLength": 500, "description": "The product or service the customer wants."},
-                "notes": {"type": "string", "minLength": 1, "maxLength": 2000, "description": "Anything the sales team should know (budget, timeline, needs)."}
-            },
-            "additionalProperties": false
-        })
-    }
-    fn call<'a>(
+    fn run<'a>(
         &'a self,
         ctx: &'a ToolContext<'a>,
-        args: Value,
+        a: CaptureArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
-            let change = validate(parse_args(args)?)?;
+            let change = validate(a)?;
             let would_set = json!({
                 "name": change.fields.name,
                 "email": change.fields.email,
@@ -423,7 +420,7 @@ mod tests {
     use super::*;
 
     fn args(v: Value) -> Result<Change, ToolError> {
-        validate(parse_args::<CaptureArgs>(v)?)
+        validate(crate::tools::parse_args::<CaptureArgs>(v)?)
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! The tools the model may call, and the one door they go through.
 //!
-//! A tool is one [`Tool`] impl: a name, a description, a JSON schema of its arguments, and a
-//! `call` that receives the arguments *already parsed* and a [`ToolContext`] carrying the tenant
-//! and conversation of the turn. Tools never take tenant, conversation or contact ids from the
-//! model: their argument structs deny unknown fields, so a model that invents `contact_id` gets
-//! an error it can correct, and the tool could not use such an id anyway. Adding a tool (issue 6:
-//! booking, handoff, lead capture) is one impl plus one line in [`ToolRegistry::standard`].
+//! A tool is one [`TypedTool`] impl: a name, a description, an argument struct, and a `run`
+//! that receives the arguments *already parsed and checked* and a [`ToolContext`] carrying the
+//! tenant and conversation of the turn. The JSON schema the model is shown is derived from the
+//! argument struct, and the same schema is what the arguments are checked against
+//! ([`schema`]), so a limit is written once, as an attribute of its field. Every `TypedTool` is
+//! a [`Tool`], the object-safe face the registry and the tool loop use. Tools never take tenant,
+//! conversation or contact ids from the model: their argument structs deny unknown fields, so a
+//! model that invents `contact_id` gets an error it can correct, and the tool could not use such
+//! an id anyway. Adding a tool (issue 6: booking, handoff, lead capture) is one impl plus one
+//! line in [`ToolRegistry::standard`].
 //!
 //! Results are validated on the way back: they must be JSON objects, and they are capped in
 //! size before they reach the model. Text that came from documents is labelled as untrusted.
@@ -13,6 +17,7 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -21,6 +26,10 @@ use switchboard_core::{ConversationId, Db, DbError, TenantId};
 use switchboard_knowledge::Embedders;
 
 use crate::responder;
+
+pub mod schema;
+
+pub use schema::parse_args;
 
 /// Largest tool result handed to the model, in characters.
 pub const MAX_RESULT_CHARS: usize = 6000;
@@ -65,17 +74,18 @@ impl From<DbError> for ToolError {
     }
 }
 
-/// One capability of the agent.
+/// One capability of the agent, as the registry and the tool loop see it. Every [`TypedTool`]
+/// is one; write tools as `TypedTool`s.
 pub trait Tool: Send + Sync {
     fn name(&self) -> &'static str;
     /// The action (`booking`, `handoff`, `leads`) this tool belongs to; tools of an action the
     /// tenant disabled are not offered. `None`: always available.
-    fn action(&self) -> Option<&'static str> {
-        None
-    }
+    fn action(&self) -> Option<&'static str>;
     fn description(&self) -> &'static str;
-    /// JSON schema of the arguments (an object schema).
+    /// JSON schema of the arguments (an object schema), derived from the argument struct.
     fn parameters(&self) -> Value;
+    /// Checks arguments exactly as [`Tool::call`] does before running, without running.
+    fn check(&self, args: Value) -> Result<(), ToolError>;
     fn call<'a>(
         &'a self,
         ctx: &'a ToolContext<'a>,
@@ -83,9 +93,52 @@ pub trait Tool: Send + Sync {
     ) -> BoxFuture<'a, Result<Value, ToolError>>;
 }
 
-/// Parses a tool's arguments into its typed struct (which denies unknown fields).
-pub fn parse_args<T: DeserializeOwned>(args: Value) -> Result<T, ToolError> {
-    serde_json::from_value(args).map_err(|e| ToolError::InvalidArguments(e.to_string()))
+/// A tool written against its argument struct. The struct's schema (what the model is shown)
+/// and its checks (what is refused) come from one declaration: see [`schema`].
+pub trait TypedTool: Send + Sync {
+    /// The arguments: `Deserialize` with `deny_unknown_fields`, and `JsonSchema` with the
+    /// limits as `#[schemars(...)]` attributes.
+    type Args: DeserializeOwned + JsonSchema + Send;
+    fn name(&self) -> &'static str;
+    /// See [`Tool::action`].
+    fn action(&self) -> Option<&'static str> {
+        None
+    }
+    fn description(&self) -> &'static str;
+    /// Does the tool's work with arguments that passed the schema.
+    fn run<'a>(
+        &'a self,
+        ctx: &'a ToolContext<'a>,
+        args: Self::Args,
+    ) -> BoxFuture<'a, Result<Value, ToolError>>;
+}
+
+impl<T: TypedTool> Tool for T {
+    fn name(&self) -> &'static str {
+        TypedTool::name(self)
+    }
+    fn action(&self) -> Option<&'static str> {
+        TypedTool::action(self)
+    }
+    fn description(&self) -> &'static str {
+        TypedTool::description(self)
+    }
+    fn parameters(&self) -> Value {
+        schema::schema_of::<T::Args>()
+    }
+    fn check(&self, args: Value) -> Result<(), ToolError> {
+        parse_args::<T::Args>(args).map(drop)
+    }
+    fn call<'a>(
+        &'a self,
+        ctx: &'a ToolContext<'a>,
+        args: Value,
+    ) -> BoxFuture<'a, Result<Value, ToolError>> {
+        match parse_args::<T::Args>(args) {
+            Ok(args) => self.run(ctx, args),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
 }
 
 /// The tools of the platform.
@@ -189,15 +242,20 @@ fn validate_result(result: Value) -> Result<Value, String> {
 /// `search_knowledge`: the tenant's knowledge base.
 pub struct SearchKnowledge;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct SearchArgs {
+pub struct SearchArgs {
+    /// What to look for, in the customer's language.
+    #[schemars(length(min = 1, max = 300))]
     query: String,
+    /// Passages to return (default 3).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 5))]
     limit: Option<u32>,
 }
 
-impl Tool for SearchKnowledge {
+impl TypedTool for SearchKnowledge {
+    type Args = SearchArgs;
     fn name(&self) -> &'static str {
         "search_knowledge"
     }
@@ -205,36 +263,14 @@ impl Tool for SearchKnowledge {
         "Search the business's knowledge base (documents, FAQ, policies) for passages relevant \
          to a query. Use it when the knowledge already provided does not answer the question."
     }
-    fn parameters(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "query": {"type": "string", "minLength": 1, "maxLength": 300, "description": "What to look for, in the customer's language."},
-                "limit": {"type": "integer", "minimum": 1, "maximum": 5, "description": "Passages to return (default 3)."}
-            },
-            "required": ["query"],
-            "additionalProperties": false
-        })
-    }
-    fn call<'a>(
+    fn run<'a>(
         &'a self,
         ctx: &'a ToolContext<'a>,
-        args: Value,
+        a: SearchArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
-            let a: SearchArgs = parse_args(args)?;
             let query = a.query.trim();
-            if query.is_empty() || query.chars().count() > 300 {
-                return Err(ToolError::InvalidArguments(
-                    "`query` must be 1 to 300 characters".into(),
-                ));
-            }
             let limit = a.limit.unwrap_or(3);
-            if !(1..=5).contains(&limit) {
-                return Err(ToolError::InvalidArguments(
-                    "`limit` must be between 1 and 5".into(),
-                ));
-            }
             let hits =
                 responder::ground(ctx.db, ctx.embedders, ctx.tenant, query, limit as usize).await?;
             let passages: Vec<Value> = hits
@@ -258,11 +294,13 @@ impl Tool for SearchKnowledge {
 /// `get_conversation_info`: what is known about the current conversation and customer.
 pub struct GetConversationInfo;
 
-#[derive(Deserialize)]
+/// Arguments of a tool that takes none.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NoArgs {}
+pub struct NoArgs {}
 
-impl Tool for GetConversationInfo {
+impl TypedTool for GetConversationInfo {
+    type Args = NoArgs;
     fn name(&self) -> &'static str {
         "get_conversation_info"
     }
@@ -270,16 +308,12 @@ impl Tool for GetConversationInfo {
         "Get what is known about the current conversation: the channel and the customer's \
          name and email, if known. Takes no arguments."
     }
-    fn parameters(&self) -> Value {
-        json!({"type": "object", "properties": {}, "additionalProperties": false})
-    }
-    fn call<'a>(
+    fn run<'a>(
         &'a self,
         ctx: &'a ToolContext<'a>,
-        args: Value,
+        _: NoArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
-            let NoArgs {} = parse_args(args)?;
             let Some(conversation) = ctx.conversation else {
                 return Ok(
                     json!({"channel": ctx.channel, "customer_name": null, "customer_email": null, "preview": true}),
@@ -300,16 +334,19 @@ impl Tool for GetConversationInfo {
 /// `set_contact_fields`: records the current customer's name and/or email.
 pub struct SetContactFields;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ContactArgs {
+pub struct ContactArgs {
+    #[schemars(length(min = 1, max = 100))]
     name: Option<String>,
+    #[schemars(email, length(max = 254))]
     email: Option<String>,
 }
 
 use switchboard_core::store::actions::plausible_email;
 
-impl Tool for SetContactFields {
+impl TypedTool for SetContactFields {
+    type Args = ContactArgs;
     fn name(&self) -> &'static str {
         "set_contact_fields"
     }
@@ -317,33 +354,17 @@ impl Tool for SetContactFields {
         "Save the current customer's name and/or email address when they tell you. Acts only \
          on the customer of this conversation."
     }
-    fn parameters(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "minLength": 1, "maxLength": 100},
-                "email": {"type": "string", "format": "email", "maxLength": 254}
-            },
-            "additionalProperties": false
-        })
-    }
-    fn call<'a>(
+    fn run<'a>(
         &'a self,
         ctx: &'a ToolContext<'a>,
-        args: Value,
+        a: ContactArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
-            let a: ContactArgs = parse_args(args)?;
             let name = a.name.as_deref().map(str::trim);
             let email = a.email.as_deref().map(str::trim);
             if name.is_none() && email.is_none() {
                 return Err(ToolError::InvalidArguments(
                     "give `name`, `email` or both".into(),
-                ));
-            }
-            if name.is_some_and(|n| n.is_empty() || n.chars().count() > 100) {
-                return Err(ToolError::InvalidArguments(
-                    "`name` must be 1 to 100 characters".into(),
                 ));
             }
             if email.is_some_and(|e| !plausible_email(e)) {
@@ -402,6 +423,95 @@ mod tests {
         let v = validate_result(big).unwrap();
         assert_eq!(v["truncated"], true);
         assert!(v.to_string().len() < MAX_RESULT_CHARS + 200);
+    }
+
+    /// The promise of [`schema`]: for every tool, what its schema tells the model is exactly
+    /// what its checks accept — a value at each limit passes, one past it is refused, for the
+    /// reason the schema gives; required arguments are required; nothing else is accepted.
+    #[test]
+    fn every_schema_agrees_with_its_checks() {
+        fn text(chars: u64) -> Value {
+            json!("é".repeat(chars as usize))
+        }
+        for tool in ToolRegistry::standard().tools {
+            let name = tool.name();
+            let schema = tool.parameters();
+            let properties = schema["properties"].as_object().unwrap();
+            for keyword in schema.as_object().unwrap().keys().chain(
+                properties
+                    .values()
+                    .flat_map(|p| p.as_object().unwrap().keys()),
+            ) {
+                assert!(
+                    schema::KEYWORDS.contains(&keyword.as_str()),
+                    "{name}: `{keyword}` is not checked"
+                );
+            }
+            // The smallest valid arguments: every required one at its lower limit.
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let mut base = serde_json::Map::new();
+            for r in &required {
+                let p = &properties[*r];
+                let value = match p["type"].as_str() {
+                    Some("string") => text(p["minLength"].as_u64().unwrap_or(1)),
+                    Some("integer") => p["minimum"].clone(),
+                    other => panic!("{name}.{r}: no sample for {other:?}"),
+                };
+                base.insert((*r).into(), value);
+            }
+            let with = |key: &str, value: Value| {
+                let mut args = base.clone();
+                args.insert(key.into(), value);
+                Value::Object(args)
+            };
+            let accepts = |args: Value| {
+                if let Err(e) = tool.check(args.clone()) {
+                    panic!("{name}: {args} refused: {e}");
+                }
+            };
+            let refuses = |args: Value, key: &str| match tool.check(args.clone()) {
+                Ok(()) => panic!("{name}: {args} accepted"),
+                Err(e) => assert!(e.to_string().contains(key), "{name}: {args}: {e}"),
+            };
+            accepts(Value::Object(base.clone()));
+            for r in &required {
+                let mut args = base.clone();
+                args.remove(*r);
+                refuses(Value::Object(args), r);
+            }
+            refuses(with("contact_id", json!("0190")), "contact_id");
+            for (key, p) in properties {
+                match p["type"].as_str() {
+                    Some("string") => {
+                        if let Some(max) = p["maxLength"].as_u64() {
+                            accepts(with(key, text(max)));
+                            refuses(with(key, text(max + 1)), key);
+                        }
+                        if let Some(min) = p["minLength"].as_u64().filter(|m| *m > 0) {
+                            accepts(with(key, text(min)));
+                            refuses(with(key, text(min - 1)), key);
+                            refuses(with(key, json!(" ".repeat(min as usize))), key);
+                        }
+                        refuses(with(key, json!(7)), key);
+                    }
+                    Some("integer") => {
+                        if let Some(min) = p["minimum"].as_i64() {
+                            accepts(with(key, json!(min)));
+                            refuses(with(key, json!(min - 1)), key);
+                        }
+                        if let Some(max) = p["maximum"].as_i64() {
+                            accepts(with(key, json!(max)));
+                            refuses(with(key, json!(max + 1)), key);
+                        }
+                        refuses(with(key, json!("2")), key);
+                    }
+                    other => panic!("{name}.{key}: {other:?} is not covered by this test"),
+                }
+            }
+        }
     }
 
     #[test]

@@ -110,6 +110,12 @@ impl Db {
         &self.pool
     }
 
+    /// One round trip to the server (`SELECT 1`): whether the database answers at all.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -10,6 +10,7 @@ pub mod db;
 pub mod ics;
 pub mod ids;
 pub mod model;
+pub mod retry;
 pub mod secrets;
 pub mod store;
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Row;
+use switchboard_core::retry::Backoff;
 use switchboard_core::{Db, DbError, TenantId};
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
@@ -358,7 +359,9 @@ impl Indexer {
         attempts: i32,
         reason: String,
     ) -> Result<Outcome, DbError> {
-        let backoff = Duration::from_secs(5u64 << attempts.clamp(0, 8) as u32);
+        // 5 s doubled per failed attempt, the exponent at most 8 (about 21 minutes).
+        let backoff = Backoff::new(Duration::from_secs(5), Duration::from_secs(5 << 8))
+            .delay(attempts.max(0) as u32);
         let mut tx = self.db.tenant(tenant).await?;
         sqlx::query(
             "UPDATE documents

@@ -24,10 +24,10 @@ use async_openai::types::chat::{
     CreateChatCompletionRequest, FunctionCall, FunctionObject,
 };
 use secrecy::ExposeSecret;
+use switchboard_core::retry::{parse_retry_after, Backoff, RETRY_AFTER_MAX};
 use tracing::{debug, warn};
 
 use crate::breaker::CircuitBreaker;
-use crate::retry::{backoff, parse_retry_after};
 use crate::{
     estimate_tokens, ChatRequest, ChatResponse, LlmConfig, LlmError, Message, ToolCall, Usage,
 };
@@ -70,7 +70,7 @@ impl tower::Service<HttpRequestFactory> for StatusAware {
                 .headers()
                 .get(reqwest013::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                .and_then(|v| parse_retry_after(v, SystemTime::now(), RETRY_AFTER_MAX));
             let body = response.text().await.unwrap_or_default();
             Err(OpenAIError::Boxed(Box::new(HttpFailure {
                 status: status.as_u16(),
@@ -227,7 +227,9 @@ impl LlmClient {
                     }
                     *wait
                 }
-                _ => backoff(self.config.backoff_base, retry, self.config.max_retry_wait),
+                _ => Backoff::new(self.config.backoff_base, self.config.max_retry_wait)
+                    .with_jitter(0.25)
+                    .delay(retry),
             };
             debug!(error = %error, ?wait, retry, "retrying the model call");
             tokio::time::sleep(wait).await;

@@ -9,17 +9,19 @@
 //! * **Retries** of 429, 5xx and connection failures with exponential backoff, honouring
 //!   `Retry-After` (seconds or an HTTP date) up to `max_retry_wait`; never of other 4xx.
 //!   async-openai's own retry layer is replaced (see [`client`]), so this is the only retry.
+//!   The arithmetic (backoff with a quarter of jitter, the `Retry-After` parser) is
+//!   `switchboard_core::retry`, shared with every other retrying part of the product.
 //! * An optional **fallback model**, tried when the primary one fails retryably.
 //! * A **circuit breaker** ([`CircuitBreaker`], one per tenant, owned by the caller): after
 //!   consecutive failed calls it opens for a cool-down and fails fast, then lets one probe through.
 //!
-//! The crate knows nothing about tenants, prompts or the database: it turns [`ChatRequest`]s into
+//! The crate knows nothing about tenants, prompts or the database (of `switchboard-core` it uses
+//! only the pure `retry` module): it turns [`ChatRequest`]s into
 //! [`ChatResponse`]s. API keys live in [`secrecy::SecretString`] and never reach `Debug`, an error
 //! or a log line.
 
 pub mod breaker;
 pub mod client;
-pub mod retry;
 
 use std::time::Duration;
 

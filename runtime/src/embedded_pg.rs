@@ -48,6 +48,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use switchboard_core::retry::Backoff;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, error, info, warn};
@@ -95,7 +96,7 @@ const BUNDLED_LIBS_DIR: &str = "bundled-libs";
 /// Pause between the checks of a supervised server's process.
 const WATCH_INTERVAL: Duration = Duration::from_millis(200);
 /// First and longest pause between attempts to restart a server that died.
-const RESTART_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(10));
+const RESTART_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
 
 /// How to start the embedded server.
 #[derive(Debug, Clone)]
@@ -514,7 +515,7 @@ async fn supervise(
             reason: reason.clone(),
         });
         let died_at = Instant::now();
-        let mut pause = RESTART_BACKOFF.0;
+        let mut failed_starts: u32 = 0;
         loop {
             if let Err(e) = wait_for_previous_postmaster(&relaunch.prep.cluster_dir).await {
                 warn!(error = %e, "the dead postmaster's processes are still around");
@@ -543,12 +544,13 @@ async fn supervise(
                     break;
                 }
                 Err(Launch::PortTaken(e)) | Err(Launch::Failed(e)) => {
+                    let pause = RESTART_BACKOFF.delay(failed_starts);
+                    failed_starts = failed_starts.saturating_add(1);
                     warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "the embedded PostgreSQL did not start again yet");
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => {}
                         _ = stop.changed() => return,
                     }
-                    pause = (pause * 2).min(RESTART_BACKOFF.1);
                 }
             }
         }
@@ -1235,7 +1237,8 @@ fn send_signal(pid: u32, signal: libc::c_int) {
 
 async fn wait_exit(child: &mut Child, limit: Duration) -> io::Result<Option<ExitStatus>> {
     let deadline = Instant::now() + limit;
-    let mut pause = Duration::from_millis(10);
+    let poll = Backoff::new(Duration::from_millis(10), Duration::from_millis(100));
+    let mut checks: u32 = 0;
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(Some(status));
@@ -1243,8 +1246,8 @@ async fn wait_exit(child: &mut Child, limit: Duration) -> io::Result<Option<Exit
         if Instant::now() >= deadline {
             return Ok(None);
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(100));
+        tokio::time::sleep(poll.delay(checks)).await;
+        checks = checks.saturating_add(1);
     }
 }
 

@@ -6,13 +6,17 @@
 //! Who handles a conversation is the `claimed_by` of its open escalation: the name the claim
 //! recorded for its author (a person's display name or email, an API key's label), the same
 //! name the handoff state machine uses to tell colleagues apart.
+//!
+//! One conversation as the team opens it: its [`conversation`] header (channel, owner,
+//! customer), also what escalation notices say about the customer, and its [`transcript`] with
+//! each outgoing message's delivery as the provider reported it.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use uuid::Uuid;
 
 use crate::db::{DbError, TenantTx};
-use crate::ids::ChannelId;
+use crate::ids::{ChannelId, ConversationId};
 
 /// Where a conversation stands, as the inbox filters it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,6 +176,107 @@ pub async fn conversations(
                     }),
                     None => None,
                 },
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(DbError::from)
+}
+
+/// One conversation with its channel and customer.
+#[derive(Clone, Debug)]
+pub struct ConversationHeader {
+    pub id: Uuid,
+    pub channel_kind: String,
+    /// `open` or `closed`.
+    pub status: String,
+    /// `bot`, `waiting` or `human`.
+    pub handoff_state: String,
+    pub created_at: DateTime<Utc>,
+    pub contact_external_id: String,
+    pub contact_name: Option<String>,
+    pub contact_email: Option<String>,
+}
+
+/// The conversation `id` of the current tenant, if it exists.
+pub async fn conversation(
+    tx: &mut TenantTx,
+    id: ConversationId,
+) -> Result<Option<ConversationHeader>, DbError> {
+    let row = sqlx::query(
+        "SELECT c.id, ch.kind, c.status, c.handoff_state, c.created_at, k.external_id,
+                k.display_name, k.email
+           FROM conversations c JOIN channels ch ON ch.id = c.channel_id
+           JOIN contacts k ON k.id = c.contact_id WHERE c.id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    Ok(Some(ConversationHeader {
+        id: r.try_get("id")?,
+        channel_kind: r.try_get("kind")?,
+        status: r.try_get("status")?,
+        handoff_state: r.try_get("handoff_state")?,
+        created_at: r.try_get("created_at")?,
+        contact_external_id: r.try_get("external_id")?,
+        contact_name: r.try_get("display_name")?,
+        contact_email: r.try_get("email")?,
+    }))
+}
+
+/// One message of a transcript.
+#[derive(Clone, Debug)]
+pub struct TranscriptEntry {
+    pub id: Uuid,
+    /// `customer`, `agent`, `human` or `system`.
+    pub role: String,
+    pub text: String,
+    pub metadata: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    /// Human replies: the name the reply recorded.
+    pub author: Option<String>,
+    /// Outgoing messages: `queued` (not yet handed to the provider), `sent`, `delivered`,
+    /// `read` (as the provider reports them) or `failed`.
+    pub delivery: Option<String>,
+    /// Why the delivery failed, when it did.
+    pub delivery_error: Option<String>,
+}
+
+/// The first `limit` messages of conversation `id`, oldest first.
+pub async fn transcript(
+    tx: &mut TenantTx,
+    id: ConversationId,
+    limit: i64,
+) -> Result<Vec<TranscriptEntry>, DbError> {
+    let rows = sqlx::query(
+        "SELECT m.id, m.role, m.text, m.metadata, m.created_at,
+                CASE WHEN m.role = 'human' THEN m.metadata->>'author' END AS author,
+                CASE WHEN o.status = 'failed' THEN 'failed'
+                     WHEN o.delivery_status IS NOT NULL THEN o.delivery_status
+                     WHEN o.status IN ('pending', 'sending') THEN 'queued'
+                     ELSE o.status END AS delivery,
+                CASE WHEN o.status = 'failed' OR o.delivery_status = 'failed'
+                     THEN COALESCE(o.delivery_error, o.last_error) END AS delivery_error
+           FROM messages m LEFT JOIN outbox o ON o.message_id = m.id
+          WHERE m.conversation_id = $1 ORDER BY m.seq LIMIT $2",
+    )
+    .bind(id.0)
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter()
+        .map(|m| {
+            Ok(TranscriptEntry {
+                id: m.try_get("id")?,
+                role: m.try_get("role")?,
+                text: m.try_get("text")?,
+                metadata: m.try_get("metadata")?,
+                created_at: m.try_get("created_at")?,
+                author: m.try_get("author")?,
+                delivery: m.try_get("delivery")?,
+                delivery_error: m.try_get("delivery_error")?,
             })
         })
         .collect::<Result<_, sqlx::Error>>()

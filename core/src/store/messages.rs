@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use crate::db::{DbError, TenantTx};
-use crate::ids::{ChannelId, MessageId};
+use crate::ids::{ChannelId, ConversationId, MessageId};
 use crate::model::{MessageChoice, MessageView, Role};
 
 /// Messages of the conversation of `external_id` on `channel` with `seq > after`, oldest first.
@@ -60,6 +60,39 @@ pub async fn answer_to(
     )
     .bind(channel.0)
     .bind(provider_message_id)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+/// The newest `limit` messages of a conversation without system notes, oldest first, as
+/// `(role, text)`: what a notification tells the sales team about the conversation so far.
+pub async fn recent(
+    tx: &mut TenantTx,
+    conversation: ConversationId,
+    limit: i64,
+) -> Result<Vec<(String, String)>, DbError> {
+    let mut rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT role, text FROM messages WHERE conversation_id = $1 AND role <> 'system'
+          ORDER BY seq DESC LIMIT $2",
+    )
+    .bind(conversation.0)
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.reverse();
+    Ok(rows)
+}
+
+/// The text of the customer's newest message in a conversation (to answer in their language).
+pub async fn last_customer_text(
+    tx: &mut TenantTx,
+    conversation: ConversationId,
+) -> Result<Option<String>, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT text FROM messages WHERE conversation_id = $1 AND role = 'customer'
+          ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(conversation.0)
     .fetch_optional(tx.conn())
     .await?)
 }

@@ -10,9 +10,7 @@
 //! reqwest marks sensitive), never printed by `Debug`, and scrubbed from provider messages that
 //! echo it before they reach an error or a log line.
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -20,6 +18,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use switchboard_core::retry::{parse_retry_after, Backoff};
 
 use super::{blocking, l2_normalize, EmbedError};
 
@@ -234,7 +233,7 @@ impl OpenAiEmbedder {
         if status.is_success() {
             return response.bytes().await.map_err(|e| self.transport(e));
         }
-        let retry_after = parse_retry_after(response.headers(), SystemTime::now());
+        let retry_after = retry_after(response.headers(), SystemTime::now());
         let body = response.bytes().await.unwrap_or_default();
         Err(Failure::Status {
             status,
@@ -408,31 +407,22 @@ fn known_dims(model: &str) -> Option<usize> {
     }
 }
 
-/// `base · 2^(attempt-1)`, capped, then scaled by a random factor in [0.5, 1) so that clients
-/// failing together do not retry together.
+/// The wait before retrying after failed attempt `attempt` (1-based): `base · 2^(attempt-1)`,
+/// capped, then scaled by a random factor in [0.5, 1) so that clients failing together do not
+/// retry together.
 fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exp = base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
-    exp.min(BACKOFF_CAP).mul_f64(0.5 + 0.5 * random_unit())
-}
-
-/// A random number in [0, 1) from the standard library's per-process random hash keys (each
-/// `RandomState` gets fresh keys), which is plenty for jitter.
-fn random_unit() -> f64 {
-    let bits = RandomState::new().build_hasher().finish() >> 11;
-    bits as f64 / (1u64 << 53) as f64
+    Backoff::new(base, BACKOFF_CAP)
+        .with_jitter(0.5)
+        .delay(attempt.saturating_sub(1))
 }
 
 /// The wait a `Retry-After` header asks for (delay-seconds or HTTP-date), capped.
-fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let wait = match value.parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        Err(_) => {
-            let at = httpdate::parse_http_date(value).ok()?;
-            at.duration_since(now).unwrap_or(Duration::ZERO)
-        }
-    };
-    Some(wait.min(RETRY_AFTER_CAP))
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    parse_retry_after(
+        headers.get(RETRY_AFTER)?.to_str().ok()?,
+        now,
+        RETRY_AFTER_CAP,
+    )
 }
 
 /// The provider's explanation: `error.message` (OpenAI's shape), `error` or `message` as a

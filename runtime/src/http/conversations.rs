@@ -12,12 +12,11 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::Row;
 use switchboard_actors::inbox::{ConversationReason, EscalationStatus, InboxEvent};
 use switchboard_core::store::effects::{self, Attempt, EffectFilter, EffectKind};
 use switchboard_core::store::handoff::{self, Escalation, EscalationItem, HandoffError};
 use switchboard_core::store::inbox::{self, InboxFilter, InboxState};
-use switchboard_core::{ChannelId, ConversationId, DbError, MessageId};
+use switchboard_core::{ChannelId, ConversationId, MessageId};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -385,58 +384,35 @@ pub async fn show(
     let tenant = scope.tenant_id();
     let id = conversation_id(&id)?;
     let mut tx = state.services.db.tenant(tenant).await?;
-    let conv = sqlx::query(
-        "SELECT c.id, ch.kind, c.status, c.handoff_state, c.created_at, k.external_id,
-                k.display_name, k.email
-           FROM conversations c JOIN channels ch ON ch.id = c.channel_id
-           JOIN contacts k ON k.id = c.contact_id WHERE c.id = $1",
-    )
-    .bind(id.0)
-    .fetch_optional(tx.conn())
-    .await
-    .map_err(DbError::from)?
-    .ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?;
-    let messages = sqlx::query(
-        "SELECT m.id, m.role, m.text, m.metadata, m.created_at,
-                CASE WHEN m.role = 'human' THEN m.metadata->>'author' END AS author,
-                CASE WHEN o.status = 'failed' THEN 'failed'
-                     WHEN o.delivery_status IS NOT NULL THEN o.delivery_status
-                     WHEN o.status IN ('pending', 'sending') THEN 'queued'
-                     ELSE o.status END AS delivery,
-                CASE WHEN o.status = 'failed' OR o.delivery_status = 'failed'
-                     THEN COALESCE(o.delivery_error, o.last_error) END AS delivery_error
-           FROM messages m LEFT JOIN outbox o ON o.message_id = m.id
-          WHERE m.conversation_id = $1 ORDER BY m.seq LIMIT 2000",
-    )
-    .bind(id.0)
-    .fetch_all(tx.conn())
-    .await
-    .map_err(DbError::from)?;
+    let conv = inbox::conversation(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?;
+    let messages = inbox::transcript(&mut tx, id, 2000).await?;
     let escalation = handoff::open_of(&mut tx, id).await?;
     tx.commit().await?;
     let transcript = messages
-        .iter()
+        .into_iter()
         .map(|m| TranscriptMessage {
-            id: m.get("id"),
-            role: m.get("role"),
-            text: m.get("text"),
-            metadata: m.get("metadata"),
-            created_at: m.get("created_at"),
-            author: m.get("author"),
-            delivery: m.get("delivery"),
-            delivery_error: m.get("delivery_error"),
+            id: m.id,
+            role: m.role,
+            text: m.text,
+            metadata: m.metadata,
+            created_at: m.created_at,
+            author: m.author,
+            delivery: m.delivery,
+            delivery_error: m.delivery_error,
         })
         .collect();
     Ok(Json(ConversationDetail {
         id,
-        channel: conv.get("kind"),
-        status: conv.get("status"),
-        handoff_state: conv.get("handoff_state"),
-        created_at: conv.get("created_at"),
+        channel: conv.channel_kind,
+        status: conv.status,
+        handoff_state: conv.handoff_state,
+        created_at: conv.created_at,
         contact: ContactRef {
-            external_id: conv.get("external_id"),
-            name: conv.get("display_name"),
-            email: conv.get("email"),
+            external_id: conv.contact_external_id,
+            name: conv.contact_name,
+            email: conv.contact_email,
         },
         escalation,
         messages: transcript,

@@ -75,12 +75,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
             }),
         );
     }
-    let db_ok = tokio::time::timeout(
-        Duration::from_secs(2),
-        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(state.services.db.pool()),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
+    let db_ok = tokio::time::timeout(Duration::from_secs(2), state.services.db.ping())
+        .await
+        .is_ok_and(|r| r.is_ok());
     let actors_ok = matches!(
         state
             .root
