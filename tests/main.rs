@@ -8,6 +8,7 @@ mod helpers;
 mod admin;
 mod analytics;
 mod bad_input;
+mod bench;
 mod bookings;
 mod brain;
 mod channels_email;

@@ -1,48 +1,401 @@
-//! `switchboard bench`: a quick load run of the full durable pipeline on this machine.
+//! `switchboard bench`: a load run of the full durable pipeline on this machine, with the
+//! facts needed to trust and compare its figures.
 //!
 //! It starts a private application (embedded PostgreSQL with fsync on, in a scratch directory,
-//! unless `DATABASE_URL` is set), then measures:
+//! unless `DATABASE_URL` is set) and drives it through its public HTTP surface, in one of two
+//! ways:
 //!
-//! * **round trip** — many conversations at once, each sending a message and waiting for the
-//!   agent's reply on its server-sent-event stream before sending the next (how a person chats):
-//!   messages per second and latency percentiles from POST to reply;
-//! * **ingest** — every message of every conversation posted as fast as the server accepts them
-//!   (each one committed before its 202), then the time until all are answered;
-//! * **raw commits** — single-row INSERT commits per second on the same PostgreSQL, with the same
-//!   concurrency, as the yardstick the pipeline is compared to.
+//! * **closed loop** (`--mode closed`, the default; [`closed`]) — many conversations at once,
+//!   each waiting for the agent's reply before sending again (how a person chats), then every
+//!   message posted as fast as the server accepts them (ingest);
+//! * **open loop** (`--mode open`; [`open`]) — messages offered at a constant rate whether or not
+//!   earlier ones were answered, over web chat or as signed WhatsApp webhooks, each message's
+//!   latency counted from the moment it was *meant* to be sent, so queueing inside the server is
+//!   never hidden by a client that politely waited (coordinated omission).
 //!
-//! The debounce window is set to zero so the figures show the runtime's own overhead, not the
-//! deliberate wait for a customer to finish typing. With `--llm-stub`, replies come from the
-//! model path instead of the offline responder: an in-process OpenAI-compatible server that
-//! answers at once, so the figures include the agent's own work (settings and prompt lookup,
-//! prompt rendering, memory reads, the HTTP round trip to the model, usage accounting). The
-//! result is printed as JSON.
+//! Both end with the raw single-row commit rate of the same PostgreSQL, the yardstick the
+//! pipeline is compared to. The debounce window is zero so the figures show the runtime's own
+//! work, not the deliberate wait for a customer to finish typing. The responder is chosen with
+//! `--responder`: `offline` (the default agent without a model), `llm-stub` (the model path
+//! against an in-process OpenAI-compatible server that answers at once), or `echo` (every turn
+//! answers with the customer's text: no retrieval, no model — the durable core alone).
+//!
+//! The JSON result carries the machine, the commit and the configuration beside the figures;
+//! [`compare`] checks a run against a baseline of the same shape and flags figures more than
+//! 20 % worse. The harness reads the database directly in three places (draining, attributing
+//! replies to messages, the raw commits): it is a measuring instrument looking at what the store
+//! wrote, not part of the product, so those few queries live here rather than in the store.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod accounting;
+mod closed;
+pub mod compare;
+mod db;
+mod fake_graph;
+mod open;
+mod probe;
+mod sse;
+
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
-use futures::StreamExt;
 use serde_json::{json, Value};
 use switchboard_core::model::ChannelKind;
 use switchboard_core::store::{channels, platform};
+use switchboard_core::{ChannelId, Db, MasterKey, TenantId};
 
 use crate::app::{Application, BuildOptions};
 use crate::config::Settings;
 
+pub use compare::{compare, Comparison, Incomparable};
+
+/// Who answers the customers during a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Responder {
+    /// The agent without a model: knowledge base, rules, offline replies.
+    #[default]
+    Offline,
+    /// The model path, against a zero-latency in-process OpenAI-compatible server.
+    LlmStub,
+    /// The customer's own text, with no retrieval and no model: the durable core alone.
+    Echo,
+}
+
+impl Responder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Responder::Offline => "offline",
+            Responder::LlmStub => "llm-stub",
+            Responder::Echo => "echo",
+        }
+    }
+}
+
+/// Closed or open loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Each conversation waits for its reply before sending again; then ingest.
+    #[default]
+    Closed,
+    /// A constant arrival rate, latency from the intended send time.
+    Open,
+}
+
+/// Which channel the open loop speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Channel {
+    /// The web-chat API; replies read from each session's event stream.
+    #[default]
+    Webchat,
+    /// Signed WhatsApp Cloud API webhooks; replies read from a fake Graph API in the harness.
+    Whatsapp,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Webchat => "webchat",
+            Channel::Whatsapp => "whatsapp",
+        }
+    }
+}
+
+/// How load is offered.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Load {
+    /// Each conversation sends `messages`, one at a time, waiting for every reply; then the
+    /// same number again, all posted at once (ingest).
+    Closed { messages: usize },
+    /// Messages at a constant rate, regardless of replies.
+    Open(OpenLoad),
+}
+
+/// The open loop's schedule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenLoad {
+    /// Messages offered per second, in total (spread over the conversations in turn).
+    pub rate: f64,
+    /// How long messages are offered.
+    pub duration: Duration,
+    pub channel: Channel,
+}
+
 /// Parameters of a run.
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
+    /// Conversations (customers) taking part.
     pub conversations: usize,
-    pub messages: usize,
-    /// Answer with the model path against a zero-latency in-process stub.
-    pub llm_stub: bool,
+    pub responder: Responder,
+    pub load: Load,
 }
 
-pub async fn run(mut settings: Settings, opts: BenchOptions) -> anyhow::Result<Value> {
-    if opts.conversations == 0 || opts.messages == 0 {
-        bail!("--conversations and --messages must be at least 1");
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            conversations: 50,
+            responder: Responder::Offline,
+            load: Load::Closed { messages: 20 },
+        }
     }
+}
+
+/// WhatsApp's caps, which the dispatcher enforces (see `switchboard_channels::limits`): a
+/// number sends at most 80 messages a second, and a customer receives at most one message every
+/// six seconds (after a burst of three).
+const WHATSAPP_NUMBER_CAP_PER_SEC: f64 = 80.0;
+const WHATSAPP_CUSTOMER_INTERVAL_SECS: f64 = 6.0;
+
+impl BenchOptions {
+    /// Refuses options that cannot make a meaningful run.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.conversations == 0 {
+            bail!("--conversations must be at least 1");
+        }
+        match &self.load {
+            Load::Closed { messages } if *messages == 0 => {
+                bail!("--messages must be at least 1")
+            }
+            Load::Closed { .. } => {}
+            Load::Open(o) => {
+                if !(o.rate.is_finite() && o.rate > 0.0 && o.rate <= 100_000.0) {
+                    bail!("--rate must be between 0 and 100000 messages per second");
+                }
+                if o.duration.is_zero() || o.duration > Duration::from_secs(3600) {
+                    bail!("--duration must be between 1 and 3600 seconds");
+                }
+                if (o.rate * o.duration.as_secs_f64()).round() < 1.0 {
+                    bail!("--rate × --duration offers no message at all");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The customers and WhatsApp numbers the run really uses. On WhatsApp the load is spread
+    /// over enough customers and numbers that the provider caps the dispatcher enforces (80/s
+    /// per number, one message per 6 s per customer) are never binding: otherwise the run would
+    /// measure those deliberate waits, not Switchboard (as a debounce window would).
+    pub fn shape(&self) -> Shape {
+        match &self.load {
+            Load::Open(o) if o.channel == Channel::Whatsapp => Shape {
+                customers: self
+                    .conversations
+                    .max((o.rate * WHATSAPP_CUSTOMER_INTERVAL_SECS).ceil() as usize),
+                whatsapp_numbers: ((o.rate / (0.8 * WHATSAPP_NUMBER_CAP_PER_SEC)).ceil() as usize)
+                    .max(1),
+            },
+            _ => Shape {
+                customers: self.conversations,
+                whatsapp_numbers: 0,
+            },
+        }
+    }
+
+    /// The configuration known before the run (the comparable part of the `config` object).
+    pub fn planned_config(&self) -> Value {
+        let shape = self.shape();
+        let (mode, messages, rate, duration, channel) = match &self.load {
+            Load::Closed { messages } => (
+                "closed",
+                json!(messages),
+                Value::Null,
+                Value::Null,
+                "webchat",
+            ),
+            Load::Open(o) => (
+                "open",
+                Value::Null,
+                json!(o.rate),
+                json!(o.duration.as_secs_f64()),
+                o.channel.as_str(),
+            ),
+        };
+        json!({
+            "suite": "pipeline",
+            "mode": mode,
+            "responder": self.responder.as_str(),
+            "channel": channel,
+            "conversations": shape.customers,
+            "messages": messages,
+            "rate": rate,
+            "duration_secs": duration,
+            "whatsapp_numbers": if shape.whatsapp_numbers > 0 { json!(shape.whatsapp_numbers) } else { Value::Null },
+            "debounce_ms": 0,
+        })
+    }
+}
+
+/// Customers and numbers of a run (see [`BenchOptions::shape`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub customers: usize,
+    /// WhatsApp channels (business numbers) to spread the load over; 0 when not on WhatsApp.
+    pub whatsapp_numbers: usize,
+}
+
+/// A running private application and what the load drivers need to reach it.
+pub(crate) struct Target {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub db: Db,
+    pub tenant: TenantId,
+    /// The demo tenant's web-chat channel.
+    pub webchat: ChannelId,
+    /// The application's master key (channels the harness adds seal their credentials with it).
+    pub master_key: MasterKey,
+}
+
+/// The pipeline suite's command-line arguments.
+#[derive(Clone, Debug, clap::Args)]
+pub struct PipelineArgs {
+    /// Conversations running at once (on WhatsApp, at least enough customers that WhatsApp's
+    /// per-customer cap is never what is measured).
+    #[arg(long, default_value_t = 50)]
+    pub conversations: usize,
+    /// Closed loop: messages each conversation sends [default: 20].
+    #[arg(long)]
+    pub messages: Option<usize>,
+    /// Who answers: `offline` (the agent without a model), `llm-stub` (the model path against a
+    /// zero-latency in-process OpenAI-compatible server) or `echo` (the customer's own text, no
+    /// retrieval, no model: the durable core alone) [default: offline].
+    #[arg(long, value_enum)]
+    pub responder: Option<Responder>,
+    /// Same as `--responder llm-stub`.
+    #[arg(long)]
+    pub llm_stub: bool,
+    /// `closed` (each conversation waits for its reply, then ingest) or `open` (a constant
+    /// arrival rate; latency counted from each message's intended send time).
+    #[arg(long, value_enum, default_value = "closed")]
+    pub mode: Mode,
+    /// Open loop: messages offered per second, in total [default: 100].
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Open loop: seconds during which messages are offered [default: 10].
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Open loop: `webchat`, or `whatsapp` (signed webhooks; replies reach a fake Graph API)
+    /// [default: webchat].
+    #[arg(long, value_enum)]
+    pub channel: Option<Channel>,
+    /// Also write the JSON result to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Compare with an earlier result (same suite, mode, responder and load): exit status 1
+    /// when a figure is more than 20 % worse, 2 when the runs cannot be compared.
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
+}
+
+impl PipelineArgs {
+    /// The options these arguments ask for.
+    pub fn options(&self) -> anyhow::Result<BenchOptions> {
+        let responder = match (self.responder, self.llm_stub) {
+            (None, false) => Responder::Offline,
+            (None, true) => Responder::LlmStub,
+            (Some(r), false) => r,
+            (Some(Responder::LlmStub), true) => Responder::LlmStub,
+            (Some(r), true) => bail!(
+                "--llm-stub means --responder llm-stub; it cannot go with --responder {}",
+                r.as_str()
+            ),
+        };
+        let load = match self.mode {
+            Mode::Closed => {
+                if self.rate.is_some() || self.duration.is_some() || self.channel.is_some() {
+                    bail!("--rate, --duration and --channel are for --mode open");
+                }
+                Load::Closed {
+                    messages: self.messages.unwrap_or(20),
+                }
+            }
+            Mode::Open => {
+                if self.messages.is_some() {
+                    bail!("--messages is for --mode closed; the open loop sends --rate × --duration messages");
+                }
+                let secs = self.duration.unwrap_or(10.0);
+                Load::Open(OpenLoad {
+                    rate: self.rate.unwrap_or(100.0),
+                    duration: Duration::try_from_secs_f64(secs)
+                        .ok()
+                        .filter(|_| secs.is_finite())
+                        .context("--duration must be a number of seconds")?,
+                    channel: self.channel.unwrap_or_default(),
+                })
+            }
+        };
+        let opts = BenchOptions {
+            conversations: self.conversations,
+            responder,
+            load,
+        };
+        opts.validate()?;
+        Ok(opts)
+    }
+}
+
+/// `switchboard bench` (pipeline suite): runs, prints the JSON result (and writes it to
+/// `--out`), and with `--compare` checks it against the baseline. Fails with [`Incomparable`]
+/// (inside the error's chain) when the baseline was measured under another configuration —
+/// before running when that is known up front — and with a plain error when a figure
+/// regressed, after the result has been printed and written.
+pub async fn command(settings: Settings, args: PipelineArgs) -> anyhow::Result<()> {
+    let opts = args.options()?;
+    let baseline = match &args.compare {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("could not read the baseline {}", path.display()))?;
+            let baseline: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a bench result (JSON)", path.display()))?;
+            compare::check_comparable(&baseline, &opts.planned_config())
+                .with_context(|| format!("cannot compare with {}", path.display()))?;
+            Some((path, baseline))
+        }
+        None => None,
+    };
+    let mut result = run(settings, opts).await?;
+    let comparison = baseline.map(|(path, baseline)| {
+        let c = compare(&baseline, &result);
+        if let Ok(c) = &c {
+            eprintln!("Compared with {}:", path.display());
+            eprint!("{}", c.table());
+            result["comparison"] = c.to_json();
+            result["comparison"]["baseline"] = json!(path.display().to_string());
+        }
+        (path, c)
+    });
+    let text = serde_json::to_string_pretty(&result)?;
+    println!("{text}");
+    if let Some(out) = &args.out {
+        std::fs::write(out, format!("{text}\n"))
+            .with_context(|| format!("could not write {}", out.display()))?;
+    }
+    match comparison {
+        None => Ok(()),
+        Some((path, Err(e))) => {
+            Err(e).with_context(|| format!("cannot compare with {}", path.display()))
+        }
+        Some((path, Ok(c))) => {
+            let regressed: Vec<&str> = c.regressions().map(|f| f.name.as_str()).collect();
+            if regressed.is_empty() {
+                Ok(())
+            } else {
+                bail!(
+                    "{} figure(s) more than {:.0} % worse than the baseline {}: {}",
+                    regressed.len(),
+                    compare::THRESHOLD * 100.0,
+                    path.display(),
+                    regressed.join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// Runs the benchmark and returns its JSON result.
+pub async fn run(mut settings: Settings, opts: BenchOptions) -> anyhow::Result<Value> {
+    opts.validate()?;
+    let started_at = chrono::Utc::now();
+    let commit = probe::commit().await;
     let scratch = std::env::temp_dir().join(format!(
         "switchboard-bench-{}",
         uuid::Uuid::new_v4().simple()
@@ -53,12 +406,109 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> anyhow::Result<V
     settings.demo = true;
     settings.pipeline.debounce_ms = 0;
     settings.admin_token = None;
-    if opts.llm_stub {
-        settings.openai_base_url = Some(zero_latency_model().await?);
-        settings.openai_api_key = Some("bench".to_owned().into());
+    match opts.responder {
+        Responder::Offline => {}
+        Responder::LlmStub => {
+            settings.openai_base_url = Some(closed::zero_latency_model().await?);
+            settings.openai_api_key = Some("bench".to_owned().into());
+        }
+        Responder::Echo => settings.pipeline.responder = switchboard_actors::ResponderMode::Echo,
     }
     let app = Application::build(settings, BuildOptions::default()).await?;
-    let db = app.services().db.clone();
+    let services = app.services();
+    let db = services.db.clone();
+    let owner_url = secrecy::ExposeSecret::expose_secret(app.owner_url()).to_owned();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stop_rx.await;
+    }));
+
+    // Measure, then stop the server whatever happened, so a failed run leaves no database
+    // running behind it.
+    let measured = async {
+        let (tenant, webchat, embedder) = demo_tenant(&db, &services.embedders).await?;
+        let fsync: String = sqlx::query_scalar("SHOW fsync")
+            .fetch_one(db.pool())
+            .await
+            .context("could not read the server's fsync setting")?;
+        let target = Target {
+            base,
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(opts.shape().customers.clamp(16, 1024))
+                .build()?,
+            db: db.clone(),
+            tenant,
+            webchat,
+            master_key: services.embedders.master_key().clone(),
+        };
+        let figures = match &opts.load {
+            Load::Closed { messages } => {
+                closed::run(&target, opts.conversations, *messages).await?
+            }
+            Load::Open(load) => open::run(&target, load, opts.shape()).await?,
+        };
+        let raw = db::raw_commits(&owner_url, opts.conversations.min(32)).await?;
+        Ok::<_, anyhow::Error>((figures, raw, embedder, fsync))
+    }
+    .await;
+    // Nothing of ours may keep the pool in use while the server shuts down.
+    drop((db, services));
+    let _ = stop_tx.send(());
+    let stopped = server.await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (figures, raw, embedder, fsync) = measured?;
+    stopped??;
+
+    let mut config = opts.planned_config();
+    config["embedder"] = json!(embedder);
+    config["fsync"] = json!(fsync);
+    let raw_rate = raw["commits_per_sec"].as_f64().unwrap_or(0.0).max(1.0);
+    let mut result = json!({
+        "suite": "pipeline",
+        "started_at": started_at.to_rfc3339(),
+        "commit": commit,
+        "machine": probe::machine(),
+        "config": config,
+    });
+    let ratios = match figures {
+        Figures::Closed { round_trip, ingest } => {
+            let rt = round_trip["messages_per_sec"].as_f64().unwrap_or(0.0);
+            let ing = ingest["accepted_per_sec"].as_f64().unwrap_or(0.0);
+            result["round_trip"] = round_trip;
+            result["ingest"] = ingest;
+            json!({
+                "ingest_vs_raw_commits": ing / raw_rate,
+                "round_trip_vs_raw_commits": rt / raw_rate,
+            })
+        }
+        Figures::Open(open_loop) => {
+            let achieved = open_loop["achieved_per_sec"].as_f64().unwrap_or(0.0);
+            let accepted = open_loop["accepted"].as_f64().unwrap_or(0.0);
+            let answered = open_loop["answered"].as_f64().unwrap_or(0.0);
+            result["open_loop"] = open_loop;
+            json!({
+                "answered": if accepted > 0.0 { answered / accepted } else { 0.0 },
+                "open_loop_vs_raw_commits": achieved / raw_rate,
+            })
+        }
+    };
+    result["raw_postgres"] = raw;
+    result["ratios"] = ratios;
+    Ok(result)
+}
+
+/// What a load driver measured.
+pub(crate) enum Figures {
+    Closed { round_trip: Value, ingest: Value },
+    Open(Value),
+}
+
+/// The demo tenant, its web-chat channel and the embedder its queries use.
+async fn demo_tenant(
+    db: &Db,
+    embedders: &switchboard_knowledge::Embedders,
+) -> anyhow::Result<(TenantId, ChannelId, String)> {
     let demo = platform::find_tenant(db.pool(), crate::demo::DEMO_SLUG)
         .await?
         .context("demo tenant missing")?;
@@ -69,271 +519,125 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> anyhow::Result<V
         .find(|c| c.kind == ChannelKind::Webchat)
         .context("demo web chat missing")?
         .id;
+    let tenant_embedders = embedders
+        .for_tenant(&mut tx)
+        .await
+        .context("could not resolve the demo tenant's embedder")?;
     tx.commit().await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let owner_url = secrecy::ExposeSecret::expose_secret(app.owner_url()).to_owned();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stop_rx.await;
-    }));
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(opts.conversations * 2)
-        .build()?;
-
-    let round_trip = round_trip(&http, &base, &channel.to_string(), &opts).await?;
-    let ingest = ingest(&http, &base, &channel.to_string(), &opts, &db).await?;
-    let raw = raw_commits(&owner_url, opts.conversations.min(32)).await?;
-
-    let _ = stop_tx.send(());
-    server.await??;
-    let _ = std::fs::remove_dir_all(&scratch);
-
-    let rt_rate = round_trip["messages_per_sec"].as_f64().unwrap_or(0.0);
-    let ingest_rate = ingest["accepted_per_sec"].as_f64().unwrap_or(0.0);
-    let raw_rate = raw["commits_per_sec"].as_f64().unwrap_or(0.0);
-    Ok(json!({
-        "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)},
-        "conversations": opts.conversations,
-        "messages_per_conversation": opts.messages,
-        "responder": if opts.llm_stub { "llm (zero-latency stub)" } else { "offline" },
-        "round_trip": round_trip,
-        "ingest": ingest,
-        "raw_postgres": raw,
-        "ratios": {
-            "ingest_vs_raw_commits": ingest_rate / raw_rate.max(1.0),
-            "round_trip_vs_raw_commits": rt_rate / raw_rate.max(1.0),
-        }
-    }))
+    let embedder = tenant_embedders
+        .active_model
+        .unwrap_or_else(|| tenant_embedders.desired.model_id());
+    Ok((demo.id, channel, embedder))
 }
 
-/// An OpenAI-compatible chat-completions server that answers every request at once; returns
-/// its base URL.
-async fn zero_latency_model() -> anyhow::Result<String> {
-    let app = axum::Router::new().route(
-        "/v1/chat/completions",
-        axum::routing::post(|axum::Json(body): axum::Json<Value>| async move {
-            axum::Json(json!({
-                "id": "bench", "object": "chat.completion", "created": 0, "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": "Thanks, noted."}}],
-                "usage": {"prompt_tokens": 400, "completion_tokens": 5, "total_tokens": 405},
-            }))
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(format!("http://{addr}/v1"))
-}
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
 
-/// Closed loop: each conversation waits for its reply before sending again.
-async fn round_trip(
-    http: &reqwest::Client,
-    base: &str,
-    channel: &str,
-    opts: &BenchOptions,
-) -> anyhow::Result<Value> {
-    let started = Instant::now();
-    let tasks = (0..opts.conversations).map(|c| {
-        let http = http.clone();
-        let session = format!("bench-rt-{c:05}-{}", uuid::Uuid::new_v4().simple());
-        let (base, channel, n) = (base.to_owned(), channel.to_owned(), opts.messages);
-        tokio::spawn(async move { converse(&http, &base, &channel, &session, n).await })
-    });
-    let mut latencies = Vec::new();
-    for t in futures::future::join_all(tasks).await {
-        latencies.extend(t??);
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: PipelineArgs,
     }
-    let elapsed = started.elapsed();
-    Ok(json!({
-        "messages": latencies.len(),
-        "seconds": elapsed.as_secs_f64(),
-        "messages_per_sec": latencies.len() as f64 / elapsed.as_secs_f64(),
-        "latency_ms": percentiles(&mut latencies),
-    }))
-}
 
-/// One conversation: post, wait for the agent's reply on the event stream, repeat.
-async fn converse(
-    http: &reqwest::Client,
-    base: &str,
-    channel: &str,
-    session: &str,
-    n: usize,
-) -> anyhow::Result<Vec<f64>> {
-    let resp = http
-        .get(format!(
-            "{base}/api/v1/webchat/{channel}/sessions/{session}/events"
-        ))
-        .send()
-        .await?;
-    let mut events = sse_events(resp);
-    let mut latencies = Vec::with_capacity(n);
-    for i in 0..n {
-        let sent = Instant::now();
-        let r = http
-            .post(format!("{base}/api/v1/webchat/{channel}/messages"))
-            .json(&json!({"session_id": session, "client_message_id": format!("m{i}"), "text": format!("What are your opening hours? ({i})")}))
-            .send()
-            .await?;
-        if r.status() != 202 {
-            bail!("post failed with {}", r.status());
-        }
-        loop {
-            let event = tokio::time::timeout(Duration::from_secs(60), events.next())
-                .await
-                .context("no reply within 60 s")?
-                .context("event stream ended")?;
-            if event["role"] == "agent" {
-                break;
-            }
-        }
-        latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+    fn options(args: &[&str]) -> anyhow::Result<BenchOptions> {
+        let cli = Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))?;
+        cli.args.options()
     }
-    Ok(latencies)
-}
 
-/// Decodes a server-sent-event response into the JSON of each event's data.
-fn sse_events(resp: reqwest::Response) -> impl futures::Stream<Item = Value> + Unpin {
-    let mut buf = String::new();
-    Box::pin(
-        resp.bytes_stream()
-            .map(move |chunk| {
-                let mut out = Vec::new();
-                if let Ok(bytes) = chunk {
-                    buf.push_str(&String::from_utf8_lossy(&bytes));
-                    while let Some(pos) = buf.find("\n\n") {
-                        let block: String = buf.drain(..pos + 2).collect();
-                        let data: String = block
-                            .lines()
-                            .filter_map(|l| l.strip_prefix("data:"))
-                            .map(str::trim_start)
-                            .collect();
-                        if let Ok(v) = serde_json::from_str::<Value>(&data) {
-                            out.push(v);
-                        }
-                    }
-                }
-                futures::stream::iter(out)
+    #[test]
+    fn the_defaults_are_todays_closed_loop_with_the_offline_responder() {
+        let o = options(&[]).unwrap();
+        assert_eq!(o.conversations, 50);
+        assert_eq!(o.responder, Responder::Offline);
+        assert_eq!(o.load, Load::Closed { messages: 20 });
+    }
+
+    #[test]
+    fn llm_stub_is_an_alias_of_the_llm_stub_responder() {
+        assert_eq!(
+            options(&["--llm-stub"]).unwrap().responder,
+            Responder::LlmStub
+        );
+        assert_eq!(
+            options(&["--llm-stub", "--responder", "llm-stub"])
+                .unwrap()
+                .responder,
+            Responder::LlmStub
+        );
+        assert_eq!(
+            options(&["--responder", "echo"]).unwrap().responder,
+            Responder::Echo
+        );
+        assert!(options(&["--llm-stub", "--responder", "echo"]).is_err());
+        assert!(options(&["--responder", "gpt"]).is_err());
+    }
+
+    #[test]
+    fn each_loop_refuses_the_other_loops_flags() {
+        assert!(options(&["--rate", "10"]).is_err());
+        assert!(options(&["--channel", "whatsapp"]).is_err());
+        assert!(options(&["--mode", "open", "--messages", "5"]).is_err());
+        assert!(options(&["--mode", "open", "--rate", "0"]).is_err());
+        assert!(options(&["--mode", "open", "--duration", "-1"]).is_err());
+        assert!(options(&["--conversations", "0"]).is_err());
+        let o = options(&["--mode", "open", "--rate", "200", "--duration", "2.5"]).unwrap();
+        assert_eq!(
+            o.load,
+            Load::Open(OpenLoad {
+                rate: 200.0,
+                duration: Duration::from_millis(2500),
+                channel: Channel::Webchat,
             })
-            .flatten(),
-    )
-}
+        );
+    }
 
-/// Open loop: everything posted at once; then wait until every message is answered.
-async fn ingest(
-    http: &reqwest::Client,
-    base: &str,
-    channel: &str,
-    opts: &BenchOptions,
-    db: &switchboard_core::Db,
-) -> anyhow::Result<Value> {
-    let total = opts.conversations * opts.messages;
-    let started = Instant::now();
-    let acks = Arc::new(std::sync::Mutex::new(Vec::with_capacity(total)));
-    let run = futures::stream::iter(0..opts.conversations).for_each_concurrent(opts.conversations, |c| {
-        let (http, acks) = (http.clone(), acks.clone());
-        let session = format!("bench-in-{c:05}");
-        async move {
-            for i in 0..opts.messages {
-                let t = Instant::now();
-                let ok = http
-                    .post(format!("{base}/api/v1/webchat/{channel}/messages"))
-                    .json(&json!({"session_id": session, "client_message_id": format!("m{i}"), "text": format!("Do you install batteries? ({i})")}))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 202);
-                if ok {
-                    acks.lock().expect("acks").push(t.elapsed().as_secs_f64() * 1000.0);
-                }
+    #[test]
+    fn whatsapp_load_is_spread_so_the_provider_caps_are_never_what_is_measured() {
+        let o = options(&["--mode", "open", "--channel", "whatsapp", "--rate", "200"]).unwrap();
+        // One message per customer every 6 s at most; 80/s per number, with headroom.
+        assert_eq!(
+            o.shape(),
+            Shape {
+                customers: 1200,
+                whatsapp_numbers: 4
             }
-        }
-    });
-    run.await;
-    let accepted_in = started.elapsed();
-    let mut acks = std::mem::take(&mut *acks.lock().expect("acks"));
-    if acks.len() != total {
-        bail!("only {} of {total} posts were accepted", acks.len());
+        );
+        let config = o.planned_config();
+        assert_eq!(config["conversations"], 1200);
+        assert_eq!(config["whatsapp_numbers"], 4);
+        // More customers than the cap needs are kept as asked.
+        let o = options(&[
+            "--mode",
+            "open",
+            "--channel",
+            "whatsapp",
+            "--rate",
+            "1",
+            "--conversations",
+            "50",
+        ])
+        .unwrap();
+        assert_eq!(o.shape().customers, 50);
+        // Web chat has no caps: the conversations are as asked.
+        let o = options(&["--mode", "open", "--rate", "200"]).unwrap();
+        assert_eq!(o.shape().customers, 50);
+        assert_eq!(o.planned_config()["whatsapp_numbers"], Value::Null);
     }
-    // Wait for the pipeline to drain: no pending events and no undelivered replies.
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let pending: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM platform_pending_conversations()")
-                .fetch_one(db.pool())
-                .await?;
-        let undelivered = sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>(
-            "SELECT platform_next_outbox_due()",
-        )
-        .fetch_one(db.pool())
-        .await?;
-        if pending == 0 && undelivered.is_none() {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("the pipeline did not drain within 300 s");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let drained_in = started.elapsed();
-    Ok(json!({
-        "messages": total,
-        "accepted_per_sec": total as f64 / accepted_in.as_secs_f64(),
-        "ack_latency_ms": percentiles(&mut acks),
-        "all_answered_seconds": drained_in.as_secs_f64(),
-        "answered_per_sec": total as f64 / drained_in.as_secs_f64(),
-    }))
-}
 
-/// Single-row INSERT commits per second with `concurrency` connections for about 3 s, on the
-/// same server, into an ordinary (WAL-logged, fsynced) table created and dropped for the run.
-async fn raw_commits(owner_url: &str, concurrency: usize) -> anyhow::Result<Value> {
-    let concurrency = concurrency.max(1);
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(concurrency as u32)
-        .connect(owner_url)
-        .await?;
-    sqlx::query("CREATE TABLE IF NOT EXISTS bench_raw_commits (id bigserial PRIMARY KEY, v text)")
-        .execute(&pool)
-        .await?;
-    let duration = Duration::from_secs(3);
-    let started = Instant::now();
-    let workers = (0..concurrency).map(|_| {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            let mut conn = pool.acquire().await?;
-            let mut n = 0u64;
-            while started.elapsed() < duration {
-                // Autocommit: one transaction, one WAL flush per insert.
-                sqlx::query("INSERT INTO bench_raw_commits (v) VALUES ('x')")
-                    .execute(&mut *conn)
-                    .await?;
-                n += 1;
-            }
-            Ok::<u64, sqlx::Error>(n)
-        })
-    });
-    let mut total = 0u64;
-    for w in futures::future::join_all(workers).await {
-        total += w??;
+    #[test]
+    fn the_planned_configuration_names_everything_that_makes_runs_comparable() {
+        let config = options(&["--responder", "echo", "--messages", "5"])
+            .unwrap()
+            .planned_config();
+        assert_eq!(config["suite"], "pipeline");
+        assert_eq!(config["mode"], "closed");
+        assert_eq!(config["responder"], "echo");
+        assert_eq!(config["channel"], "webchat");
+        assert_eq!(config["messages"], 5);
+        assert_eq!(config["rate"], Value::Null);
+        assert_eq!(config["debounce_ms"], 0);
     }
-    let secs = started.elapsed().as_secs_f64();
-    sqlx::query("DROP TABLE bench_raw_commits")
-        .execute(&pool)
-        .await?;
-    pool.close().await;
-    Ok(
-        json!({"connections": concurrency, "commits": total, "commits_per_sec": total as f64 / secs}),
-    )
-}
-
-fn percentiles(samples: &mut [f64]) -> Value {
-    if samples.is_empty() {
-        return Value::Null;
-    }
-    samples.sort_by(|a, b| a.total_cmp(b));
-    let at = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize];
-    json!({"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": at(1.0)})
 }

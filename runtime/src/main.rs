@@ -62,7 +62,8 @@ enum Command {
         command: KbCommand,
     },
     /// Benchmarks on a scratch database; prints JSON. `--suite pipeline` (default): load run of
-    /// the full pipeline. `--suite knowledge`: retrieval latency and recall at scale.
+    /// the full pipeline, closed or open loop. `--suite knowledge`: retrieval latency and recall
+    /// at scale.
     Bench {
         /// `pipeline` or `knowledge`.
         #[arg(long, default_value = "pipeline")]
@@ -80,16 +81,8 @@ enum Command {
         /// database (same --chunks and --tenants) instead of loading a new one.
         #[arg(long)]
         reuse: bool,
-        /// Conversations running at once.
-        #[arg(long, default_value_t = 50)]
-        conversations: usize,
-        /// Messages each conversation sends.
-        #[arg(long, default_value_t = 20)]
-        messages: usize,
-        /// Pipeline suite: answer through the model path, against a zero-latency in-process
-        /// OpenAI-compatible stub (measures the agent's own overhead).
-        #[arg(long)]
-        llm_stub: bool,
+        #[command(flatten)]
+        pipeline: switchboard_runtime::bench::PipelineArgs,
     },
 }
 
@@ -346,8 +339,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             tenants,
             queries,
             reuse,
-            ..
+            pipeline,
         } if suite == "knowledge" => {
+            anyhow::ensure!(
+                pipeline.compare.is_none(),
+                "--compare works with the pipeline suite only"
+            );
             let opts = switchboard_runtime::bench_kb::KbBenchOptions {
                 chunks,
                 tenants,
@@ -355,28 +352,33 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 reuse,
             };
             let result = switchboard_runtime::bench_kb::run(settings, opts).await?;
-            println!("{}", serde_json::to_string_pretty(&result)?);
+            let text = serde_json::to_string_pretty(&result)?;
+            println!("{text}");
+            if let Some(out) = pipeline.out {
+                std::fs::write(&out, format!("{text}\n"))
+                    .with_context(|| format!("could not write {}", out.display()))?;
+            }
             Ok(())
         }
         Command::Bench {
-            suite,
-            conversations,
-            messages,
-            llm_stub,
-            ..
+            suite, pipeline, ..
         } => {
             anyhow::ensure!(
                 suite == "pipeline",
                 "unknown --suite `{suite}`: use pipeline or knowledge"
             );
-            let opts = switchboard_runtime::bench::BenchOptions {
-                conversations,
-                messages,
-                llm_stub,
-            };
-            let result = switchboard_runtime::bench::run(settings, opts).await?;
-            println!("{}", serde_json::to_string_pretty(&result)?);
-            Ok(())
+            let result = switchboard_runtime::bench::command(settings, pipeline).await;
+            // Runs that cannot be compared are a usage error (exit status 2), unlike a
+            // regression (1): the figures were never weighed.
+            if let Err(e) = &result {
+                if e.downcast_ref::<switchboard_runtime::bench::Incomparable>()
+                    .is_some()
+                {
+                    eprintln!("error: {e:#}");
+                    std::process::exit(2);
+                }
+            }
+            result
         }
     }
 }

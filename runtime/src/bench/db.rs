@@ -1,0 +1,143 @@
+//! The harness's own reads of the database: whether the pipeline has drained, which reply
+//! answered which message, and the raw commit rate used as the yardstick.
+//!
+//! These are measurements of what the store wrote, not product code (see the module doc of
+//! [`super`]). Reads of tenant rows go through a tenant-scoped transaction like everything
+//! else, so they work whichever role owns the schema.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use serde_json::{json, Value};
+use switchboard_core::{ChannelId, Db, TenantId};
+
+/// Waits until the pipeline has nothing left to do (see [`is_drained`]).
+pub(super) async fn drained(db: &Db, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    while !is_drained(db).await? {
+        if Instant::now() > deadline {
+            bail!("the pipeline did not drain within {} s", within.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Whether no conversation has pending events and no outbox row is waiting or being sent.
+pub(super) async fn is_drained(db: &Db) -> anyhow::Result<bool> {
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM platform_pending_conversations()")
+        .fetch_one(db.pool())
+        .await?;
+    if pending > 0 {
+        return Ok(false);
+    }
+    let undelivered = sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>(
+        "SELECT platform_next_outbox_due()",
+    )
+    .fetch_one(db.pool())
+    .await?;
+    Ok(undelivered.is_none())
+}
+
+/// How a reply is recognised where the harness sees it.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum ReplyKey {
+    /// The agent message's id (what the web-chat event stream shows).
+    MessageId,
+    /// The provider's id for the delivered message (what the fake Graph API handed out).
+    ProviderRef,
+}
+
+/// For every inbound message of `channels` whose provider id starts with `prefix`, the reply
+/// that answered it: the agent message of the turn that took the message in (a turn answering a
+/// burst answers each of its messages with the same reply). Messages not answered yet are
+/// absent.
+pub(super) async fn answers(
+    db: &Db,
+    tenant: TenantId,
+    channels: &[ChannelId],
+    prefix: &str,
+    key: ReplyKey,
+) -> anyhow::Result<HashMap<String, String>> {
+    let ids: Vec<uuid::Uuid> = channels.iter().map(|c| c.0).collect();
+    let mut tx = db.tenant(tenant).await?;
+    let by_message: Vec<(String, uuid::Uuid)> = sqlx::query_as(
+        "SELECT e.provider_message_id, m.id
+           FROM inbound_events e
+           JOIN messages m ON m.turn_id = e.turn_id AND m.role = 'agent'
+          WHERE e.channel_id = ANY($1) AND left(e.provider_message_id, length($2)) = $2",
+    )
+    .bind(&ids)
+    .bind(prefix)
+    .fetch_all(tx.conn())
+    .await?;
+    let answers = match key {
+        ReplyKey::MessageId => by_message
+            .into_iter()
+            .map(|(event, reply)| (event, reply.to_string()))
+            .collect(),
+        ReplyKey::ProviderRef => {
+            // Read apart and joined here: nothing indexes the outbox by message, and a join
+            // planned on a freshly filled table without statistics scans it once per message.
+            let refs: HashMap<uuid::Uuid, String> = sqlx::query_as(
+                "SELECT message_id, provider_ref FROM outbox
+                  WHERE channel_id = ANY($1) AND message_id IS NOT NULL
+                    AND provider_ref IS NOT NULL",
+            )
+            .bind(&ids)
+            .fetch_all(tx.conn())
+            .await?
+            .into_iter()
+            .collect();
+            by_message
+                .into_iter()
+                .filter_map(|(event, reply)| Some((event, refs.get(&reply)?.clone())))
+                .collect()
+        }
+    };
+    tx.commit().await?;
+    Ok(answers)
+}
+
+/// Single-row INSERT commits per second with `concurrency` connections for about 3 s, on the
+/// same server, into an ordinary (WAL-logged, fsynced) table created and dropped for the run.
+pub(super) async fn raw_commits(owner_url: &str, concurrency: usize) -> anyhow::Result<Value> {
+    let concurrency = concurrency.max(1);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(concurrency as u32)
+        .connect(owner_url)
+        .await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS bench_raw_commits (id bigserial PRIMARY KEY, v text)")
+        .execute(&pool)
+        .await?;
+    let duration = Duration::from_secs(3);
+    let started = Instant::now();
+    let workers = (0..concurrency).map(|_| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut conn = pool.acquire().await?;
+            let mut n = 0u64;
+            while started.elapsed() < duration {
+                // Autocommit: one transaction, one WAL flush per insert.
+                sqlx::query("INSERT INTO bench_raw_commits (v) VALUES ('x')")
+                    .execute(&mut *conn)
+                    .await?;
+                n += 1;
+            }
+            Ok::<u64, sqlx::Error>(n)
+        })
+    });
+    let mut total = 0u64;
+    for w in futures::future::join_all(workers).await {
+        total += w??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    sqlx::query("DROP TABLE bench_raw_commits")
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    Ok(
+        json!({"connections": concurrency, "commits": total, "commits_per_sec": total as f64 / secs}),
+    )
+}
