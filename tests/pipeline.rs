@@ -319,3 +319,42 @@ async fn a_turn_still_thinking_when_a_new_message_arrives_is_redone_with_both() 
     );
     app.stop().await;
 }
+
+/// A customer who writes faster than a turn takes is still answered: newer messages cancel the
+/// turn in flight only for a few seconds, then it answers what it has and the rest follow.
+#[tokio::test]
+async fn a_customer_who_keeps_writing_is_answered_while_still_writing() {
+    // Every turn thinks for 1.5 s: longer than the gap between the customer's messages.
+    let hook: FaultHook = Arc::new(|_: &FaultPoint<'_>| Some(Duration::from_millis(1500)));
+    let app = spawn_app_with(|s| s.pipeline.debounce_ms = 0, Some(hook)).await;
+    let s = session();
+    let started = std::time::Instant::now();
+    let mut first_reply_after = None;
+    for i in 0..24 {
+        app.post_chat(
+            app.demo_channel,
+            &s,
+            &format!("c{i}"),
+            &format!("Question number {i}"),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let replies = app
+            .history(app.demo_channel, &s)
+            .await
+            .iter()
+            .filter(|m| m["role"] == "agent")
+            .count();
+        if replies > 0 && first_reply_after.is_none() {
+            first_reply_after = Some((started.elapsed(), i));
+        }
+    }
+    let (after, at_message) = first_reply_after.expect("no reply while the customer kept writing");
+    // Three seconds of coalescing plus one turn (1.5 s), with room for a slow machine.
+    assert!(
+        after < Duration::from_secs(8),
+        "first reply after {after:?}"
+    );
+    assert!(at_message < 23, "answered only after the last message");
+    app.stop().await;
+}

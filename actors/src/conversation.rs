@@ -26,6 +26,12 @@ use crate::Services;
 /// How long a turn asked to stop at shutdown may take to give its attempt back.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
+/// Longest a customer who keeps writing waits for a reply: newer messages cancel the turn in
+/// flight (to answer everything at once) only within this time from the first cancellation.
+/// Past it the turn finishes and the newer messages get the next turn, so a customer writing
+/// faster than a turn takes is still answered.
+const MAX_COALESCING: Duration = Duration::from_secs(3);
+
 /// Messages of a conversation agent.
 pub enum ConversationMsg {
     /// Something new was stored for this conversation.
@@ -73,6 +79,8 @@ pub struct ConversationState {
     rerun: bool,
     /// Consecutive failed turns, for the retry backoff.
     failures: u32,
+    /// When a turn was first cancelled for a newer message since the last finished turn.
+    coalescing_since: Option<Instant>,
     last_activity: Instant,
     idle_ticker: Option<JoinHandle<()>>,
 }
@@ -114,6 +122,7 @@ impl Actor for ConversationAgent {
             running: None,
             rerun: false,
             failures: 0,
+            coalescing_since: None,
             last_activity: Instant::now(),
             idle_ticker,
         })
@@ -178,8 +187,12 @@ impl ConversationState {
             // The customer said more while we were thinking: drop that answer and redo the turn
             // with everything once the burst settles. The turn stops itself (it must give its
             // attempt back); a turn already committing finishes, and the redo answers the rest.
-            let _ = running.cancel.send(true);
-            debug!(conversation_id = %self.args.conversation, "asked a running turn to stop for a newer message");
+            // Not for ever, though: past `MAX_COALESCING` the turn answers what it has.
+            let since = *self.coalescing_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < MAX_COALESCING {
+                let _ = running.cancel.send(true);
+                debug!(conversation_id = %self.args.conversation, "asked a running turn to stop for a newer message");
+            }
         }
         self.generation += 1;
         let generation = self.generation;
@@ -260,6 +273,9 @@ impl ConversationState {
             }
             TurnResult::Finished(Ok(outcome)) => {
                 self.failures = 0;
+                if outcome != TurnOutcome::Cancelled {
+                    self.coalescing_since = None;
+                }
                 debug!(conversation_id = %self.args.conversation, ?outcome, "turn finished");
                 if self.rerun {
                     self.rerun = false;

@@ -16,7 +16,10 @@
 //!   state) use this cache; the search API and `kb eval` always search.
 //!
 //! Both caches are bounded (least recently used entries go first) and live in
-//! [`crate::Embedders`], which every caller already holds.
+//! [`crate::Embedders`], which every caller already holds. Concurrent misses of one key are
+//! computed once: when fifty conversations ask the same new question at the same moment, one
+//! of them embeds and searches and the others wait for its answer. A failed computation is not
+//! kept; the next caller tries again.
 
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
@@ -87,17 +90,61 @@ impl Hash for ResultKey {
     }
 }
 
+/// A bounded map from keys to values computed at most once at a time.
+struct Memo<K: Hash + Eq, V> {
+    slots: Mutex<LruCache<K, Arc<tokio::sync::OnceCell<Arc<V>>>>>,
+}
+
+impl<K: Hash + Eq + Clone, V> Memo<K, V> {
+    fn new(capacity: usize) -> Self {
+        Memo {
+            slots: Mutex::new(LruCache::new(capacity)),
+        }
+    }
+
+    /// The value of `key`, computing it with `compute` unless it is known or being computed
+    /// (then this waits for that computation). Returns whether the value was reused.
+    async fn get_or_try<E, F, Fut>(&self, key: &K, compute: F) -> Result<(Arc<V>, bool), E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V, E>>,
+    {
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            match slots.get(key) {
+                Some(s) => Arc::clone(s),
+                None => {
+                    let s = Arc::new(tokio::sync::OnceCell::new());
+                    slots.insert(key.clone(), Arc::clone(&s));
+                    s
+                }
+            }
+        };
+        if let Some(v) = slot.get() {
+            return Ok((Arc::clone(v), true));
+        }
+        let mut computed = false;
+        let v = slot
+            .get_or_try_init(|| async {
+                computed = true;
+                compute().await.map(Arc::new)
+            })
+            .await?;
+        Ok((Arc::clone(v), !computed))
+    }
+}
+
 /// The caches of [`retrieve`]; one per process, inside [`Embedders`].
 pub struct RetrievalCache {
-    vectors: Mutex<LruCache<VectorKey, Arc<Vec<f32>>>>,
-    results: Mutex<LruCache<ResultKey, Arc<Vec<Hit>>>>,
+    vectors: Memo<VectorKey, Vec<f32>>,
+    results: Memo<ResultKey, Retrieved>,
 }
 
 impl Default for RetrievalCache {
     fn default() -> Self {
         RetrievalCache {
-            vectors: Mutex::new(LruCache::new(QUERY_VECTORS)),
-            results: Mutex::new(LruCache::new(RESULTS)),
+            vectors: Memo::new(QUERY_VECTORS),
+            results: Memo::new(RESULTS),
         }
     }
 }
@@ -113,38 +160,6 @@ impl std::fmt::Debug for RetrievalCache {
 /// Case is kept: lowercasing a word alone is not always what the tokenizer does to it.
 fn local_model_text(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-impl RetrievalCache {
-    fn vector(&self, key: &VectorKey) -> Option<Arc<Vec<f32>>> {
-        self.vectors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
-    }
-
-    fn keep_vector(&self, key: VectorKey, vector: Arc<Vec<f32>>) {
-        self.vectors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, vector);
-    }
-
-    fn result(&self, key: &ResultKey) -> Option<Arc<Vec<Hit>>> {
-        self.results
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
-    }
-
-    fn keep_result(&self, key: ResultKey, hits: Arc<Vec<Hit>>) {
-        self.results
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, hits);
-    }
 }
 
 /// Embeds `query` for `tenant` with `embedder` (whose vectors are stored as `model`), reusing a
@@ -172,24 +187,30 @@ pub async fn embed_query(
         },
     };
     let cache = embedders.retrieval_cache();
-    if let Some(v) = cache.vector(&key) {
-        metrics::counter!("switchboard_query_vectors_total", "source" => "cache").increment(1);
-        return Some(QueryVector {
-            model,
-            vector: v.as_ref().clone(),
-        });
-    }
-    match embedder
-        .embed(std::slice::from_ref(&key.text), EmbedKind::Query)
-        .await
-    {
-        Ok(mut v) if !v.is_empty() => {
-            metrics::counter!("switchboard_query_vectors_total", "source" => "model").increment(1);
-            let vector = v.swap_remove(0);
-            cache.keep_vector(key, Arc::new(vector.clone()));
-            Some(QueryVector { model, vector })
+    let computed = cache
+        .vectors
+        .get_or_try(&key, || async {
+            let mut v = embedder
+                .embed(std::slice::from_ref(&key.text), EmbedKind::Query)
+                .await?;
+            if v.is_empty() {
+                return Err(crate::embed::EmbedError::InvalidResponse {
+                    model_id: model.clone(),
+                    reason: "no vector for the query".into(),
+                });
+            }
+            Ok(v.swap_remove(0))
+        })
+        .await;
+    match computed {
+        Ok((vector, reused)) => {
+            let source = if reused { "cache" } else { "model" };
+            metrics::counter!("switchboard_query_vectors_total", "source" => source).increment(1);
+            Some(QueryVector {
+                model,
+                vector: vector.as_ref().clone(),
+            })
         }
-        Ok(_) => None,
         Err(e) => {
             tracing::warn!(error = %e, "query embedding failed; searching full text only");
             None
@@ -207,20 +228,36 @@ pub async fn retrieve(
     params: &SearchParams,
     generation: Option<i64>,
 ) -> Result<Retrieved, DbError> {
-    let key = generation.map(|generation| ResultKey {
+    let Some(generation) = generation else {
+        return search_now(db, embedders, tenant, params).await;
+    };
+    let key = ResultKey {
         tenant,
         generation,
         params: params.clone(),
-    });
-    let cache = embedders.retrieval_cache();
-    if let Some(hits) = key.as_ref().and_then(|k| cache.result(k)) {
-        metrics::counter!("switchboard_retrievals_total", "source" => "cache").increment(1);
-        return Ok(Retrieved {
-            hits: hits.as_ref().clone(),
-            model: None,
-            cached: true,
-        });
-    }
+    };
+    let (found, reused) = embedders
+        .retrieval_cache()
+        .results
+        .get_or_try(&key, || async {
+            search_now(db, embedders, tenant, params).await
+        })
+        .await?;
+    let source = if reused { "cache" } else { "search" };
+    metrics::counter!("switchboard_retrievals_total", "source" => source).increment(1);
+    Ok(Retrieved {
+        cached: reused,
+        ..found.as_ref().clone()
+    })
+}
+
+/// Embeds and searches, without the result cache.
+async fn search_now(
+    db: &Db,
+    embedders: &Embedders,
+    tenant: TenantId,
+    params: &SearchParams,
+) -> Result<Retrieved, DbError> {
     let embedder = if params.mode == SearchMode::FullText {
         None
     } else {
@@ -236,10 +273,6 @@ pub async fn retrieve(
     let mut tx = db.tenant(tenant).await?;
     let hits = crate::search(&mut tx, params, vector.as_ref()).await?;
     tx.commit().await?;
-    metrics::counter!("switchboard_retrievals_total", "source" => "search").increment(1);
-    if let Some(k) = key {
-        cache.keep_result(k, Arc::new(hits.clone()));
-    }
     Ok(Retrieved {
         hits,
         model: vector.map(|v| v.model),
@@ -262,6 +295,42 @@ mod tests {
             local_model_text("openinghours")
         );
         assert_eq!(local_model_text("مرحبا   بكم"), "مرحبا بكم");
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_compute_once_and_failures_are_not_kept() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let memo: Arc<Memo<String, usize>> = Arc::new(Memo::new(8));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let calls = (0..10).map(|_| {
+            let (memo, runs) = (Arc::clone(&memo), Arc::clone(&runs));
+            tokio::spawn(async move {
+                memo.get_or_try(&"q".to_owned(), || async {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    Ok::<_, ()>(42)
+                })
+                .await
+                .unwrap()
+            })
+        });
+        let mut results = Vec::new();
+        for c in calls.collect::<Vec<_>>() {
+            results.push(c.await);
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(results.iter().all(|r| *r.as_ref().unwrap().0 == 42));
+        assert_eq!(results.iter().filter(|r| !r.as_ref().unwrap().1).count(), 1);
+
+        let failed = memo
+            .get_or_try(&"bad".to_owned(), || async { Err::<usize, _>("down") })
+            .await;
+        assert!(failed.is_err());
+        let retried = memo
+            .get_or_try(&"bad".to_owned(), || async { Ok::<_, &str>(7) })
+            .await
+            .unwrap();
+        assert_eq!((*retried.0, retried.1), (7, false));
     }
 
     #[test]

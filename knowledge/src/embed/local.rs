@@ -525,6 +525,28 @@ mod tests {
     }
 
     /// Throughput on ~200-word passages. Run in release:
+    /// `cargo test --release -p switchboard-knowledge local_query_latency -- --ignored --nocapture`
+    #[test]
+    #[ignore = "benchmark; run in release with --ignored --nocapture"]
+    fn local_query_latency() {
+        let Some(m) = model() else { return };
+        let queries: Vec<String> = (0..64)
+            .map(|i| format!("What are your opening hours on day {i}?"))
+            .collect();
+        m.embed_blocking(&queries[..4]).unwrap(); // warm up
+        let start = Instant::now();
+        for q in &queries {
+            m.embed_blocking(std::slice::from_ref(q)).unwrap();
+        }
+        let one = start.elapsed().as_secs_f64() * 1000.0 / queries.len() as f64;
+        let start = Instant::now();
+        for batch in queries.chunks(32) {
+            m.embed_blocking(batch).unwrap();
+        }
+        let batched = start.elapsed().as_secs_f64() * 1000.0 / queries.len() as f64;
+        println!("local embedder: {one:.2} ms per query alone, {batched:.2} ms per query in batches of 32");
+    }
+
     /// `cargo test --release -p switchboard-knowledge local_throughput -- --ignored --nocapture`
     #[test]
     #[ignore = "benchmark; run in release with --ignored --nocapture"]
