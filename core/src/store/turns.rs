@@ -55,44 +55,6 @@ pub async fn conversation(
     })
 }
 
-/// Unfinished events of a conversation, oldest first, with their customer text.
-pub async fn pending_events(
-    tx: &mut TenantTx,
-    conversation: ConversationId,
-) -> Result<Vec<PendingEvent>, DbError> {
-    let rows = sqlx::query!(
-        r#"SELECT e.id, e.attempts, e.received_at, COALESCE(m.text, '') AS "text!"
-             FROM inbound_events e LEFT JOIN messages m ON m.inbound_event_id = e.id
-            WHERE e.conversation_id = $1 AND e.status = 'pending'
-            ORDER BY e.received_at, e.id"#,
-        conversation.0
-    )
-    .fetch_all(tx.conn())
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| PendingEvent {
-            id: EventId(r.id),
-            text: r.text,
-            attempts: r.attempts,
-            received_at: r.received_at,
-        })
-        .collect())
-}
-
-/// Counts one more attempt on each event. Committed before the work starts, so that an attempt
-/// that crashes the process or the actor still counts.
-pub async fn count_attempt(tx: &mut TenantTx, events: &[EventId]) -> Result<(), DbError> {
-    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.0).collect();
-    sqlx::query!(
-        "UPDATE inbound_events SET attempts = attempts + 1 WHERE id = ANY($1) AND status = 'pending'",
-        &ids
-    )
-    .execute(tx.conn())
-    .await?;
-    Ok(())
-}
-
 /// Gives back an attempt of a turn that was cancelled (not failed) before committing.
 pub async fn uncount_attempt(tx: &mut TenantTx, events: &[EventId]) -> Result<(), DbError> {
     let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.0).collect();
@@ -454,8 +416,8 @@ pub struct TurnState {
 /// by the same statement (`max_attempts`: events with that many are returned untouched, to be
 /// parked). Plus the conversation, its ownership and the tenant's knowledge generation.
 ///
-/// Two statements where a turn used to need six; see [`count_attempt`] for why the attempt is
-/// counted before any work starts.
+/// Two statements where a turn used to need six. The attempt is counted before any work
+/// starts, so that an attempt that crashes the process or the actor still counts.
 pub async fn gather(
     tx: &mut TenantTx,
     conversation: ConversationId,
