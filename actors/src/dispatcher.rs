@@ -249,7 +249,8 @@ async fn send(
         .await
 }
 
-fn delivery_metric(kind: switchboard_core::model::ChannelKind, result: &'static str) {
+/// Counts one delivery outcome (`switchboard_deliveries_total`).
+pub(crate) fn delivery_metric(kind: switchboard_core::model::ChannelKind, result: &'static str) {
     metrics::counter!("switchboard_deliveries_total", "channel" => kind.as_str(), "result" => result)
         .increment(1);
 }

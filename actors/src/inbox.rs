@@ -107,6 +107,15 @@ impl InboxEvent {
             status,
         }
     }
+
+    /// The hints of a newly opened escalation: the escalation waits, and its conversation's
+    /// state changed.
+    pub fn escalation_opened(escalation_id: Uuid, conversation_id: ConversationId) -> [Self; 2] {
+        [
+            InboxEvent::escalation(escalation_id, conversation_id, EscalationStatus::Waiting),
+            InboxEvent::conversation(conversation_id, ConversationReason::State),
+        ]
+    }
 }
 
 /// One broadcast sender per tenant that has a listener.

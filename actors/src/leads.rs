@@ -56,15 +56,10 @@ pub struct LeadState {
 /// `current` is the contact's lead as the turn read it. A contact that is not a lead and whose
 /// message gives no detail or signal stays as it is: that common case needs no transaction.
 pub async fn observe(ctx: &ActionCtx<'_>, current: &Lead) -> Result<LeadState, DbError> {
-    let found = extract(ctx.customer_text);
-    if current.score.is_none() && found.fields.is_empty() && found.signals.is_empty() {
+    let change = Change::from_text(ctx.customer_text);
+    if current.score.is_none() && change.is_empty() {
         return Ok(state_of(current));
     }
-    let change = Change {
-        fields: found.fields,
-        notes: None,
-        signals: found.signals,
-    };
     let applied = apply(
         &ctx.services.db,
         ctx.tenant,
@@ -89,12 +84,7 @@ pub async fn observe_text(
     customer_text: &str,
     settings: &ActionSettings,
 ) -> Result<Applied, DbError> {
-    let found = extract(customer_text);
-    let change = Change {
-        fields: found.fields,
-        notes: None,
-        signals: found.signals,
-    };
+    let change = Change::from_text(customer_text);
     apply(db, tenant, conversation, &change, settings).await
 }
 
@@ -115,6 +105,16 @@ pub struct Change {
 }
 
 impl Change {
+    /// The details and signals the offline reader finds in a customer's text.
+    fn from_text(text: &str) -> Change {
+        let found = extract(text);
+        Change {
+            fields: found.fields,
+            notes: None,
+            signals: found.signals,
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.fields.is_empty() && self.notes.is_none() && self.signals.is_empty()
     }

@@ -132,7 +132,7 @@ impl ParkReport {
             services.effects_kick.notify_one();
         }
         if let Some((tenant, conversation)) = self.conversation {
-            use crate::inbox::{ConversationReason, EscalationStatus, InboxEvent};
+            use crate::inbox::{ConversationReason, InboxEvent};
             let mut events = Vec::new();
             if self.holding_message {
                 events.push(InboxEvent::conversation(
@@ -141,15 +141,7 @@ impl ParkReport {
                 ));
             }
             if let Some(id) = self.escalation.filter(|_| self.escalated) {
-                events.push(InboxEvent::escalation(
-                    id,
-                    conversation,
-                    EscalationStatus::Waiting,
-                ));
-                events.push(InboxEvent::conversation(
-                    conversation,
-                    ConversationReason::State,
-                ));
+                events.extend(InboxEvent::escalation_opened(id, conversation));
             }
             services.inbox.publish_all(tenant, events);
         }

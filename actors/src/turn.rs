@@ -70,6 +70,8 @@ pub async fn run(
 ) -> Result<TurnOutcome, TurnError> {
     let db = &services.db;
     let max_attempts = services.config.max_attempts;
+    // The echo responder measures the durable core alone: no rules, no knowledge, no model.
+    let echo = services.config.responder == crate::ResponderMode::Echo;
 
     let mut tx = db.tenant(tenant).await?;
     // The pending events (this turn's attempt counted on those that have attempts left), the
@@ -117,9 +119,7 @@ pub async fn run(
     let generation = state.knowledge_generation;
     // The contact's lead as it stands: most messages change nothing about it, and then the
     // turn needs no transaction of its own for it.
-    let current_lead = if action_settings.enabled("leads")
-        && services.config.responder != crate::ResponderMode::Echo
-    {
+    let current_lead = if !echo && action_settings.enabled("leads") {
         Some(switchboard_core::store::leads::for_conversation(&mut tx, conversation, false).await?)
     } else {
         None
@@ -144,8 +144,6 @@ pub async fn run(
         return silent(services, tenant, &info, &event_ids).await;
     }
     let lang = detect_language(&customer_text);
-    // The echo responder measures the durable core alone: no rules, no knowledge, no model.
-    let echo = services.config.responder == crate::ResponderMode::Echo;
     let request_key = crate::actions::request_key(&event_ids);
     let action_ctx = ActionCtx {
         services,
@@ -494,8 +492,7 @@ pub async fn run(
     };
     if committed.delivered {
         // The reply is in the transcript the session's streams read: wake them.
-        metrics::counter!("switchboard_deliveries_total", "channel" => info.channel_kind.as_str(), "result" => "sent")
-            .increment(1);
+        crate::dispatcher::delivery_metric(info.channel_kind, "sent");
         services
             .outbound
             .webchat
@@ -528,21 +525,13 @@ fn publish_reply(
     conversation: ConversationId,
     opened: Option<uuid::Uuid>,
 ) {
-    use crate::inbox::{ConversationReason, EscalationStatus, InboxEvent};
+    use crate::inbox::{ConversationReason, InboxEvent};
     let mut events = vec![InboxEvent::conversation(
         conversation,
         ConversationReason::Message,
     )];
     if let Some(id) = opened {
-        events.push(InboxEvent::escalation(
-            id,
-            conversation,
-            EscalationStatus::Waiting,
-        ));
-        events.push(InboxEvent::conversation(
-            conversation,
-            ConversationReason::State,
-        ));
+        events.extend(InboxEvent::escalation_opened(id, conversation));
     }
     services.inbox.publish_all(tenant, events);
 }
