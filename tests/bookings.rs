@@ -6,7 +6,8 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use switchboard_actors::actions::ActionCtx;
+use switchboard_actors::actions::TurnActions;
+use switchboard_actors::context::TurnContext;
 use switchboard_core::model::ChannelKind;
 use switchboard_core::store::actions::ActionSettings;
 use switchboard_core::{ConversationId, EventId};
@@ -751,22 +752,26 @@ async fn a_booking_turn_run_twice_books_once_and_invites_each_recipient_once() {
     let services = other.services();
     let events = [EventId::new()];
     let settings = ActionSettings::default();
-    let ctx = ActionCtx {
+    let actions = TurnActions::default();
+    let conversation = ConversationId(conversation);
+    let ctx = TurnContext {
         services: &services,
         tenant: app.demo_tenant,
         tenant_name: "Sahara Solar",
-        conversation: ConversationId(conversation),
+        conversation: Some(conversation),
         channel: ChannelKind::Webchat,
         events: &events,
         customer_text: "2",
         lang: Lang::En,
         settings: &settings,
+        actions: &actions,
+        dry_run: false,
     };
-    let first = switchboard_actors::booking::offline_turn(&ctx)
+    let first = switchboard_actors::booking::offline_turn(&ctx, conversation)
         .await
         .unwrap()
         .expect("a booking reply");
-    let again = switchboard_actors::booking::offline_turn(&ctx)
+    let again = switchboard_actors::booking::offline_turn(&ctx, conversation)
         .await
         .unwrap()
         .expect("the same reply");
@@ -794,15 +799,17 @@ async fn a_booking_turn_run_twice_books_once_and_invites_each_recipient_once() {
 
     // A message that is not about booking is left to the knowledge responder.
     let events = [EventId::new()];
-    let ctx = ActionCtx {
+    let ctx = TurnContext {
         events: &events,
         customer_text: "What are your opening hours?",
         ..ctx
     };
-    assert!(switchboard_actors::booking::offline_turn(&ctx)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        switchboard_actors::booking::offline_turn(&ctx, conversation)
+            .await
+            .unwrap()
+            .is_none()
+    );
     drop(other);
     app.stop().await;
 }

@@ -5,8 +5,7 @@
 //! reply (an escalation and its notifications) are therefore *requested* here, in
 //! [`TurnActions`], and carried out by the turn inside its final transaction; effects that must
 //! be decided while the model is still talking (a booking: is the slot free?) happen in the tool
-//! itself under an idempotency key derived from the request ([`crate::tools::ToolContext`]'s
-//! `request_key`), so a turn redone after a crash finds them instead of repeating them.
+//! itself under an idempotency key derived from the request ([`crate::context::TurnContext::request_key`]), so a turn redone after a crash finds them instead of repeating them.
 
 use std::sync::Mutex;
 
@@ -15,13 +14,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_channels::Choice;
-use switchboard_core::model::ChannelKind;
-use switchboard_core::store::actions::ActionSettings;
-use switchboard_core::{ConversationId, EventId, TenantId};
-use switchboard_prompts::Lang;
+use switchboard_core::store::actions::Action;
+use switchboard_core::EventId;
 
-use crate::tools::{ToolContext, ToolError, TypedTool};
-use crate::Services;
+use crate::tools::{ToolError, TurnContext, TypedTool};
 
 /// What tools asked of the turn, collected while it thinks.
 #[derive(Debug, Default)]
@@ -59,27 +55,6 @@ impl TurnActions {
     }
 }
 
-/// What an offline action flow needs to know about the turn.
-pub struct ActionCtx<'a> {
-    pub services: &'a Services,
-    pub tenant: TenantId,
-    pub tenant_name: &'a str,
-    pub conversation: ConversationId,
-    pub channel: ChannelKind,
-    /// The events this turn answers; the first one keys the turn's effects.
-    pub events: &'a [EventId],
-    pub customer_text: &'a str,
-    pub lang: Lang,
-    pub settings: &'a ActionSettings,
-}
-
-impl ActionCtx<'_> {
-    /// The key of the request this turn answers (see the module documentation).
-    pub fn request_key(&self) -> String {
-        request_key(self.events)
-    }
-}
-
 /// The key of a request made of `events`: its first event's id.
 pub fn request_key(events: &[EventId]) -> String {
     events
@@ -114,8 +89,8 @@ impl TypedTool for Escalate {
     fn name(&self) -> &'static str {
         "escalate_to_human"
     }
-    fn action(&self) -> Option<&'static str> {
-        Some("handoff")
+    fn action(&self) -> Option<Action> {
+        Some(Action::Handoff)
     }
     fn description(&self) -> &'static str {
         "Hand the conversation to a human from the sales team: when the customer asks for a \
@@ -125,7 +100,7 @@ impl TypedTool for Escalate {
     }
     fn run<'a>(
         &'a self,
-        ctx: &'a ToolContext<'a>,
+        ctx: &'a TurnContext<'a>,
         a: EscalateArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {

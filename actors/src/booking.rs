@@ -4,7 +4,7 @@
 //!
 //! The dialogue keeps the slots it last offered in the conversation (`conversations.booking_offer`
 //! through [`bookings::set_offer`]), so "2", "الأول" or a button press means the slot the customer
-//! saw. Every change is keyed by the turn's request (`ActionCtx::request_key`): a turn redone
+//! saw. Every change is keyed by the turn's request (`TurnContext::request_key`): a turn redone
 //! after a crash finds the booking, move or cancellation it made and answers the same, and the
 //! store enqueues the calendar invitations exactly once. Whether two customers may hold the same
 //! time is never decided here: the database's exclusion constraint decides, and a loser is told
@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use switchboard_channels::Choice;
 use switchboard_core::availability::{Availability, Slot};
 use switchboard_core::model::ChannelKind;
+use switchboard_core::store::actions::Action;
 use switchboard_core::store::bookings::{
     self, Audience, BookOutcome, Booking, CancelOutcome, Change, Invite, NewBooking, Offer,
     RescheduleOutcome,
@@ -34,8 +35,8 @@ use switchboard_prompts::booking::{
 };
 use switchboard_prompts::{detect_intent, Intent, Lang};
 
-use crate::actions::{ActionCtx, ActionReply};
-use crate::tools::{Tool, ToolContext, ToolError, TypedTool};
+use crate::actions::ActionReply;
+use crate::tools::{Tool, ToolError, TurnContext, TypedTool};
 
 /// Slots offered at once (WhatsApp shows three as reply buttons; more become a list).
 const OFFER_SIZE: usize = 5;
@@ -69,16 +70,21 @@ pub fn may_answer(text: &str, has_offer: bool, redone: bool) -> bool {
         || detect_intent(text) == Intent::Meeting
 }
 
-pub async fn offline_turn(ctx: &ActionCtx<'_>) -> Result<Option<ActionReply>, DbError> {
-    let mut tx = ctx.services.db.tenant(ctx.tenant).await?;
-    let reply = dialogue(&mut tx, ctx, Utc::now()).await?;
+/// The offline booking dialogue's answer to this turn of `conversation`, if it has one.
+pub async fn offline_turn(
+    ctx: &TurnContext<'_>,
+    conversation: ConversationId,
+) -> Result<Option<ActionReply>, DbError> {
+    let mut tx = ctx.db().tenant(ctx.tenant).await?;
+    let reply = dialogue(&mut tx, ctx, conversation, Utc::now()).await?;
     tx.commit().await?;
     Ok(reply)
 }
 
 async fn dialogue(
     tx: &mut TenantTx,
-    ctx: &ActionCtx<'_>,
+    ctx: &TurnContext<'_>,
+    conversation: ConversationId,
     now: DateTime<Utc>,
 ) -> Result<Option<ActionReply>, DbError> {
     let Some(av) = bookings::availability(tx).await? else {
@@ -87,7 +93,8 @@ async fn dialogue(
     let text = ctx.customer_text;
     // A redone turn (the process died after this request booked or moved, before the reply
     // committed) answers as the first run did; the offer it used is already cleared.
-    if let Some(b) = bookings::get_by_key(tx, &format!("offline:{}", ctx.request_key())).await? {
+    let request = ctx.request_key().unwrap_or_default();
+    if let Some(b) = bookings::get_by_key(tx, &format!("offline:{request}")).await? {
         let lang = Lang::from_code(&b.lang).unwrap_or(ctx.lang);
         let when = words::long_when(lang, b.local_start());
         return Ok(Some(if b.rescheduled_from.is_some() {
@@ -112,7 +119,7 @@ async fn dialogue(
             )
         }));
     }
-    let offer = bookings::offer(tx, ctx.conversation)
+    let offer = bookings::offer(tx, conversation)
         .await?
         .filter(|o| now - o.offered_at < Duration::hours(OFFER_TTL_HOURS));
     // A bare "2" or "٢" has no language of its own: answer in the offer's.
@@ -127,6 +134,8 @@ async fn dialogue(
     let d = Dialogue {
         av: &av,
         ctx,
+        conversation,
+        request,
         lang,
         now,
         how: presentation(ctx.channel),
@@ -167,7 +176,10 @@ async fn dialogue(
 /// One turn of the dialogue: what it needs besides the transaction.
 struct Dialogue<'a> {
     av: &'a Availability,
-    ctx: &'a ActionCtx<'a>,
+    ctx: &'a TurnContext<'a>,
+    conversation: ConversationId,
+    /// See [`TurnContext::request_key`].
+    request: String,
     lang: Lang,
     now: DateTime<Utc>,
     how: Presentation,
@@ -206,7 +218,7 @@ impl Dialogue<'_> {
             offered_at: self.now,
             lang: Some(self.lang.code().into()),
         });
-        bookings::set_offer(tx, self.ctx.conversation, offer.as_ref()).await?;
+        bookings::set_offer(tx, self.conversation, offer.as_ref()).await?;
         Ok(starts)
     }
 
@@ -237,7 +249,7 @@ impl Dialogue<'_> {
         offer: &Offer,
         start: DateTime<Utc>,
     ) -> Result<ActionReply, DbError> {
-        let key = format!("offline:{}", self.ctx.request_key());
+        let key = format!("offline:{}", self.request);
         let writer = invite_writer(self.ctx.tenant_name);
         // A slot that stopped being bookable (too close now, past) is as good as taken — unless
         // this very request booked it already (a redone turn answers as it did).
@@ -253,7 +265,7 @@ impl Dialogue<'_> {
             };
             return match outcome {
                 RescheduleOutcome::Rescheduled(b) | RescheduleOutcome::Existing(b) => {
-                    bookings::set_offer(tx, self.ctx.conversation, None).await?;
+                    bookings::set_offer(tx, self.conversation, None).await?;
                     let when = words::long_when(self.lang, b.local_start());
                     Ok(reply(
                         words::rescheduled(self.lang, &b.title, &when, self.zone()),
@@ -264,7 +276,7 @@ impl Dialogue<'_> {
                 }
                 RescheduleOutcome::SlotTaken => self.taken(tx, start, "reschedule", Some(id)).await,
                 RescheduleOutcome::NotConfirmed(_) => {
-                    bookings::set_offer(tx, self.ctx.conversation, None).await?;
+                    bookings::set_offer(tx, self.conversation, None).await?;
                     Ok(reply(
                         words::no_booking(self.lang),
                         Vec::new(),
@@ -274,10 +286,10 @@ impl Dialogue<'_> {
                 }
             };
         }
-        let customer = bookings::customer(tx, self.ctx.conversation).await?;
+        let customer = bookings::customer(tx, self.conversation).await?;
         let outcome = if still_offered {
             let new = NewBooking {
-                conversation: Some(self.ctx.conversation),
+                conversation: Some(self.conversation),
                 contact: customer.as_ref().map(|c| c.contact),
                 start,
                 idempotency_key: key.clone(),
@@ -294,7 +306,7 @@ impl Dialogue<'_> {
         };
         match outcome {
             BookOutcome::Booked(b) | BookOutcome::Existing(b) => {
-                bookings::set_offer(tx, self.ctx.conversation, None).await?;
+                bookings::set_offer(tx, self.conversation, None).await?;
                 Ok(self.confirmation(&b))
             }
             BookOutcome::SlotTaken => self.taken(tx, start, "book", None).await,
@@ -342,14 +354,14 @@ impl Dialogue<'_> {
         tx: &mut TenantTx,
         request: BookingRequest,
     ) -> Result<ActionReply, DbError> {
-        let reason = format!("customer:{}", self.ctx.request_key());
+        let reason = format!("customer:{}", self.request);
         if request == BookingRequest::Cancel {
             // A redone turn finds what this request cancelled, instead of the next booking.
             if let Some(b) = bookings::cancelled_with_reason(tx, &reason).await? {
                 return Ok(self.cancelled(&b));
             }
         }
-        let customer = bookings::customer(tx, self.ctx.conversation).await?;
+        let customer = bookings::customer(tx, self.conversation).await?;
         let upcoming = match &customer {
             Some(c) => bookings::upcoming_for_contact(tx, c.contact, self.now).await?,
             None => Vec::new(),
@@ -368,7 +380,7 @@ impl Dialogue<'_> {
                 let b = match bookings::cancel(tx, next.id, Some(&reason), &writer).await? {
                     CancelOutcome::Cancelled(b) | CancelOutcome::AlreadyCancelled(b) => b,
                 };
-                bookings::set_offer(tx, self.ctx.conversation, None).await?;
+                bookings::set_offer(tx, self.conversation, None).await?;
                 Ok(self.cancelled(&b))
             }
             BookingRequest::Reschedule => {
@@ -540,7 +552,7 @@ fn parse_start(raw: &str) -> Result<DateTime<Utc>, ToolError> {
         })
 }
 
-fn conversation(ctx: &ToolContext<'_>) -> Option<ConversationId> {
+fn conversation(ctx: &TurnContext<'_>) -> Option<ConversationId> {
     ctx.conversation
 }
 
@@ -564,8 +576,8 @@ impl TypedTool for FindSlots {
     fn name(&self) -> &'static str {
         "find_slots"
     }
-    fn action(&self) -> Option<&'static str> {
-        Some("booking")
+    fn action(&self) -> Option<Action> {
+        Some(Action::Booking)
     }
     fn description(&self) -> &'static str {
         "Find free meeting times with the sales team. Returns slots with `start` (pass it \
@@ -574,7 +586,7 @@ impl TypedTool for FindSlots {
     }
     fn run<'a>(
         &'a self,
-        ctx: &'a ToolContext<'a>,
+        ctx: &'a TurnContext<'a>,
         a: FindArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
@@ -586,7 +598,7 @@ impl TypedTool for FindSlots {
                     )?),
                     None => None,
                 };
-            let mut tx = ctx.db.tenant(ctx.tenant).await?;
+            let mut tx = ctx.db().tenant(ctx.tenant).await?;
             let av = match tool_availability(&mut tx).await? {
                 Ok(av) => av,
                 Err(v) => return Ok(v),
@@ -630,8 +642,8 @@ impl TypedTool for BookMeeting {
     fn name(&self) -> &'static str {
         "book_meeting"
     }
-    fn action(&self) -> Option<&'static str> {
-        Some("booking")
+    fn action(&self) -> Option<Action> {
+        Some(Action::Booking)
     }
     fn description(&self) -> &'static str {
         "Book a meeting for the current customer at a slot find_slots returned (its `start`, \
@@ -640,13 +652,13 @@ impl TypedTool for BookMeeting {
     }
     fn run<'a>(
         &'a self,
-        ctx: &'a ToolContext<'a>,
+        ctx: &'a TurnContext<'a>,
         a: BookArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
             let start = parse_start(&a.start)?;
             let now = Utc::now();
-            let mut tx = ctx.db.tenant(ctx.tenant).await?;
+            let mut tx = ctx.db().tenant(ctx.tenant).await?;
             let av = match tool_availability(&mut tx).await? {
                 Ok(av) => av,
                 Err(v) => return Ok(v),
@@ -664,7 +676,7 @@ impl TypedTool for BookMeeting {
                 );
             };
             let customer = bookings::customer(&mut tx, conversation).await?;
-            let key = match &ctx.request_key {
+            let key = match &ctx.request_key() {
                 Some(k) => format!("tool:{k}"),
                 None => format!("tool:{}", uuid::Uuid::now_v7()),
             };
@@ -747,8 +759,8 @@ impl TypedTool for CancelBooking {
     fn name(&self) -> &'static str {
         "cancel_booking"
     }
-    fn action(&self) -> Option<&'static str> {
-        Some("booking")
+    fn action(&self) -> Option<Action> {
+        Some(Action::Booking)
     }
     fn description(&self) -> &'static str {
         "Cancel the current customer's upcoming meeting (the next one, or the one starting at \
@@ -757,7 +769,7 @@ impl TypedTool for CancelBooking {
     }
     fn run<'a>(
         &'a self,
-        ctx: &'a ToolContext<'a>,
+        ctx: &'a TurnContext<'a>,
         a: CancelArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
@@ -765,9 +777,12 @@ impl TypedTool for CancelBooking {
             let Some(conversation) = conversation(ctx) else {
                 return Ok(json!({"cancelled": false, "dry_run": true}));
             };
-            let mut tx = ctx.db.tenant(ctx.tenant).await?;
-            let reason = format!("customer:{}", ctx.request_key.as_deref().unwrap_or("tool"));
-            if ctx.request_key.is_some() {
+            let mut tx = ctx.db().tenant(ctx.tenant).await?;
+            let reason = format!(
+                "customer:{}",
+                ctx.request_key().as_deref().unwrap_or("tool")
+            );
+            if ctx.request_key().is_some() {
                 if let Some(b) = bookings::cancelled_with_reason(&mut tx, &reason).await? {
                     return Ok(json!({"cancelled": true, "start": b.starts_at}));
                 }
@@ -808,8 +823,8 @@ impl TypedTool for RescheduleBooking {
     fn name(&self) -> &'static str {
         "reschedule_booking"
     }
-    fn action(&self) -> Option<&'static str> {
-        Some("booking")
+    fn action(&self) -> Option<Action> {
+        Some(Action::Booking)
     }
     fn description(&self) -> &'static str {
         "Move the current customer's upcoming meeting (the next one, or the one starting at \
@@ -818,7 +833,7 @@ impl TypedTool for RescheduleBooking {
     }
     fn run<'a>(
         &'a self,
-        ctx: &'a ToolContext<'a>,
+        ctx: &'a TurnContext<'a>,
         a: RescheduleArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
@@ -828,12 +843,12 @@ impl TypedTool for RescheduleBooking {
             let Some(conversation) = conversation(ctx) else {
                 return Ok(json!({"rescheduled": false, "dry_run": true}));
             };
-            let mut tx = ctx.db.tenant(ctx.tenant).await?;
+            let mut tx = ctx.db().tenant(ctx.tenant).await?;
             let av = match tool_availability(&mut tx).await? {
                 Ok(av) => av,
                 Err(v) => return Ok(v),
             };
-            let key = match &ctx.request_key {
+            let key = match &ctx.request_key() {
                 Some(k) => format!("tool-move:{k}"),
                 None => format!("tool-move:{}", uuid::Uuid::now_v7()),
             };

@@ -20,13 +20,12 @@ use std::time::Duration;
 use chrono::Utc;
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use switchboard_core::model::{ChannelKind, Role};
-use switchboard_core::store::actions::ActionSettings;
+use switchboard_core::model::Role;
 use switchboard_core::store::agent::{self, AgentProvider, AgentSettings};
 use switchboard_core::store::memory;
 use switchboard_core::store::prompts::{self as prompt_store, PromptVersion};
-use switchboard_core::store::usage::{self, UsageRecord};
-use switchboard_core::{ConversationId, DbError, EventId, MasterKey, TenantId, TenantTx};
+use switchboard_core::store::usage::{self, Purpose, UsageRecord};
+use switchboard_core::{ConversationId, DbError, MasterKey, TenantId, TenantTx};
 use switchboard_knowledge::Hit;
 use switchboard_llm::{
     estimate_tokens, BreakerConfig, ChatRequest, CircuitBreaker, LlmClient, LlmConfig, LlmError,
@@ -36,12 +35,12 @@ use switchboard_prompts::agent::{
     budget_exhausted_reply, leaks_system_prompt, refusal_reply, render_system_prompt,
     KnowledgeItem, SUMMARY_INSTRUCTIONS,
 };
-use switchboard_prompts::{detect_intent, detect_language, PromptBody, PromptContext};
+use switchboard_prompts::{detect_intent, PromptBody, PromptContext};
 use tracing::{info, warn};
 
-use crate::actions::TurnActions;
-use crate::responder::{self, Reply};
-use crate::tools::{dispatch, ToolContext, ToolRegistry};
+use crate::context::TurnContext;
+use crate::responder::{self, Reply, Responder};
+use crate::tools::{dispatch, ToolRegistry};
 use crate::Services;
 
 /// Most characters of new messages sent to one summary call.
@@ -301,28 +300,19 @@ impl Brains {
 
 /// What one turn (or preview) thinks about.
 pub struct Think<'a> {
-    pub tenant: TenantId,
-    pub tenant_name: &'a str,
-    pub channel: ChannelKind,
-    /// The conversation and the events being answered; `None` in previews.
-    pub conversation: Option<(ConversationId, &'a [EventId])>,
-    pub customer_text: &'a str,
+    /// The turn: tenant, conversation (`None` in previews), the customer's text, the tools'
+    /// context.
+    pub ctx: &'a TurnContext<'a>,
     pub passages: &'a [Hit],
-    /// Previews: tools change nothing.
-    pub dry_run: bool,
     /// Previews: answer with this version instead of the published one.
     pub prompt_override: Option<PromptVersion>,
-    /// Usage purpose of the model calls (`reply` or `preview`).
-    pub purpose: &'static str,
+    /// What the model calls are recorded as.
+    pub purpose: Purpose,
     /// How long the model may take in total before the offline answer is used.
     pub deadline: Duration,
     /// The tenant's mind, when the caller already resolved it in one of its transactions
     /// (the turn does, in the transaction that counts its attempt).
     pub mind: Option<Mind>,
-    /// Which actions the tenant enabled (decides the tools offered).
-    pub action_settings: &'a ActionSettings,
-    /// Where tools leave what the turn must do besides replying.
-    pub actions: &'a TurnActions,
     /// What a human did while owning the conversation, told to the model once on resuming.
     pub handback_note: Option<&'a str>,
 }
@@ -334,23 +324,21 @@ pub struct Thought {
 }
 
 /// Computes the reply of one turn. See the module documentation for the policy.
-pub async fn think(
-    services: &Services,
-    mut input: Think<'_>,
-    usage_log: &UsageLog,
-) -> Result<Thought, DbError> {
+pub async fn think(mut input: Think<'_>, usage_log: &UsageLog) -> Result<Thought, DbError> {
+    let turn = input.ctx;
+    let services = turn.services;
     let brains = &services.brains;
     let mind = match input.mind.take() {
         Some(m) => m,
         None => {
-            let mut tx = services.db.tenant(input.tenant).await?;
+            let mut tx = services.db.tenant(turn.tenant).await?;
             let m = brains.mind(&mut tx).await?;
             tx.commit().await?;
             m
         }
     };
     let offline = |degraded: Option<&str>| {
-        let mut r = responder::offline(input.tenant_name, input.customer_text, input.passages);
+        let mut r = responder::offline(turn.tenant_name, turn.customer_text, input.passages);
         if let Some(why) = degraded {
             r.metadata["degraded"] = json!(why);
         }
@@ -366,15 +354,15 @@ pub async fn think(
     if let Some(p) = input.prompt_override.clone() {
         mind.prompt = Some(p);
     }
-    let lang = detect_language(input.customer_text);
-    let intent = intent_of(input.customer_text);
+    let lang = turn.lang;
+    let intent = intent_of(turn.customer_text);
 
     if let Some(budget) = mind.budget.filter(|b| mind.used_this_month >= *b) {
-        budget_alert(services, input.tenant, budget, mind.used_this_month).await;
+        budget_alert(services, turn.tenant, budget, mind.used_this_month).await;
         return Ok(Thought {
             reply: Reply {
-                text: budget_exhausted_reply(lang, input.tenant_name),
-                responder: "budget",
+                text: budget_exhausted_reply(lang, turn.tenant_name),
+                responder: Responder::Budget,
                 metadata: json!({"intent": intent, "lang": lang.code(), "budget_exhausted": true}),
                 intent,
                 prompt_version_id: None,
@@ -384,9 +372,10 @@ pub async fn think(
     }
 
     // Memory: the rolling summary and the recent messages that fit the context budget.
-    let (history, summary, customer_name) = match input.conversation {
-        Some((conversation, events)) => {
-            let mut tx = services.db.tenant(input.tenant).await?;
+    let (history, summary, customer_name) = match turn.conversation {
+        Some(conversation) => {
+            let events = turn.events;
+            let mut tx = services.db.tenant(turn.tenant).await?;
             let m = memory::memory(&mut tx, conversation, events).await?;
             let recent = memory::recent(
                 &mut tx,
@@ -430,9 +419,9 @@ pub async fn think(
         .format("%Y-%m-%d %H:%M (%A)")
         .to_string();
     let ctx = PromptContext {
-        tenant_name: input.tenant_name,
+        tenant_name: turn.tenant_name,
         customer_name: customer_name.as_deref(),
-        channel: input.channel.as_str(),
+        channel: turn.channel.as_str(),
         local_time: &local_time,
         language: lang,
         knowledge: &knowledge,
@@ -454,26 +443,12 @@ pub async fn think(
     }];
     messages.extend(history);
     messages.push(Message::User {
-        content: input.customer_text.to_owned(),
+        content: turn.customer_text.to_owned(),
     });
 
     let tools = brains
         .tools
-        .allowed(mind.allowed_tools.as_deref(), input.action_settings);
-    let tool_ctx = ToolContext {
-        db: &services.db,
-        embedders: &services.embedders,
-        tenant: input.tenant,
-        conversation: input.conversation.map(|(c, _)| c),
-        dry_run: input.dry_run,
-        channel: input.channel.as_str(),
-        request_key: input
-            .conversation
-            .map(|(_, events)| crate::actions::request_key(events)),
-        lang,
-        actions: input.actions,
-        action_settings: input.action_settings,
-    };
+        .allowed(mind.allowed_tools.as_deref(), turn.settings);
     let mut trace = Vec::new();
     let looped = tokio::time::timeout(
         input.deadline,
@@ -482,7 +457,7 @@ pub async fn think(
             brains.config(),
             messages,
             &tools,
-            &tool_ctx,
+            turn,
             input.purpose,
             usage_log,
             &mut trace,
@@ -529,7 +504,7 @@ pub async fn think(
     Ok(Thought {
         reply: Reply {
             text,
-            responder: "llm",
+            responder: Responder::Llm,
             metadata: json!({
                 "intent": intent,
                 "lang": lang.code(),
@@ -609,8 +584,8 @@ async fn tool_loop(
     config: &BrainConfig,
     mut messages: Vec<Message>,
     tools: &[Arc<dyn crate::tools::Tool>],
-    ctx: &ToolContext<'_>,
-    purpose: &'static str,
+    ctx: &TurnContext<'_>,
+    purpose: Purpose,
     usage_log: &UsageLog,
     trace: &mut Vec<Value>,
 ) -> Result<LoopOutcome, LlmError> {
@@ -811,7 +786,7 @@ async fn summarise(
         Some(conversation),
         None,
         &[UsageRecord {
-            purpose: "summary",
+            purpose: Purpose::Summary,
             model: response.model.clone(),
             prompt_tokens: response.usage.prompt_tokens,
             completion_tokens: response.usage.completion_tokens,

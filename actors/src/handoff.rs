@@ -20,6 +20,7 @@ use switchboard_prompts::handoff::{still_waiting_message, Expectation};
 use switchboard_prompts::{detect_language, Lang};
 use tracing::{info, warn};
 
+use crate::context::TurnContext;
 use crate::Services;
 
 /// What brought a human in (stored as `escalations.trigger`).
@@ -96,38 +97,41 @@ pub async fn expectation(
     })
 }
 
-/// Everything [`escalate`] needs.
-pub struct EscalateInput<'a> {
-    pub services: &'a Services,
-    pub settings: &'a ActionSettings,
-    pub conversation: ConversationId,
-    pub tenant_name: &'a str,
+/// An escalation to open, besides what the turn's context says.
+pub struct Opening<'a> {
     pub plan: &'a Plan,
+    /// The key of the request that opens it: a redone turn finds the escalation its first run
+    /// opened instead of opening another.
     pub request_key: &'a str,
     pub after_hours: bool,
     pub lead: &'a LeadInfo,
     pub now: DateTime<Utc>,
 }
 
-/// Opens the escalation (or finds the one this request opened) and, when it is new, queues the
-/// team's notifications — all in `tx`, the turn's commit.
+/// Opens the escalation (or finds the one this request opened) of the turn's conversation and,
+/// when it is new, queues the team's notifications — all in `tx`, the turn's commit.
 pub async fn escalate(
     tx: &mut TenantTx,
-    input: &EscalateInput<'_>,
+    ctx: &TurnContext<'_>,
+    opening: &Opening<'_>,
 ) -> Result<(Escalation, bool), DbError> {
-    let summary = summary(tx, input.conversation).await?;
-    let remind_at = (input.settings.max_renotify > 0).then(|| {
-        input.now + chrono::Duration::minutes(input.settings.renotify_after_minutes.into())
+    let conversation = ctx
+        .conversation
+        .ok_or_else(|| DbError::Invalid("only a conversation can be escalated".into()))?;
+    let summary = summary(tx, conversation).await?;
+    let remind_at = (ctx.settings.max_renotify > 0).then(|| {
+        opening.now + chrono::Duration::minutes(ctx.settings.renotify_after_minutes.into())
     });
+    let trigger = opening.plan.trigger.as_str();
     let (escalation, created) = handoff::open(
         tx,
         &EscalationRequest {
-            conversation: input.conversation,
-            trigger: input.plan.trigger.as_str(),
-            reason: &input.plan.reason,
+            conversation,
+            trigger,
+            reason: &opening.plan.reason,
             summary: &summary,
-            request_key: input.request_key,
-            after_hours: input.after_hours,
+            request_key: opening.request_key,
+            after_hours: opening.after_hours,
             remind_at,
         },
     )
@@ -135,17 +139,16 @@ pub async fn escalate(
     if created {
         notify(
             tx,
-            input.services,
-            input.settings,
-            input.tenant_name,
+            ctx.services,
+            ctx.settings,
+            ctx.tenant_name,
             &escalation,
-            input.lead,
+            opening.lead,
             0,
         )
         .await?;
-        metrics::counter!("switchboard_escalations_total", "trigger" => input.plan.trigger.as_str())
-            .increment(1);
-        info!(escalation_id = %escalation.id, trigger = input.plan.trigger.as_str(), "conversation escalated to a human");
+        metrics::counter!("switchboard_escalations_total", "trigger" => trigger).increment(1);
+        info!(escalation_id = %escalation.id, trigger, "conversation escalated to a human");
     }
     Ok((escalation, created))
 }

@@ -22,7 +22,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_channels::webhook::{hex, hmac_sha256};
-use switchboard_core::store::actions::ActionSettings;
+use switchboard_core::store::actions::{Action, ActionSettings};
 use switchboard_core::store::effects::{self, EffectKind, NewEffect};
 use switchboard_core::store::leads::{self, Lead, CRM_PURPOSE};
 use switchboard_core::{ConversationId, Db, DbError, TenantId};
@@ -31,8 +31,7 @@ use switchboard_prompts::lead::{
 };
 use tracing::info;
 
-use crate::actions::ActionCtx;
-use crate::tools::{Tool, ToolContext, ToolError, TypedTool};
+use crate::tools::{Tool, ToolError, TurnContext, TypedTool};
 
 /// The lead tools (`capture_lead`), of action `leads`.
 pub fn tools() -> Vec<Arc<dyn Tool>> {
@@ -55,19 +54,16 @@ pub struct LeadState {
 ///
 /// `current` is the contact's lead as the turn read it. A contact that is not a lead and whose
 /// message gives no detail or signal stays as it is: that common case needs no transaction.
-pub async fn observe(ctx: &ActionCtx<'_>, current: &Lead) -> Result<LeadState, DbError> {
+pub async fn observe(
+    ctx: &TurnContext<'_>,
+    conversation: ConversationId,
+    current: &Lead,
+) -> Result<LeadState, DbError> {
     let change = Change::from_text(ctx.customer_text);
     if current.score.is_none() && change.is_empty() {
         return Ok(state_of(current));
     }
-    let applied = apply(
-        &ctx.services.db,
-        ctx.tenant,
-        ctx.conversation,
-        &change,
-        ctx.settings,
-    )
-    .await?;
+    let applied = apply(ctx.db(), ctx.tenant, conversation, &change, ctx.settings).await?;
     if applied.crm == CrmOutcome::Queued {
         ctx.services.effects_kick.notify_one();
     }
@@ -86,14 +82,6 @@ pub async fn observe_text(
 ) -> Result<Applied, DbError> {
     let change = Change::from_text(customer_text);
     apply(db, tenant, conversation, &change, settings).await
-}
-
-/// The current lead state of the conversation's contact (for notifications and rules).
-pub async fn current(ctx: &ActionCtx<'_>) -> Result<LeadState, DbError> {
-    let mut tx = ctx.services.db.tenant(ctx.tenant).await?;
-    let lead = leads::for_conversation(&mut tx, ctx.conversation, false).await?;
-    tx.commit().await?;
-    Ok(state_of(&lead))
 }
 
 /// New details about a lead.
@@ -367,8 +355,8 @@ impl TypedTool for CaptureLead {
     fn name(&self) -> &'static str {
         "capture_lead"
     }
-    fn action(&self) -> Option<&'static str> {
-        Some("leads")
+    fn action(&self) -> Option<Action> {
+        Some(Action::Leads)
     }
     fn description(&self) -> &'static str {
         "Record what the customer told you about themselves as a sales lead: name, email, \
@@ -378,7 +366,7 @@ impl TypedTool for CaptureLead {
     }
     fn run<'a>(
         &'a self,
-        ctx: &'a ToolContext<'a>,
+        ctx: &'a TurnContext<'a>,
         a: CaptureArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
@@ -394,14 +382,7 @@ impl TypedTool for CaptureLead {
             let (Some(conversation), false) = (ctx.conversation, ctx.dry_run) else {
                 return Ok(json!({"saved": false, "dry_run": true, "would_set": would_set}));
             };
-            let applied = apply(
-                ctx.db,
-                ctx.tenant,
-                conversation,
-                &change,
-                ctx.action_settings,
-            )
-            .await?;
+            let applied = apply(ctx.db(), ctx.tenant, conversation, &change, ctx.settings).await?;
             if let Some(s) = applied.state.score {
                 ctx.actions.note("lead_score", json!(s));
             }

@@ -17,6 +17,7 @@ pub mod actions;
 pub mod booking;
 pub mod brain;
 pub mod budget;
+pub mod context;
 pub mod conversation;
 pub mod dispatcher;
 pub mod effects;

@@ -29,7 +29,7 @@
 
 use chrono::Utc;
 use serde_json::json;
-use switchboard_core::store::actions::ActionSettings;
+use switchboard_core::store::actions::{Action, ActionSettings};
 use switchboard_core::store::handoff::{self, HandoffState, TECHNICAL_HOLDING_EVENT};
 use switchboard_core::store::turns::{self, ConversationInfo, PendingEvent};
 use switchboard_core::{ConversationId, DbError, EventId, TenantId, TenantTx};
@@ -37,6 +37,7 @@ use switchboard_prompts::detect_language;
 use switchboard_prompts::handoff::technical_holding_message;
 use tracing::{info, warn};
 
+use crate::context::TurnContext;
 use crate::handoff::{LeadInfo, Plan, Trigger};
 use crate::Services;
 
@@ -181,7 +182,7 @@ pub async fn park_exhausted(tx: &mut TenantTx, input: &Parking<'_>) -> Result<Pa
         && handoff::told_of_technical_failure(tx, conversation).await?;
     let (tell, escalate) = match decide(&Situation {
         owner: owner.state,
-        handoff_enabled: input.settings.enabled("handoff"),
+        handoff_enabled: input.settings.enabled(Action::Handoff),
         already_told,
     }) {
         OnParked::LeaveToHuman => {
@@ -211,13 +212,24 @@ pub async fn park_exhausted(tx: &mut TenantTx, input: &Parking<'_>) -> Result<Pa
         let now = Utc::now();
         let (expect, after_hours) =
             crate::handoff::expectation(tx, input.settings, now, lang).await?;
+        let actions = crate::actions::TurnActions::default();
+        let ctx = TurnContext {
+            services: input.services,
+            tenant: tx.tenant_id(),
+            tenant_name: &input.info.tenant_name,
+            channel: input.info.channel_kind,
+            conversation: Some(conversation),
+            events: &parked_ids,
+            customer_text: &text,
+            lang,
+            settings: input.settings,
+            actions: &actions,
+            dry_run: false,
+        };
         let (e, created) = crate::handoff::escalate(
             tx,
-            &crate::handoff::EscalateInput {
-                services: input.services,
-                settings: input.settings,
-                conversation,
-                tenant_name: &input.info.tenant_name,
+            &ctx,
+            &crate::handoff::Opening {
                 plan: &Plan {
                     trigger: Trigger::TechnicalFailure,
                     reason: failure_reason(max_attempts, last_error),

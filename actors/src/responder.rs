@@ -11,11 +11,39 @@ use switchboard_prompts::{detect_language, offline_reply, Lang, ReplyContext, Sn
 /// Passages a reply may draw on.
 pub const GROUNDING_HITS: usize = 5;
 
+/// Who composed a reply (stored with its turn as `turns.responder`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Responder {
+    /// The deterministic offline responder (or its booking dialogue).
+    Offline,
+    /// The tenant's model.
+    Llm,
+    /// The tenant's monthly token budget is spent: a fixed reply.
+    Budget,
+    /// A human was brought in: the holding message.
+    Handoff,
+    /// The echo responder (benchmarks of the durable core).
+    Echo,
+}
+
+impl Responder {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Responder::Offline => "offline",
+            Responder::Llm => "llm",
+            Responder::Budget => "budget",
+            Responder::Handoff => "handoff",
+            Responder::Echo => "echo",
+        }
+    }
+}
+
 /// A reply ready to be committed.
 #[derive(Clone, Debug)]
 pub struct Reply {
     pub text: String,
-    pub responder: &'static str,
+    pub responder: Responder,
     pub intent: String,
     pub metadata: serde_json::Value,
     /// The prompt version that produced a model's reply.
@@ -92,7 +120,7 @@ pub fn offline(business_name: &str, customer_text: &str, passages: &[Hit]) -> Re
         .unwrap_or_else(|| "question".into());
     Reply {
         text: reply.text,
-        responder: "offline",
+        responder: Responder::Offline,
         metadata: json!({"intent": intent, "lang": reply.lang.code(), "citations": citations}),
         intent,
         prompt_version_id: None,

@@ -1,8 +1,8 @@
 //! The tools the model may call, and the one door they go through.
 //!
 //! A tool is one [`TypedTool`] impl: a name, a description, an argument struct, and a `run`
-//! that receives the arguments *already parsed and checked* and a [`ToolContext`] carrying the
-//! tenant and conversation of the turn. The JSON schema the model is shown is derived from the
+//! that receives the arguments *already parsed and checked* and the turn's
+//! [`TurnContext`] (its tenant and conversation: what a tool may act on, nothing else). The JSON schema the model is shown is derived from the
 //! argument struct, and the same schema is what the arguments are checked against
 //! ([`schema`]), so a limit is written once, as an attribute of its field. Every `TypedTool` is
 //! a [`Tool`], the object-safe face the registry and the tool loop use. Tools never take tenant,
@@ -21,10 +21,11 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use switchboard_core::store::actions::Action;
 use switchboard_core::store::memory;
-use switchboard_core::{ConversationId, Db, DbError, TenantId};
-use switchboard_knowledge::Embedders;
+use switchboard_core::DbError;
 
+pub use crate::context::TurnContext;
 use crate::responder;
 
 pub mod schema;
@@ -33,28 +34,6 @@ pub use schema::parse_args;
 
 /// Largest tool result handed to the model, in characters.
 pub const MAX_RESULT_CHARS: usize = 6000;
-
-/// What a tool may act on: the turn's tenant and conversation, nothing else.
-pub struct ToolContext<'a> {
-    pub db: &'a Db,
-    pub embedders: &'a Embedders,
-    pub tenant: TenantId,
-    /// `None` in previews, which have no conversation.
-    pub conversation: Option<ConversationId>,
-    /// Previews: report what would change, change nothing.
-    pub dry_run: bool,
-    /// The channel of the conversation (`webchat`, `sms`, …).
-    pub channel: &'a str,
-    /// Identifies the request this turn answers (its first event): effects a tool causes are
-    /// keyed by it, so a turn redone after a crash finds them instead of repeating them.
-    pub request_key: Option<String>,
-    /// The customer's language (tools word their results and choices in it).
-    pub lang: switchboard_prompts::Lang,
-    /// What tools asked the turn to do besides the reply (escalate, offer choices).
-    pub actions: &'a crate::actions::TurnActions,
-    /// The tenant's action settings (which actions are enabled, the handoff rules).
-    pub action_settings: &'a switchboard_core::store::actions::ActionSettings,
-}
 
 /// A failed call. Both kinds are reported to the model as an error it can react to.
 #[derive(Debug, thiserror::Error)]
@@ -78,9 +57,9 @@ impl From<DbError> for ToolError {
 /// is one; write tools as `TypedTool`s.
 pub trait Tool: Send + Sync {
     fn name(&self) -> &'static str;
-    /// The action (`booking`, `handoff`, `leads`) this tool belongs to; tools of an action the
-    /// tenant disabled are not offered. `None`: always available.
-    fn action(&self) -> Option<&'static str>;
+    /// The action this tool belongs to; tools of an action the tenant disabled are not offered.
+    /// `None`: always available.
+    fn action(&self) -> Option<Action>;
     fn description(&self) -> &'static str;
     /// JSON schema of the arguments (an object schema), derived from the argument struct.
     fn parameters(&self) -> Value;
@@ -88,7 +67,7 @@ pub trait Tool: Send + Sync {
     fn check(&self, args: Value) -> Result<(), ToolError>;
     fn call<'a>(
         &'a self,
-        ctx: &'a ToolContext<'a>,
+        ctx: &'a TurnContext<'a>,
         args: Value,
     ) -> BoxFuture<'a, Result<Value, ToolError>>;
 }
@@ -101,14 +80,14 @@ pub trait TypedTool: Send + Sync {
     type Args: DeserializeOwned + JsonSchema + Send;
     fn name(&self) -> &'static str;
     /// See [`Tool::action`].
-    fn action(&self) -> Option<&'static str> {
+    fn action(&self) -> Option<Action> {
         None
     }
     fn description(&self) -> &'static str;
     /// Does the tool's work with arguments that passed the schema.
     fn run<'a>(
         &'a self,
-        ctx: &'a ToolContext<'a>,
+        ctx: &'a TurnContext<'a>,
         args: Self::Args,
     ) -> BoxFuture<'a, Result<Value, ToolError>>;
 }
@@ -117,7 +96,7 @@ impl<T: TypedTool> Tool for T {
     fn name(&self) -> &'static str {
         TypedTool::name(self)
     }
-    fn action(&self) -> Option<&'static str> {
+    fn action(&self) -> Option<Action> {
         TypedTool::action(self)
     }
     fn description(&self) -> &'static str {
@@ -131,7 +110,7 @@ impl<T: TypedTool> Tool for T {
     }
     fn call<'a>(
         &'a self,
-        ctx: &'a ToolContext<'a>,
+        ctx: &'a TurnContext<'a>,
         args: Value,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         match parse_args::<T::Args>(args) {
@@ -198,7 +177,7 @@ impl ToolRegistry {
 /// and validates the result. The `Err` text is what the model is told.
 pub async fn dispatch(
     tools: &[Arc<dyn Tool>],
-    ctx: &ToolContext<'_>,
+    ctx: &TurnContext<'_>,
     name: &str,
     raw_args: &str,
 ) -> Result<Value, String> {
@@ -265,14 +244,15 @@ impl TypedTool for SearchKnowledge {
     }
     fn run<'a>(
         &'a self,
-        ctx: &'a ToolContext<'a>,
+        ctx: &'a TurnContext<'a>,
         a: SearchArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
             let query = a.query.trim();
             let limit = a.limit.unwrap_or(3);
             let hits =
-                responder::ground(ctx.db, ctx.embedders, ctx.tenant, query, limit as usize).await?;
+                responder::ground(ctx.db(), ctx.embedders(), ctx.tenant, query, limit as usize)
+                    .await?;
             let passages: Vec<Value> = hits
                 .iter()
                 .map(|h| {
@@ -310,20 +290,20 @@ impl TypedTool for GetConversationInfo {
     }
     fn run<'a>(
         &'a self,
-        ctx: &'a ToolContext<'a>,
+        ctx: &'a TurnContext<'a>,
         _: NoArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
             let Some(conversation) = ctx.conversation else {
                 return Ok(
-                    json!({"channel": ctx.channel, "customer_name": null, "customer_email": null, "preview": true}),
+                    json!({"channel": ctx.channel.as_str(), "customer_name": null, "customer_email": null, "preview": true}),
                 );
             };
-            let mut tx = ctx.db.tenant(ctx.tenant).await?;
+            let mut tx = ctx.db().tenant(ctx.tenant).await?;
             let m = memory::memory(&mut tx, conversation, &[]).await?;
             tx.commit().await?;
             Ok(json!({
-                "channel": ctx.channel,
+                "channel": ctx.channel.as_str(),
                 "customer_name": m.contact_name,
                 "customer_email": m.contact_email,
             }))
@@ -356,7 +336,7 @@ impl TypedTool for SetContactFields {
     }
     fn run<'a>(
         &'a self,
-        ctx: &'a ToolContext<'a>,
+        ctx: &'a TurnContext<'a>,
         a: ContactArgs,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
@@ -377,7 +357,7 @@ impl TypedTool for SetContactFields {
                     json!({"saved": false, "dry_run": true, "would_set": {"name": name, "email": email}}),
                 );
             };
-            let mut tx = ctx.db.tenant(ctx.tenant).await?;
+            let mut tx = ctx.db().tenant(ctx.tenant).await?;
             let (name, email) =
                 memory::set_contact_fields(&mut tx, conversation, name, email).await?;
             tx.commit().await?;

@@ -1,36 +1,48 @@
-//! One turn of a conversation, from pending events to a committed reply.
+//! One turn of a conversation, from pending events to a committed reply, in four steps:
 //!
-//! 1. Read the conversation's pending events; park those that already used up their attempts,
-//!    telling the customer and bringing the team in within the same transaction
-//!    ([`crate::parked`]).
-//! 2. Count an attempt on the rest and commit, so a crash or panic later in the turn still
-//!    counts as an attempt; then read the knowledge that grounds the answer, within its budget
-//!    (a failed or slow search gives no passages, never a failed turn).
-//! 3. Compute the reply from the knowledge read in step 2, with a timeout: the offline
-//!    responder, or the model's tool loop ([`crate::brain::think`]), which holds no
-//!    transaction while the model thinks and can be cancelled by a newer message.
-//! 4. Commit reply, outbox row, token usage and "done" marks in one transaction (see
-//!    [`switchboard_core::store::turns::commit`]), then wake the dispatcher.
+//! 1. **Gather** ([`gather`]), one read transaction: the pending events with this turn's
+//!    attempt counted, the conversation and who owns it, the knowledge generation, the action
+//!    settings, who answers (offline, budget, model) and the contact's lead. Events that used
+//!    up their attempts are parked there, telling the customer and bringing the team in
+//!    ([`crate::parked`]). The transaction commits before any work starts, so a crash or panic
+//!    later in the turn still counts as an attempt.
+//! 2. **Decide** ([`decide::decide`]), a pure function of what was gathered: silent under a
+//!    human, hand off now, echo, or answer (with the offline booking dialogue first when it may
+//!    have something to say).
+//! 3. **Think**, holding no transaction: observe the lead, read the knowledge within its budget
+//!    (a failed or slow search gives no passages, never a failed turn), and compose the reply —
+//!    the booking dialogue, the offline responder, or the model's tool loop
+//!    ([`crate::brain::think`]), which a newer message cancels at once.
+//! 4. **Commit**, one transaction: an ordinary reply in one round trip
+//!    ([`turns::commit_bot_reply`]); a reply that opens an escalation, or that the commit-time
+//!    rules must weigh ([`decide::before_commit`]), the long way. Either way the conversation is
+//!    locked first and a human who took it over while the bot was thinking wins.
 //!
-//! A turn holds no lock while it thinks. It can be cancelled until its final commit starts;
-//! a cancelled turn leaves its events pending, exactly as if it never ran.
+//! A turn holds no lock while it thinks. It can be cancelled until its final commit starts; a
+//! cancelled turn gives its attempt back and leaves its events pending, exactly as if it never
+//! ran.
 
-use switchboard_core::store::turns::{self, TurnCommit};
-use switchboard_core::store::usage;
+pub mod decide;
+
+use switchboard_core::store::actions::{self, Action, ActionSettings};
+use switchboard_core::store::handoff::{self, HandoffState, Ownership};
+use switchboard_core::store::leads::{self as lead_store, Lead};
+use switchboard_core::store::turns::{self, BotReply, ConversationInfo, TurnCommit};
+use switchboard_core::store::usage::{self, Purpose};
 use switchboard_core::{ConversationId, DbError, EventId, TenantId, TurnId};
+use switchboard_prompts::detect_language;
+use switchboard_prompts::handoff::{holding_message, team_will_follow_up};
 use tokio::sync::watch;
 use tracing::{info, instrument, warn};
 
-use switchboard_core::store::actions;
-use switchboard_core::store::handoff::{self, HandoffState};
-use switchboard_prompts::handoff::{holding_message, matching_keyword, team_will_follow_up};
-use switchboard_prompts::{detect_intent, detect_language, Intent};
-
-use crate::actions::{ActionCtx, TurnActions};
+use crate::actions::TurnActions;
 use crate::brain::{self, Mind, Think, UsageLog};
-use crate::handoff::{LeadInfo, Plan, Trigger};
+use crate::context::TurnContext;
+use crate::handoff::{LeadInfo, Opening, Plan, Trigger};
 use crate::parked::{self, ParkReport, Parking};
-use crate::{booking, leads, responder, FaultPoint, Services};
+use crate::responder::{self, Reply, Responder};
+use crate::{booking, leads, FaultPoint, ResponderMode, Services};
+use decide::{AtCommit, Decision, Facts};
 
 /// How a turn ended without error.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +71,53 @@ pub enum TurnError {
     Timeout(std::time::Duration),
 }
 
+/// What a turn read in its gathering transaction.
+struct Gathered {
+    info: ConversationInfo,
+    /// The events this turn answers, oldest first.
+    events: Vec<EventId>,
+    /// Their texts, joined: a burst of messages is answered as one turn.
+    customer_text: String,
+    /// An earlier attempt at these events failed or was interrupted.
+    redone: bool,
+    owner: Ownership,
+    knowledge_generation: i64,
+    has_booking_offer: bool,
+    settings: ActionSettings,
+    /// The tenant answers without a model.
+    offline: bool,
+    /// The contact's lead as it stands (when lead capture is enabled): most messages change
+    /// nothing about it, and then the turn needs no transaction of its own for it.
+    lead: Option<Lead>,
+}
+
+/// The reply a turn composed, and what it brings about, before the commit.
+struct Draft {
+    reply: Reply,
+    /// A human is to be brought in with this reply.
+    plan: Option<Plan>,
+    /// `[{id, title}]` offered with the reply.
+    choices: serde_json::Value,
+    /// Tools ran or the booking dialogue answered: either may have queued effects.
+    may_have_effects: bool,
+    /// The reply counts as a failure to answer ([`decide::unanswered`]).
+    failed: bool,
+}
+
+/// What the commit of a draft did.
+enum Committed {
+    Reply {
+        turn: turns::CommittedTurn,
+        responder: Responder,
+        /// The escalation this turn opened, for the inbox's hint.
+        opened: Option<uuid::Uuid>,
+    },
+    /// A human took the conversation over while the bot was thinking: no reply.
+    Silenced,
+    /// Another worker answered the events first.
+    Superseded,
+}
+
 /// Runs one turn of `conversation`. Setting `cancel` to true before the commit starts makes the
 /// turn stop without writing a reply.
 #[instrument(name = "turn", skip_all, fields(tenant_id = %tenant, conversation_id = %conversation))]
@@ -68,259 +127,82 @@ pub async fn run(
     conversation: ConversationId,
     mut cancel: watch::Receiver<bool>,
 ) -> Result<TurnOutcome, TurnError> {
-    let db = &services.db;
-    let max_attempts = services.config.max_attempts;
-    // The echo responder measures the durable core alone: no rules, no knowledge, no model.
-    let echo = services.config.responder == crate::ResponderMode::Echo;
-
-    let mut tx = db.tenant(tenant).await?;
-    // The pending events (this turn's attempt counted on those that have attempts left), the
-    // conversation, its owner and the knowledge generation, in two statements.
-    let (pending, state) = turns::gather(&mut tx, conversation, max_attempts).await?;
-    let Some(state) = state else {
-        tx.rollback().await?;
-        return Ok(TurnOutcome::NoWork);
+    let (g, mind) = match gather(services, tenant, conversation).await? {
+        Ok(gathered) => gathered,
+        Err(outcome) => return Ok(outcome),
     };
-    let info = state.info.clone();
-    let action_settings = actions::get(&mut tx).await?;
-    let (exhausted, live): (Vec<_>, Vec<_>) = pending
-        .into_iter()
-        .partition(|e| e.attempts >= max_attempts);
-    // Events that used up their attempts are parked, and the customer is told and the team
-    // brought in, in this same transaction (see `crate::parked`).
-    let parked = if exhausted.is_empty() {
-        ParkReport::default()
-    } else {
-        parked::park_exhausted(
-            &mut tx,
-            &Parking {
-                services,
-                info: &info,
-                settings: &action_settings,
-                events: &exhausted,
-            },
-        )
-        .await?
-    };
-    if live.is_empty() {
-        tx.commit().await?;
-        parked.after_commit(services);
-        return Ok(TurnOutcome::Parked {
-            events: exhausted.len(),
-        });
-    }
-    let event_ids: Vec<EventId> = live.iter().map(|e| e.id).collect();
-    // A redone turn (an earlier attempt failed or the process died) may find what its first
-    // run did.
-    let redone = live.iter().any(|e| e.attempts > 0);
-    // Who answers (offline, budget, model) is read here too, saving a round trip per turn.
-    let mind = services.brains.mind(&mut tx).await?;
-    let owner = state.owner;
-    let generation = state.knowledge_generation;
-    // The contact's lead as it stands: most messages change nothing about it, and then the
-    // turn needs no transaction of its own for it.
-    let current_lead = if !echo && action_settings.enabled("leads") {
-        Some(switchboard_core::store::leads::for_conversation(&mut tx, conversation, false).await?)
-    } else {
-        None
-    };
-    // A burst of messages is answered as one turn over their joined text.
-    let customer_text = live
-        .iter()
-        .map(|e| e.text.as_str())
-        .collect::<Vec<_>>()
-        .join("\n");
-    // The attempt commits before knowledge is read and any reply is composed: a panic or crash
-    // from here on still counts against the events. Unless events were parked (which tells the
-    // customer), nothing here needs to wait for the disk (see `commit_without_flush_wait`).
-    if exhausted.is_empty() {
-        turns::commit_without_flush_wait(&mut tx).await?;
-    }
-    tx.commit().await?;
-    parked.after_commit(services);
-    if owner.state != HandoffState::Bot {
-        // A human owns the conversation (or is being waited for): the bot stays silent and the
-        // message waits in the transcript for the human.
-        return silent(services, tenant, &info, &event_ids).await;
-    }
-    let lang = detect_language(&customer_text);
-    let request_key = crate::actions::request_key(&event_ids);
-    let action_ctx = ActionCtx {
+    let turn_actions = TurnActions::default();
+    let ctx = TurnContext {
         services,
         tenant,
-        tenant_name: &info.tenant_name,
-        conversation,
-        channel: info.channel_kind,
-        events: &event_ids,
-        customer_text: &customer_text,
-        lang,
-        settings: &action_settings,
+        tenant_name: &g.info.tenant_name,
+        channel: g.info.channel_kind,
+        conversation: Some(conversation),
+        events: &g.events,
+        customer_text: &g.customer_text,
+        lang: detect_language(&g.customer_text),
+        settings: &g.settings,
+        actions: &turn_actions,
+        dry_run: false,
     };
-    // Rules that bring a human in before anyone thinks: the customer asks for a person, or
-    // says one of the tenant's keywords.
-    let mut plan = None;
-    if !echo && action_settings.enabled("handoff") {
-        if detect_intent(&customer_text) == Intent::Human {
-            plan = Some(Plan {
-                trigger: Trigger::Customer,
-                reason: "the customer asked to talk to a person".into(),
-                keep_answer: false,
-            });
-        } else if let Some(k) = matching_keyword(&customer_text, &action_settings.handoff_keywords)
-        {
-            plan = Some(Plan {
-                trigger: Trigger::Keyword,
-                reason: format!("the customer's message contains the keyword \"{k}\""),
-                keep_answer: false,
-            });
-        }
+    let decision = decide::decide(&Facts {
+        mode: services.config.responder,
+        owner: g.owner.state,
+        customer_text: &g.customer_text,
+        settings: &g.settings,
+        offline: g.offline,
+        has_booking_offer: g.has_booking_offer,
+        redone: g.redone,
+    });
+    if decision == Decision::Silent {
+        // The message waits in the transcript for the human.
+        return silent(&ctx, &g.info).await;
     }
-    let lead = if let Some(current) = &current_lead {
-        let l = leads::observe(&action_ctx, current).await?;
-        LeadInfo {
-            score: l.score,
-            reasons: l.reasons,
-            fields: l.fields,
+    let lead = match (&g.lead, &decision) {
+        (Some(current), Decision::Answer { .. } | Decision::Handoff(_)) => {
+            let l = leads::observe(&ctx, conversation, current).await?;
+            LeadInfo {
+                score: l.score,
+                reasons: l.reasons,
+                fields: l.fields,
+            }
         }
-    } else {
-        LeadInfo::default()
+        _ => LeadInfo::default(),
     };
     // A broken or slow search must not silence the bot: without knowledge the answer is "I
     // don't have that information" (or the model's, with no passages), marked for admins.
-    let (passages, retrieval_failure) = if echo {
-        (Vec::new(), None)
+    let (passages, retrieval_failure) = if decision.grounds() {
+        ground(services, tenant, &g.customer_text, g.knowledge_generation).await
     } else {
-        ground(services, tenant, &customer_text, generation).await
+        (Vec::new(), None)
     };
 
     let timeout = services.config.turn_timeout;
     // Tokens spent by model calls of this turn; kept here so that a cancelled or failed turn
     // still accounts for what it spent.
     let usage_log = UsageLog::default();
-    let turn_actions = TurnActions::default();
-    let offline_mind = matches!(mind, Mind::Offline);
     let result = tokio::time::timeout(timeout, async {
-        // The offline responder's booking dialogue answers booking turns without a model.
-        // Whether tools ran or a booking dialogue answered: either may have queued effects.
-        let mut tools_or_bookings = false;
-        let booked = if !echo
-            && plan.is_none()
-            && offline_mind
-            && action_settings.enabled("booking")
-            && booking::may_answer(&customer_text, state.has_booking_offer, redone)
-        {
-            booking::offline_turn(&action_ctx).await?
-        } else {
-            None
+        let composed = compose(
+            &ctx,
+            &g,
+            mind,
+            decision.clone(),
+            &passages,
+            &usage_log,
+            &mut cancel,
+        );
+        let Some(mut draft) = composed.await? else {
+            return Ok(None);
         };
-        // The model is the step worth interrupting: a newer message cancels it at once.
-        // Database steps are never dropped half-way except inside it (reads, and the tools'
-        // idempotent writes).
-        let thought = if plan.is_some() {
-            // A human was asked for: the holding message is the reply, nobody needs to think.
-            brain::Thought {
-                reply: responder::Reply {
-                    text: String::new(),
-                    responder: "handoff",
-                    intent: "human".into(),
-                    metadata: serde_json::json!({"intent": "human", "lang": lang.code()}),
-                    prompt_version_id: None,
-                },
-                tool_calls: Vec::new(),
-            }
-        } else if echo {
-            brain::Thought {
-                reply: responder::Reply {
-                    text: customer_text.clone(),
-                    responder: "echo",
-                    intent: "echo".into(),
-                    metadata: serde_json::json!({"intent": "echo", "lang": lang.code()}),
-                    prompt_version_id: None,
-                },
-                tool_calls: Vec::new(),
-            }
-        } else if let Some(b) = booked {
-            // The booking dialogue may have booked a meeting, whose invitation is an effect.
-            tools_or_bookings = true;
-            turn_actions.offer(b.choices.clone());
-            let mut metadata = b.metadata.clone();
-            if metadata.is_null() {
-                metadata = serde_json::json!({});
-            }
-            metadata["intent"] = serde_json::json!(b.intent);
-            metadata["lang"] = serde_json::json!(lang.code());
-            brain::Thought {
-                reply: responder::Reply {
-                    text: b.text,
-                    responder: "offline",
-                    intent: b.intent,
-                    metadata,
-                    prompt_version_id: None,
-                },
-                tool_calls: Vec::new(),
-            }
-        } else {
-            tokio::select! {
-                t = brain::think(
-                    services,
-                    Think {
-                        tenant,
-                        tenant_name: &info.tenant_name,
-                        channel: info.channel_kind,
-                        conversation: Some((conversation, &event_ids)),
-                        customer_text: &customer_text,
-                        passages: &passages,
-                        dry_run: false,
-                        prompt_override: None,
-                        purpose: "reply",
-                        // Leave time to commit: past this the offline answer is used instead.
-                        deadline: timeout.mul_f64(0.8),
-                        mind: Some(mind),
-                        action_settings: &action_settings,
-                        actions: &turn_actions,
-                        handback_note: owner.handback_note.as_deref(),
-                    },
-                    &usage_log,
-                ) => t?,
-                _ = cancelled(&mut cancel) => return Ok(None),
-            }
-        };
-        tools_or_bookings |= !thought.tool_calls.is_empty();
-        let mut reply = thought.reply;
         if let Some(why) = retrieval_failure {
-            reply.metadata["retrieval"] = serde_json::json!("failed");
-            reply.metadata["retrieval_failure"] = serde_json::json!(why.as_str());
+            draft.reply.metadata["retrieval"] = serde_json::json!("failed");
+            draft.reply.metadata["retrieval_failure"] = serde_json::json!(why.as_str());
         }
-        let requested = turn_actions.take();
-        if plan.is_none() && action_settings.enabled("handoff") {
-            if let Some(reason) = requested.escalate.clone() {
-                plan = Some(Plan {
-                    trigger: Trigger::Tool,
-                    reason,
-                    keep_answer: false,
-                });
-            }
-        }
-        for (k, v) in &requested.metadata {
-            reply.metadata[k] = v.clone();
-        }
-        // An answer the knowledge could not ground counts towards the repeated-failure rule.
-        let failed = !echo
-            && plan.is_none()
-            && reply.intent == "question"
-            && passages.is_empty()
-            && requested.metadata.is_empty();
-        let choices: Vec<serde_json::Value> = requested
-            .choices
-            .iter()
-            .map(|c| serde_json::json!({"id": c.id, "title": c.title}))
-            .collect();
-        let choices = serde_json::Value::Array(choices);
         if let Some(hook) = &services.faults {
             let delay = hook(&FaultPoint::BeforeCommit {
                 tenant,
                 conversation,
-                customer_text: &customer_text,
+                customer_text: &g.customer_text,
             });
             if let Some(delay) = delay {
                 // An injected slow step counts as thinking: a newer message interrupts it, as
@@ -334,174 +216,62 @@ pub async fn run(
         if *cancel.borrow() {
             return Ok(None);
         }
-        let usage = usage_log.take();
-        let mut tx = db.tenant(tenant).await?;
-        // Under the conversation's lock: a human who claimed it while we were thinking wins,
-        // and the bot's reply is dropped.
-        let now_owner = handoff::ownership(&mut tx, conversation, true).await?;
-        if now_owner.state != HandoffState::Bot {
-            let done = turns::commit_silent(&mut tx, &info, &event_ids, "human_took_over").await?;
-            tx.commit().await?;
-            usage_log.extend(usage);
-            return Ok(Some(Err(done.is_some())));
-        }
-        let failures = handoff::after_bot_turn(&mut tx, conversation, failed, lang.code()).await?;
-        let limit = action_settings.max_failed_answers;
-        if !echo && plan.is_none() && action_settings.enabled("handoff") {
-            if limit > 0 && failures >= limit {
-                plan = Some(Plan {
-                    trigger: Trigger::Failures,
-                    reason: format!("the agent could not answer {failures} messages in a row"),
-                    keep_answer: true,
-                });
-            } else if let (Some(t), Some(score)) =
-                (action_settings.lead_score_threshold, lead.score)
-            {
-                if score >= t
-                    && !handoff::ever_escalated_by(
-                        &mut tx,
-                        conversation,
-                        Trigger::LeadScore.as_str(),
-                    )
-                    .await?
-                {
-                    plan = Some(Plan {
-                        trigger: Trigger::LeadScore,
-                        reason: format!("a qualified lead (score {score} ≥ {t})"),
-                        keep_answer: true,
-                    });
-                }
-            }
-        }
-        // The escalation this turn opened, for the inbox's hint once committed.
-        let mut opened = None;
-        if let Some(p) = &plan {
-            let now = chrono::Utc::now();
-            let (expect, after_hours) =
-                crate::handoff::expectation(&mut tx, &action_settings, now, lang).await?;
-            let (e, created) = crate::handoff::escalate(
-                &mut tx,
-                &crate::handoff::EscalateInput {
-                    services,
-                    settings: &action_settings,
-                    conversation,
-                    tenant_name: &info.tenant_name,
-                    plan: p,
-                    request_key: &request_key,
-                    after_hours,
-                    lead: &lead,
-                    now,
-                },
-            )
-            .await?;
-            if created {
-                opened = Some(e.id);
-            }
-            let holding = holding_message(lang, &expect);
-            reply.text = match (p.keep_answer, created) {
-                (true, _) if reply.text.trim().is_empty() => holding,
-                // The agent could not help: say a human is coming and when.
-                (true, true) if p.trigger == Trigger::Failures => {
-                    format!("{}\n\n{holding}", reply.text)
-                }
-                (true, true) => format!("{}\n\n{}", reply.text, team_will_follow_up(lang)),
-                (true, false) => reply.text.clone(),
-                (false, _) => holding,
-            };
-            reply.metadata["escalation_id"] = serde_json::json!(e.id);
-            reply.metadata["escalation_trigger"] = serde_json::json!(p.trigger.as_str());
-            if !p.keep_answer {
-                reply.intent = "human".into();
-                reply.metadata["intent"] = serde_json::json!("human");
-            }
-        }
-        let committed = turns::commit(
-            &mut tx,
-            TurnCommit {
-                conversation: &info,
-                events: &event_ids,
-                reply: &reply.text,
-                responder: reply.responder,
-                intent: Some(&reply.intent),
-                metadata: reply.metadata.clone(),
-                prompt_version_id: reply.prompt_version_id,
-                usage: &usage,
-                choices: Some(&choices),
-                // Taken by `ownership` above.
-                conversation_locked: true,
-            },
-        )
-        .await;
-        match committed {
-            Ok(c) => {
-                tx.commit().await?;
-                // Escalations, and tools (booking invites, CRM calls), may have queued
-                // effects: the worker need not wait for its next poll. Other turns queue
-                // none, and waking the worker would only make it look.
-                if plan.is_some() || tools_or_bookings {
-                    services.effects_kick.notify_one();
-                }
-                Ok(Some(Ok((c, reply.responder, opened))))
-            }
-            Err(DbError::Conflict(why)) => {
-                tx.rollback().await?;
-                usage_log.extend(usage);
-                warn!(%why, "turn superseded");
-                Ok(Some(Err(false)))
-            }
-            Err(e) => {
-                usage_log.extend(usage);
-                Err(e)
-            }
-        }
+        commit(&ctx, &g, &decision, draft, &lead, &usage_log)
+            .await
+            .map(Some)
     })
     .await;
 
     let committed = match result {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            record_spent(services, tenant, conversation, &usage_log).await;
-            return Err(record_failure(services, tenant, &event_ids, e.into()).await);
-        }
-        Err(_) => {
-            record_spent(services, tenant, conversation, &usage_log).await;
-            let e = TurnError::Timeout(timeout);
-            return Err(record_failure(services, tenant, &event_ids, e).await);
-        }
-    };
-    let (committed, responder, opened) = match committed {
-        Some(Ok(c)) => c,
-        Some(Err(silenced)) => {
-            record_spent(services, tenant, conversation, &usage_log).await;
-            if silenced {
-                info!("a human took the conversation over while the bot was thinking; no reply");
-                return Ok(TurnOutcome::Silent {
-                    events: event_ids.len(),
-                });
-            }
-            return Ok(TurnOutcome::Superseded);
-        }
-        None => {
+        Ok(Ok(Some(c))) => c,
+        Ok(Ok(None)) => {
             // Cancelled: give the attempt back so cancellations never count towards parking.
-            let mut tx = db.tenant(tenant).await?;
-            turns::uncount_attempt(&mut tx, &event_ids).await?;
+            let mut tx = services.db.tenant(tenant).await?;
+            turns::uncount_attempt(&mut tx, &g.events).await?;
             tx.commit().await?;
             record_spent(services, tenant, conversation, &usage_log).await;
             return Ok(TurnOutcome::Cancelled);
         }
+        Ok(Err(e)) => {
+            record_spent(services, tenant, conversation, &usage_log).await;
+            return Err(record_failure(services, tenant, &g.events, e.into()).await);
+        }
+        Err(_) => {
+            record_spent(services, tenant, conversation, &usage_log).await;
+            let e = TurnError::Timeout(timeout);
+            return Err(record_failure(services, tenant, &g.events, e).await);
+        }
+    };
+    let (committed, responder, opened) = match committed {
+        Committed::Reply {
+            turn,
+            responder,
+            opened,
+        } => (turn, responder, opened),
+        Committed::Silenced => {
+            record_spent(services, tenant, conversation, &usage_log).await;
+            info!("a human took the conversation over while the bot was thinking; no reply");
+            return Ok(TurnOutcome::Silent {
+                events: g.events.len(),
+            });
+        }
+        Committed::Superseded => {
+            record_spent(services, tenant, conversation, &usage_log).await;
+            return Ok(TurnOutcome::Superseded);
+        }
     };
     if committed.delivered {
         // The reply is in the transcript the session's streams read: wake them.
-        crate::dispatcher::delivery_metric(info.channel_kind, "sent");
+        crate::dispatcher::delivery_metric(g.info.channel_kind, "sent");
         services
             .outbound
             .webchat
-            .notify(info.channel_id, &info.contact_external_id);
+            .notify(g.info.channel_id, &g.info.contact_external_id);
     } else {
         services.outbox_kick.notify_one();
     }
     publish_reply(services, tenant, conversation, opened);
-    if responder == "llm" {
+    if responder == Responder::Llm {
         // Long conversations get their rolling summary refreshed after the reply is out, in
         // the background, so it never delays an answer.
         let services = services.clone();
@@ -511,11 +281,367 @@ pub async fn run(
             }
         });
     }
-    info!(turn_id = %committed.turn_id, events = event_ids.len(), "turn committed");
+    info!(turn_id = %committed.turn_id, events = g.events.len(), "turn committed");
     Ok(TurnOutcome::Answered {
         turn: committed.turn_id,
-        events: event_ids.len(),
+        events: g.events.len(),
     })
+}
+
+/// Step 1: the turn's one read transaction (see the module documentation), and who answers.
+/// `Err` is how a turn with nothing to answer ended: no work, or everything parked.
+async fn gather(
+    services: &Services,
+    tenant: TenantId,
+    conversation: ConversationId,
+) -> Result<Result<(Gathered, Mind), TurnOutcome>, TurnError> {
+    let max_attempts = services.config.max_attempts;
+    let mut tx = services.db.tenant(tenant).await?;
+    let (pending, state) = turns::gather(&mut tx, conversation, max_attempts).await?;
+    let Some(state) = state else {
+        tx.rollback().await?;
+        return Ok(Err(TurnOutcome::NoWork));
+    };
+    let settings = actions::get(&mut tx).await?;
+    let (exhausted, live): (Vec<_>, Vec<_>) = pending
+        .into_iter()
+        .partition(|e| e.attempts >= max_attempts);
+    let parked = if exhausted.is_empty() {
+        ParkReport::default()
+    } else {
+        parked::park_exhausted(
+            &mut tx,
+            &Parking {
+                services,
+                info: &state.info,
+                settings: &settings,
+                events: &exhausted,
+            },
+        )
+        .await?
+    };
+    if live.is_empty() {
+        tx.commit().await?;
+        parked.after_commit(services);
+        return Ok(Err(TurnOutcome::Parked {
+            events: exhausted.len(),
+        }));
+    }
+    let echo = services.config.responder == ResponderMode::Echo;
+    let mind = if echo {
+        Mind::Offline
+    } else {
+        services.brains.mind(&mut tx).await?
+    };
+    let lead = if !echo && settings.enabled(Action::Leads) {
+        Some(lead_store::for_conversation(&mut tx, conversation, false).await?)
+    } else {
+        None
+    };
+    tx.commit().await?;
+    parked.after_commit(services);
+    let gathered = Gathered {
+        events: live.iter().map(|e| e.id).collect(),
+        customer_text: live
+            .iter()
+            .map(|e| e.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        redone: live.iter().any(|e| e.attempts > 0),
+        info: state.info,
+        owner: state.owner,
+        knowledge_generation: state.knowledge_generation,
+        has_booking_offer: state.has_booking_offer,
+        settings,
+        offline: matches!(mind, Mind::Offline),
+        lead,
+    };
+    Ok(Ok((gathered, mind)))
+}
+
+/// Step 3: the reply the decision calls for. `None`: a newer message cancelled the turn.
+async fn compose(
+    ctx: &TurnContext<'_>,
+    g: &Gathered,
+    mind: Mind,
+    decision: Decision,
+    passages: &[switchboard_knowledge::Hit],
+    usage_log: &UsageLog,
+    cancel: &mut watch::Receiver<bool>,
+) -> Result<Option<Draft>, DbError> {
+    let lang = ctx.lang.code();
+    let fixed = |text: String, responder: Responder, intent: &str| Reply {
+        text,
+        responder,
+        intent: intent.into(),
+        metadata: serde_json::json!({"intent": intent, "lang": lang}),
+        prompt_version_id: None,
+    };
+    let mut may_have_effects = false;
+    let (reply, plan, tool_calls) = match &decision {
+        Decision::Silent => unreachable!("a silent turn composes nothing"),
+        // A human was asked for: the holding message is the reply, nobody needs to think.
+        Decision::Handoff(plan) => (
+            fixed(String::new(), Responder::Handoff, "human"),
+            Some(plan.clone()),
+            0,
+        ),
+        Decision::Echo => (
+            fixed(ctx.customer_text.to_owned(), Responder::Echo, "echo"),
+            None,
+            0,
+        ),
+        Decision::Answer { booking_dialogue } => {
+            let booked = if *booking_dialogue {
+                booking::offline_turn(ctx, g.info.id).await?
+            } else {
+                None
+            };
+            if let Some(b) = booked {
+                // The booking dialogue may have booked a meeting, whose invitation is an
+                // effect.
+                may_have_effects = true;
+                ctx.actions.offer(b.choices.clone());
+                let mut metadata = b.metadata;
+                if metadata.is_null() {
+                    metadata = serde_json::json!({});
+                }
+                metadata["intent"] = serde_json::json!(b.intent);
+                metadata["lang"] = serde_json::json!(lang);
+                let reply = Reply {
+                    text: b.text,
+                    responder: Responder::Offline,
+                    intent: b.intent,
+                    metadata,
+                    prompt_version_id: None,
+                };
+                (reply, None, 0)
+            } else {
+                // The model is the step worth interrupting: a newer message cancels it at
+                // once. Database steps are never dropped half-way except inside it (reads, and
+                // the tools' idempotent writes).
+                let timeout = ctx.services.config.turn_timeout;
+                let think = brain::think(
+                    Think {
+                        ctx,
+                        passages,
+                        prompt_override: None,
+                        purpose: Purpose::Reply,
+                        // Leave time to commit: past this the offline answer is used instead.
+                        deadline: timeout.mul_f64(0.8),
+                        mind: Some(mind),
+                        handback_note: g.owner.handback_note.as_deref(),
+                    },
+                    usage_log,
+                );
+                let thought = tokio::select! {
+                    t = think => t?,
+                    _ = cancelled(cancel) => return Ok(None),
+                };
+                (thought.reply, None, thought.tool_calls.len())
+            }
+        }
+    };
+    may_have_effects |= tool_calls > 0;
+    let mut reply = reply;
+    let requested = ctx.actions.take();
+    let plan = decide::after_tools(ctx.settings, plan, requested.escalate.clone());
+    for (k, v) in &requested.metadata {
+        reply.metadata[k] = v.clone();
+    }
+    let failed = decide::unanswered(
+        &decision,
+        plan.as_ref(),
+        &reply.intent,
+        !passages.is_empty(),
+        !requested.metadata.is_empty(),
+    );
+    let choices = requested
+        .choices
+        .iter()
+        .map(|c| serde_json::json!({"id": c.id, "title": c.title}))
+        .collect();
+    Ok(Some(Draft {
+        reply,
+        plan,
+        choices: serde_json::Value::Array(choices),
+        may_have_effects,
+        failed,
+    }))
+}
+
+/// Step 4: the draft committed in one transaction (see the module documentation).
+async fn commit(
+    ctx: &TurnContext<'_>,
+    g: &Gathered,
+    decision: &Decision,
+    draft: Draft,
+    lead: &LeadInfo,
+    usage_log: &UsageLog,
+) -> Result<Committed, DbError> {
+    let Draft {
+        mut reply,
+        mut plan,
+        choices,
+        may_have_effects,
+        failed,
+    } = draft;
+    let usage = usage_log.take();
+    let lang = ctx.lang.code();
+    let mut tx = ctx.db().tenant(ctx.tenant).await?;
+    let weigh = decide::before_commit(decision, ctx.settings, plan.as_ref(), failed, lead.score);
+    // The escalation this turn opened, for the inbox's hint once committed.
+    let mut opened = None;
+    let written = if plan.is_none() && weigh == AtCommit::Nothing {
+        // The common case: one round trip, which also checks that the bot still owns the
+        // conversation.
+        let written = turns::commit_bot_reply(
+            &mut tx,
+            TurnCommit {
+                conversation: &g.info,
+                events: &g.events,
+                reply: &reply.text,
+                responder: reply.responder.as_str(),
+                intent: Some(&reply.intent),
+                metadata: reply.metadata.clone(),
+                prompt_version_id: reply.prompt_version_id,
+                usage: &usage,
+                choices: Some(&choices),
+                conversation_locked: true,
+            },
+            failed,
+            lang,
+        )
+        .await;
+        match written {
+            Ok(BotReply::Committed(c)) => Ok(Some(c)),
+            Ok(BotReply::HumanOwns(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    } else {
+        // Under the conversation's lock: a human who claimed it while we were thinking wins,
+        // and the bot's reply is dropped.
+        let now_owner = handoff::ownership(&mut tx, g.info.id, true).await?;
+        if now_owner.state != HandoffState::Bot {
+            Ok(None)
+        } else {
+            let failures = handoff::after_bot_turn(&mut tx, g.info.id, failed, lang).await?;
+            if weigh == AtCommit::Weigh {
+                plan = decide::at_commit(ctx.settings, failures, lead.score);
+                if plan
+                    .as_ref()
+                    .is_some_and(|p| p.trigger == Trigger::LeadScore)
+                    && handoff::ever_escalated_by(&mut tx, g.info.id, Trigger::LeadScore.as_str())
+                        .await?
+                {
+                    plan = None;
+                }
+            }
+            if let Some(p) = &plan {
+                opened = escalate(&mut tx, ctx, p, lead, &mut reply).await?;
+            }
+            turns::commit(
+                &mut tx,
+                TurnCommit {
+                    conversation: &g.info,
+                    events: &g.events,
+                    reply: &reply.text,
+                    responder: reply.responder.as_str(),
+                    intent: Some(&reply.intent),
+                    metadata: reply.metadata.clone(),
+                    prompt_version_id: reply.prompt_version_id,
+                    usage: &usage,
+                    choices: Some(&choices),
+                    // Taken by `ownership` above.
+                    conversation_locked: true,
+                },
+            )
+            .await
+            .map(Some)
+        }
+    };
+    match written {
+        Ok(Some(c)) => {
+            tx.commit().await?;
+            // Escalations, and tools (booking invites, CRM calls), may have queued effects: the
+            // worker need not wait for its next poll. Other turns queue none, and waking the
+            // worker would only make it look.
+            if plan.is_some() || may_have_effects {
+                ctx.services.effects_kick.notify_one();
+            }
+            Ok(Committed::Reply {
+                turn: c,
+                responder: reply.responder,
+                opened,
+            })
+        }
+        Ok(None) => {
+            // The conversation's lock is held: take the events without a reply.
+            let done = turns::commit_silent(&mut tx, &g.info, &g.events, "human_took_over").await?;
+            tx.commit().await?;
+            usage_log.extend(usage);
+            Ok(match done {
+                Some(_) => Committed::Silenced,
+                None => Committed::Superseded,
+            })
+        }
+        Err(DbError::Conflict(why)) => {
+            tx.rollback().await?;
+            usage_log.extend(usage);
+            warn!(%why, "turn superseded");
+            Ok(Committed::Superseded)
+        }
+        Err(e) => {
+            usage_log.extend(usage);
+            Err(e)
+        }
+    }
+}
+
+/// Opens the escalation of `plan` in the commit's transaction and words the reply around it:
+/// the holding message (with when a human will answer), or the kept answer with the team's
+/// follow-up. Returns the escalation's id when this turn opened it.
+async fn escalate(
+    tx: &mut switchboard_core::TenantTx,
+    ctx: &TurnContext<'_>,
+    plan: &Plan,
+    lead: &LeadInfo,
+    reply: &mut Reply,
+) -> Result<Option<uuid::Uuid>, DbError> {
+    let now = chrono::Utc::now();
+    let (expect, after_hours) =
+        crate::handoff::expectation(tx, ctx.settings, now, ctx.lang).await?;
+    let request_key = ctx.request_key().unwrap_or_default();
+    let (e, created) = crate::handoff::escalate(
+        tx,
+        ctx,
+        &Opening {
+            plan,
+            request_key: &request_key,
+            after_hours,
+            lead,
+            now,
+        },
+    )
+    .await?;
+    let holding = holding_message(ctx.lang, &expect);
+    reply.text = match (plan.keep_answer, created) {
+        (true, _) if reply.text.trim().is_empty() => holding,
+        // The agent could not help: say a human is coming and when.
+        (true, true) if plan.trigger == Trigger::Failures => {
+            format!("{}\n\n{holding}", reply.text)
+        }
+        (true, true) => format!("{}\n\n{}", reply.text, team_will_follow_up(ctx.lang)),
+        (true, false) => reply.text.clone(),
+        (false, _) => holding,
+    };
+    reply.metadata["escalation_id"] = serde_json::json!(e.id);
+    reply.metadata["escalation_trigger"] = serde_json::json!(plan.trigger.as_str());
+    if !plan.keep_answer {
+        reply.intent = "human".into();
+        reply.metadata["intent"] = serde_json::json!("human");
+    }
+    Ok(created.then_some(e.id))
 }
 
 /// Tells the tenant's consoles about a committed reply and the escalation it opened, if any.
@@ -595,19 +721,14 @@ async fn ground(
 }
 
 /// Takes the events of a human-owned conversation without replying.
-async fn silent(
-    services: &Services,
-    tenant: TenantId,
-    info: &turns::ConversationInfo,
-    events: &[EventId],
-) -> Result<TurnOutcome, TurnError> {
-    let mut tx = services.db.tenant(tenant).await?;
+async fn silent(ctx: &TurnContext<'_>, info: &ConversationInfo) -> Result<TurnOutcome, TurnError> {
+    let mut tx = ctx.db().tenant(ctx.tenant).await?;
     handoff::ownership(&mut tx, info.id, true).await?;
-    let done = turns::commit_silent(&mut tx, info, events, "human_owned").await?;
+    let done = turns::commit_silent(&mut tx, info, ctx.events, "human_owned").await?;
     tx.commit().await?;
     Ok(match done {
         Some(_) => TurnOutcome::Silent {
-            events: events.len(),
+            events: ctx.events.len(),
         },
         None => TurnOutcome::Superseded,
     })

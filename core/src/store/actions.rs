@@ -12,8 +12,34 @@ use uuid::Uuid;
 use crate::db::{DbError, TenantTx};
 use crate::secrets::{MasterKey, SecretError};
 
-/// The actions a tenant can enable.
-pub const ACTIONS: [&str; 3] = ["booking", "handoff", "leads"];
+/// An action a tenant can enable for its agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Offering slots, booking, cancelling and rescheduling meetings.
+    Booking,
+    /// Bringing a human from the sales team in.
+    Handoff,
+    /// Capturing leads (contact fields, score, CRM webhook).
+    Leads,
+}
+
+impl Action {
+    /// The action's name as stored and as the API spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Action::Booking => "booking",
+            Action::Handoff => "handoff",
+            Action::Leads => "leads",
+        }
+    }
+}
+
+/// The names of the actions a tenant can enable.
+pub const ACTIONS: [&str; 3] = [
+    Action::Booking.as_str(),
+    Action::Handoff.as_str(),
+    Action::Leads.as_str(),
+];
 
 /// A tenant's settings (defaults when it never saved any).
 #[derive(Clone, Debug, Serialize)]
@@ -60,9 +86,9 @@ impl Default for ActionSettings {
 }
 
 impl ActionSettings {
-    /// Whether `action` (`booking`, `handoff`, `leads`) is enabled.
-    pub fn enabled(&self, action: &str) -> bool {
-        self.enabled.iter().any(|a| a == action)
+    /// Whether `action` is enabled.
+    pub fn enabled(&self, action: Action) -> bool {
+        self.enabled.iter().any(|a| a == action.as_str())
     }
 
     /// Opens the sealed CRM secret, if there is one.

@@ -221,16 +221,7 @@ pub async fn commit(tx: &mut TenantTx, turn: TurnCommit<'_>) -> Result<Committed
         )));
     }
 
-    // The choices are kept with the message too, not only in the outbox payload: the web chat
-    // shows them as buttons, also when the history is read again after a reload.
-    let choices = turn
-        .choices
-        .filter(|c| c.as_array().is_some_and(|a| !a.is_empty()));
-    let mut metadata = turn.metadata.clone();
-    if let (Some(c), Some(m)) = (choices, metadata.as_object_mut()) {
-        m.insert("choices".into(), c.clone());
-    }
-    let message_id = MessageId::new();
+    let (message_id, metadata, outbox_id, payload, delivered) = reply_rows(&turn);
     sqlx::query!(
         r#"INSERT INTO messages (id, tenant_id, conversation_id, role, text, turn_id, metadata)
            VALUES ($1, $2, $3, 'agent', $4, $5, $6)"#,
@@ -244,17 +235,6 @@ pub async fn commit(tx: &mut TenantTx, turn: TurnCommit<'_>) -> Result<Committed
     .execute(tx.conn())
     .await?;
 
-    let outbox_id = OutboxId::new();
-    let delivered = conv.channel_kind.delivers_from_transcript();
-    let mut payload = json!({
-        "kind": "text",
-        "to": conv.contact_external_id,
-        "text": turn.reply,
-        "message_id": message_id,
-    });
-    if let Some(c) = choices {
-        payload["choices"] = c.clone();
-    }
     sqlx::query(
         "INSERT INTO outbox (id, tenant_id, channel_id, conversation_id, message_id, idempotency_key,
                              payload, status, sent_at, provider_ref)
@@ -288,6 +268,110 @@ pub async fn commit(tx: &mut TenantTx, turn: TurnCommit<'_>) -> Result<Committed
         outbox_id,
         delivered,
     })
+}
+
+/// The rows a reply is written as: the message (its metadata carrying the choices, which the
+/// web chat shows as buttons, also when the history is read again after a reload) and its outbox
+/// row (payload, and whether this commit already delivers it).
+fn reply_rows(
+    turn: &TurnCommit<'_>,
+) -> (
+    MessageId,
+    serde_json::Value,
+    OutboxId,
+    serde_json::Value,
+    bool,
+) {
+    let conv = turn.conversation;
+    let choices = turn
+        .choices
+        .filter(|c| c.as_array().is_some_and(|a| !a.is_empty()));
+    let mut metadata = turn.metadata.clone();
+    if let (Some(c), Some(m)) = (choices, metadata.as_object_mut()) {
+        m.insert("choices".into(), c.clone());
+    }
+    let message_id = MessageId::new();
+    let mut payload = json!({
+        "kind": "text",
+        "to": conv.contact_external_id,
+        "text": turn.reply,
+        "message_id": message_id,
+    });
+    if let Some(c) = choices {
+        payload["choices"] = c.clone();
+    }
+    let delivered = conv.channel_kind.delivers_from_transcript();
+    (message_id, metadata, OutboxId::new(), payload, delivered)
+}
+
+/// How [`commit_bot_reply`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BotReply {
+    Committed(CommittedTurn),
+    /// A human owns the conversation now (or is being waited for): nothing was written, and
+    /// the conversation's row lock is held for the caller's silent take-over.
+    HumanOwns(super::handoff::HandoffState),
+}
+
+/// [`commit`] of an ordinary bot reply in one round trip (the `commit_bot_reply` function):
+/// under the conversation's lock, checks that the bot still owns it, resets or counts its
+/// failed answers (`failed`) and records the customer's language, then writes what [`commit`]
+/// writes. `turn.usage` is recorded too (a second statement when there is any). Events that are
+/// no longer pending give `Conflict` and the caller rolls back.
+pub async fn commit_bot_reply(
+    tx: &mut TenantTx,
+    turn: TurnCommit<'_>,
+    failed: bool,
+    lang: &str,
+) -> Result<BotReply, DbError> {
+    let conv = turn.conversation;
+    let turn_id = TurnId::new();
+    let (message_id, metadata, outbox_id, payload, delivered) = reply_rows(&turn);
+    let ids: Vec<uuid::Uuid> = turn.events.iter().map(|e| e.0).collect();
+    let outcome: Result<String, sqlx::Error> = sqlx::query_scalar(
+        "SELECT commit_bot_reply($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                                 $15, $16)",
+    )
+    .bind(conv.id.0)
+    .bind(&ids)
+    .bind(failed)
+    .bind(lang)
+    .bind(turn_id.0)
+    .bind(turn.responder)
+    .bind(turn.intent)
+    .bind(turn.prompt_version_id)
+    .bind(message_id.0)
+    .bind(turn.reply)
+    .bind(&metadata)
+    .bind(outbox_id.0)
+    .bind(conv.channel_id.0)
+    .bind(format!("reply:{turn_id}"))
+    .bind(&payload)
+    .bind(delivered)
+    .fetch_one(tx.conn())
+    .await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("SB409") => {
+            return Err(DbError::Conflict(e.message().to_owned()))
+        }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("SB404") => {
+            return Err(DbError::NotFound(format!("conversation {}", conv.id)))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if outcome != "committed" {
+        return Ok(BotReply::HumanOwns(super::handoff::HandoffState::parse(
+            &outcome,
+        )?));
+    }
+    super::usage::record(tx, Some(conv.id), Some(turn_id), turn.usage).await?;
+    Ok(BotReply::Committed(CommittedTurn {
+        turn_id,
+        message_id,
+        outbox_id,
+        delivered,
+    }))
 }
 
 /// Takes a turn's events out of the pipeline without a reply: a human owns the conversation
@@ -384,21 +468,6 @@ pub async fn retry_parked(
     Ok(conv.map(ConversationId))
 }
 
-/// Lets the current transaction commit without waiting for its WAL to reach the disk.
-///
-/// Only for a transaction whose loss in a crash of PostgreSQL itself is harmless: the turn's
-/// attempt count. It guards against an event that crashes the *process* every time it is
-/// answered, and a process crash never loses it (the server has its WAL and flushes it within
-/// `wal_writer_delay`); only a crash of the server in those few milliseconds could, and then the
-/// event is simply tried once more. Messages, replies and every other accepted change keep
-/// waiting for the disk.
-pub async fn commit_without_flush_wait(tx: &mut TenantTx) -> Result<(), DbError> {
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(tx.conn())
-        .await?;
-    Ok(())
-}
-
 /// Everything a turn reads about its conversation, in one statement (see [`gather`]).
 #[derive(Clone, Debug)]
 pub struct TurnState {
@@ -418,6 +487,14 @@ pub struct TurnState {
 ///
 /// Two statements where a turn used to need six. The attempt is counted before any work
 /// starts, so that an attempt that crashes the process or the actor still counts.
+///
+/// Unless events are to be parked (which tells the customer), the second statement also lets
+/// the transaction commit without waiting for its WAL to reach the disk. Its loss in a crash of
+/// PostgreSQL itself is harmless: the attempt count guards against an event that crashes the
+/// *process* every time it is answered, and a process crash never loses it (the server has its
+/// WAL and flushes it within `wal_writer_delay`); only a crash of the server in those few
+/// milliseconds could, and then the event is simply tried once more. Messages, replies and every
+/// other accepted change keep waiting for the disk.
 pub async fn gather(
     tx: &mut TenantTx,
     conversation: ConversationId,
@@ -455,10 +532,12 @@ pub async fn gather(
     if events.is_empty() {
         return Ok((events, None));
     }
+    let relaxed = events.iter().all(|e| e.attempts < max_attempts);
     let r = sqlx::query(
         "SELECT c.channel_id, ch.kind, k.external_id, t.name AS tenant_name,
                 c.handoff_state, c.status, c.failed_answers, c.handback_note,
-                kb_generation() AS generation, c.booking_offer IS NOT NULL AS has_offer
+                kb_generation() AS generation, c.booking_offer IS NOT NULL AS has_offer,
+                CASE WHEN $2 THEN set_config('synchronous_commit', 'off', true) END AS relaxed
            FROM conversations c
            JOIN channels ch ON ch.id = c.channel_id
            JOIN contacts k ON k.id = c.contact_id
@@ -466,6 +545,7 @@ pub async fn gather(
           WHERE c.id = $1",
     )
     .bind(conversation.0)
+    .bind(relaxed)
     .fetch_optional(tx.conn())
     .await?
     .ok_or_else(|| DbError::NotFound(format!("conversation {conversation}")))?;

@@ -12,12 +12,35 @@ use uuid::Uuid;
 use crate::db::{DbError, TenantTx};
 use crate::ids::{ConversationId, TurnId};
 
+/// What a model call was for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Purpose {
+    /// Answering a customer in a turn.
+    Reply,
+    /// Refreshing a long conversation's rolling summary.
+    Summary,
+    /// An admin's dry run in the playground.
+    Preview,
+}
+
+impl Purpose {
+    /// As stored in `llm_usage.purpose`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Reply => "reply",
+            Purpose::Summary => "summary",
+            Purpose::Preview => "preview",
+        }
+    }
+}
+
 /// One model call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageRecord {
-    /// `reply`, `summary` or `preview`.
-    pub purpose: &'static str,
+    pub purpose: Purpose,
     pub model: String,
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
@@ -34,7 +57,7 @@ pub async fn record(
         return Ok(());
     }
     let ids: Vec<Uuid> = records.iter().map(|_| Uuid::now_v7()).collect();
-    let purposes: Vec<&str> = records.iter().map(|r| r.purpose).collect();
+    let purposes: Vec<&str> = records.iter().map(|r| r.purpose.as_str()).collect();
     let models: Vec<&str> = records.iter().map(|r| r.model.as_str()).collect();
     let prompt: Vec<i32> = records
         .iter()

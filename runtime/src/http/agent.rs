@@ -9,11 +9,12 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchboard_actors::brain::{self, body_of, Think, UsageLog};
+use switchboard_actors::context::TurnContext;
 use switchboard_actors::responder;
 use switchboard_core::model::ChannelKind;
 use switchboard_core::store::agent::{self, AgentSettings, AgentSettingsUpdate};
 use switchboard_core::store::prompts::{self, PromptFields, PromptVersion};
-use switchboard_core::store::usage::{self, Alert, Totals, UsageRecord};
+use switchboard_core::store::usage::{self, Alert, Purpose, Totals, UsageRecord};
 use switchboard_llm::breaker::BreakerState;
 use switchboard_llm::ToolSpec;
 use switchboard_prompts::agent::{validate, PromptBody};
@@ -691,22 +692,27 @@ pub async fn preview(
         s
     };
     let turn_actions = switchboard_actors::actions::TurnActions::default();
-    let thought = brain::think(
+    let ctx = TurnContext {
         services,
+        tenant: tenant.id,
+        tenant_name: &tenant.name,
+        channel: body.channel.unwrap_or(ChannelKind::Webchat),
+        conversation: None,
+        events: &[],
+        customer_text: message,
+        lang: switchboard_prompts::detect_language(message),
+        settings: &action_settings,
+        actions: &turn_actions,
+        dry_run: true,
+    };
+    let thought = brain::think(
         Think {
-            tenant: tenant.id,
-            tenant_name: &tenant.name,
-            channel: body.channel.unwrap_or(ChannelKind::Webchat),
-            conversation: None,
-            customer_text: message,
+            ctx: &ctx,
             passages: &passages,
-            dry_run: true,
             prompt_override: version.clone(),
-            purpose: "preview",
+            purpose: Purpose::Preview,
             deadline: services.config.turn_timeout,
             mind: None,
-            action_settings: &action_settings,
-            actions: &turn_actions,
             handback_note: None,
         },
         &log,
@@ -723,7 +729,7 @@ pub async fn preview(
     let completion_tokens: u32 = spent.iter().map(|u| u.completion_tokens).sum();
     Ok(Json(Preview {
         reply: thought.reply.text,
-        responder: thought.reply.responder,
+        responder: thought.reply.responder.as_str(),
         metadata: thought.reply.metadata,
         prompt_version: version.as_ref().map(|v| v.version),
         tool_calls: thought.tool_calls,
