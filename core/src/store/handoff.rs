@@ -99,38 +99,6 @@ pub struct ContactHandoff {
     pub pending: bool,
 }
 
-/// The handoff state of the conversation of `external_id` on `channel`; `None` for a contact
-/// that has not written yet.
-pub async fn for_contact(
-    tx: &mut TenantTx,
-    channel: crate::ids::ChannelId,
-    external_id: &str,
-) -> Result<Option<ContactHandoff>, DbError> {
-    let row = sqlx::query(
-        "SELECT c.handoff_state,
-                (SELECT e.claimed_by FROM escalations e
-                  WHERE e.conversation_id = c.id AND e.status = 'claimed'
-                  ORDER BY e.created_at DESC LIMIT 1) AS claimed_by,
-                EXISTS (SELECT 1 FROM inbound_events i
-                         WHERE i.conversation_id = c.id AND i.status = 'pending') AS pending
-           FROM conversations c JOIN contacts k ON k.id = c.contact_id
-          WHERE k.channel_id = $1 AND k.external_id = $2",
-    )
-    .bind(channel.0)
-    .bind(external_id)
-    .fetch_optional(tx.conn())
-    .await?;
-    let Some(r) = row else {
-        return Ok(None);
-    };
-    let state: String = r.try_get("handoff_state")?;
-    Ok(Some(ContactHandoff {
-        state: HandoffState::parse(&state)?,
-        claimed_by: r.try_get("claimed_by")?,
-        pending: r.try_get("pending")?,
-    }))
-}
-
 /// The channel and the customer's address of a conversation (to wake a web-chat session's
 /// event streams after its handoff state changed).
 pub async fn customer_address(

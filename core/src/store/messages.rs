@@ -5,24 +5,39 @@ use sqlx::Row;
 use crate::db::{DbError, TenantTx};
 use crate::ids::{ChannelId, ConversationId, MessageId};
 use crate::model::{MessageChoice, MessageView, Role};
+use crate::store::handoff::{ContactHandoff, HandoffState};
 
-/// Messages of the conversation of `external_id` on `channel` with `seq > after`, oldest first.
-/// An unknown contact simply has no messages.
+/// What the customer of `external_id` on `channel` sees (the web chat's history and event
+/// stream): the messages of their conversation with `seq > after`, oldest first, at most
+/// `limit`, and who owns the conversation. One statement. An unknown contact simply has no
+/// messages and no owner.
 pub async fn for_contact(
     tx: &mut TenantTx,
     channel: ChannelId,
     external_id: &str,
     after: i64,
     limit: i64,
-) -> Result<Vec<MessageView>, DbError> {
+) -> Result<(Vec<MessageView>, Option<ContactHandoff>), DbError> {
     let rows = sqlx::query(
-        r#"SELECT m.id, m.seq, m.role, m.text, m.created_at, m.metadata->'choices' AS choices
-             FROM messages m
-             JOIN conversations c ON c.id = m.conversation_id
-             JOIN contacts k ON k.id = c.contact_id
-            WHERE k.channel_id = $1 AND k.external_id = $2 AND m.seq > $3 AND m.role <> 'system'
-            ORDER BY m.seq
-            LIMIT $4"#,
+        r#"WITH s AS (
+             SELECT c.id, c.handoff_state,
+                    (SELECT e.claimed_by FROM escalations e
+                      WHERE e.conversation_id = c.id AND e.status = 'claimed'
+                      ORDER BY e.created_at DESC LIMIT 1) AS claimed_by,
+                    EXISTS (SELECT 1 FROM inbound_events i
+                             WHERE i.conversation_id = c.id AND i.status = 'pending') AS pending
+               FROM conversations c JOIN contacts k ON k.id = c.contact_id
+              WHERE k.channel_id = $1 AND k.external_id = $2)
+           SELECT s.handoff_state, s.claimed_by, s.pending,
+                  m.id, m.seq, m.role, m.text, m.created_at, m.choices
+             FROM s LEFT JOIN LATERAL (
+                  SELECT m.id, m.seq, m.role, m.text, m.created_at,
+                         m.metadata->'choices' AS choices
+                    FROM messages m
+                   WHERE m.conversation_id = s.id AND m.seq > $3 AND m.role <> 'system'
+                   ORDER BY m.seq
+                   LIMIT $4) m ON true
+            ORDER BY m.seq"#,
     )
     .bind(channel.0)
     .bind(external_id)
@@ -30,20 +45,32 @@ pub async fn for_contact(
     .bind(limit)
     .fetch_all(tx.conn())
     .await?;
-    rows.iter()
-        .map(|r| -> Result<MessageView, DbError> {
-            let role: String = r.try_get("role")?;
-            let choices: Option<serde_json::Value> = r.try_get("choices")?;
-            Ok(MessageView {
-                id: MessageId(r.try_get("id")?),
-                seq: r.try_get("seq")?,
-                role: Role::from_db(&role),
-                text: r.try_get("text")?,
-                created_at: r.try_get("created_at")?,
-                choices: MessageChoice::from_metadata(choices.as_ref()),
-            })
-        })
-        .collect()
+    let Some(first) = rows.first() else {
+        return Ok((Vec::new(), None));
+    };
+    let state: String = first.try_get("handoff_state")?;
+    let handoff = ContactHandoff {
+        state: HandoffState::parse(&state)?,
+        claimed_by: first.try_get("claimed_by")?,
+        pending: first.try_get("pending")?,
+    };
+    let mut list = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let Some(id) = r.try_get::<Option<uuid::Uuid>, _>("id")? else {
+            continue; // No message after `after`: the one row carries the owner only.
+        };
+        let role: String = r.try_get("role")?;
+        let choices: Option<serde_json::Value> = r.try_get("choices")?;
+        list.push(MessageView {
+            id: MessageId(id),
+            seq: r.try_get("seq")?,
+            role: Role::from_db(&role),
+            text: r.try_get("text")?,
+            created_at: r.try_get("created_at")?,
+            choices: MessageChoice::from_metadata(choices.as_ref()),
+        });
+    }
+    Ok((list, Some(handoff)))
 }
 
 /// The agent's reply to the inbound message with `provider_message_id` on `channel`, once the

@@ -304,8 +304,8 @@ async fn read_session(
     after: i64,
 ) -> Result<(Vec<MessageView>, SessionState), ApiError> {
     let mut tx = state.services.db.tenant(tenant).await?;
-    let list = messages::for_contact(&mut tx, channel, session, after, HISTORY_LIMIT).await?;
-    let handoff = handoff::for_contact(&mut tx, channel, session).await?;
+    let (list, handoff) =
+        messages::for_contact(&mut tx, channel, session, after, HISTORY_LIMIT).await?;
     tx.commit().await?;
     Ok((list, SessionState::for_customer(handoff.as_ref())))
 }
