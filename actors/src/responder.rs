@@ -51,20 +51,10 @@ pub struct Reply {
 }
 
 /// The best `k` passages of the tenant's knowledge for `customer_text`: hybrid search (BM25 and
-/// the tenant's embeddings, fused).
+/// the tenant's embeddings, fused). With the tenant's knowledge `generation` (the turn reads it
+/// with its state), an identical search of the same knowledge is reused (see
+/// [`switchboard_knowledge::retrieve`]).
 pub async fn ground(
-    db: &Db,
-    embedders: &Embedders,
-    tenant: TenantId,
-    customer_text: &str,
-    k: usize,
-) -> Result<Vec<Hit>, DbError> {
-    ground_at(db, embedders, tenant, customer_text, k, None).await
-}
-
-/// [`ground`], reusing an identical search of the same knowledge `generation` when there was
-/// one (see [`switchboard_knowledge::retrieve`]).
-pub async fn ground_at(
     db: &Db,
     embedders: &Embedders,
     tenant: TenantId,

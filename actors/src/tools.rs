@@ -250,9 +250,9 @@ impl TypedTool for SearchKnowledge {
         Box::pin(async move {
             let query = a.query.trim();
             let limit = a.limit.unwrap_or(3);
+            let (db, embedders) = (ctx.db(), ctx.embedders());
             let hits =
-                responder::ground(ctx.db(), ctx.embedders(), ctx.tenant, query, limit as usize)
-                    .await?;
+                responder::ground(db, embedders, ctx.tenant, query, limit as usize, None).await?;
             let passages: Vec<Value> = hits
                 .iter()
                 .map(|h| {

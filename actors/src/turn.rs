@@ -691,7 +691,7 @@ async fn ground(
     let budget = services.config.retrieval_timeout;
     let searched = tokio::time::timeout(
         budget,
-        responder::ground_at(
+        responder::ground(
             &services.db,
             &services.embedders,
             tenant,

@@ -78,6 +78,12 @@ pub async fn ownership(
         .fetch_optional(tx.conn())
         .await?
         .ok_or_else(|| DbError::NotFound(format!("conversation {conversation}")))?;
+    ownership_from(&r)
+}
+
+/// An [`Ownership`] from a row with the conversation's `handoff_state`, `status`,
+/// `failed_answers` and `handback_note`.
+pub(crate) fn ownership_from(r: &sqlx::postgres::PgRow) -> Result<Ownership, DbError> {
     let state: String = r.try_get("handoff_state")?;
     let status: String = r.try_get("status")?;
     Ok(Ownership {

@@ -30,29 +30,36 @@ pub struct ConversationInfo {
     pub tenant_name: String,
 }
 
+/// The columns [`info_from`] reads, joined from `conversations c`.
+const INFO_COLUMNS: &str = "c.channel_id, ch.kind, k.external_id, t.name AS tenant_name";
+const INFO_JOINS: &str = "JOIN channels ch ON ch.id = c.channel_id
+           JOIN contacts k ON k.id = c.contact_id
+           JOIN tenants t ON t.id = c.tenant_id";
+
+fn info_from(id: ConversationId, r: &sqlx::postgres::PgRow) -> Result<ConversationInfo, DbError> {
+    use sqlx::Row;
+    let kind: String = r.try_get("kind")?;
+    Ok(ConversationInfo {
+        id,
+        channel_id: ChannelId(r.try_get("channel_id")?),
+        channel_kind: kind.parse().map_err(DbError::Invalid)?,
+        contact_external_id: r.try_get("external_id")?,
+        tenant_name: r.try_get("tenant_name")?,
+    })
+}
+
 pub async fn conversation(
     tx: &mut TenantTx,
     id: ConversationId,
 ) -> Result<ConversationInfo, DbError> {
-    let row = sqlx::query!(
-        r#"SELECT c.channel_id, ch.kind, k.external_id, t.name AS tenant_name
-             FROM conversations c
-             JOIN channels ch ON ch.id = c.channel_id
-             JOIN contacts k ON k.id = c.contact_id
-             JOIN tenants t ON t.id = c.tenant_id
-            WHERE c.id = $1"#,
-        id.0
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {INFO_COLUMNS} FROM conversations c {INFO_JOINS} WHERE c.id = $1"
+    ))
+    .bind(id.0)
     .fetch_optional(tx.conn())
     .await?
     .ok_or_else(|| DbError::NotFound(format!("conversation {id}")))?;
-    Ok(ConversationInfo {
-        id,
-        channel_id: ChannelId(row.channel_id),
-        channel_kind: row.kind.parse().map_err(DbError::Invalid)?,
-        contact_external_id: row.external_id,
-        tenant_name: row.tenant_name,
-    })
+    info_from(id, &row)
 }
 
 /// Gives back an attempt of a turn that was cancelled (not failed) before committing.
@@ -533,41 +540,23 @@ pub async fn gather(
         return Ok((events, None));
     }
     let relaxed = events.iter().all(|e| e.attempts < max_attempts);
-    let r = sqlx::query(
-        "SELECT c.channel_id, ch.kind, k.external_id, t.name AS tenant_name,
-                c.handoff_state, c.status, c.failed_answers, c.handback_note,
+    let r = sqlx::query(&format!(
+        "SELECT {INFO_COLUMNS}, c.handoff_state, c.status, c.failed_answers, c.handback_note,
                 kb_generation() AS generation, c.booking_offer IS NOT NULL AS has_offer,
                 CASE WHEN $2 THEN set_config('synchronous_commit', 'off', true) END AS relaxed
-           FROM conversations c
-           JOIN channels ch ON ch.id = c.channel_id
-           JOIN contacts k ON k.id = c.contact_id
-           JOIN tenants t ON t.id = c.tenant_id
-          WHERE c.id = $1",
-    )
+           FROM conversations c {INFO_JOINS}
+          WHERE c.id = $1"
+    ))
     .bind(conversation.0)
     .bind(relaxed)
     .fetch_optional(tx.conn())
     .await?
     .ok_or_else(|| DbError::NotFound(format!("conversation {conversation}")))?;
-    let kind: String = r.try_get("kind")?;
-    let state: String = r.try_get("handoff_state")?;
-    let status: String = r.try_get("status")?;
     Ok((
         events,
         Some(TurnState {
-            info: ConversationInfo {
-                id: conversation,
-                channel_id: ChannelId(r.try_get("channel_id")?),
-                channel_kind: kind.parse().map_err(DbError::Invalid)?,
-                contact_external_id: r.try_get("external_id")?,
-                tenant_name: r.try_get("tenant_name")?,
-            },
-            owner: super::handoff::Ownership {
-                state: super::handoff::HandoffState::parse(&state)?,
-                closed: status == "closed",
-                failed_answers: r.try_get("failed_answers")?,
-                handback_note: r.try_get("handback_note")?,
-            },
+            info: info_from(conversation, &r)?,
+            owner: super::handoff::ownership_from(&r)?,
             knowledge_generation: r.try_get("generation")?,
             has_booking_offer: r.try_get("has_offer")?,
         }),

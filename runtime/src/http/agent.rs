@@ -682,6 +682,7 @@ pub async fn preview(
         tenant.id,
         message,
         responder::GROUNDING_HITS,
+        None,
     )
     .await?;
     let log = UsageLog::default();
