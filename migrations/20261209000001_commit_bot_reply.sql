@@ -4,12 +4,15 @@
 -- nothing —, insert the reply and its outbox row, touch the conversation). Turns that open an
 -- escalation or weigh the commit-time rules take the long way (see `actors/src/turn.rs`).
 --
--- Runs as the caller, so row-level security applies exactly as to the statements it replaces.
+-- Runs as the caller, so row-level security applies exactly as to the statements it replaces;
+-- it acts for `p_tenant` (it sets `app.tenant_id` for its transaction first), so it can run as
+-- a transaction of its own: one round trip, and one WAL flush, for the whole commit.
 -- Returns 'committed', or the owner ('waiting', 'human') when a human took the conversation
--- while the bot was thinking: then nothing is written but the row lock is held, and the caller
--- takes the events silently in the same transaction. Events that are no longer pending (another
--- worker answered them) raise SQLSTATE SB409, which aborts everything the call wrote.
+-- while the bot was thinking: then nothing is written, and the caller takes the long way, which
+-- re-reads the owner under the lock. Events that are no longer pending (another worker answered
+-- them) raise SQLSTATE SB409, which aborts everything the call wrote.
 CREATE FUNCTION commit_bot_reply(
+    p_tenant         uuid,
     p_conversation   uuid,
     p_events         uuid[],
     p_failed         boolean,
@@ -32,6 +35,7 @@ DECLARE
     owner  text;
     marked integer;
 BEGIN
+    PERFORM set_config('app.tenant_id', p_tenant::text, true);
     SELECT handoff_state INTO owner FROM conversations WHERE id = p_conversation FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'conversation % not found', p_conversation USING ERRCODE = 'SB404';
@@ -68,8 +72,10 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION commit_bot_reply(uuid, uuid[], boolean, text, uuid, text, text, uuid, uuid,
-                                        text, jsonb, uuid, uuid, text, jsonb, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION commit_bot_reply(uuid, uuid[], boolean, text, uuid, text, text, uuid,
-                                           uuid, text, jsonb, uuid, uuid, text, jsonb, boolean)
+REVOKE ALL ON FUNCTION commit_bot_reply(uuid, uuid, uuid[], boolean, text, uuid, text, text, uuid,
+                                        uuid, text, jsonb, uuid, uuid, text, jsonb, boolean)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION commit_bot_reply(uuid, uuid, uuid[], boolean, text, uuid, text, text,
+                                           uuid, uuid, text, jsonb, uuid, uuid, text, jsonb,
+                                           boolean)
     TO switchboard_app;

@@ -28,7 +28,7 @@ use switchboard_core::store::actions::{self, Action, ActionSettings};
 use switchboard_core::store::handoff::{self, HandoffState, Ownership};
 use switchboard_core::store::leads::{self as lead_store, Lead};
 use switchboard_core::store::turns::{self, BotReply, ConversationInfo, TurnCommit};
-use switchboard_core::store::usage::{self, Purpose};
+use switchboard_core::store::usage::{self, Purpose, UsageRecord};
 use switchboard_core::{ConversationId, DbError, EventId, TenantId, TurnId};
 use switchboard_prompts::detect_language;
 use switchboard_prompts::handoff::{holding_message, team_will_follow_up};
@@ -488,77 +488,69 @@ async fn commit(
     } = draft;
     let usage = usage_log.take();
     let lang = ctx.lang.code();
-    let mut tx = ctx.db().tenant(ctx.tenant).await?;
     let weigh = decide::before_commit(decision, ctx.settings, plan.as_ref(), failed, lead.score);
-    // The escalation this turn opened, for the inbox's hint once committed.
-    let mut opened = None;
-    let written = if plan.is_none() && weigh == AtCommit::Nothing {
-        // The common case: one round trip, which also checks that the bot still owns the
-        // conversation.
-        let written = turns::commit_bot_reply(
-            &mut tx,
-            TurnCommit {
-                conversation: &g.info,
-                events: &g.events,
-                reply: &reply.text,
-                responder: reply.responder.as_str(),
-                intent: Some(&reply.intent),
-                metadata: reply.metadata.clone(),
-                prompt_version_id: reply.prompt_version_id,
-                usage: &usage,
-                choices: Some(&choices),
-                conversation_locked: true,
-            },
+    if plan.is_none() && weigh == AtCommit::Nothing {
+        // The common case: a transaction of its own in one round trip, which also checks that
+        // the bot still owns the conversation. If a human took it over, the long way below
+        // takes the events silently under the lock.
+        match turns::commit_bot_reply(
+            ctx.db(),
+            ctx.tenant,
+            to_commit(g, &reply, &usage, &choices),
             failed,
             lang,
         )
-        .await;
-        match written {
-            Ok(BotReply::Committed(c)) => Ok(Some(c)),
-            Ok(BotReply::HumanOwns(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
-    } else {
-        // Under the conversation's lock: a human who claimed it while we were thinking wins,
-        // and the bot's reply is dropped.
-        let now_owner = handoff::ownership(&mut tx, g.info.id, true).await?;
-        if now_owner.state != HandoffState::Bot {
-            Ok(None)
-        } else {
-            let failures = handoff::after_bot_turn(&mut tx, g.info.id, failed, lang).await?;
-            if weigh == AtCommit::Weigh {
-                plan = decide::at_commit(ctx.settings, failures, lead.score);
-                if plan
-                    .as_ref()
-                    .is_some_and(|p| p.trigger == Trigger::LeadScore)
-                    && handoff::ever_escalated_by(&mut tx, g.info.id, Trigger::LeadScore.as_str())
-                        .await?
-                {
-                    plan = None;
+        .await
+        {
+            Ok(BotReply::Committed(c)) => {
+                if may_have_effects {
+                    ctx.services.effects_kick.notify_one();
                 }
+                return Ok(Committed::Reply {
+                    turn: c,
+                    responder: reply.responder,
+                    opened: None,
+                });
             }
-            if let Some(p) = &plan {
-                opened = escalate(&mut tx, ctx, p, lead, &mut reply).await?;
+            Ok(BotReply::HumanOwns(_)) => {}
+            Err(DbError::Conflict(why)) => {
+                usage_log.extend(usage);
+                warn!(%why, "turn superseded");
+                return Ok(Committed::Superseded);
             }
-            turns::commit(
-                &mut tx,
-                TurnCommit {
-                    conversation: &g.info,
-                    events: &g.events,
-                    reply: &reply.text,
-                    responder: reply.responder.as_str(),
-                    intent: Some(&reply.intent),
-                    metadata: reply.metadata.clone(),
-                    prompt_version_id: reply.prompt_version_id,
-                    usage: &usage,
-                    choices: Some(&choices),
-                    // Taken by `ownership` above.
-                    conversation_locked: true,
-                },
-            )
+            Err(e) => {
+                usage_log.extend(usage);
+                return Err(e);
+            }
+        }
+    }
+    let mut tx = ctx.db().tenant(ctx.tenant).await?;
+    // The escalation this turn opened, for the inbox's hint once committed.
+    let mut opened = None;
+    // Under the conversation's lock: a human who claimed it while we were thinking wins, and
+    // the bot's reply is dropped.
+    let now_owner = handoff::ownership(&mut tx, g.info.id, true).await?;
+    let written = if now_owner.state != HandoffState::Bot {
+        Ok(None)
+    } else {
+        let failures = handoff::after_bot_turn(&mut tx, g.info.id, failed, lang).await?;
+        if weigh == AtCommit::Weigh {
+            plan = decide::at_commit(ctx.settings, failures, lead.score);
+            if plan
+                .as_ref()
+                .is_some_and(|p| p.trigger == Trigger::LeadScore)
+                && handoff::ever_escalated_by(&mut tx, g.info.id, Trigger::LeadScore.as_str())
+                    .await?
+            {
+                plan = None;
+            }
+        }
+        if let Some(p) = &plan {
+            opened = escalate(&mut tx, ctx, p, lead, &mut reply).await?;
+        }
+        turns::commit(&mut tx, to_commit(g, &reply, &usage, &choices))
             .await
             .map(Some)
-        }
     };
     match written {
         Ok(Some(c)) => {
@@ -595,6 +587,28 @@ async fn commit(
             usage_log.extend(usage);
             Err(e)
         }
+    }
+}
+
+/// What the store writes for `reply`.
+fn to_commit<'a>(
+    g: &'a Gathered,
+    reply: &'a Reply,
+    usage: &'a [UsageRecord],
+    choices: &'a serde_json::Value,
+) -> TurnCommit<'a> {
+    TurnCommit {
+        conversation: &g.info,
+        events: &g.events,
+        reply: &reply.text,
+        responder: reply.responder.as_str(),
+        intent: Some(&reply.intent),
+        metadata: reply.metadata.clone(),
+        prompt_version_id: reply.prompt_version_id,
+        usage,
+        choices: Some(choices),
+        // The long way takes the lock with `ownership` first.
+        conversation_locked: true,
     }
 }
 

@@ -315,18 +315,19 @@ fn reply_rows(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BotReply {
     Committed(CommittedTurn),
-    /// A human owns the conversation now (or is being waited for): nothing was written, and
-    /// the conversation's row lock is held for the caller's silent take-over.
+    /// A human owns the conversation now (or is being waited for): nothing was written.
     HumanOwns(super::handoff::HandoffState),
 }
 
-/// [`commit`] of an ordinary bot reply in one round trip (the `commit_bot_reply` function):
-/// under the conversation's lock, checks that the bot still owns it, resets or counts its
-/// failed answers (`failed`) and records the customer's language, then writes what [`commit`]
-/// writes. `turn.usage` is recorded too (a second statement when there is any). Events that are
-/// no longer pending give `Conflict` and the caller rolls back.
+/// [`commit`] of an ordinary bot reply, as a transaction of its own in one round trip (the
+/// `commit_bot_reply` function, which acts for `tenant`): under the conversation's lock, checks
+/// that the bot still owns it, resets or counts its failed answers (`failed`) and records the
+/// customer's language, then writes what [`commit`] writes. With token usage to record, the
+/// call and the usage rows share a transaction instead. Events that are no longer pending give
+/// `Conflict`, and nothing is written.
 pub async fn commit_bot_reply(
-    tx: &mut TenantTx,
+    db: &crate::Db,
+    tenant: crate::TenantId,
     turn: TurnCommit<'_>,
     failed: bool,
     lang: &str,
@@ -335,10 +336,11 @@ pub async fn commit_bot_reply(
     let turn_id = TurnId::new();
     let (message_id, metadata, outbox_id, payload, delivered) = reply_rows(&turn);
     let ids: Vec<uuid::Uuid> = turn.events.iter().map(|e| e.0).collect();
-    let outcome: Result<String, sqlx::Error> = sqlx::query_scalar(
+    let call = sqlx::query_scalar::<_, String>(
         "SELECT commit_bot_reply($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                                 $15, $16)",
+                                 $15, $16, $17)",
     )
+    .bind(tenant.0)
     .bind(conv.id.0)
     .bind(&ids)
     .bind(failed)
@@ -354,31 +356,42 @@ pub async fn commit_bot_reply(
     .bind(conv.channel_id.0)
     .bind(format!("reply:{turn_id}"))
     .bind(&payload)
-    .bind(delivered)
-    .fetch_one(tx.conn())
-    .await;
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("SB409") => {
-            return Err(DbError::Conflict(e.message().to_owned()))
+    .bind(delivered);
+    let outcome = if turn.usage.is_empty() {
+        call.fetch_one(db.pool()).await.map_err(bot_reply_error)?
+    } else {
+        let mut tx = db.tenant(tenant).await?;
+        let outcome = call.fetch_one(tx.conn()).await.map_err(bot_reply_error)?;
+        if outcome == "committed" {
+            super::usage::record(&mut tx, Some(conv.id), Some(turn_id), turn.usage).await?;
+            tx.commit().await?;
         }
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("SB404") => {
-            return Err(DbError::NotFound(format!("conversation {}", conv.id)))
-        }
-        Err(e) => return Err(e.into()),
+        outcome
     };
     if outcome != "committed" {
         return Ok(BotReply::HumanOwns(super::handoff::HandoffState::parse(
             &outcome,
         )?));
     }
-    super::usage::record(tx, Some(conv.id), Some(turn_id), turn.usage).await?;
     Ok(BotReply::Committed(CommittedTurn {
         turn_id,
         message_id,
         outbox_id,
         delivered,
     }))
+}
+
+/// The errors `commit_bot_reply` raises on purpose, as [`DbError`]s.
+fn bot_reply_error(e: sqlx::Error) -> DbError {
+    match &e {
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("SB409") => {
+            DbError::Conflict(d.message().to_owned())
+        }
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("SB404") => {
+            DbError::NotFound(d.message().to_owned())
+        }
+        _ => e.into(),
+    }
 }
 
 /// Takes a turn's events out of the pipeline without a reply: a human owns the conversation
