@@ -15,7 +15,10 @@
 //!   Only callers that read the generation (a conversation's turn reads it with the rest of its
 //!   state) use this cache; the search API and `kb eval` always search.
 //!
-//! Both caches are bounded (least recently used entries go first) and live in
+//! A third remembers each tenant's resolved embedder for its generation, so a new question does
+//! not read the embedding settings again.
+//!
+//! All caches are bounded (least recently used entries go first) and live in
 //! [`crate::Embedders`], which every caller already holds. Concurrent misses of one key are
 //! computed once: when fifty conversations ask the same new question at the same moment, one
 //! of them embeds and searches and the others wait for its answer. A failed computation is not
@@ -35,6 +38,8 @@ use crate::{Embedders, Hit};
 const QUERY_VECTORS: usize = 4096;
 /// Search results kept (a few passages each).
 const RESULTS: usize = 4096;
+/// Tenants' resolved embedders kept, by knowledge generation.
+const RESOLVED: usize = 1024;
 
 /// What a retrieval found.
 #[derive(Clone, Debug)]
@@ -138,6 +143,9 @@ impl<K: Hash + Eq + Clone, V> Memo<K, V> {
 pub struct RetrievalCache {
     vectors: Memo<VectorKey, Vec<f32>>,
     results: Memo<ResultKey, Retrieved>,
+    /// A tenant's active embedder and model, by knowledge generation: the embedding settings
+    /// and the stored vectors' model only change with the generation.
+    resolved: Memo<(TenantId, i64), Option<(Embedder, String)>>,
 }
 
 impl Default for RetrievalCache {
@@ -145,6 +153,7 @@ impl Default for RetrievalCache {
         RetrievalCache {
             vectors: Memo::new(QUERY_VECTORS),
             results: Memo::new(RESULTS),
+            resolved: Memo::new(RESOLVED),
         }
     }
 }
@@ -229,7 +238,7 @@ pub async fn retrieve(
     generation: Option<i64>,
 ) -> Result<Retrieved, DbError> {
     let Some(generation) = generation else {
-        return search_now(db, embedders, tenant, params).await;
+        return search_now(db, embedders, tenant, params, None).await;
     };
     let key = ResultKey {
         tenant,
@@ -240,7 +249,7 @@ pub async fn retrieve(
         .retrieval_cache()
         .results
         .get_or_try(&key, || async {
-            search_now(db, embedders, tenant, params).await
+            search_now(db, embedders, tenant, params, Some(generation)).await
         })
         .await?;
     let source = if reused { "cache" } else { "search" };
@@ -251,20 +260,41 @@ pub async fn retrieve(
     })
 }
 
+/// The tenant's active embedder and its model, reused for a known knowledge `generation`.
+async fn resolve(
+    db: &Db,
+    embedders: &Embedders,
+    tenant: TenantId,
+    generation: Option<i64>,
+) -> Result<Option<(Embedder, String)>, DbError> {
+    let load = || async {
+        let mut tx = db.tenant(tenant).await?;
+        let e = crate::indexer::active_embedder(embedders, &mut tx).await?;
+        tx.commit().await?;
+        Ok::<_, DbError>(e)
+    };
+    match generation {
+        None => load().await,
+        Some(g) => {
+            let cache = embedders.retrieval_cache();
+            let (e, _) = cache.resolved.get_or_try(&(tenant, g), load).await?;
+            Ok(e.as_ref().clone())
+        }
+    }
+}
+
 /// Embeds and searches, without the result cache.
 async fn search_now(
     db: &Db,
     embedders: &Embedders,
     tenant: TenantId,
     params: &SearchParams,
+    generation: Option<i64>,
 ) -> Result<Retrieved, DbError> {
     let embedder = if params.mode == SearchMode::FullText {
         None
     } else {
-        let mut tx = db.tenant(tenant).await?;
-        let e = crate::indexer::active_embedder(embedders, &mut tx).await?;
-        tx.commit().await?;
-        e
+        resolve(db, embedders, tenant, generation).await?
     };
     let vector = match embedder {
         Some((e, model)) => embed_query(embedders, tenant, &e, model, &params.query).await,
