@@ -25,6 +25,7 @@ mod identity;
 mod inbox;
 mod knowledge;
 mod leads;
+mod memory;
 mod openapi;
 mod pipeline;
 mod portable;

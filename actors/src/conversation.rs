@@ -2,9 +2,14 @@
 //!
 //! It debounces wake-ups (a burst of messages becomes one turn), runs one turn at a time in a
 //! task of its own (so its mailbox stays responsive), cancels a turn that is still thinking when
-//! a new message arrives and redoes it with both, and asks its supervisor to stop it when idle.
-//! A panicking turn kills the actor on purpose: the supervisor restarts it, and the restarted
-//! actor redoes the turn from the still-pending events.
+//! a new message arrives and redoes it with both, and tells its supervisor when it has gone
+//! quiet (no turn running or scheduled), which is what lets the supervisor stop it once it has
+//! been quiet for the idle timeout. A panicking turn kills the actor on purpose: the supervisor
+//! restarts it, and the restarted actor redoes the turn from the still-pending events.
+//!
+//! An idle agent owns no timer and no task: a live conversation that is waiting for its
+//! customer costs only the actor itself and an entry in its supervisor's maps, which is what
+//! lets a process keep a hundred thousand of them (`switchboard bench --suite memory`).
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -40,8 +45,6 @@ pub enum ConversationMsg {
     Debounced { generation: u64 },
     /// Turn number `seq` finished.
     TurnDone { seq: u64, result: TurnResult },
-    /// Periodic check for idleness.
-    IdleTick,
 }
 
 /// How a turn task ended.
@@ -81,8 +84,9 @@ pub struct ConversationState {
     failures: u32,
     /// When a turn was first cancelled for a newer message since the last finished turn.
     coalescing_since: Option<Instant>,
-    last_activity: Instant,
-    idle_ticker: Option<JoinHandle<()>>,
+    /// A timer for the current generation (a debounce window, a retry) has not fired yet: a
+    /// turn is still to come, so the agent is not quiet.
+    turn_due: bool,
 }
 
 struct RunningTurn {
@@ -112,8 +116,6 @@ impl Actor for ConversationAgent {
             });
         }
         metrics::gauge!("switchboard_conversation_agents").increment(1.0);
-        let tick = (args.services.config.idle_timeout / 4).max(Duration::from_millis(20));
-        let idle_ticker = Some(myself.send_interval(tick, || ConversationMsg::IdleTick));
         Ok(ConversationState {
             args,
             generation: 0,
@@ -123,8 +125,7 @@ impl Actor for ConversationAgent {
             rerun: false,
             failures: 0,
             coalescing_since: None,
-            last_activity: Instant::now(),
-            idle_ticker,
+            turn_due: true,
         })
     }
 
@@ -140,7 +141,6 @@ impl Actor for ConversationAgent {
             ConversationMsg::TurnDone { seq, result } => {
                 state.on_turn_done(&myself, seq, result)?
             }
-            ConversationMsg::IdleTick => state.on_idle_tick(),
         }
         Ok(())
     }
@@ -152,9 +152,6 @@ impl Actor for ConversationAgent {
     ) -> Result<(), ActorProcessingErr> {
         // A failed agent skips post_stop; its supervisor decrements the gauge instead.
         metrics::gauge!("switchboard_conversation_agents").decrement(1.0);
-        if let Some(ticker) = state.idle_ticker.take() {
-            ticker.abort();
-        }
         if let Some(mut running) = state.running.take() {
             // Let an in-flight turn finish within the grace period. Past it, ask the turn to
             // stop (it then gives its attempt back: a shutdown is not the turn's failure), and
@@ -182,7 +179,6 @@ impl Actor for ConversationAgent {
 impl ConversationState {
     fn on_wake(&mut self, myself: &ActorRef<ConversationMsg>) {
         self.wakes += 1;
-        self.last_activity = Instant::now();
         if let Some(running) = &self.running {
             // The customer said more while we were thinking: drop that answer and redo the turn
             // with everything once the burst settles. The turn stops itself (it must give its
@@ -196,6 +192,7 @@ impl ConversationState {
         }
         self.generation += 1;
         let generation = self.generation;
+        self.turn_due = true;
         myself.send_after(self.args.services.config.debounce, move || {
             ConversationMsg::Debounced { generation }
         });
@@ -205,6 +202,7 @@ impl ConversationState {
         if generation != self.generation {
             return;
         }
+        self.turn_due = false;
         if self.running.is_some() {
             self.rerun = true;
             return;
@@ -214,7 +212,6 @@ impl ConversationState {
 
     fn start_turn(&mut self, myself: &ActorRef<ConversationMsg>) {
         self.turn_seq += 1;
-        self.last_activity = Instant::now();
         let seq = self.turn_seq;
         let services = self.args.services.clone();
         let (tenant, conversation) = (self.args.tenant, self.args.conversation);
@@ -260,7 +257,6 @@ impl ConversationState {
             // A report from a turn abandoned earlier; nothing to do.
             _ => return Ok(()),
         }
-        self.last_activity = Instant::now();
         match result {
             TurnResult::Panicked(panic) => {
                 let what = panic
@@ -280,6 +276,8 @@ impl ConversationState {
                 if self.rerun {
                     self.rerun = false;
                     self.start_turn(myself);
+                } else if !self.turn_due {
+                    self.report_quiet(myself);
                 }
             }
             TurnResult::Finished(Err(error)) => {
@@ -293,22 +291,21 @@ impl ConversationState {
                 self.rerun = false;
                 self.generation += 1;
                 let generation = self.generation;
+                self.turn_due = true;
                 myself.send_after(backoff, move || ConversationMsg::Debounced { generation });
             }
         }
         Ok(())
     }
 
-    fn on_idle_tick(&mut self) {
-        if self.running.is_none()
-            && self.last_activity.elapsed() >= self.args.services.config.idle_timeout
-        {
-            let _ = self.args.supervisor.send_message(TenantMsg::IdleStop {
-                conversation: self.args.conversation,
-                wakes_seen: self.wakes,
-            });
-            // Ask once per idle period, not on every tick.
-            self.last_activity = Instant::now();
-        }
+    /// Tells the supervisor that nothing is running or scheduled, with the wake-ups seen so
+    /// far: it stops us once we have stayed quiet for the idle timeout, and only if no wake-up
+    /// has been routed to us since (see [`crate::tenant`]).
+    fn report_quiet(&self, myself: &ActorRef<ConversationMsg>) {
+        let _ = self.args.supervisor.send_message(TenantMsg::Quiet {
+            conversation: self.args.conversation,
+            agent: myself.get_id(),
+            wakes_seen: self.wakes,
+        });
     }
 }

@@ -39,6 +39,7 @@ use switchboard_core::{ConversationId, Db, TenantId};
 use tokio::sync::Notify;
 
 pub use root::{RootMsg, RootSupervisor};
+pub use tenant::AgentCounts;
 
 /// Tunables of the pipeline.
 #[derive(Clone, Debug)]

@@ -11,7 +11,7 @@ use switchboard_core::{ConversationId, TenantId};
 use tracing::{error, info, warn};
 
 use crate::budget::RestartBudget;
-use crate::tenant::{TenantArgs, TenantMsg, TenantSupervisor};
+use crate::tenant::{AgentCounts, TenantArgs, TenantMsg, TenantSupervisor};
 use crate::Services;
 
 const RESTART_BUDGET: usize = 5;
@@ -30,6 +30,8 @@ pub enum RootMsg {
     Ping(RpcReplyPort<usize>),
     /// Live conversation agents of one tenant (0 if the tenant has no supervisor).
     CountAgents(TenantId, RpcReplyPort<usize>),
+    /// Live and idle conversation agents of one tenant (zeros if it has no supervisor).
+    AgentCounts(TenantId, RpcReplyPort<AgentCounts>),
 }
 
 pub struct RootSupervisor;
@@ -75,24 +77,16 @@ impl Actor for RootSupervisor {
             RootMsg::Ping(reply) => {
                 let _ = reply.send(state.tenants.len());
             }
-            RootMsg::CountAgents(tenant, reply) => match state.tenants.get(&tenant) {
-                Some(sup) => {
-                    let sup = sup.clone();
-                    // Answer from a task so the root never waits on a child.
-                    tokio::spawn(async move {
-                        let n = sup
-                            .call(TenantMsg::CountAgents, Some(Duration::from_secs(5)))
-                            .await;
-                        let _ = reply.send(match n {
-                            Ok(ractor::rpc::CallResult::Success(n)) => n,
-                            _ => 0,
-                        });
-                    });
-                }
-                None => {
-                    let _ = reply.send(0);
-                }
-            },
+            RootMsg::CountAgents(tenant, reply) => {
+                state.count_agents(tenant, move |counts| {
+                    let _ = reply.send(counts.live);
+                });
+            }
+            RootMsg::AgentCounts(tenant, reply) => {
+                state.count_agents(tenant, move |counts| {
+                    let _ = reply.send(counts);
+                });
+            }
         }
         Ok(())
     }
@@ -145,6 +139,24 @@ impl Actor for RootSupervisor {
 }
 
 impl RootState {
+    /// Asks `tenant`'s supervisor for its agent counts and hands them to `answer`, from a task
+    /// so the root never waits on a child. A tenant without a supervisor has no agents.
+    fn count_agents(&self, tenant: TenantId, answer: impl FnOnce(AgentCounts) + Send + 'static) {
+        let Some(sup) = self.tenants.get(&tenant).cloned() else {
+            answer(AgentCounts::default());
+            return;
+        };
+        tokio::spawn(async move {
+            let counts = sup
+                .call(TenantMsg::CountAgents, Some(Duration::from_secs(5)))
+                .await;
+            answer(match counts {
+                Ok(ractor::rpc::CallResult::Success(counts)) => counts,
+                _ => AgentCounts::default(),
+            });
+        });
+    }
+
     async fn tenant(
         &mut self,
         myself: &ActorRef<RootMsg>,

@@ -3,13 +3,25 @@
 //! It spawns an agent on the first wake-up of a conversation, restarts agents that fail (within
 //! a restart budget), and stops idle agents only when they have seen every wake-up routed to
 //! them — so a message can never be lost in the mailbox of an agent that is going away.
+//!
+//! Idleness is kept here, not in the agents: an agent reports when it has gone quiet (its turn
+//! finished and nothing is scheduled), a wake-up routed to it makes it busy again, and one
+//! sweep per tenant, every quarter of the idle timeout, stops the agents that have been quiet
+//! for the whole timeout. An idle agent thus costs no timer and no task of its own, and a
+//! tenant with a hundred thousand live conversations does not wake a hundred thousand tickers.
+//!
+//! Once [`RELEASE_AFTER`] agents have been stopped, the next sweep hands the memory they freed
+//! back to the operating system ([`release_freed_memory`]): glibc's allocator otherwise keeps
+//! it in its arenas for ever, so a process that once held a crowd of conversations would stay
+//! that large after they all went quiet.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use switchboard_core::{ConversationId, TenantId};
+use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::budget::RestartBudget;
@@ -21,18 +33,35 @@ const RESTART_BUDGET: usize = 5;
 const RESTART_WINDOW: Duration = Duration::from_secs(60);
 /// When the budget is exhausted, try once more after this long.
 const COOL_DOWN: Duration = Duration::from_secs(30);
+/// Agents stopped for idleness (some 7 KB each) after which freed memory is handed back to the
+/// operating system.
+const RELEASE_AFTER: usize = 1000;
 
 /// Messages of a tenant supervisor.
 pub enum TenantMsg {
     /// Wake the agent of `conversation`, spawning it if needed.
     Route { conversation: ConversationId },
-    /// An agent has been idle; stop it if it has seen `wakes_seen` = every routed wake-up.
-    IdleStop {
+    /// The agent `agent` of `conversation` has gone quiet after seeing `wakes_seen` wake-ups:
+    /// it is idle from now on if that is every wake-up routed to it.
+    Quiet {
         conversation: ConversationId,
+        agent: ActorId,
         wakes_seen: u64,
     },
-    /// Number of live conversation agents (for readiness and tests).
-    CountAgents(ractor::RpcReplyPort<usize>),
+    /// Stop the agents that have been idle for the idle timeout (sent by our own ticker).
+    Sweep,
+    /// Live conversation agents, and how many of them are idle (for readiness, tests and
+    /// `bench --suite memory`).
+    CountAgents(RpcReplyPort<AgentCounts>),
+}
+
+/// A tenant's conversation agents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentCounts {
+    /// Agents alive.
+    pub live: usize,
+    /// Of those, the agents with no turn running or scheduled, waiting for their customer.
+    pub idle: usize,
 }
 
 #[derive(Clone)]
@@ -48,12 +77,19 @@ pub struct TenantState {
     agents: HashMap<ConversationId, Agent>,
     by_actor: HashMap<ActorId, ConversationId>,
     restarts: HashMap<ConversationId, RestartBudget>,
+    /// Sends us [`TenantMsg::Sweep`]; aborted when we stop.
+    sweeper: JoinHandle<()>,
+    /// Agents stopped for idleness since memory was last handed back (see [`RELEASE_AFTER`]).
+    passivated: usize,
 }
 
 struct Agent {
     actor: ActorRef<ConversationMsg>,
     /// Wake-ups sent to this agent instance.
     routed: u64,
+    /// Since when the agent has been quiet having seen every routed wake-up; `None` while it
+    /// has work (a wake-up was routed after its last report).
+    idle_since: Option<Instant>,
 }
 
 impl Actor for TenantSupervisor {
@@ -63,14 +99,20 @@ impl Actor for TenantSupervisor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: TenantArgs,
     ) -> Result<TenantState, ActorProcessingErr> {
+        // An agent is stopped between one and one and a quarter idle timeouts after it went
+        // quiet.
+        let tick = (args.services.config.idle_timeout / 4).max(Duration::from_millis(20));
+        let sweeper = myself.send_interval(tick, || TenantMsg::Sweep);
         Ok(TenantState {
             args,
             agents: HashMap::new(),
             by_actor: HashMap::new(),
             restarts: HashMap::new(),
+            sweeper,
+            passivated: 0,
         })
     }
 
@@ -82,12 +124,14 @@ impl Actor for TenantSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             TenantMsg::Route { conversation } => state.route(&myself, conversation).await?,
-            TenantMsg::IdleStop {
+            TenantMsg::Quiet {
                 conversation,
+                agent,
                 wakes_seen,
-            } => state.idle_stop(conversation, wakes_seen),
+            } => state.quiet(conversation, agent, wakes_seen),
+            TenantMsg::Sweep => state.sweep(),
             TenantMsg::CountAgents(reply) => {
-                let _ = reply.send(state.agents.len());
+                let _ = reply.send(state.counts());
             }
         }
         Ok(())
@@ -98,6 +142,7 @@ impl Actor for TenantSupervisor {
         myself: ActorRef<Self::Msg>,
         state: &mut TenantState,
     ) -> Result<(), ActorProcessingErr> {
+        state.sweeper.abort();
         // Stop conversation agents gracefully (ractor would otherwise kill them), so each can
         // let its in-flight turn finish within the grace period.
         let grace = state.args.services.config.shutdown_grace + Duration::from_secs(1);
@@ -163,7 +208,14 @@ impl TenantState {
         let (actor, _) =
             Actor::spawn_linked(None, ConversationAgent, args, myself.get_cell()).await?;
         self.by_actor.insert(actor.get_id(), conversation);
-        self.agents.insert(conversation, Agent { actor, routed: 0 });
+        self.agents.insert(
+            conversation,
+            Agent {
+                actor,
+                routed: 0,
+                idle_since: None,
+            },
+        );
         Ok(())
     }
 
@@ -175,6 +227,7 @@ impl TenantState {
         if let Some(agent) = self.agents.get_mut(&conversation) {
             if agent.actor.send_message(ConversationMsg::Wake).is_ok() {
                 agent.routed += 1;
+                agent.idle_since = None;
                 return Ok(());
             }
             // The agent is dying; its supervision event will arrive later and find it gone.
@@ -189,16 +242,56 @@ impl TenantState {
         self.spawn(myself, conversation, debounce).await
     }
 
-    fn idle_stop(&mut self, conversation: ConversationId, wakes_seen: u64) {
-        let Some(agent) = self.agents.get(&conversation) else {
-            return;
-        };
-        if agent.routed != wakes_seen {
-            return;
+    fn quiet(&mut self, conversation: ConversationId, agent: ActorId, wakes_seen: u64) {
+        // A report from an earlier instance of the agent, or one overtaken by a wake-up the
+        // agent has not seen yet (it reports again after that wake-up's turn), says nothing.
+        if let Some(a) = self.agents.get_mut(&conversation) {
+            if a.actor.get_id() == agent && a.routed == wakes_seen {
+                a.idle_since = Some(Instant::now());
+            }
         }
-        let agent = self.agents.remove(&conversation).expect("checked above");
-        self.by_actor.remove(&agent.actor.get_id());
-        agent.actor.stop(Some("idle".into()));
+    }
+
+    /// Stops every agent idle for the idle timeout. A wake-up routed to an agent clears its
+    /// idle mark, so an agent stopped here has seen every wake-up routed to it: nothing can be
+    /// waiting in its mailbox.
+    fn sweep(&mut self) {
+        // Those stopped by earlier sweeps have finished stopping by now, a tick later.
+        if self.passivated >= RELEASE_AFTER {
+            self.passivated = 0;
+            tokio::task::spawn_blocking(release_freed_memory);
+        }
+        let timeout = self.args.services.config.idle_timeout;
+        let now = Instant::now();
+        let by_actor = &mut self.by_actor;
+        let before = self.agents.len();
+        self.agents.retain(|_, agent| {
+            let expired = agent
+                .idle_since
+                .is_some_and(|since| now.saturating_duration_since(since) >= timeout);
+            if expired {
+                by_actor.remove(&agent.actor.get_id());
+                agent.actor.stop(Some("idle".into()));
+            }
+            !expired
+        });
+        if self.agents.len() < before {
+            self.passivated += before - self.agents.len();
+            // Give back what a crowd of conversations needed once they have gone.
+            shrink(&mut self.agents);
+            shrink(&mut self.by_actor);
+        }
+    }
+
+    fn counts(&self) -> AgentCounts {
+        AgentCounts {
+            live: self.agents.len(),
+            idle: self
+                .agents
+                .values()
+                .filter(|a| a.idle_since.is_some())
+                .count(),
+        }
     }
 
     async fn restart(
@@ -219,5 +312,26 @@ impl TenantState {
         metrics::counter!("switchboard_actor_restarts_total", "actor" => "conversation")
             .increment(1);
         self.spawn(myself, conversation, Duration::ZERO).await
+    }
+}
+
+/// Halves a map's capacity when it is less than a quarter full.
+fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+        map.shrink_to(map.len() * 2);
+    }
+}
+
+/// Hands memory the allocator holds but no longer uses back to the operating system. glibc's
+/// `malloc` keeps freed small blocks in its arenas (returning only what sits at the top of a
+/// heap), so after many agents stop the process stays as large as at its peak; `malloc_trim`
+/// releases every free page (tens of milliseconds for a heap of a gigabyte, hence a blocking
+/// thread). Other allocators give memory back by themselves, so elsewhere this does nothing.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only reorganises the allocator's free lists; it takes the
+    // allocator's own locks and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

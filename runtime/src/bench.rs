@@ -25,12 +25,17 @@
 //! 20 % worse. The harness reads the database directly in three places (draining, attributing
 //! replies to messages, the raw commits): it is a measuring instrument looking at what the store
 //! wrote, not part of the product, so those few queries live here rather than in the store.
+//!
+//! `--suite memory` ([`memory`]) measures what an idle live conversation costs and checks that
+//! idle agents passivate without losing anything; it creates its crowd of conversations with
+//! the harness's only writes ([`db`]), for the same reason.
 
 mod accounting;
 mod closed;
 pub mod compare;
 mod db;
 mod fake_graph;
+pub mod memory;
 mod open;
 mod probe;
 mod sse;
@@ -249,9 +254,10 @@ pub(crate) struct Target {
 #[derive(Clone, Debug, clap::Args)]
 pub struct PipelineArgs {
     /// Conversations running at once (on WhatsApp, at least enough customers that WhatsApp's
-    /// per-customer cap is never what is measured).
-    #[arg(long, default_value_t = 50)]
-    pub conversations: usize,
+    /// per-customer cap is never what is measured) [default: 50]. Memory suite: idle live
+    /// conversations measured [default: 100000].
+    #[arg(long)]
+    pub conversations: Option<usize>,
     /// Closed loop: messages each conversation sends [default: 20].
     #[arg(long)]
     pub messages: Option<usize>,
@@ -324,7 +330,7 @@ impl PipelineArgs {
             }
         };
         let opts = BenchOptions {
-            conversations: self.conversations,
+            conversations: self.conversations.unwrap_or(50),
             responder,
             load,
         };

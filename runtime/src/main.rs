@@ -63,9 +63,9 @@ enum Command {
     },
     /// Benchmarks on a scratch database; prints JSON. `--suite pipeline` (default): load run of
     /// the full pipeline, closed or open loop. `--suite knowledge`: retrieval latency and recall
-    /// at scale.
+    /// at scale. `--suite memory`: resident memory per idle live conversation, and passivation.
     Bench {
-        /// `pipeline` or `knowledge`.
+        /// `pipeline`, `knowledge` or `memory`.
         #[arg(long, default_value = "pipeline")]
         suite: String,
         /// Knowledge suite: chunks in all.
@@ -81,6 +81,10 @@ enum Command {
         /// database (same --chunks and --tenants) instead of loading a new one.
         #[arg(long)]
         reuse: bool,
+        /// Memory suite: the run's idle timeout in seconds (`pipeline.idle_timeout_secs`).
+        /// Waking every conversation must take less; passivation takes about this long after.
+        #[arg(long, default_value_t = 60)]
+        idle_timeout: u64,
         #[command(flatten)]
         pipeline: switchboard_runtime::bench::PipelineArgs,
     },
@@ -340,6 +344,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             queries,
             reuse,
             pipeline,
+            ..
         } if suite == "knowledge" => {
             anyhow::ensure!(
                 pipeline.compare.is_none(),
@@ -352,20 +357,32 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 reuse,
             };
             let result = switchboard_runtime::bench_kb::run(settings, opts).await?;
-            let text = serde_json::to_string_pretty(&result)?;
-            println!("{text}");
-            if let Some(out) = pipeline.out {
-                std::fs::write(&out, format!("{text}\n"))
-                    .with_context(|| format!("could not write {}", out.display()))?;
-            }
-            Ok(())
+            print_result(&result, pipeline.out.as_deref())
+        }
+        Command::Bench {
+            suite,
+            idle_timeout,
+            pipeline,
+            ..
+        } if suite == "memory" => {
+            anyhow::ensure!(
+                pipeline.compare.is_none(),
+                "--compare works with the pipeline suite only"
+            );
+            let opts = switchboard_runtime::bench::memory::MemoryOptions {
+                conversations: pipeline.conversations.unwrap_or(100_000),
+                idle_timeout: std::time::Duration::from_secs(idle_timeout),
+                ..Default::default()
+            };
+            let result = switchboard_runtime::bench::memory::run(settings, opts).await?;
+            print_result(&result, pipeline.out.as_deref())
         }
         Command::Bench {
             suite, pipeline, ..
         } => {
             anyhow::ensure!(
                 suite == "pipeline",
-                "unknown --suite `{suite}`: use pipeline or knowledge"
+                "unknown --suite `{suite}`: use pipeline, knowledge or memory"
             );
             let result = switchboard_runtime::bench::command(settings, pipeline).await;
             // Runs that cannot be compared are a usage error (exit status 2), unlike a
@@ -381,6 +398,17 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             result
         }
     }
+}
+
+/// Prints a bench result and writes it to `out` when given.
+fn print_result(result: &serde_json::Value, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(result)?;
+    println!("{text}");
+    if let Some(out) = out {
+        std::fs::write(out, format!("{text}\n"))
+            .with_context(|| format!("could not write {}", out.display()))?;
+    }
+    Ok(())
 }
 
 async fn tenant_command(db: &switchboard_core::Db, command: TenantCommand) -> anyhow::Result<()> {

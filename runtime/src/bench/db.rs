@@ -1,5 +1,6 @@
-//! The harness's own reads of the database: whether the pipeline has drained, which reply
-//! answered which message, and the raw commit rate used as the yardstick.
+//! The harness's own use of the database: whether the pipeline has drained, which reply
+//! answered which message, the raw commit rate used as the yardstick, and the bulk creation of
+//! the memory suite's conversations.
 //!
 //! These are measurements of what the store wrote, not product code (see the module doc of
 //! [`super`]). Reads of tenant rows go through a tenant-scoped transaction like everything
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use serde_json::{json, Value};
-use switchboard_core::{ChannelId, Db, TenantId};
+use switchboard_core::{ChannelId, ContactId, ConversationId, Db, TenantId};
 
 /// Waits until the pipeline has nothing left to do (see [`is_drained`]).
 pub(super) async fn drained(db: &Db, within: Duration) -> anyhow::Result<()> {
@@ -140,4 +141,57 @@ pub(super) async fn raw_commits(owner_url: &str, concurrency: usize) -> anyhow::
     Ok(
         json!({"connections": concurrency, "commits": total, "commits_per_sec": total as f64 / secs}),
     )
+}
+
+/// The web-chat session id of the `i`-th conversation made by [`seed_webchat_conversations`].
+pub(super) fn seeded_session(prefix: &str, i: usize) -> String {
+    format!("{prefix}{i:08}")
+}
+
+/// Creates `count` web-chat conversations of `tenant` on `channel`, each with its own contact
+/// whose session id is [`seeded_session`]`(prefix, i)`, in one transaction; returns their ids
+/// in that order. They are what a first message would have made (a contact and an open
+/// conversation), without the message: the memory suite wakes them, and a later post with the
+/// same session id lands in the same conversation.
+pub(super) async fn seed_webchat_conversations(
+    db: &Db,
+    tenant: TenantId,
+    channel: ChannelId,
+    prefix: &str,
+    count: usize,
+) -> anyhow::Result<Vec<ConversationId>> {
+    /// Rows per statement: big enough to be quick, small enough to stay under sqlx's
+    /// slow-statement warning.
+    const BATCH: usize = 20_000;
+    let conversations: Vec<ConversationId> = (0..count).map(|_| ConversationId::new()).collect();
+    let mut tx = db.tenant(tenant).await?;
+    for (b, batch) in conversations.chunks(BATCH).enumerate() {
+        let ids: Vec<uuid::Uuid> = batch.iter().map(|c| c.0).collect();
+        let contacts: Vec<uuid::Uuid> = batch.iter().map(|_| ContactId::new().0).collect();
+        sqlx::query(
+            "INSERT INTO contacts (id, tenant_id, channel_id, external_id)
+             SELECT contact, $1, $2, $3 || lpad(($5 + i - 1)::text, 8, '0')
+               FROM unnest($4::uuid[]) WITH ORDINALITY AS c(contact, i)",
+        )
+        .bind(tenant.0)
+        .bind(channel.0)
+        .bind(prefix)
+        .bind(&contacts)
+        .bind((b * BATCH) as i64)
+        .execute(tx.conn())
+        .await?;
+        sqlx::query(
+            "INSERT INTO conversations (id, tenant_id, channel_id, contact_id)
+             SELECT conversation, $1, $2, contact
+               FROM unnest($3::uuid[], $4::uuid[]) AS c(conversation, contact)",
+        )
+        .bind(tenant.0)
+        .bind(channel.0)
+        .bind(&ids)
+        .bind(&contacts)
+        .execute(tx.conn())
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(conversations)
 }
