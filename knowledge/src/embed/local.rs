@@ -1,24 +1,26 @@
-//! all-MiniLM-L6-v2 run in-process on the CPU with candle.
+//! all-MiniLM-L6-v2 run in-process on the CPU.
 //!
 //! Reproduces sentence-transformers' pipeline for this model: the BERT word-piece tokenizer from
 //! `tokenizer.json` (truncating to 256 word pieces, special tokens included), the 6-layer BERT
-//! encoder, mean pooling of the last hidden states over the attention mask, and L2
-//! normalisation. Inputs are tokenised, sorted by length and run in mini-batches padded to their
-//! longest member, so that one long passage does not make every short one pay for its padding;
-//! results are put back in input order. Padding is masked both in attention and in pooling, so a
-//! text's vector does not depend on what it was batched with.
+//! encoder ([`encoder`], our own: packed sequences instead of padded ones, one thread pool, fused
+//! element-wise work), mean pooling of the last hidden states over each text's own tokens, and
+//! L2 normalisation. Inputs are tokenised and run in mini-batches bounded in texts and in word
+//! pieces; since sequences are packed end to end rather than padded, a text's vector does not
+//! depend on what it was batched with.
 //!
 //! The model files are installed by `bash scripts/setup.sh`; [`default_model_dir`] finds them.
+
+mod encoder;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use safetensors::{Dtype, SafeTensors};
+use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
 
+use self::encoder::{Encoder, Layer, LayerNorm, Linear};
 use super::{l2_normalize, EmbedError};
 
 /// Environment variable naming the model directory explicitly.
@@ -36,10 +38,10 @@ const MAX_TOKENS: usize = 256;
 /// Most sequences in one forward pass: batching amortises per-call overhead for short texts.
 const BATCH: usize = 32;
 
-/// Most padded tokens in one forward pass. Attention holds batch × 12 heads × length² floats
-/// several times over; this bounds it to a few tens of megabytes for full-length passages (16 of
-/// them per pass), where larger batches no longer run faster.
-const BATCH_TOKENS: usize = 4096;
+/// Most word pieces in one forward pass. The activations of a pass take about 15 KB per word
+/// piece; this bounds them to about 30 MB (8 full-length passages per pass). Passes of 512 to
+/// 2,048 word pieces ran equally fast; 8,192 ran 10–15% slower.
+const BATCH_TOKENS: usize = 2048;
 
 const MODEL_ID: &str = "local/all-MiniLM-L6-v2";
 
@@ -47,13 +49,28 @@ const MODEL_ID: &str = "local/all-MiniLM-L6-v2";
 /// stored under this model's id.
 const HIDDEN: usize = 384;
 const LAYERS: usize = 6;
+const HEADS: usize = 12;
+
+/// The fields of `config.json` the encoder needs.
+#[derive(Deserialize)]
+struct ModelConfig {
+    vocab_size: usize,
+    hidden_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    intermediate_size: usize,
+    hidden_act: String,
+    max_position_embeddings: usize,
+    layer_norm_eps: f64,
+    #[serde(default)]
+    position_embedding_type: Option<String>,
+}
 
 /// all-MiniLM-L6-v2 loaded into memory (about 90 MB of weights), ready to embed.
 pub struct LocalEmbedder {
     dir: PathBuf,
-    model: BertModel,
+    encoder: Encoder,
     tokenizer: Tokenizer,
-    pad_id: u32,
     /// Serialises forward passes, one mini-batch at a time: the matrix kernels already use every
     /// core, so concurrent passes would only contend, while locking per mini-batch (not per
     /// call) lets a short query slip in between the batches of a long ingestion.
@@ -102,14 +119,22 @@ impl LocalEmbedder {
 
         let config = std::fs::read_to_string(model_dir.join("config.json"))
             .map_err(|e| unloadable("config.json", e.to_string()))?;
-        let config: BertConfig =
+        let config: ModelConfig =
             serde_json::from_str(&config).map_err(|e| unloadable("config.json", e.to_string()))?;
-        if config.hidden_size != HIDDEN || config.num_hidden_layers != LAYERS {
+        if config.hidden_size != HIDDEN
+            || config.num_hidden_layers != LAYERS
+            || config.num_attention_heads != HEADS
+            || config.hidden_act != "gelu"
+            || config
+                .position_embedding_type
+                .as_deref()
+                .is_some_and(|t| t != "absolute")
+        {
             return Err(unloadable(
                 "config.json",
                 format!(
-                    "expected all-MiniLM-L6-v2 ({LAYERS} layers of width {HIDDEN}), found {} layers of width {}",
-                    config.num_hidden_layers, config.hidden_size
+                    "expected all-MiniLM-L6-v2 ({LAYERS} layers of width {HIDDEN}, {HEADS} heads, gelu), found {} layers of width {}, {} heads, {}",
+                    config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.hidden_act
                 ),
             ));
         }
@@ -125,18 +150,15 @@ impl LocalEmbedder {
             .map_err(|e| unloadable("tokenizer.json", e.to_string()))?;
         tokenizer.with_padding(None);
 
-        let device = Device::Cpu;
-        let weights = candle_core::safetensors::load(model_dir.join("model.safetensors"), &device)
+        let weights = std::fs::read(model_dir.join("model.safetensors"))
             .map_err(|e| unloadable("model.safetensors", e.to_string()))?;
-        let vb = VarBuilder::from_tensors(weights, DType::F32, &device);
-        let model = BertModel::load(vb, &config)
-            .map_err(|e| unloadable("model.safetensors", e.to_string()))?;
+        let encoder =
+            load_encoder(&weights, &config).map_err(|e| unloadable("model.safetensors", e))?;
 
         Ok(Self {
             dir: model_dir.to_owned(),
-            model,
+            encoder,
             tokenizer,
-            pad_id: u32::try_from(config.pad_token_id).unwrap_or(0),
             inference: Mutex::new(()),
             queries: Mutex::new(QueryQueue::default()),
         })
@@ -169,22 +191,15 @@ impl LocalEmbedder {
             .map(|t| self.tokenizer.encode_fast(t.as_str(), true))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| EmbedError::Inference(format!("tokenizing failed: {e}")))?;
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| encodings[i].len());
-        let mut out = vec![Vec::new(); texts.len()];
-        let lengths: Vec<usize> = order.iter().map(|&i| encodings[i].len()).collect();
-        let mut rest = &order[..];
-        while !rest.is_empty() {
-            let size = batch_size(&lengths[lengths.len() - rest.len()..]);
-            let (batch, tail) = rest.split_at(size);
-            rest = tail;
-            let ids: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
-            let vectors = self
-                .forward(&ids)
-                .map_err(|e| EmbedError::Inference(e.to_string()))?;
-            for (&i, v) in batch.iter().zip(vectors) {
-                out[i] = v;
-            }
+        let lengths: Vec<usize> = encodings.iter().map(|e| e.len()).collect();
+        let mut out = Vec::with_capacity(texts.len());
+        while out.len() < texts.len() {
+            let size = batch_size(&lengths[out.len()..]);
+            let ids: Vec<&[u32]> = encodings[out.len()..out.len() + size]
+                .iter()
+                .map(|e| e.get_ids())
+                .collect();
+            out.extend(self.forward(&ids).map_err(EmbedError::Inference)?);
         }
         Ok(out)
     }
@@ -246,62 +261,133 @@ impl LocalEmbedder {
         }
     }
 
-    /// Mean-pooled, normalised embeddings of one padded mini-batch.
-    fn forward(&self, sequences: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
-        let device = &self.model.device;
-        let len = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(sequences.len() * len);
-        let mut mask = Vec::with_capacity(sequences.len() * len);
+    /// Mean-pooled, normalised embeddings of one mini-batch.
+    fn forward(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>, String> {
+        let vocab = self.encoder.vocab();
+        let longest = self.encoder.max_positions();
         for s in sequences {
-            let pad = len - s.len();
-            ids.extend_from_slice(s);
-            ids.extend(std::iter::repeat_n(self.pad_id, pad));
-            mask.extend(std::iter::repeat_n(1u32, s.len()));
-            mask.extend(std::iter::repeat_n(0u32, pad));
+            if s.is_empty() || s.len() > longest || s.iter().any(|&id| id as usize >= vocab) {
+                return Err(format!(
+                    "the tokenizer produced {} word pieces (at most {longest}, ids below {vocab})",
+                    s.len()
+                ));
+            }
         }
-        let shape = (sequences.len(), len);
-        let ids = Tensor::from_vec(ids, shape, device)?;
-        let mask = Tensor::from_vec(mask, shape, device)?;
-        let token_types = ids.zeros_like()?;
-        let hidden = {
+        let mut rows = {
             let _turn = self.inference.lock().unwrap_or_else(|p| p.into_inner());
-            self.model.forward(&ids, &token_types, Some(&mask))?
+            self.encoder.mean_pooled(sequences)
         };
-        // Mean over the real tokens only: (batch, len, hidden) · (batch, len, 1), summed over len.
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?;
-        let mut rows = summed.broadcast_div(&counts)?.to_vec2::<f32>()?;
         for row in &mut rows {
             if !l2_normalize(row) {
-                candle_core::bail!("the model produced a zero or non-finite embedding");
+                return Err("the model produced a zero or non-finite embedding".into());
             }
         }
         Ok(rows)
     }
 }
 
-/// How many of the remaining sequences, sorted by ascending length, go in the next forward pass:
-/// at most [`BATCH`], and at most [`BATCH_TOKENS`] once padded to the longest (the last), but
-/// always at least one.
-fn batch_size(ascending_lengths: &[usize]) -> usize {
-    (1..=ascending_lengths.len().min(BATCH))
-        .take_while(|&n| n == 1 || n * ascending_lengths[n - 1] <= BATCH_TOKENS)
-        .last()
-        .unwrap_or(0)
+/// Reads the encoder's weights (safetensors, float32, with or without a `bert.` prefix),
+/// checking every shape against `config`.
+fn load_encoder(bytes: &[u8], config: &ModelConfig) -> Result<Encoder, String> {
+    let file = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+    let tensor = |name: &str, shape: &[usize]| -> Result<Vec<f32>, String> {
+        let t = file
+            .tensor(name)
+            .or_else(|_| file.tensor(&format!("bert.{name}")))
+            .map_err(|e| format!("{name}: {e}"))?;
+        if t.dtype() != Dtype::F32 || t.shape() != shape {
+            return Err(format!(
+                "{name}: expected F32 {shape:?}, found {:?} {:?}",
+                t.dtype(),
+                t.shape()
+            ));
+        }
+        Ok(t.data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    };
+    let norm = |prefix: &str, width: usize| -> Result<LayerNorm, String> {
+        Ok(LayerNorm {
+            gamma: tensor(&format!("{prefix}.weight"), &[width])?,
+            beta: tensor(&format!("{prefix}.bias"), &[width])?,
+        })
+    };
+    // Layers stored side by side (query, key, value) become one, their weights stacked.
+    let linear = |prefixes: &[String], inputs: usize, outputs: usize| -> Result<Linear, String> {
+        let mut weight = Vec::with_capacity(prefixes.len() * outputs * inputs);
+        let mut bias = Vec::with_capacity(prefixes.len() * outputs);
+        for prefix in prefixes {
+            weight.extend(tensor(&format!("{prefix}.weight"), &[outputs, inputs])?);
+            bias.extend(tensor(&format!("{prefix}.bias"), &[outputs])?);
+        }
+        Ok(Linear {
+            weight,
+            bias,
+            inputs,
+            outputs: prefixes.len() * outputs,
+        })
+    };
+    let (h, inner) = (config.hidden_size, config.intermediate_size);
+    let mut layers = Vec::with_capacity(config.num_hidden_layers);
+    for l in 0..config.num_hidden_layers {
+        let p = format!("encoder.layer.{l}");
+        let attention: Vec<String> = ["query", "key", "value"]
+            .iter()
+            .map(|part| format!("{p}.attention.self.{part}"))
+            .collect();
+        layers.push(Layer {
+            qkv: linear(&attention, h, h)?,
+            attention_out: linear(&[format!("{p}.attention.output.dense")], h, h)?,
+            attention_norm: norm(&format!("{p}.attention.output.LayerNorm"), h)?,
+            up: linear(&[format!("{p}.intermediate.dense")], h, inner)?,
+            down: linear(&[format!("{p}.output.dense")], inner, h)?,
+            output_norm: norm(&format!("{p}.output.LayerNorm"), h)?,
+        });
+    }
+    let segments = tensor("embeddings.token_type_embeddings.weight", &[2, h])
+        .or_else(|_| tensor("embeddings.token_type_embeddings.weight", &[1, h]))?;
+    Ok(Encoder::new(
+        config.num_attention_heads,
+        config.layer_norm_eps as f32,
+        tensor("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
+        tensor(
+            "embeddings.position_embeddings.weight",
+            &[config.max_position_embeddings, h],
+        )?,
+        segments[..h].to_vec(),
+        norm("embeddings.LayerNorm", h)?,
+        layers,
+    ))
 }
 
-/// Settles, once, how many threads the model's matrix kernels use. Call it at the start of
-/// `main`, before any other thread exists (it may set an environment variable).
+/// How many of the remaining sequences go in the next forward pass: at most [`BATCH`], and at
+/// most [`BATCH_TOKENS`] word pieces in all, but always at least one.
+fn batch_size(lengths: &[usize]) -> usize {
+    let mut tokens = 0;
+    lengths
+        .iter()
+        .take(BATCH)
+        .take_while(|&&len| {
+            tokens += len;
+            tokens == len || tokens <= BATCH_TOKENS
+        })
+        .count()
+}
+
+/// Settles, once, how many threads the encoder's kernels use. Call it at the start of `main`,
+/// before any other thread exists (it may set an environment variable).
 ///
-/// Unless `RAYON_NUM_THREADS` is set, candle works the count out again on every matrix product,
-/// which on Linux means reading and parsing `/proc/cpuinfo` each time: profiled at about a tenth
-/// of a busy server's CPU. Setting the variable to the count candle itself would choose keeps
-/// its choice and makes the lookup free.
+/// The matrix products and attention heads run on rayon's global pool, which otherwise starts
+/// one thread per logical CPU. Unless `RAYON_NUM_THREADS` is set, this sets it to the number of
+/// physical cores, as candle (which ran the model before) chose: the two hardware threads of a
+/// core share its vector units, which the matrix kernels keep busy from one thread.
 pub fn settle_kernel_threads() {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        let threads = candle_core::utils::get_num_threads();
-        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+        std::env::set_var(
+            "RAYON_NUM_THREADS",
+            num_cpus::get_physical().max(1).to_string(),
+        );
     }
 }
 
@@ -481,11 +567,12 @@ mod tests {
     }
 
     #[test]
-    fn batches_are_bounded_in_sequences_and_padded_tokens() {
+    fn batches_are_bounded_in_sequences_and_word_pieces() {
         assert_eq!(batch_size(&[12; 40]), BATCH);
         assert_eq!(batch_size(&[256; 40]), BATCH_TOKENS / 256);
-        assert_eq!(batch_size(&[10, 20, 2000, 3000]), 2);
-        assert_eq!(batch_size(&[5000, 5000]), 1);
+        assert_eq!(batch_size(&[1000, 1000, 48, 1]), 3);
+        assert_eq!(batch_size(&[20, 1000, 1100, 5]), 2);
+        assert_eq!(batch_size(&[5000, 20]), 1);
         assert_eq!(batch_size(&[7]), 1);
         assert_eq!(batch_size(&[]), 0);
     }
@@ -545,6 +632,75 @@ mod tests {
         }
         let batched = start.elapsed().as_secs_f64() * 1000.0 / queries.len() as f64;
         println!("local embedder: {one:.2} ms per query alone, {batched:.2} ms per query in batches of 32");
+    }
+
+    /// Passages as the indexer makes them from SciFact (`/work/shared/data/retrieval/scifact`,
+    /// or the BEIR folder named by `SWITCHBOARD_BENCH_SCIFACT`): the first 64 abstracts, parsed,
+    /// chunked with the default configuration and prefixed with their title.
+    fn scifact_passages() -> Option<Vec<Vec<String>>> {
+        let dir = std::env::var_os("SWITCHBOARD_BENCH_SCIFACT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/retrieval/scifact")
+            });
+        let corpus = std::fs::read_to_string(dir.join("corpus.jsonl")).ok()?;
+        let docs = corpus
+            .lines()
+            .take(64)
+            .map(|line| {
+                let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+                let title = doc["title"].as_str().unwrap_or_default();
+                let text = doc["text"].as_str().unwrap_or_default();
+                let parsed =
+                    crate::parse::parse("doc.txt", Some("text/plain"), text.as_bytes()).unwrap();
+                crate::chunk::chunk_document(&parsed, &crate::chunk::ChunkConfig::default())
+                    .iter()
+                    .map(|c| crate::index::embedding_text(title, c))
+                    .collect()
+            })
+            .collect();
+        Some(docs)
+    }
+
+    /// Passages per second on SciFact chunks (about 150 words, 240 word pieces each), embedded
+    /// all at once and one document at a time (as the indexer calls the embedder). Run in
+    /// release, with the kernel threads settled as the server does:
+    /// `cargo test --release -p switchboard-knowledge local_passage_throughput -- --ignored --nocapture`
+    #[test]
+    #[ignore = "benchmark; run in release with --ignored --nocapture"]
+    fn local_passage_throughput() {
+        let Some(m) = model() else { return };
+        let Some(docs) = scifact_passages() else {
+            eprintln!("SKIPPED: SciFact not found; set SWITCHBOARD_BENCH_SCIFACT");
+            return;
+        };
+        super::settle_kernel_threads();
+        let passages: Vec<String> = docs.iter().flatten().cloned().collect();
+        let words: usize = passages.iter().map(|p| p.split_whitespace().count()).sum();
+        let pieces: usize = passages
+            .iter()
+            .map(|p| m.tokenizer.encode_fast(p.as_str(), true).unwrap().len())
+            .sum();
+        m.embed_blocking(&passages[..8]).unwrap(); // warm up
+        let start = Instant::now();
+        m.embed_blocking(&passages).unwrap();
+        let together = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        for doc in &docs {
+            m.embed_blocking(doc).unwrap();
+        }
+        let per_doc = start.elapsed().as_secs_f64();
+        let n = passages.len() as f64;
+        println!(
+            "local embedder: {} SciFact passages ({:.0} words, {:.0} word pieces on average): \
+             {:.1} passages/s together, {:.1} passages/s one document at a time ({} threads)",
+            passages.len(),
+            words as f64 / n,
+            pieces as f64 / n,
+            n / together,
+            n / per_doc,
+            rayon::current_num_threads(),
+        );
     }
 
     /// `cargo test --release -p switchboard-knowledge local_throughput -- --ignored --nocapture`
