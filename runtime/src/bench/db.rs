@@ -162,7 +162,7 @@ pub(super) async fn seed_webchat_conversations(
 ) -> anyhow::Result<Vec<ConversationId>> {
     /// Rows per statement: big enough to be quick, small enough to stay under sqlx's
     /// slow-statement warning.
-    const BATCH: usize = 20_000;
+    const BATCH: usize = 5_000;
     let conversations: Vec<ConversationId> = (0..count).map(|_| ConversationId::new()).collect();
     let mut tx = db.tenant(tenant).await?;
     for (b, batch) in conversations.chunks(BATCH).enumerate() {
