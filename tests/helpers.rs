@@ -3,13 +3,14 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
-use switchboard_actors::FaultHook;
+use switchboard_actors::{FaultHook, FaultPoint};
 use switchboard_core::store::identity::Role;
 use switchboard_core::store::{channels, platform};
 use switchboard_core::{ChannelId, Db, TenantId};
@@ -465,6 +466,19 @@ where
 }
 
 /// A session id unique to the test.
+/// A fault hook under which the first turn whose text contains `SLOW` thinks for `delay` before
+/// committing (a newer message still interrupts it), and the count of turns that reached it.
+pub fn slow_once(delay: Duration) -> (FaultHook, Arc<AtomicUsize>) {
+    let entered = Arc::new(AtomicUsize::new(0));
+    let counted = entered.clone();
+    let hook: FaultHook = Arc::new(move |point: &FaultPoint<'_>| {
+        let FaultPoint::BeforeCommit { customer_text, .. } = point;
+        (customer_text.contains("SLOW") && counted.fetch_add(1, Ordering::SeqCst) == 0)
+            .then_some(delay)
+    });
+    (hook, entered)
+}
+
 pub fn session() -> String {
     format!("s-{}", uuid::Uuid::new_v4().simple())
 }

@@ -3,11 +3,10 @@
 //! answers a new message in the same conversation), and the tenant supervisor's idle sweep
 //! leaving a busy agent alone.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use switchboard_actors::{AgentCounts, FaultHook, FaultPoint, RootMsg};
+use switchboard_actors::{AgentCounts, RootMsg};
 use switchboard_runtime::bench::memory::{self, MemoryOptions};
 
 use crate::helpers::*;
@@ -75,16 +74,8 @@ async fn bench_memory_suite_wakes_every_conversation_passivates_them_and_a_passi
 
 #[tokio::test]
 async fn an_agent_is_not_passivated_while_its_turn_runs_past_the_idle_timeout() {
-    let entered = Arc::new(AtomicUsize::new(0));
-    let hook: FaultHook = {
-        let entered = entered.clone();
-        Arc::new(move |point: &FaultPoint<'_>| {
-            let FaultPoint::BeforeCommit { customer_text, .. } = point;
-            // A turn that thinks for three idle timeouts.
-            (customer_text.contains("SLOW") && entered.fetch_add(1, Ordering::SeqCst) == 0)
-                .then_some(Duration::from_secs(3))
-        })
-    };
+    // A turn that thinks for three idle timeouts.
+    let (hook, entered) = slow_once(Duration::from_secs(3));
     let app = spawn_app_with(|s| s.pipeline.idle_timeout_secs = 1, Some(hook)).await;
     let counts = || async {
         app.root

@@ -196,16 +196,8 @@ async fn idle_conversation_actors_stop_and_are_respawned_on_the_next_message() {
 
 #[tokio::test]
 async fn shutdown_abandons_a_slow_turn_safely_and_the_next_start_answers_it_once() {
-    let entered = Arc::new(AtomicUsize::new(0));
-    let hook: FaultHook = {
-        let entered = entered.clone();
-        Arc::new(move |point: &FaultPoint<'_>| {
-            let FaultPoint::BeforeCommit { customer_text, .. } = point;
-            // A turn that is still thinking when the shutdown comes.
-            (customer_text.contains("SLOW") && entered.fetch_add(1, Ordering::SeqCst) == 0)
-                .then_some(Duration::from_secs(4))
-        })
-    };
+    // A turn that is still thinking when the shutdown comes.
+    let (hook, entered) = slow_once(Duration::from_secs(4));
     let app = spawn_app_with(|s| s.pipeline.shutdown_grace_secs = 1, Some(hook)).await;
     let s = session();
     app.post_chat(app.demo_channel, &s, "c1", "SLOW question about inverters")
