@@ -20,6 +20,7 @@ mod console;
 mod crash;
 mod dispatcher;
 mod embedded;
+mod group_commit;
 mod handoff;
 mod identity;
 mod inbox;

@@ -215,6 +215,15 @@ impl Brains {
         })))
     }
 
+    /// Whether a tenant whose agent provider is `provider` (`None`: no agent settings saved)
+    /// answers offline, known without reading anything more ([`Brains::mind`] otherwise).
+    pub fn offline_by_provider(&self, provider: Option<&str>) -> bool {
+        match provider {
+            Some(p) => p == "offline",
+            None => self.config.platform.is_none(),
+        }
+    }
+
     /// The tenant's client: its own settings, else the platform model, else none (offline).
     fn client(&self, tenant: TenantId, settings: Option<&AgentSettings>) -> Option<LlmClient> {
         let c = &self.config;

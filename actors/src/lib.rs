@@ -143,6 +143,9 @@ pub struct Services {
     /// The live inbox's hints to the tenants' consoles, published after each commit that
     /// changes a conversation or an escalation (see [`inbox`]).
     pub inbox: inbox::InboxHub,
+    /// Inbound messages and ordinary bot replies of concurrent conversations, committed
+    /// together (one statement and one WAL flush for many).
+    pub group: switchboard_core::store::group::GroupCommits,
 }
 
 impl std::fmt::Debug for Services {

@@ -1,11 +1,12 @@
 //! One turn of a conversation, from pending events to a committed reply, in four steps:
 //!
-//! 1. **Gather** ([`gather`]), one read transaction: the pending events with this turn's
-//!    attempt counted, the conversation and who owns it, the knowledge generation, the action
-//!    settings, who answers (offline, budget, model) and the contact's lead. Events that used
-//!    up their attempts are parked there, telling the customer and bringing the team in
-//!    ([`crate::parked`]). The transaction commits before any work starts, so a crash or panic
-//!    later in the turn still counts as an attempt.
+//! 1. **Gather** ([`gather`]), one round trip (the SQL function behind [`turns::gather_turn`]):
+//!    the pending events with this turn's attempt counted, the conversation and who owns it,
+//!    the knowledge generation, the action settings, who answers (offline, or the model, whose
+//!    prompt and budget are then read) and the contact's lead. Events that used up their
+//!    attempts take the long way, a read transaction that parks them, telling the customer
+//!    and bringing the team in ([`crate::parked`]). The read commits before any work starts,
+//!    so a crash or panic later in the turn still counts as an attempt.
 //! 2. **Decide** ([`decide::decide`]), a pure function of what was gathered: silent under a
 //!    human, hand off now, echo, or answer (with the offline booking dialogue first when it may
 //!    have something to say).
@@ -13,8 +14,9 @@
 //!    (a failed or slow search gives no passages, never a failed turn), and compose the reply —
 //!    the booking dialogue, the offline responder, or the model's tool loop
 //!    ([`crate::brain::think`]), which a newer message cancels at once.
-//! 4. **Commit**, one transaction: an ordinary reply in one round trip
-//!    ([`turns::commit_bot_reply`]); a reply that opens an escalation, or that the commit-time
+//! 4. **Commit**, one transaction: an ordinary reply in one round trip, shared with other
+//!    conversations' replies that are ready at the same moment (a group commit:
+//!    [`switchboard_core::store::group::GroupCommits::bot_reply`]); a reply that opens an escalation, or that the commit-time
 //!    rules must weigh ([`decide::before_commit`]), the long way. Either way the conversation is
 //!    locked first and a human who took it over while the bot was thinking wins.
 //!
@@ -27,7 +29,9 @@ pub mod decide;
 use switchboard_core::store::actions::{self, Action, ActionSettings};
 use switchboard_core::store::handoff::{self, HandoffState, Ownership};
 use switchboard_core::store::leads::{self as lead_store, Lead};
-use switchboard_core::store::turns::{self, BotReply, ConversationInfo, TurnCommit};
+use switchboard_core::store::turns::{
+    self, BotReply, BotReplyRow, ConversationInfo, TurnCommit, TurnRead, TurnReadRow,
+};
 use switchboard_core::store::usage::{self, Purpose, UsageRecord};
 use switchboard_core::{ConversationId, DbError, EventId, TenantId, TurnId};
 use switchboard_prompts::detect_language;
@@ -296,6 +300,36 @@ async fn gather(
     conversation: ConversationId,
 ) -> Result<Result<(Gathered, Mind), TurnOutcome>, TurnError> {
     let max_attempts = services.config.max_attempts;
+    let echo = services.config.responder == ResponderMode::Echo;
+    // The common case in one round trip; an event that used up its attempts takes the long
+    // way below, which parks it.
+    match turns::gather_turn(&services.db, tenant, conversation, max_attempts, !echo).await? {
+        TurnRead::NoWork => return Ok(Err(TurnOutcome::NoWork)),
+        TurnRead::Exhausted => {}
+        TurnRead::Read(read) => {
+            let TurnReadRow {
+                events,
+                state,
+                settings,
+                agent_provider,
+                lead,
+            } = *read;
+            let mind = if echo
+                || services
+                    .brains
+                    .offline_by_provider(agent_provider.as_deref())
+            {
+                Mind::Offline
+            } else {
+                let mut tx = services.db.tenant(tenant).await?;
+                let mind = services.brains.mind(&mut tx).await?;
+                tx.commit().await?;
+                mind
+            };
+            let lead = lead.filter(|_| settings.enabled(Action::Leads));
+            return Ok(Ok((gathered(events, state, settings, &mind, lead), mind)));
+        }
+    }
     let mut tx = services.db.tenant(tenant).await?;
     let (pending, state) = turns::gather(&mut tx, conversation, max_attempts).await?;
     let Some(state) = state else {
@@ -327,7 +361,6 @@ async fn gather(
             events: exhausted.len(),
         }));
     }
-    let echo = services.config.responder == ResponderMode::Echo;
     let mind = if echo {
         Mind::Offline
     } else {
@@ -340,7 +373,18 @@ async fn gather(
     };
     tx.commit().await?;
     parked.after_commit(services);
-    let gathered = Gathered {
+    Ok(Ok((gathered(live, state, settings, &mind, lead), mind)))
+}
+
+/// What the turn works with, from what it read.
+fn gathered(
+    live: Vec<turns::PendingEvent>,
+    state: turns::TurnState,
+    settings: ActionSettings,
+    mind: &Mind,
+    lead: Option<Lead>,
+) -> Gathered {
+    Gathered {
         events: live.iter().map(|e| e.id).collect(),
         customer_text: live
             .iter()
@@ -355,8 +399,7 @@ async fn gather(
         settings,
         offline: matches!(mind, Mind::Offline),
         lead,
-    };
-    Ok(Ok((gathered, mind)))
+    }
 }
 
 /// Step 3: the reply the decision calls for. `None`: a newer message cancelled the turn.
@@ -493,15 +536,13 @@ async fn commit(
         // The common case: a transaction of its own in one round trip, which also checks that
         // the bot still owns the conversation. If a human took it over, the long way below
         // takes the events silently under the lock.
-        match turns::commit_bot_reply(
-            ctx.db(),
+        let row = BotReplyRow::new(
             ctx.tenant,
-            to_commit(g, &reply, &usage, &choices),
+            &to_commit(g, &reply, &usage, &choices),
             failed,
             lang,
-        )
-        .await
-        {
+        );
+        match ctx.services.group.bot_reply(row, &usage).await {
             Ok(BotReply::Committed(c)) => {
                 if may_have_effects {
                     ctx.services.effects_kick.notify_one();

@@ -6,6 +6,7 @@
 //! the platform needs are the `platform_*` methods, backed by narrow SQL functions.
 
 pub mod availability;
+pub mod batch;
 pub mod db;
 pub mod ics;
 pub mod ids;

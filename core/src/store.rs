@@ -9,6 +9,7 @@ pub mod bookings;
 pub mod channels;
 pub mod contacts;
 pub mod effects;
+pub mod group;
 pub mod handoff;
 pub mod identity;
 pub mod inbox;

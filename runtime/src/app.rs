@@ -349,8 +349,10 @@ impl Application {
             }),
             ..Outbound::default()
         };
+        let group = switchboard_core::store::group::GroupCommits::start(&db);
         let services = Arc::new(Services {
             brains,
+            group,
             db,
             outbound,
             config: settings.pipeline.to_config(),

@@ -402,16 +402,6 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> anyhow::Result<V
     opts.validate()?;
     let started_at = chrono::Utc::now();
     let commit = probe::commit().await;
-    let scratch = std::env::temp_dir().join(format!(
-        "switchboard-bench-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&scratch)?;
-    settings.data_dir = scratch.clone();
-    settings.listen = "127.0.0.1:0".into();
-    settings.demo = true;
-    settings.pipeline.debounce_ms = 0;
-    settings.admin_token = None;
     match opts.responder {
         Responder::Offline => {}
         Responder::LlmStub => {
@@ -420,51 +410,25 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> anyhow::Result<V
         }
         Responder::Echo => settings.pipeline.responder = switchboard_actors::ResponderMode::Echo,
     }
-    let app = Application::build(settings, BuildOptions::default()).await?;
-    let services = app.services();
-    let db = services.db.clone();
-    let owner_url = secrecy::ExposeSecret::expose_secret(app.owner_url()).to_owned();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stop_rx.await;
-    }));
-
-    // Measure, then stop the server whatever happened, so a failed run leaves no database
-    // running behind it.
+    let instance = Instance::start(settings, "switchboard-bench").await?;
     let measured = async {
-        let (tenant, webchat, embedder) = demo_tenant(&db, &services.embedders).await?;
-        let fsync: String = sqlx::query_scalar("SHOW fsync")
-            .fetch_one(db.pool())
-            .await
-            .context("could not read the server's fsync setting")?;
-        let target = Target {
-            base,
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(opts.shape().customers.clamp(16, 1024))
-                .build()?,
-            db: db.clone(),
-            tenant,
-            webchat,
-            master_key: services.embedders.master_key().clone(),
-        };
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(opts.shape().customers.clamp(16, 1024))
+            .build()?;
+        let (target, embedder, fsync) = instance.target(http).await?;
         let figures = match &opts.load {
             Load::Closed { messages } => {
                 closed::run(&target, opts.conversations, *messages).await?
             }
             Load::Open(load) => open::run(&target, load, opts.shape()).await?,
         };
-        let raw = db::raw_commits(&owner_url, opts.conversations.min(32)).await?;
+        let raw = db::raw_commits(&instance.owner_url, opts.conversations.min(32)).await?;
         Ok::<_, anyhow::Error>((figures, raw, embedder, fsync))
     }
     .await;
-    // Nothing of ours may keep the pool in use while the server shuts down.
-    drop((db, services));
-    let _ = stop_tx.send(());
-    let stopped = server.await;
-    let _ = std::fs::remove_dir_all(&scratch);
+    let stopped = instance.stop().await;
     let (figures, raw, embedder, fsync) = measured?;
-    stopped??;
+    stopped?;
 
     let mut config = opts.planned_config();
     config["embedder"] = json!(embedder);
@@ -481,6 +445,9 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> anyhow::Result<V
         Figures::Closed { round_trip, ingest } => {
             let rt = round_trip["messages_per_sec"].as_f64().unwrap_or(0.0);
             let ing = ingest["accepted_per_sec"].as_f64().unwrap_or(0.0);
+            let mut round_trip = round_trip;
+            round_trip["above_durable_floor_ms"] =
+                above_floor(&round_trip["latency_ms"], &raw["one_commit_alone_ms"]);
             result["round_trip"] = round_trip;
             result["ingest"] = ingest;
             json!({
@@ -504,10 +471,121 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> anyhow::Result<V
     Ok(result)
 }
 
+/// A message's latency less the floor of two durable commits in sequence (its own before the
+/// 202, its reply's before the reply is shown), each as long as a commit alone on this server:
+/// what the pipeline itself adds. `null` without figures.
+fn above_floor(latency: &Value, one_commit: &Value) -> Value {
+    let Some(commit) = one_commit["p50"].as_f64() else {
+        return Value::Null;
+    };
+    let floor = 2.0 * commit;
+    let mut out = serde_json::Map::new();
+    out.insert("floor".into(), json!(floor));
+    for p in ["p50", "p90", "p99"] {
+        if let Some(l) = latency[p].as_f64() {
+            out.insert(p.into(), json!((l - floor).max(0.0)));
+        }
+    }
+    Value::Object(out)
+}
+
 /// What a load driver measured.
 pub(crate) enum Figures {
     Closed { round_trip: Value, ingest: Value },
     Open(Value),
+}
+
+/// A private Switchboard for one run: its own scratch data directory (so its own embedded
+/// database), the demo tenant, debounce 0, no admin token, on a free port. [`Instance::stop`]
+/// stops it and removes the directory whatever the run did, so a failed run leaves no database
+/// running behind it.
+pub(crate) struct Instance {
+    pub services: std::sync::Arc<switchboard_actors::Services>,
+    pub root: ractor::ActorRef<switchboard_actors::RootMsg>,
+    /// The schema owner's login (the raw commit yardstick uses it).
+    pub owner_url: String,
+    pub base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    scratch: PathBuf,
+}
+
+impl Instance {
+    pub(crate) async fn start(mut settings: Settings, name: &str) -> anyhow::Result<Self> {
+        let scratch =
+            std::env::temp_dir().join(format!("{name}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&scratch)?;
+        settings.data_dir = scratch.clone();
+        settings.listen = "127.0.0.1:0".into();
+        settings.demo = true;
+        settings.pipeline.debounce_ms = 0;
+        settings.admin_token = None;
+        let app = match Application::build(settings, BuildOptions::default()).await {
+            Ok(app) => app,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&scratch);
+                return Err(e);
+            }
+        };
+        let services = app.services();
+        let root = app.root();
+        let owner_url = secrecy::ExposeSecret::expose_secret(app.owner_url()).to_owned();
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async move {
+            let _ = stop_rx.await;
+        }));
+        Ok(Self {
+            services,
+            root,
+            owner_url,
+            base,
+            stop,
+            server,
+            scratch,
+        })
+    }
+
+    /// The demo tenant as the load's target (with `http` as its client), the embedder its
+    /// queries use and the server's `fsync` setting.
+    pub(crate) async fn target(
+        &self,
+        http: reqwest::Client,
+    ) -> anyhow::Result<(Target, String, String)> {
+        let db = &self.services.db;
+        let (tenant, webchat, embedder) = demo_tenant(db, &self.services.embedders).await?;
+        let fsync: String = sqlx::query_scalar("SHOW fsync")
+            .fetch_one(db.pool())
+            .await
+            .context("could not read the server's fsync setting")?;
+        let target = Target {
+            base: self.base.clone(),
+            http,
+            db: db.clone(),
+            tenant,
+            webchat,
+            master_key: self.services.embedders.master_key().clone(),
+        };
+        Ok((target, embedder, fsync))
+    }
+
+    /// Stops the server (once nothing of the run holds its pool) and removes the scratch
+    /// directory.
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
+        let Self {
+            services,
+            root,
+            stop,
+            server,
+            scratch,
+            ..
+        } = self;
+        drop((services, root));
+        let _ = stop.send(());
+        let stopped = server.await;
+        let _ = std::fs::remove_dir_all(&scratch);
+        stopped?
+    }
 }
 
 /// The demo tenant, its web-chat channel and the embedder its queries use.

@@ -263,6 +263,9 @@ test('bookings: rescheduled from the week view; the availability edited by a ten
   assert.ok(before, 'the demo tenant has availability');
   const dayKey = 'sat';
   const original = await page.locator(`#availability input[name="hours-${dayKey}"]`).inputValue();
+  // A successful save draws the form afresh from the server: wait for that before typing again,
+  // or the new drawing replaces what was typed into the old one.
+  const drawn = await page.locator(`#availability input[name="hours-${dayKey}"]`).elementHandle();
   await page.getByLabel('Saturday', { exact: true }).fill('10:00-12:30, 14:00-16:00');
   await page.locator('#save-availability').click();
   const changed = await eventually('the new hours saved', async () => {
@@ -272,7 +275,8 @@ test('bookings: rescheduled from the week view; the availability edited by a ten
   for (const d of ['mon', 'tue', 'wed', 'thu', 'fri', 'sun']) {
     assert.deepEqual(changed.weekly_hours[d], before.weekly_hours[d], `${d} unchanged`);
   }
-  // Restored through the console too.
+  // Restored through the console too, once the saved hours are drawn again.
+  await page.waitForFunction((old) => !old.isConnected, drawn);
   await page.waitForFunction(() => document.querySelector('#availability input[name="hours-sat"]').value.startsWith('10:00-12:30'));
   await page.getByLabel('Saturday', { exact: true }).fill(original);
   await page.locator('#save-availability').click();

@@ -163,6 +163,11 @@ pub async fn get(tx: &mut TenantTx) -> Result<ActionSettings, DbError> {
     let Some(r) = row else {
         return Ok(ActionSettings::default());
     };
+    settings_from(&r)
+}
+
+/// The settings in a row with the columns of `action_settings`.
+pub(crate) fn settings_from(r: &sqlx::postgres::PgRow) -> Result<ActionSettings, DbError> {
     let crm_secret_enc: Option<Vec<u8>> = r.try_get("crm_secret_enc")?;
     Ok(ActionSettings {
         enabled: r.try_get("enabled")?,

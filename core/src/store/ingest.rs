@@ -1,86 +1,156 @@
 //! Recording inbound messages: the first durable step of the pipeline.
 //!
 //! Contact, conversation, inbound event and the customer's message are written in one
-//! transaction. Redeliveries are recognised by the unique key on (channel, provider message id)
-//! with `ON CONFLICT DO NOTHING`, never by a lookup first, so concurrent duplicates cannot race.
+//! transaction, by one statement ([`ingest`]) whether it stores one message or a group commit's
+//! many. Redeliveries are recognised by the unique key on (channel, provider message id) with
+//! `ON CONFLICT DO NOTHING`, never by a lookup first, so concurrent duplicates cannot race.
 
 use crate::db::{DbError, TenantTx};
-use crate::ids::{ContactId, ConversationId, EventId, MessageId};
+use crate::ids::{ContactId, ConversationId, EventId, MessageId, TenantId};
 use crate::model::{InboundMessage, Recorded};
 
 /// Stores `msg` (unless it was stored before) and returns where it landed. The caller commits.
+/// One round trip: the `ingest_messages` function with one item.
 pub async fn record(tx: &mut TenantTx, msg: &InboundMessage) -> Result<Recorded, DbError> {
     let tenant = tx.tenant_id();
-    // The id a new conversation gets: the statement returns it only when it created the row.
-    let new_conversation = ConversationId::new();
-    // One statement, one round trip: contact and conversation are upserted, the event is
-    // inserted unless the provider id was seen before, and the customer's message is inserted
-    // only when the event was. Foreign keys are checked at the end of the statement, so the
-    // message may reference the event inserted by the same statement.
-    let row = sqlx::query!(
-        r#"WITH contact AS (
-               INSERT INTO contacts (id, tenant_id, channel_id, external_id, display_name)
-               VALUES ($1, $2, $3, $4, $5)
-               ON CONFLICT (channel_id, external_id)
-               DO UPDATE SET display_name = COALESCE(EXCLUDED.display_name, contacts.display_name)
-               RETURNING id
-           ), conv AS (
-               INSERT INTO conversations (id, tenant_id, channel_id, contact_id)
-               SELECT $6, $2, $3, contact.id FROM contact
-               ON CONFLICT (channel_id, contact_id) DO UPDATE SET last_message_at = now()
-               RETURNING id
-           ), ev AS (
-               INSERT INTO inbound_events (id, tenant_id, channel_id, provider_message_id, conversation_id, payload)
-               SELECT $7, $2, $3, $8, conv.id, $9 FROM conv
-               ON CONFLICT (channel_id, provider_message_id) DO NOTHING
-               RETURNING id, conversation_id
-           ), msg AS (
-               INSERT INTO messages (id, tenant_id, conversation_id, role, text, inbound_event_id)
-               SELECT $10, $2, ev.conversation_id, 'customer', $11, ev.id FROM ev
-               RETURNING id
-           )
-           SELECT (SELECT id FROM ev) AS "event_id?", (SELECT id FROM conv) AS "conversation_id!",
-                  (SELECT id FROM msg) AS "message_id?""#,
-        ContactId::new().0,
-        tenant.0,
-        msg.channel_id.0,
-        msg.contact_external_id,
-        msg.contact_display_name,
-        new_conversation.0,
-        EventId::new().0,
-        msg.provider_message_id,
-        msg.payload,
-        MessageId::new().0,
-        msg.text
-    )
-    .fetch_one(tx.conn())
-    .await?;
-    let Some((event, message)) = row.event_id.zip(row.message_id) else {
-        // A redelivery: report what the first delivery created.
-        let prior = sqlx::query!(
-            r#"SELECT e.id, e.conversation_id, m.id AS "message_id?"
-                 FROM inbound_events e LEFT JOIN messages m ON m.inbound_event_id = e.id
-                WHERE e.channel_id = $1 AND e.provider_message_id = $2"#,
-            msg.channel_id.0,
-            msg.provider_message_id
+    let mut one = ingest(tx.conn(), &[(tenant, msg)]).await?;
+    one.pop()
+        .ok_or_else(|| DbError::Invalid("ingest_messages stored nothing".into()))
+}
+
+/// Stores many inbound messages, each for its tenant, in one statement and one transaction
+/// (the `ingest_messages` function): a group commit, one WAL flush for all of them. Returns one
+/// result per message, in order, each what [`record`] would have returned.
+///
+/// If the batch fails as a whole (an item breaks a constraint, a deadlock, a lost connection),
+/// nothing of it was written and every message is stored again on its own, so one bad message
+/// fails alone and the others are unaffected.
+pub async fn record_batch(
+    db: &crate::Db,
+    items: &[(TenantId, InboundMessage)],
+) -> Vec<Result<Recorded, DbError>> {
+    if items.len() > 1 {
+        match record_together(db, items).await {
+            Ok(recorded) => return recorded.into_iter().map(Ok).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, items = items.len(), "group ingest failed; storing one by one")
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for (tenant, msg) in items {
+        out.push(record_alone(db, *tenant, msg).await);
+    }
+    out
+}
+
+/// [`record`] in a transaction of its own.
+pub async fn record_alone(
+    db: &crate::Db,
+    tenant: TenantId,
+    msg: &InboundMessage,
+) -> Result<Recorded, DbError> {
+    let mut tx = db.tenant(tenant).await?;
+    let recorded = record(&mut tx, msg).await?;
+    tx.commit().await?;
+    Ok(recorded)
+}
+
+/// All of `items` in one call of `ingest_messages`, or nothing (see [`record_batch`]).
+pub async fn record_together(
+    db: &crate::Db,
+    items: &[(TenantId, InboundMessage)],
+) -> Result<Vec<Recorded>, DbError> {
+    let items: Vec<(TenantId, &InboundMessage)> = items.iter().map(|(t, m)| (*t, m)).collect();
+    ingest(db.pool(), &items).await
+}
+
+/// The one statement that stores inbound messages: contacts and conversations found or made,
+/// events inserted unless their provider id was seen before (redeliveries are recognised by
+/// the unique key on (channel, provider message id) with `ON CONFLICT DO NOTHING`, never by a
+/// lookup first, so concurrent duplicates cannot race), and the customer's messages with them.
+/// Results in the order of `items`.
+async fn ingest<'e>(
+    conn: impl sqlx::PgExecutor<'e>,
+    items: &[(TenantId, &InboundMessage)],
+) -> Result<Vec<Recorded>, DbError> {
+    use sqlx::Row;
+    // One lock order for every batch: by channel, contact and provider id (the function then
+    // locks conversations by id).
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (items[a].1, items[b].1);
+        (
+            x.channel_id.0,
+            &x.contact_external_id,
+            &x.provider_message_id,
         )
-        .fetch_one(tx.conn())
-        .await?;
-        return Ok(Recorded {
-            tenant_id: tenant,
-            event_id: EventId(prior.id),
-            conversation_id: ConversationId(prior.conversation_id),
-            message_id: MessageId(prior.message_id.unwrap_or_default()),
-            duplicate: true,
-            conversation_created: false,
-        });
+            .cmp(&(
+                y.channel_id.0,
+                &y.contact_external_id,
+                &y.provider_message_id,
+            ))
+    });
+    let text = |f: &dyn Fn(&InboundMessage) -> Option<String>| -> Vec<Option<String>> {
+        order.iter().map(|&i| f(items[i].1)).collect()
     };
-    Ok(Recorded {
-        tenant_id: tenant,
-        event_id: EventId(event),
-        conversation_id: ConversationId(row.conversation_id),
-        message_id: MessageId(message),
-        duplicate: false,
-        conversation_created: row.conversation_id == new_conversation.0,
-    })
+    let fresh =
+        |new: fn() -> uuid::Uuid| -> Vec<uuid::Uuid> { order.iter().map(|_| new()).collect() };
+    let n = items.len();
+    // The ids new conversations get: a conversation is new when it has the id we gave.
+    let conversations = fresh(|| ConversationId::new().0);
+    let rows = sqlx::query(
+        "SELECT o_index, o_event, o_conversation, o_message, o_duplicate
+           FROM ingest_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(order.iter().map(|&i| items[i].0 .0).collect::<Vec<_>>())
+    .bind(fresh(|| ContactId::new().0))
+    .bind(
+        order
+            .iter()
+            .map(|&i| items[i].1.channel_id.0)
+            .collect::<Vec<_>>(),
+    )
+    .bind(text(&|m| Some(m.contact_external_id.clone())))
+    .bind(text(&|m| m.contact_display_name.clone()))
+    .bind(&conversations)
+    .bind(fresh(|| EventId::new().0))
+    .bind(text(&|m| Some(m.provider_message_id.clone())))
+    .bind(
+        order
+            .iter()
+            .map(|&i| &items[i].1.payload)
+            .collect::<Vec<_>>(),
+    )
+    .bind(fresh(|| MessageId::new().0))
+    .bind(text(&|m| Some(m.text.clone())))
+    .fetch_all(conn)
+    .await?;
+    if rows.len() != n {
+        return Err(DbError::Invalid(format!(
+            "ingest_messages stored {} of {n} messages",
+            rows.len()
+        )));
+    }
+    let mut out: Vec<Option<Recorded>> = vec![None; n];
+    for r in rows {
+        let k = r.try_get::<i32, _>("o_index")? as usize - 1;
+        let duplicate: bool = r.try_get("o_duplicate")?;
+        let conversation: uuid::Uuid = r.try_get("o_conversation")?;
+        let message: Option<uuid::Uuid> = r.try_get("o_message")?;
+        let i = *order
+            .get(k)
+            .ok_or_else(|| DbError::Invalid("ingest_messages: index".into()))?;
+        out[i] = Some(Recorded {
+            tenant_id: items[i].0,
+            event_id: EventId(r.try_get("o_event")?),
+            conversation_id: ConversationId(conversation),
+            message_id: MessageId(message.unwrap_or_default()),
+            duplicate,
+            conversation_created: !duplicate && conversation == conversations[k],
+        });
+    }
+    out.into_iter()
+        .map(|r| r.ok_or_else(|| DbError::Invalid("ingest_messages skipped a message".into())))
+        .collect()
 }

@@ -55,7 +55,7 @@ const COLUMNS: &str = "k.id, (SELECT c.id FROM conversations c WHERE c.contact_i
                        k.lead_created_at, k.lead_updated_at, k.crm_queued_at, k.crm_state_hash,
                        k.crm_chain";
 
-fn lead_from(r: &sqlx::postgres::PgRow) -> Result<Lead, DbError> {
+pub(crate) fn lead_from(r: &sqlx::postgres::PgRow) -> Result<Lead, DbError> {
     let reasons: Value = r.try_get("lead_reasons")?;
     Ok(Lead {
         contact_id: ContactId(r.try_get("id")?),

@@ -9,42 +9,25 @@ use crate::store::handoff::{ContactHandoff, HandoffState};
 
 /// What the customer of `external_id` on `channel` sees (the web chat's history and event
 /// stream): the messages of their conversation with `seq > after`, oldest first, at most
-/// `limit`, and who owns the conversation. One statement. An unknown contact simply has no
+/// `limit`, and who owns the conversation. One round trip (the `contact_messages` function,
+/// which acts for `tenant` in a transaction of its own). An unknown contact simply has no
 /// messages and no owner.
 pub async fn for_contact(
-    tx: &mut TenantTx,
+    db: &crate::Db,
+    tenant: crate::TenantId,
     channel: ChannelId,
     external_id: &str,
     after: i64,
     limit: i64,
 ) -> Result<(Vec<MessageView>, Option<ContactHandoff>), DbError> {
-    let rows = sqlx::query(
-        r#"WITH s AS (
-             SELECT c.id, c.handoff_state,
-                    (SELECT e.claimed_by FROM escalations e
-                      WHERE e.conversation_id = c.id AND e.status = 'claimed'
-                      ORDER BY e.created_at DESC LIMIT 1) AS claimed_by,
-                    EXISTS (SELECT 1 FROM inbound_events i
-                             WHERE i.conversation_id = c.id AND i.status = 'pending') AS pending
-               FROM conversations c JOIN contacts k ON k.id = c.contact_id
-              WHERE k.channel_id = $1 AND k.external_id = $2)
-           SELECT s.handoff_state, s.claimed_by, s.pending,
-                  m.id, m.seq, m.role, m.text, m.created_at, m.choices
-             FROM s LEFT JOIN LATERAL (
-                  SELECT m.id, m.seq, m.role, m.text, m.created_at,
-                         m.metadata->'choices' AS choices
-                    FROM messages m
-                   WHERE m.conversation_id = s.id AND m.seq > $3 AND m.role <> 'system'
-                   ORDER BY m.seq
-                   LIMIT $4) m ON true
-            ORDER BY m.seq"#,
-    )
-    .bind(channel.0)
-    .bind(external_id)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(tx.conn())
-    .await?;
+    let rows = sqlx::query("SELECT * FROM contact_messages($1, $2, $3, $4, $5)")
+        .bind(tenant.0)
+        .bind(channel.0)
+        .bind(external_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?;
     let Some(first) = rows.first() else {
         return Ok((Vec::new(), None));
     };

@@ -319,66 +319,228 @@ pub enum BotReply {
     HumanOwns(super::handoff::HandoffState),
 }
 
+/// An ordinary bot reply, ready to be written by [`commit_bot_reply`] or, with others, by
+/// [`commit_bot_replies`]: everything [`commit`] writes, owned (so that it can travel to a
+/// group commit), with the ids the rows will have.
+#[derive(Clone, Debug)]
+pub struct BotReplyRow {
+    pub tenant: crate::TenantId,
+    pub conversation: ConversationId,
+    pub events: Vec<uuid::Uuid>,
+    /// The reply counts as a failure to answer.
+    pub failed: bool,
+    /// The customer's language, recorded on the conversation.
+    pub lang: String,
+    turn_id: TurnId,
+    responder: String,
+    intent: Option<String>,
+    prompt_version_id: Option<uuid::Uuid>,
+    message_id: MessageId,
+    text: String,
+    metadata: serde_json::Value,
+    outbox_id: OutboxId,
+    channel_id: ChannelId,
+    payload: serde_json::Value,
+    delivered: bool,
+}
+
+impl BotReplyRow {
+    pub fn new(tenant: crate::TenantId, turn: &TurnCommit<'_>, failed: bool, lang: &str) -> Self {
+        let (message_id, metadata, outbox_id, payload, delivered) = reply_rows(turn);
+        Self {
+            tenant,
+            conversation: turn.conversation.id,
+            events: turn.events.iter().map(|e| e.0).collect(),
+            failed,
+            lang: lang.to_owned(),
+            turn_id: TurnId::new(),
+            responder: turn.responder.to_owned(),
+            intent: turn.intent.map(str::to_owned),
+            prompt_version_id: turn.prompt_version_id,
+            message_id,
+            text: turn.reply.to_owned(),
+            metadata,
+            outbox_id,
+            channel_id: turn.conversation.channel_id,
+            payload,
+            delivered,
+        }
+    }
+
+    pub fn turn_id(&self) -> TurnId {
+        self.turn_id
+    }
+
+    fn committed(&self) -> CommittedTurn {
+        CommittedTurn {
+            turn_id: self.turn_id,
+            message_id: self.message_id,
+            outbox_id: self.outbox_id,
+            delivered: self.delivered,
+        }
+    }
+
+    /// What the SQL functions answered for this row.
+    fn outcome(&self, outcome: &str) -> Result<BotReply, DbError> {
+        match outcome {
+            "committed" => Ok(BotReply::Committed(self.committed())),
+            "conflict" => Err(DbError::Conflict(format!(
+                "events of conversation {} were no longer pending",
+                self.conversation
+            ))),
+            "not_found" => Err(DbError::NotFound(format!(
+                "conversation {}",
+                self.conversation
+            ))),
+            owner => Ok(BotReply::HumanOwns(super::handoff::HandoffState::parse(
+                owner,
+            )?)),
+        }
+    }
+}
+
 /// [`commit`] of an ordinary bot reply, as a transaction of its own in one round trip (the
-/// `commit_bot_reply` function, which acts for `tenant`): under the conversation's lock, checks
-/// that the bot still owns it, resets or counts its failed answers (`failed`) and records the
+/// `commit_bot_reply` function, which acts for the row's tenant): under the conversation's
+/// lock, checks that the bot still owns it, resets or counts its failed answers and records the
 /// customer's language, then writes what [`commit`] writes. With token usage to record, the
 /// call and the usage rows share a transaction instead. Events that are no longer pending give
 /// `Conflict`, and nothing is written.
 pub async fn commit_bot_reply(
     db: &crate::Db,
-    tenant: crate::TenantId,
-    turn: TurnCommit<'_>,
-    failed: bool,
-    lang: &str,
+    row: &BotReplyRow,
+    usage: &[UsageRecord],
 ) -> Result<BotReply, DbError> {
-    let conv = turn.conversation;
-    let turn_id = TurnId::new();
-    let (message_id, metadata, outbox_id, payload, delivered) = reply_rows(&turn);
-    let ids: Vec<uuid::Uuid> = turn.events.iter().map(|e| e.0).collect();
     let call = sqlx::query_scalar::<_, String>(
         "SELECT commit_bot_reply($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
                                  $15, $16, $17)",
     )
-    .bind(tenant.0)
-    .bind(conv.id.0)
-    .bind(&ids)
-    .bind(failed)
-    .bind(lang)
-    .bind(turn_id.0)
-    .bind(turn.responder)
-    .bind(turn.intent)
-    .bind(turn.prompt_version_id)
-    .bind(message_id.0)
-    .bind(turn.reply)
-    .bind(&metadata)
-    .bind(outbox_id.0)
-    .bind(conv.channel_id.0)
-    .bind(format!("reply:{turn_id}"))
-    .bind(&payload)
-    .bind(delivered);
-    let outcome = if turn.usage.is_empty() {
-        call.fetch_one(db.pool()).await.map_err(bot_reply_error)?
-    } else {
-        let mut tx = db.tenant(tenant).await?;
-        let outcome = call.fetch_one(tx.conn()).await.map_err(bot_reply_error)?;
-        if outcome == "committed" {
-            super::usage::record(&mut tx, Some(conv.id), Some(turn_id), turn.usage).await?;
-            tx.commit().await?;
-        }
-        outcome
-    };
-    if outcome != "committed" {
-        return Ok(BotReply::HumanOwns(super::handoff::HandoffState::parse(
-            &outcome,
-        )?));
+    .bind(row.tenant.0)
+    .bind(row.conversation.0)
+    .bind(&row.events)
+    .bind(row.failed)
+    .bind(&row.lang)
+    .bind(row.turn_id.0)
+    .bind(&row.responder)
+    .bind(&row.intent)
+    .bind(row.prompt_version_id)
+    .bind(row.message_id.0)
+    .bind(&row.text)
+    .bind(&row.metadata)
+    .bind(row.outbox_id.0)
+    .bind(row.channel_id.0)
+    .bind(format!("reply:{}", row.turn_id))
+    .bind(&row.payload)
+    .bind(row.delivered);
+    if usage.is_empty() {
+        let outcome = call.fetch_one(db.pool()).await.map_err(bot_reply_error)?;
+        return row.outcome(&outcome);
     }
-    Ok(BotReply::Committed(CommittedTurn {
-        turn_id,
-        message_id,
-        outbox_id,
-        delivered,
-    }))
+    let mut tx = db.tenant(row.tenant).await?;
+    let outcome = call.fetch_one(tx.conn()).await.map_err(bot_reply_error)?;
+    if outcome == "committed" {
+        super::usage::record(&mut tx, Some(row.conversation), Some(row.turn_id), usage).await?;
+        tx.commit().await?;
+    }
+    row.outcome(&outcome)
+}
+
+/// Ordinary bot replies of many conversations in one statement and one transaction (the
+/// `commit_bot_replies` function): a group commit, one WAL flush for all of them. Each row
+/// fares exactly as [`commit_bot_reply`] (without usage) would have made it fare, and gets its
+/// own result, in order: a row whose events another worker answered is `Conflict` and leaves
+/// nothing behind, without disturbing the others. If the batch fails as a whole, nothing of it
+/// was written and each row is committed again on its own.
+pub async fn commit_bot_replies(
+    db: &crate::Db,
+    rows: &[BotReplyRow],
+) -> Vec<Result<BotReply, DbError>> {
+    if rows.len() > 1 {
+        match commit_replies_together(db, rows).await {
+            Ok(outcomes) => return outcomes,
+            Err(e) => {
+                tracing::warn!(error = %e, rows = rows.len(), "group commit failed; committing one by one")
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(commit_bot_reply(db, row, &[]).await);
+    }
+    out
+}
+
+/// All of `rows` in one call of `commit_bot_replies`, each with its own outcome; an error
+/// means none was written (see [`commit_bot_replies`]).
+pub async fn commit_replies_together(
+    db: &crate::Db,
+    rows: &[BotReplyRow],
+) -> Result<Vec<Result<BotReply, DbError>>, DbError> {
+    use sqlx::Row;
+    // One lock order for every batch.
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| rows[i].conversation.0);
+    let col = |f: &dyn Fn(&BotReplyRow) -> uuid::Uuid| -> Vec<uuid::Uuid> {
+        order.iter().map(|&i| f(&rows[i])).collect()
+    };
+    let texts = |f: &dyn Fn(&BotReplyRow) -> Option<String>| -> Vec<Option<String>> {
+        order.iter().map(|&i| f(&rows[i])).collect()
+    };
+    let events = serde_json::Value::Array(
+        order
+            .iter()
+            .map(|&i| serde_json::json!(rows[i].events))
+            .collect(),
+    );
+    let result = sqlx::query(
+        "SELECT o_index, o_outcome FROM commit_bot_replies($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                                                          $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(col(&|r| r.tenant.0))
+    .bind(col(&|r| r.conversation.0))
+    .bind(&events)
+    .bind(order.iter().map(|&i| rows[i].failed).collect::<Vec<_>>())
+    .bind(texts(&|r| Some(r.lang.clone())))
+    .bind(col(&|r| r.turn_id.0))
+    .bind(texts(&|r| Some(r.responder.clone())))
+    .bind(texts(&|r| r.intent.clone()))
+    .bind(
+        order
+            .iter()
+            .map(|&i| rows[i].prompt_version_id)
+            .collect::<Vec<_>>(),
+    )
+    .bind(col(&|r| r.message_id.0))
+    .bind(texts(&|r| Some(r.text.clone())))
+    .bind(order.iter().map(|&i| &rows[i].metadata).collect::<Vec<_>>())
+    .bind(col(&|r| r.outbox_id.0))
+    .bind(col(&|r| r.channel_id.0))
+    .bind(texts(&|r| Some(format!("reply:{}", r.turn_id))))
+    .bind(order.iter().map(|&i| &rows[i].payload).collect::<Vec<_>>())
+    .bind(order.iter().map(|&i| rows[i].delivered).collect::<Vec<_>>())
+    .fetch_all(db.pool())
+    .await?;
+    if result.len() != rows.len() {
+        return Err(DbError::Invalid(format!(
+            "commit_bot_replies answered {} of {} rows",
+            result.len(),
+            rows.len()
+        )));
+    }
+    let mut out: Vec<Option<Result<BotReply, DbError>>> = (0..rows.len()).map(|_| None).collect();
+    for r in result {
+        let k = r.try_get::<i32, _>("o_index")? as usize - 1;
+        let outcome: String = r.try_get("o_outcome")?;
+        let i = *order
+            .get(k)
+            .ok_or_else(|| DbError::Invalid("commit_bot_replies: index".into()))?;
+        out[i] = Some(rows[i].outcome(&outcome));
+    }
+    Ok(out
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| Err(DbError::Invalid("commit_bot_replies skipped a row".into())))
+        })
+        .collect())
 }
 
 /// The errors `commit_bot_reply` raises on purpose, as [`DbError`]s.
@@ -574,4 +736,98 @@ pub async fn gather(
             has_booking_offer: r.try_get("has_offer")?,
         }),
     ))
+}
+
+/// What [`gather_turn`] found.
+#[derive(Debug)]
+pub enum TurnRead {
+    /// Nothing is pending.
+    NoWork,
+    /// An event has used up its attempts: nothing was written, and the turn takes the long way
+    /// ([`gather`] in a transaction of the caller's), which parks it.
+    Exhausted,
+    Read(Box<TurnReadRow>),
+}
+
+/// A turn's whole read (see [`gather_turn`]).
+#[derive(Debug)]
+pub struct TurnReadRow {
+    /// The pending events, oldest first, each with its attempts before this turn.
+    pub events: Vec<PendingEvent>,
+    pub state: TurnState,
+    pub settings: super::actions::ActionSettings,
+    /// The tenant's agent provider (`offline`, `openai`); `None` when it saved no agent
+    /// settings.
+    pub agent_provider: Option<String>,
+    /// The contact's lead, when asked for.
+    pub lead: Option<super::leads::Lead>,
+}
+
+/// [`gather`] plus the tenant's action settings, its agent provider and (with `lead`) the
+/// contact's lead, as a transaction of its own in one round trip (the `gather_turn` function,
+/// which acts for `tenant`), where the same reads took a turn seven. Its commit does not wait
+/// for the disk, for the reason [`gather`] gives.
+pub async fn gather_turn(
+    db: &crate::Db,
+    tenant: crate::TenantId,
+    conversation: ConversationId,
+    max_attempts: i32,
+    lead: bool,
+) -> Result<TurnRead, DbError> {
+    use sqlx::Row;
+    let row = sqlx::query("SELECT * FROM gather_turn($1, $2, $3, $4)")
+        .bind(tenant.0)
+        .bind(conversation.0)
+        .bind(max_attempts)
+        .bind(lead)
+        .fetch_optional(db.pool())
+        .await
+        .map_err(bot_reply_error)?;
+    let Some(r) = row else {
+        return Ok(TurnRead::NoWork);
+    };
+    if r.try_get::<bool, _>("o_exhausted")? {
+        return Ok(TurnRead::Exhausted);
+    }
+    let ids: Vec<uuid::Uuid> = r.try_get("o_events")?;
+    let attempts: Vec<i32> = r.try_get("o_attempts")?;
+    let received: Vec<DateTime<Utc>> = r.try_get("o_received")?;
+    let texts: Vec<String> = r.try_get("o_texts")?;
+    if [attempts.len(), received.len(), texts.len()] != [ids.len(); 3] {
+        return Err(DbError::Invalid("gather_turn: uneven event arrays".into()));
+    }
+    let events = ids
+        .into_iter()
+        .zip(attempts)
+        .zip(received)
+        .zip(texts)
+        .map(|(((id, attempts), received_at), text)| PendingEvent {
+            id: EventId(id),
+            text,
+            attempts,
+            received_at,
+        })
+        .collect();
+    let settings = if r.try_get::<bool, _>("a_found")? {
+        super::actions::settings_from(&r)?
+    } else {
+        super::actions::ActionSettings::default()
+    };
+    let lead = if r.try_get::<bool, _>("l_found")? {
+        Some(super::leads::lead_from(&r)?)
+    } else {
+        None
+    };
+    Ok(TurnRead::Read(Box::new(TurnReadRow {
+        events,
+        state: TurnState {
+            info: info_from(conversation, &r)?,
+            owner: super::handoff::ownership_from(&r)?,
+            knowledge_generation: r.try_get("generation")?,
+            has_booking_offer: r.try_get("has_offer")?,
+        },
+        settings,
+        agent_provider: r.try_get("agent_provider")?,
+        lead,
+    })))
 }

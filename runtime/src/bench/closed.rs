@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::accounting::percentiles;
-use super::{db, sse, Figures, Target};
+use super::{db, probe, sse, Figures, Target};
 
 pub(super) async fn run(
     target: &Target,
@@ -57,6 +57,7 @@ async fn round_trip(
     messages: usize,
 ) -> anyhow::Result<Value> {
     let started = Instant::now();
+    let cpu = probe::cpu_times();
     let tasks = (0..conversations).map(|c| {
         let http = target.http.clone();
         let session = format!("bench-rt-{c:05}-{}", uuid::Uuid::new_v4().simple());
@@ -73,6 +74,7 @@ async fn round_trip(
         "seconds": elapsed.as_secs_f64(),
         "messages_per_sec": latencies.len() as f64 / elapsed.as_secs_f64(),
         "latency_ms": percentiles(&mut latencies),
+        "cpu": probe::cpu_per_message(cpu, latencies.len()),
     }))
 }
 
@@ -119,6 +121,7 @@ async fn ingest(
 ) -> anyhow::Result<Value> {
     let total = conversations * messages;
     let started = Instant::now();
+    let cpu = probe::cpu_times();
     let acks = Arc::new(Mutex::new(Vec::with_capacity(total)));
     let base = target.base.as_str();
     let run = futures::stream::iter(0..conversations).for_each_concurrent(conversations, |c| {
@@ -153,5 +156,6 @@ async fn ingest(
         "ack_latency_ms": percentiles(&mut acks),
         "all_answered_seconds": drained_in.as_secs_f64(),
         "answered_per_sec": total as f64 / drained_in.as_secs_f64(),
+        "cpu": probe::cpu_per_message(cpu, total),
     }))
 }

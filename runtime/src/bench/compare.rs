@@ -3,7 +3,7 @@
 //!
 //! Which way is better is read from a figure's name, so new figures are compared without
 //! changes here: `*_per_sec` and everything under `ratios` — higher is better; everything under
-//! `latency_ms` or `ack_latency_ms`, and `*_seconds` — lower is better. Other numbers (counts,
+//! `latency_ms` or `ack_latency_ms`, `*_seconds` and `*_ms_per_message` — lower is better. Other numbers (counts,
 //! the harness's own send lag) are context, not figures. A figure present on one side only is
 //! listed as skipped. Runs are only compared under the same configuration (suite, mode,
 //! responder, channel, load, embedder, fsync): anything else would compare apples to oranges.
@@ -195,7 +195,7 @@ pub fn better(path: &[&str]) -> Option<Better> {
         Some(Better::Lower)
     } else if last.ends_with("_per_sec") {
         Some(Better::Higher)
-    } else if last.ends_with("_seconds") {
+    } else if last.ends_with("_seconds") || last.ends_with("_ms_per_message") {
         Some(Better::Lower)
     } else if parents.first() == Some(&"ratios") {
         Some(Better::Higher)
@@ -356,6 +356,11 @@ mod tests {
         assert_eq!(better(&["round_trip", "messages"]), None);
         assert_eq!(better(&["round_trip", "seconds"]), None);
         assert_eq!(better(&["open_loop", "send_lag_ms", "p99"]), None);
+        assert_eq!(
+            better(&["round_trip", "cpu", "cpu_ms_per_message"]),
+            Some(Better::Lower)
+        );
+        assert_eq!(better(&["round_trip", "cpu", "steal_ms"]), None);
         assert_eq!(better(&["open_loop", "unanswered"]), None);
     }
 

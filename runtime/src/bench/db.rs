@@ -134,14 +134,33 @@ pub(super) async fn raw_commits(owner_url: &str, concurrency: usize) -> anyhow::
         total += w??;
     }
     let secs = started.elapsed().as_secs_f64();
+    // The floor under one message's latency: a commit alone, waiting for its own flush (no
+    // other commit to share it with). Every message waits for two in sequence: its own before
+    // the 202, and its reply's before the reply is shown.
+    let mut conn = pool.acquire().await?;
+    let mut alone = Vec::with_capacity(SERIAL_COMMITS);
+    for _ in 0..SERIAL_COMMITS {
+        let t = Instant::now();
+        sqlx::query("INSERT INTO bench_raw_commits (v) VALUES ('x')")
+            .execute(&mut *conn)
+            .await?;
+        alone.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    drop(conn);
     sqlx::query("DROP TABLE bench_raw_commits")
         .execute(&pool)
         .await?;
     pool.close().await;
-    Ok(
-        json!({"connections": concurrency, "commits": total, "commits_per_sec": total as f64 / secs}),
-    )
+    Ok(json!({
+        "connections": concurrency,
+        "commits": total,
+        "commits_per_sec": total as f64 / secs,
+        "one_commit_alone_ms": super::accounting::percentiles(&mut alone),
+    }))
 }
+
+/// How many commits one connection makes in sequence to measure a commit alone.
+const SERIAL_COMMITS: usize = 200;
 
 /// The web-chat session id of the `i`-th conversation made by [`seed_webchat_conversations`].
 pub(super) fn seeded_session(prefix: &str, i: usize) -> String {

@@ -30,8 +30,7 @@ use serde_json::{json, Value};
 use switchboard_actors::{AgentCounts, RootMsg};
 use switchboard_core::{ConversationId, TenantId};
 
-use super::{db, demo_tenant, probe, Target};
-use crate::app::{Application, BuildOptions};
+use super::{db, probe, Instance, Target};
 use crate::config::Settings;
 
 /// Conversations woken at once: the next wave starts when every agent of this one has finished
@@ -111,53 +110,17 @@ pub async fn run(mut settings: Settings, opts: MemoryOptions) -> anyhow::Result<
     opts.validate()?;
     let started_at = chrono::Utc::now();
     let commit = probe::commit().await;
-    let scratch = std::env::temp_dir().join(format!(
-        "switchboard-bench-memory-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&scratch)?;
-    settings.data_dir = scratch.clone();
-    settings.listen = "127.0.0.1:0".into();
-    settings.demo = true;
-    settings.pipeline.debounce_ms = 0;
     settings.pipeline.idle_timeout_secs = opts.idle_timeout.as_secs();
-    settings.admin_token = None;
-    let app = Application::build(settings, BuildOptions::default()).await?;
-    let services = app.services();
-    let db = services.db.clone();
-    let root = app.root();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stop_rx.await;
-    }));
-
-    // Measure, then stop the server whatever happened, so a failed run leaves no database
-    // running behind it.
+    let instance = Instance::start(settings, "switchboard-bench-memory").await?;
     let measured = async {
-        let (tenant, webchat, _) = demo_tenant(&db, &services.embedders).await?;
-        let fsync: String = sqlx::query_scalar("SHOW fsync")
-            .fetch_one(db.pool())
-            .await
-            .context("could not read the server's fsync setting")?;
-        let target = Target {
-            base,
-            http: reqwest::Client::new(),
-            db: db.clone(),
-            tenant,
-            webchat,
-            master_key: services.embedders.master_key().clone(),
-        };
-        let figures = measure(&target, &root, &opts).await?;
+        let (target, _, fsync) = instance.target(reqwest::Client::new()).await?;
+        let figures = measure(&target, &instance.root, &opts).await?;
         Ok::<_, anyhow::Error>((figures, fsync))
     }
     .await;
-    drop((db, services, root));
-    let _ = stop_tx.send(());
-    let stopped = server.await;
-    let _ = std::fs::remove_dir_all(&scratch);
+    let stopped = instance.stop().await;
     let (figures, fsync) = measured?;
-    stopped??;
+    stopped?;
 
     let mut config = opts.config();
     config["fsync"] = json!(fsync);

@@ -14,7 +14,7 @@ use switchboard_actors::RootMsg;
 use switchboard_channels::webchat::{self, PostMessage};
 use switchboard_core::model::{ChannelKind, MessageView};
 use switchboard_core::store::handoff::{self, ContactHandoff, HandoffState};
-use switchboard_core::store::{channels, ingest, messages, platform};
+use switchboard_core::store::{channels, messages, platform};
 use switchboard_core::{ChannelId, ConversationId, MessageId, TenantId};
 use tracing::{info, instrument, warn};
 use utoipa::{IntoParams, ToSchema};
@@ -227,9 +227,8 @@ pub async fn post_message(
             e.to_string(),
         )
     })?;
-    let mut tx = state.services.db.tenant(tenant).await?;
-    let recorded = ingest::record(&mut tx, &msg).await?;
-    tx.commit().await?;
+    // Committed with whatever other messages arrive at the same moment (a group commit).
+    let recorded = state.services.group.ingest(tenant, msg).await?;
     let span = tracing::Span::current();
     span.record("tenant_id", tracing::field::display(tenant));
     span.record(
@@ -303,10 +302,15 @@ async fn read_session(
     session: &str,
     after: i64,
 ) -> Result<(Vec<MessageView>, SessionState), ApiError> {
-    let mut tx = state.services.db.tenant(tenant).await?;
-    let (list, handoff) =
-        messages::for_contact(&mut tx, channel, session, after, HISTORY_LIMIT).await?;
-    tx.commit().await?;
+    let (list, handoff) = messages::for_contact(
+        &state.services.db,
+        tenant,
+        channel,
+        session,
+        after,
+        HISTORY_LIMIT,
+    )
+    .await?;
     Ok((list, SessionState::for_customer(handoff.as_ref())))
 }
 
