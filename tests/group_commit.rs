@@ -348,3 +348,36 @@ async fn many_customers_posting_at_once_are_each_stored_once_and_answered_once()
     );
     assert!(replies.iter().all(|r| r.1 == 1), "{replies:?}");
 }
+
+#[tokio::test]
+async fn events_answered_elsewhere_are_not_taken_silently_and_leave_no_turn_behind() {
+    let app = spawn_app().await;
+    let (a, ca) = tenant(&app, "acme").await;
+    let s = session();
+    let conv = ingest::record_alone(&app.db, a, &message(ca, &s, "h1", "hello"))
+        .await
+        .unwrap()
+        .conversation_id;
+    let answered = reply(&app, a, conv, "answered").await;
+    let events: Vec<EventId> = answered.events.iter().copied().map(EventId).collect();
+    assert!(matches!(
+        turns::commit_bot_reply(&app.db, &answered, &[]).await,
+        Ok(BotReply::Committed(_))
+    ));
+    let mut tx = app.db.tenant(a).await.unwrap();
+    let info = turns::conversation(&mut tx, conv).await.unwrap();
+    let taken = turns::commit_silent(&mut tx, &info, &events, "human_owned")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(taken, None, "the events were no longer pending");
+    let mut owner = app.owner().await;
+    let silent: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM turns WHERE conversation_id = $1 AND responder = 'human'",
+    )
+    .bind(conv.0)
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!(silent, 0, "no empty turn is left behind");
+}

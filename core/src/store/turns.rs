@@ -558,8 +558,8 @@ fn bot_reply_error(e: sqlx::Error) -> DbError {
 
 /// Takes a turn's events out of the pipeline without a reply: a human owns the conversation
 /// (or is about to), and the bot never talks over a human. The customer's messages stay in the
-/// transcript for the human. Returns false (and writes nothing) when another worker answered
-/// the events first.
+/// transcript for the human. Returns `None` (and writes nothing, not even the turn) when another
+/// worker answered any of the events first.
 pub async fn commit_silent(
     tx: &mut TenantTx,
     conversation: &ConversationInfo,
@@ -567,6 +567,20 @@ pub async fn commit_silent(
     reason: &str,
 ) -> Result<Option<TurnId>, DbError> {
     let tenant = tx.tenant_id();
+    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.0).collect();
+    // Locked, so that what is counted here is what the update below marks.
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM inbound_events
+                                WHERE id = ANY($1) AND status = 'pending' AND conversation_id = $2
+                                  FOR UPDATE) p",
+    )
+    .bind(&ids)
+    .bind(conversation.id.0)
+    .fetch_one(tx.conn())
+    .await?;
+    if pending != ids.len() as i64 {
+        return Ok(None);
+    }
     let turn_id = TurnId::new();
     sqlx::query(
         "INSERT INTO turns (id, tenant_id, conversation_id, responder, intent, event_count)
@@ -579,8 +593,7 @@ pub async fn commit_silent(
     .bind(events.len() as i32)
     .execute(tx.conn())
     .await?;
-    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.0).collect();
-    let marked = sqlx::query(
+    sqlx::query(
         "UPDATE inbound_events SET status = 'done', turn_id = $2, processed_at = now(), last_error = NULL
           WHERE id = ANY($1) AND status = 'pending' AND conversation_id = $3",
     )
@@ -589,9 +602,6 @@ pub async fn commit_silent(
     .bind(conversation.id.0)
     .execute(tx.conn())
     .await?;
-    if marked.rows_affected() != ids.len() as u64 {
-        return Ok(None);
-    }
     Ok(Some(turn_id))
 }
 
