@@ -381,3 +381,60 @@ async fn events_answered_elsewhere_are_not_taken_silently_and_leave_no_turn_behi
     .unwrap();
     assert_eq!(silent, 0, "no empty turn is left behind");
 }
+
+#[tokio::test]
+async fn a_message_whose_sender_hung_up_while_it_was_committed_is_still_answered() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(|s| s.pipeline.debounce_ms = 0, None).await;
+    let channel = app.demo_channel;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let sessions: Vec<String> = (0..240).map(|_| session()).collect();
+    // Each customer sends the whole request and hangs up at once, 80 together, so that many of
+    // them hang up while their message waits for its group commit; three waves.
+    for wave in sessions.chunks(80) {
+        let hang_ups = wave.iter().map(|s| {
+            let addr = addr.clone();
+            let body =
+                json!({"session_id": s, "client_message_id": "m1", "text": "hello?"}).to_string();
+            async move {
+                let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                let request = format!(
+                    "POST /api/v1/webchat/{channel}/messages HTTP/1.1\r\nHost: {addr}\r\n\
+                     Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                tcp.write_all(request.as_bytes()).await.unwrap();
+                drop(tcp);
+            }
+        });
+        futures::future::join_all(hang_ups).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Whatever was stored is answered: no customer message is left without its reply.
+    let settled = eventually(std::time::Duration::from_secs(20), || async {
+        let mut owner = app.owner().await;
+        let unanswered: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM inbound_events e JOIN conversations c ON c.id = e.conversation_id
+               JOIN contacts k ON k.id = c.contact_id
+              WHERE k.external_id = ANY($1) AND e.status <> 'done'",
+        )
+        .bind(&sessions)
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+        unanswered == 0
+    })
+    .await;
+    assert!(settled, "a stored message was left unanswered");
+    let mut owner = app.owner().await;
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM contacts WHERE external_id = ANY($1)")
+            .bind(&sessions)
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
+    assert!(
+        stored > 0,
+        "no message was stored at all: the test proved nothing"
+    );
+}

@@ -12,11 +12,11 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 use switchboard_actors::RootMsg;
 use switchboard_channels::webchat::{self, PostMessage};
-use switchboard_core::model::{ChannelKind, MessageView};
+use switchboard_core::model::{ChannelKind, InboundMessage, MessageView, Recorded};
 use switchboard_core::store::handoff::{self, ContactHandoff, HandoffState};
 use switchboard_core::store::{channels, messages, platform};
 use switchboard_core::{ChannelId, ConversationId, MessageId, TenantId};
-use tracing::{info, instrument, warn};
+use tracing::{info, instrument, warn, Instrument};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiJson};
@@ -227,14 +227,41 @@ pub async fn post_message(
             e.to_string(),
         )
     })?;
-    // Committed with whatever other messages arrive at the same moment (a group commit).
-    let recorded = state.services.group.ingest(tenant, msg).await?;
+    // Stored, and what follows the commit done, in a task of its own: a customer who hangs up
+    // while the message waits for its group commit must not leave it stored but unannounced
+    // (the agent would only find it at the next start).
+    let accept =
+        tokio::spawn(accept(state.clone(), tenant, channel, session, msg).in_current_span());
+    let recorded = accept.await.map_err(|e| {
+        warn!(error = %e, "the web-chat message's task failed");
+        ApiError::unavailable("the message could not be stored; please send it again")
+    })??;
     let span = tracing::Span::current();
     span.record("tenant_id", tracing::field::display(tenant));
     span.record(
         "conversation_id",
         tracing::field::display(recorded.conversation_id),
     );
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MessageAccepted {
+            message_id: recorded.message_id,
+            conversation_id: recorded.conversation_id,
+            duplicate: recorded.duplicate,
+        }),
+    ))
+}
+
+/// Commits a customer's message with whatever other messages arrive at the same moment (a group
+/// commit), then wakes the agent, the session's streams and the tenant's inbox.
+async fn accept(
+    state: AppState,
+    tenant: TenantId,
+    channel: ChannelId,
+    session: String,
+    msg: InboundMessage,
+) -> Result<Recorded, ApiError> {
+    let recorded = state.services.group.ingest(tenant, msg).await?;
     // Committed: from here on nothing can lose the message. Waking the agent is best effort —
     // a lost wake-up is repaired by the resume at the next start.
     if let Err(e) = state.root.send_message(RootMsg::Route {
@@ -256,16 +283,9 @@ pub async fn post_message(
             .services
             .inbox
             .publish(tenant, super::inbox::message_hint(&recorded));
-        info!("web-chat message accepted");
+        info!(conversation_id = %recorded.conversation_id, "web-chat message accepted");
     }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(MessageAccepted {
-            message_id: recorded.message_id,
-            conversation_id: recorded.conversation_id,
-            duplicate: recorded.duplicate,
-        }),
-    ))
+    Ok(recorded)
 }
 
 /// Wakes the event streams of a conversation's web-chat session (if it is one) after its
