@@ -318,7 +318,7 @@ async fn many_customers_posting_at_once_are_each_stored_once_and_answered_once()
     }
     // Every message answered once: each event is done by exactly one turn with one reply.
     assert!(
-        eventually(std::time::Duration::from_secs(20), || async {
+        eventually(std::time::Duration::from_secs(60), || async {
             let mut owner = app.owner().await;
             let pending: i64 =
                 sqlx::query_scalar("SELECT count(*) FROM inbound_events WHERE status <> 'done'")
@@ -411,7 +411,7 @@ async fn a_message_whose_sender_hung_up_while_it_was_committed_is_still_answered
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     // Whatever was stored is answered: no customer message is left without its reply.
-    let settled = eventually(std::time::Duration::from_secs(20), || async {
+    let settled = eventually(std::time::Duration::from_secs(60), || async {
         let mut owner = app.owner().await;
         let unanswered: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM inbound_events e JOIN conversations c ON c.id = e.conversation_id
