@@ -22,7 +22,7 @@ use switchboard_channels::{
 use switchboard_core::model::ChannelKind;
 use switchboard_core::store::{channels, contacts, ingest, messages, outbox, turns};
 use switchboard_core::{ChannelId, ConversationId, TenantId};
-use tracing::{info, instrument, warn};
+use tracing::{info, instrument, warn, Instrument};
 
 use super::error::ApiError;
 use super::AppState;
@@ -315,8 +315,21 @@ async fn handle(
     };
 
     let items = transcribe_voice_notes(&state, &settings, output.items).await;
-    let woken = store(&state, tenant, channel, kind, &items).await?;
-    wake(&state, tenant, woken);
+    // Stored and announced in a task of its own: a provider that hangs up while the webhook is
+    // being stored must not leave its messages stored but unannounced until the next start.
+    let task_state = state.clone();
+    let stored = tokio::spawn(
+        async move {
+            let woken = store(&task_state, tenant, channel, kind, &items).await?;
+            wake(&task_state, tenant, woken);
+            Ok::<_, ApiError>(())
+        }
+        .in_current_span(),
+    );
+    stored.await.map_err(|e| {
+        warn!(error = %e, "the webhook's task failed");
+        ApiError::unavailable("the webhook could not be stored; please deliver it again")
+    })??;
     Ok(match output.response {
         Response::Now(reply) => render(reply),
         Response::AwaitAnswer {
