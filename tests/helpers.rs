@@ -324,6 +324,18 @@ impl TestApp {
         }
     }
 
+    /// The demo tenant's live and idle conversation agents.
+    pub async fn agent_counts(&self) -> switchboard_actors::AgentCounts {
+        self.root
+            .call(
+                |r| switchboard_actors::RootMsg::AgentCounts(self.demo_tenant, r),
+                Some(Duration::from_secs(5)),
+            )
+            .await
+            .expect("the root answers")
+            .expect("agent counts")
+    }
+
     /// Runs a query on the owner connection (a superuser that sees every tenant), for assertions.
     pub async fn owner(&self) -> PgConnection {
         PgConnection::connect(&self.owner_url)

@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use switchboard_actors::{AgentCounts, RootMsg};
+use switchboard_actors::AgentCounts;
 use switchboard_runtime::bench::memory::{self, MemoryOptions};
 
 use crate::helpers::*;
@@ -77,16 +77,7 @@ async fn an_agent_is_not_passivated_while_its_turn_runs_past_the_idle_timeout() 
     // A turn that thinks for three idle timeouts.
     let (hook, entered) = slow_once(Duration::from_secs(3));
     let app = spawn_app_with(|s| s.pipeline.idle_timeout_secs = 1, Some(hook)).await;
-    let counts = || async {
-        app.root
-            .call(
-                |r| RootMsg::AgentCounts(app.demo_tenant, r),
-                Some(Duration::from_secs(5)),
-            )
-            .await
-            .unwrap()
-            .unwrap()
-    };
+    let counts = || app.agent_counts();
     let s = session();
     app.post_chat(app.demo_channel, &s, "c1", "SLOW question about inverters")
         .await;

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_actors::{FaultHook, FaultPoint, RootMsg};
+use switchboard_actors::{FaultHook, FaultPoint};
 
 use crate::helpers::*;
 
@@ -176,16 +176,7 @@ async fn idle_conversation_actors_stop_and_are_respawned_on_the_next_message() {
     let s = session();
     app.post_chat(app.demo_channel, &s, "c1", "Hello").await;
     app.wait_for_agent_replies(app.demo_channel, &s, 1).await;
-    let count = || async {
-        app.root
-            .call(
-                |r| RootMsg::CountAgents(app.demo_tenant, r),
-                Some(Duration::from_secs(5)),
-            )
-            .await
-            .unwrap()
-            .unwrap()
-    };
+    let count = || async { app.agent_counts().await.live };
     assert_eq!(count().await, 1);
     let stopped = eventually(Duration::from_secs(10), || async { count().await == 0 }).await;
     assert!(stopped, "the idle actor stopped");

@@ -28,8 +28,6 @@ pub enum RootMsg {
     ResumePending,
     /// Liveness probe: answers the number of tenant supervisors.
     Ping(RpcReplyPort<usize>),
-    /// Live conversation agents of one tenant (0 if the tenant has no supervisor).
-    CountAgents(TenantId, RpcReplyPort<usize>),
     /// Live and idle conversation agents of one tenant (zeros if it has no supervisor).
     AgentCounts(TenantId, RpcReplyPort<AgentCounts>),
 }
@@ -77,16 +75,7 @@ impl Actor for RootSupervisor {
             RootMsg::Ping(reply) => {
                 let _ = reply.send(state.tenants.len());
             }
-            RootMsg::CountAgents(tenant, reply) => {
-                state.count_agents(tenant, move |counts| {
-                    let _ = reply.send(counts.live);
-                });
-            }
-            RootMsg::AgentCounts(tenant, reply) => {
-                state.count_agents(tenant, move |counts| {
-                    let _ = reply.send(counts);
-                });
-            }
+            RootMsg::AgentCounts(tenant, reply) => state.count_agents(tenant, reply),
         }
         Ok(())
     }
@@ -139,9 +128,12 @@ impl Actor for RootSupervisor {
 }
 
 impl RootState {
-    /// Asks `tenant`'s supervisor for its agent counts and hands them to `answer`, from a task
-    /// so the root never waits on a child. A tenant without a supervisor has no agents.
-    fn count_agents(&self, tenant: TenantId, answer: impl FnOnce(AgentCounts) + Send + 'static) {
+    /// Asks `tenant`'s supervisor for its agent counts and answers `reply`, from a task so the
+    /// root never waits on a child. A tenant without a supervisor has no agents.
+    fn count_agents(&self, tenant: TenantId, reply: RpcReplyPort<AgentCounts>) {
+        let answer = move |counts| {
+            let _ = reply.send(counts);
+        };
         let Some(sup) = self.tenants.get(&tenant).cloned() else {
             answer(AgentCounts::default());
             return;
