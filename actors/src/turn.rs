@@ -16,8 +16,9 @@
 //!    ([`crate::brain::think`]), which a newer message cancels at once.
 //! 4. **Commit**, one transaction: an ordinary reply in one round trip, shared with other
 //!    conversations' replies that are ready at the same moment (a group commit:
-//!    [`switchboard_core::store::group::GroupCommits::bot_reply`]); a reply that opens an escalation, or that the commit-time
-//!    rules must weigh ([`decide::before_commit`]), the long way. Either way the conversation is
+//!    [`switchboard_core::store::group::GroupCommits::bot_reply`]); a reply that opens an
+//!    escalation, or that the commit-time rules must weigh ([`decide::before_commit`]), the
+//!    long way. Either way the conversation is
 //!    locked first and a human who took it over while the bot was thinking wins.
 //!
 //! A turn holds no lock while it thinks. It can be cancelled until its final commit starts; a
