@@ -86,6 +86,13 @@ async fn a_group_ingest_scopes_each_message_to_its_tenant_and_knows_redeliveries
     );
     assert!(!r[2].conversation_created && !r[2].duplicate);
     assert!(r[3].duplicate, "the redelivery is reported as such");
+    assert!(r[3].shown.is_none(), "nothing new to show");
+    let a1 = r[0].shown.as_ref().expect("placed").message.seq;
+    assert_eq!(
+        r[2].shown.as_ref().expect("placed").after,
+        a1,
+        "A2 follows A1"
+    );
     assert_eq!(
         (r[3].event_id, r[3].message_id),
         (r[0].event_id, r[0].message_id)
@@ -247,7 +254,7 @@ async fn a_group_commit_of_replies_gives_each_its_own_outcome() {
     let out = turns::commit_replies_together(&app.db, &rows)
         .await
         .expect("one statement");
-    assert!(matches!(out[0], Ok(BotReply::Committed(c)) if c.turn_id == rows[0].turn_id()));
+    assert!(matches!(&out[0], Ok(BotReply::Committed(c)) if c.turn_id == rows[0].turn_id()));
     assert!(matches!(out[1], Err(DbError::Conflict(_))), "{:?}", out[1]);
     assert!(
         matches!(out[2], Ok(BotReply::HumanOwns(HandoffState::Human))),
@@ -436,5 +443,88 @@ async fn a_message_whose_sender_hung_up_while_it_was_committed_is_still_answered
     assert!(
         stored > 0,
         "no message was stored at all: the test proved nothing"
+    );
+}
+
+/// The seq of the message with `id`.
+async fn seq_of(app: &TestApp, id: switchboard_core::MessageId) -> i64 {
+    let mut owner = app.owner().await;
+    sqlx::query_scalar("SELECT seq FROM messages WHERE id = $1")
+        .bind(id.0)
+        .fetch_one(&mut owner)
+        .await
+        .unwrap()
+}
+
+fn committed(out: Result<BotReply, DbError>) -> turns::CommittedTurn {
+    match out {
+        Ok(BotReply::Committed(c)) => c,
+        other => panic!("not committed: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_committed_reply_tells_the_web_chat_where_it_goes_in_the_transcript() {
+    let app = spawn_app().await;
+    let (a, ca) = tenant(&app, "acme").await;
+    let s = session();
+    let first = ingest::record_alone(&app.db, a, &message(ca, &s, "w1", "hello"))
+        .await
+        .unwrap();
+    let conv = first.conversation_id;
+    // The customer's message, as the stream shows it: the first of the transcript, with the
+    // agent at work.
+    let placed = first.shown.clone().expect("a new message is placed");
+    assert_eq!(placed.after, 0);
+    assert_eq!(placed.message.seq, seq_of(&app, first.message_id).await);
+    assert_eq!(placed.message.text, "hello");
+    assert_eq!(placed.handoff.state, HandoffState::Bot);
+    assert!(placed.handoff.pending);
+    let row = reply(&app, a, conv, "hi, how can I help?").await;
+    let c = committed(turns::commit_bot_reply(&app.db, &row, &[]).await);
+    let shown = c.shown.expect("the one-round-trip commit places the reply");
+    assert_eq!(shown.after, seq_of(&app, first.message_id).await);
+    assert_eq!(shown.message.seq, seq_of(&app, c.message_id).await);
+    assert_eq!(shown.message.id, c.message_id);
+    assert_eq!(shown.message.text, "hi, how can I help?");
+    assert_eq!(shown.handoff.state, HandoffState::Bot);
+    assert!(!shown.handoff.pending, "nothing waits for an answer");
+
+    // A system note (never shown to the customer) is not what the next reply follows; a
+    // customer message stored while the bot was thinking is, and it still waits.
+    let second = ingest::record_alone(&app.db, a, &message(ca, &s, "w2", "price?"))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.shown.as_ref().unwrap().after,
+        seq_of(&app, c.message_id).await,
+        "the customer's next message follows the reply"
+    );
+    let mut owner = app.owner().await;
+    sqlx::query(
+        "INSERT INTO messages (id, tenant_id, conversation_id, role, text)
+         VALUES ($1, $2, $3, 'system', 'note')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(a.0)
+    .bind(conv.0)
+    .execute(&mut owner)
+    .await
+    .unwrap();
+    let row = reply(&app, a, conv, "it is 10 EUR").await;
+    let third = ingest::record_alone(&app.db, a, &message(ca, &s, "w3", "and shipping?"))
+        .await
+        .unwrap();
+    let out = turns::commit_replies_together(&app.db, &[row])
+        .await
+        .expect("one statement")
+        .remove(0);
+    let c = committed(out);
+    let shown = c.shown.expect("the group commit places the reply too");
+    assert!(seq_of(&app, second.message_id).await < shown.after);
+    assert_eq!(shown.after, seq_of(&app, third.message_id).await);
+    assert!(
+        shown.handoff.pending,
+        "the third message waits for its answer"
     );
 }

@@ -266,12 +266,14 @@ pub async fn run(
         }
     };
     if committed.delivered {
-        // The reply is in the transcript the session's streams read: wake them.
+        // The reply is in the transcript the session's streams read: wake them, with the reply
+        // itself when the commit told where it goes.
         crate::dispatcher::delivery_metric(g.info.channel_kind, "sent");
-        services
-            .outbound
-            .webchat
-            .notify(g.info.channel_id, &g.info.contact_external_id);
+        let hub = &services.outbound.webchat;
+        match committed.shown.clone() {
+            Some(a) => hub.append(g.info.channel_id, &g.info.contact_external_id, *a),
+            None => hub.notify(g.info.channel_id, &g.info.contact_external_id),
+        }
     } else {
         services.outbox_kick.notify_one();
     }

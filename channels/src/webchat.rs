@@ -4,14 +4,16 @@
 //! provider id is the client's own message id, so a retried POST is recognised as a duplicate.
 //! Outbound: replies are already in the database when the dispatcher runs, so "sending" means
 //! waking the session's event streams through [`WebchatHub`]; each stream then reads what is new
-//! from the database. A stream that missed a wake-up (not connected yet, lagging) loses nothing:
-//! it replays from its last sequence number on connect.
+//! from the database, or, for a reply committed right after what it has shown, takes the reply
+//! from the wake-up itself ([`Wake::Appended`]). A stream that missed a wake-up (not connected
+//! yet, lagging) loses nothing: it replays from its last sequence number on connect.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use switchboard_core::model::InboundMessage;
+use switchboard_core::store::messages::Appended;
 use switchboard_core::ChannelId;
 use tokio::sync::broadcast;
 
@@ -99,8 +101,18 @@ pub fn parse_post(channel_id: ChannelId, post: PostMessage) -> Result<InboundMes
     })
 }
 
+/// What wakes a session's event streams.
+#[derive(Clone, Debug)]
+pub enum Wake {
+    /// Something changed: read the session again.
+    Read,
+    /// A message was committed: a stream that has shown everything up to
+    /// [`Appended::after`] shows it as it is; any other reads.
+    Appended(Arc<Appended>),
+}
+
 /// One wake-up sender per live (channel, session).
-type Sessions = HashMap<(ChannelId, String), broadcast::Sender<()>>;
+type Sessions = HashMap<(ChannelId, String), broadcast::Sender<Wake>>;
 
 /// Wakes the event streams of web-chat sessions when something new was stored for them.
 #[derive(Clone, Debug, Default)]
@@ -110,7 +122,7 @@ pub struct WebchatHub {
 
 impl WebchatHub {
     /// Subscribes to wake-ups of one session.
-    pub fn subscribe(&self, channel: ChannelId, session: &str) -> broadcast::Receiver<()> {
+    pub fn subscribe(&self, channel: ChannelId, session: &str) -> broadcast::Receiver<Wake> {
         let mut map = self.sessions.lock().expect("webchat hub lock poisoned");
         // Drop senders nobody listens to any more, so the map follows live streams.
         map.retain(|_, tx| tx.receiver_count() > 0);
@@ -122,9 +134,18 @@ impl WebchatHub {
     /// Wakes every stream of a session. Never fails: a session without a stream reads its
     /// history when it connects.
     pub fn notify(&self, channel: ChannelId, session: &str) {
+        self.wake(channel, session, Wake::Read);
+    }
+
+    /// Wakes every stream of a session with a message just committed to its transcript.
+    pub fn append(&self, channel: ChannelId, session: &str, appended: Appended) {
+        self.wake(channel, session, Wake::Appended(Arc::new(appended)));
+    }
+
+    fn wake(&self, channel: ChannelId, session: &str, wake: Wake) {
         let map = self.sessions.lock().expect("webchat hub lock poisoned");
         if let Some(tx) = map.get(&(channel, session.to_owned())) {
-            let _ = tx.send(());
+            let _ = tx.send(wake);
         }
     }
 

@@ -102,7 +102,7 @@ pub struct InboundMessage {
 }
 
 /// What the store answers when an inbound message was recorded (or recognised as a duplicate).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Recorded {
     pub tenant_id: TenantId,
@@ -113,6 +113,10 @@ pub struct Recorded {
     pub duplicate: bool,
     /// True when this message opened the conversation (its contact's first on the channel).
     pub conversation_created: bool,
+    /// The new message as a web-chat stream shows it, and where it goes in the transcript
+    /// (`None` for a duplicate).
+    #[serde(skip)]
+    pub shown: Option<crate::store::messages::Appended>,
 }
 
 /// A stored message as the history and event-stream APIs show it.

@@ -7,7 +7,9 @@
 
 use crate::db::{DbError, TenantTx};
 use crate::ids::{ContactId, ConversationId, EventId, MessageId, TenantId};
-use crate::model::{InboundMessage, Recorded};
+use crate::model::{InboundMessage, MessageView, Recorded, Role};
+use crate::store::handoff::{ContactHandoff, HandoffState};
+use crate::store::messages::Appended;
 
 /// Stores `msg` (unless it was stored before) and returns where it landed. The caller commits.
 /// One round trip: the `ingest_messages` function with one item.
@@ -99,40 +101,38 @@ async fn ingest<'e>(
     let n = items.len();
     // The ids new conversations get: a conversation is new when it has the id we gave.
     let conversations = fresh(|| ConversationId::new().0);
-    let rows = sqlx::query(
-        "SELECT o_index, o_event, o_conversation, o_message, o_duplicate
-           FROM ingest_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(order.iter().map(|&i| items[i].0 .0).collect::<Vec<_>>())
-    .bind(fresh(|| ContactId::new().0))
-    .bind(
-        order
-            .iter()
-            .map(|&i| items[i].1.channel_id.0)
-            .collect::<Vec<_>>(),
-    )
-    .bind(text(&|m| Some(m.contact_external_id.clone())))
-    .bind(text(&|m| m.contact_display_name.clone()))
-    .bind(&conversations)
-    .bind(fresh(|| EventId::new().0))
-    .bind(text(&|m| Some(m.provider_message_id.clone())))
-    .bind(
-        order
-            .iter()
-            .map(|&i| &items[i].1.payload)
-            .collect::<Vec<_>>(),
-    )
-    .bind(fresh(|| MessageId::new().0))
-    .bind(text(&|m| Some(m.text.clone())))
-    .fetch_all(conn)
-    .await?;
+    let rows =
+        sqlx::query("SELECT * FROM ingest_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+            .bind(order.iter().map(|&i| items[i].0 .0).collect::<Vec<_>>())
+            .bind(fresh(|| ContactId::new().0))
+            .bind(
+                order
+                    .iter()
+                    .map(|&i| items[i].1.channel_id.0)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(text(&|m| Some(m.contact_external_id.clone())))
+            .bind(text(&|m| m.contact_display_name.clone()))
+            .bind(&conversations)
+            .bind(fresh(|| EventId::new().0))
+            .bind(text(&|m| Some(m.provider_message_id.clone())))
+            .bind(
+                order
+                    .iter()
+                    .map(|&i| &items[i].1.payload)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(fresh(|| MessageId::new().0))
+            .bind(text(&|m| Some(m.text.clone())))
+            .fetch_all(conn)
+            .await?;
     if rows.len() != n {
         return Err(DbError::Invalid(format!(
             "ingest_messages stored {} of {n} messages",
             rows.len()
         )));
     }
-    let mut out: Vec<Option<Recorded>> = vec![None; n];
+    let mut out: Vec<Option<Recorded>> = (0..n).map(|_| None).collect();
     for r in rows {
         let k = r.try_get::<i32, _>("o_index")? as usize - 1;
         let duplicate: bool = r.try_get("o_duplicate")?;
@@ -141,13 +141,41 @@ async fn ingest<'e>(
         let i = *order
             .get(k)
             .ok_or_else(|| DbError::Invalid("ingest_messages: index".into()))?;
+        let message_id = MessageId(message.unwrap_or_default());
+        let seq: Option<i64> = r.try_get("o_seq")?;
+        let after: Option<i64> = r.try_get("o_after")?;
+        let created_at: Option<chrono::DateTime<chrono::Utc>> = r.try_get("o_created_at")?;
+        let owner: Option<String> = r.try_get("o_handoff")?;
+        let shown = match (seq, after, created_at, owner) {
+            (Some(seq), Some(after), Some(created_at), Some(owner)) if !duplicate => {
+                Some(Appended {
+                    after,
+                    message: MessageView {
+                        id: message_id,
+                        seq,
+                        role: Role::Customer,
+                        text: items[i].1.text.clone(),
+                        created_at,
+                        choices: Vec::new(),
+                    },
+                    handoff: ContactHandoff {
+                        state: HandoffState::parse(&owner)?,
+                        claimed_by: None,
+                        // Its event was stored with it, waiting for its turn.
+                        pending: true,
+                    },
+                })
+            }
+            _ => None,
+        };
         out[i] = Some(Recorded {
             tenant_id: items[i].0,
             event_id: EventId(r.try_get("o_event")?),
             conversation_id: ConversationId(conversation),
-            message_id: MessageId(message.unwrap_or_default()),
+            message_id,
             duplicate,
             conversation_created: !duplicate && conversation == conversations[k],
+            shown,
         });
     }
     out.into_iter()

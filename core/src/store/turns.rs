@@ -158,7 +158,7 @@ pub struct TurnCommit<'a> {
 }
 
 /// What a committed turn produced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommittedTurn {
     pub turn_id: TurnId,
     pub message_id: MessageId,
@@ -168,6 +168,9 @@ pub struct CommittedTurn {
     /// session's streams ([`ChannelKind::delivers_from_transcript`]). Otherwise the row waits
     /// for the dispatcher.
     pub delivered: bool,
+    /// The reply as a web-chat stream shows it, when the commit told where it goes in the
+    /// transcript (the one-round-trip commits do); `None`: streams read the transcript.
+    pub shown: Option<Box<super::messages::Appended>>,
 }
 
 /// Writes the reply, its outbox row and the "done" mark of every event in one go.
@@ -274,6 +277,7 @@ pub async fn commit(tx: &mut TenantTx, turn: TurnCommit<'_>) -> Result<Committed
         message_id,
         outbox_id,
         delivered,
+        shown: None,
     })
 }
 
@@ -312,7 +316,7 @@ fn reply_rows(
 }
 
 /// How [`commit_bot_reply`] ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BotReply {
     Committed(CommittedTurn),
     /// A human owns the conversation now (or is being waited for): nothing was written.
@@ -371,19 +375,49 @@ impl BotReplyRow {
         self.turn_id
     }
 
-    fn committed(&self) -> CommittedTurn {
-        CommittedTurn {
-            turn_id: self.turn_id,
-            message_id: self.message_id,
-            outbox_id: self.outbox_id,
-            delivered: self.delivered,
-        }
-    }
-
-    /// What the SQL functions answered for this row.
-    fn outcome(&self, outcome: &str) -> Result<BotReply, DbError> {
-        match outcome {
-            "committed" => Ok(BotReply::Committed(self.committed())),
+    /// What the SQL functions answered for this row: its outcome and, once committed, where
+    /// the reply went in the transcript.
+    fn outcome(&self, r: &sqlx::postgres::PgRow) -> Result<BotReply, DbError> {
+        use sqlx::Row;
+        let outcome: String = r.try_get("o_outcome")?;
+        match outcome.as_str() {
+            "committed" => {
+                let seq: Option<i64> = r.try_get("o_seq")?;
+                let after: Option<i64> = r.try_get("o_after")?;
+                let created_at: Option<chrono::DateTime<chrono::Utc>> =
+                    r.try_get("o_created_at")?;
+                let pending: Option<bool> = r.try_get("o_pending")?;
+                let shown = match (seq, after, created_at, pending) {
+                    (Some(seq), Some(after), Some(created_at), Some(pending)) => {
+                        Some(Box::new(super::messages::Appended {
+                            after,
+                            message: crate::model::MessageView {
+                                id: self.message_id,
+                                seq,
+                                role: crate::model::Role::Agent,
+                                text: self.text.clone(),
+                                created_at,
+                                choices: crate::model::MessageChoice::from_metadata(
+                                    self.metadata.get("choices"),
+                                ),
+                            },
+                            handoff: super::handoff::ContactHandoff {
+                                state: super::handoff::HandoffState::Bot,
+                                claimed_by: None,
+                                pending,
+                            },
+                        }))
+                    }
+                    _ => None,
+                };
+                Ok(BotReply::Committed(CommittedTurn {
+                    turn_id: self.turn_id,
+                    message_id: self.message_id,
+                    outbox_id: self.outbox_id,
+                    delivered: self.delivered,
+                    shown,
+                }))
+            }
             "conflict" => Err(DbError::Conflict(format!(
                 "events of conversation {} were no longer pending",
                 self.conversation
@@ -410,9 +444,9 @@ pub async fn commit_bot_reply(
     row: &BotReplyRow,
     usage: &[UsageRecord],
 ) -> Result<BotReply, DbError> {
-    let call = sqlx::query_scalar::<_, String>(
-        "SELECT commit_bot_reply($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                                 $15, $16, $17)",
+    let call = sqlx::query(
+        "SELECT * FROM commit_bot_reply($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                                        $14, $15, $16, $17)",
     )
     .bind(row.tenant.0)
     .bind(row.conversation.0)
@@ -432,16 +466,17 @@ pub async fn commit_bot_reply(
     .bind(&row.payload)
     .bind(row.delivered);
     if usage.is_empty() {
-        let outcome = call.fetch_one(db.pool()).await.map_err(bot_reply_error)?;
-        return row.outcome(&outcome);
+        let r = call.fetch_one(db.pool()).await.map_err(bot_reply_error)?;
+        return row.outcome(&r);
     }
     let mut tx = db.tenant(row.tenant).await?;
-    let outcome = call.fetch_one(tx.conn()).await.map_err(bot_reply_error)?;
-    if outcome == "committed" {
+    let r = call.fetch_one(tx.conn()).await.map_err(bot_reply_error)?;
+    let outcome = row.outcome(&r)?;
+    if matches!(outcome, BotReply::Committed(_)) {
         super::usage::record(&mut tx, Some(row.conversation), Some(row.turn_id), usage).await?;
         tx.commit().await?;
     }
-    row.outcome(&outcome)
+    Ok(outcome)
 }
 
 /// Ordinary bot replies of many conversations in one statement and one transaction (the
@@ -492,8 +527,8 @@ pub async fn commit_replies_together(
             .collect(),
     );
     let result = sqlx::query(
-        "SELECT o_index, o_outcome FROM commit_bot_replies($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                                                          $10, $11, $12, $13, $14, $15, $16, $17)",
+        "SELECT * FROM commit_bot_replies($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                                          $14, $15, $16, $17)",
     )
     .bind(col(&|r| r.tenant.0))
     .bind(col(&|r| r.conversation.0))
@@ -529,11 +564,10 @@ pub async fn commit_replies_together(
     let mut out: Vec<Option<Result<BotReply, DbError>>> = (0..rows.len()).map(|_| None).collect();
     for r in result {
         let k = r.try_get::<i32, _>("o_index")? as usize - 1;
-        let outcome: String = r.try_get("o_outcome")?;
         let i = *order
             .get(k)
             .ok_or_else(|| DbError::Invalid("commit_bot_replies: index".into()))?;
-        out[i] = Some(rows[i].outcome(&outcome));
+        out[i] = Some(rows[i].outcome(&r));
     }
     Ok(out
         .into_iter()

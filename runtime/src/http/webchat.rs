@@ -2,6 +2,7 @@
 //! follow it as server-sent events.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
@@ -11,7 +12,7 @@ use axum::Json;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 use switchboard_actors::RootMsg;
-use switchboard_channels::webchat::{self, PostMessage};
+use switchboard_channels::webchat::{self, PostMessage, Wake};
 use switchboard_core::model::{ChannelKind, InboundMessage, MessageView, Recorded};
 use switchboard_core::store::handoff::{self, ContactHandoff, HandoffState};
 use switchboard_core::store::{channels, messages, platform};
@@ -278,7 +279,13 @@ async fn accept(
     metrics::counter!("switchboard_inbound_total", "channel" => "webchat", "result" => result)
         .increment(1);
     if !recorded.duplicate {
-        state.services.outbound.webchat.notify(channel, &session);
+        // The session's streams show the message, and the agent typing, without reading the
+        // transcript; under a human owner they read (the colleague's name is not at hand).
+        let hub = &state.services.outbound.webchat;
+        match recorded.shown.clone() {
+            Some(a) if a.handoff.state != HandoffState::Human => hub.append(channel, &session, a),
+            _ => hub.notify(channel, &session),
+        }
         state
             .services
             .inbox
@@ -422,52 +429,93 @@ async fn stream_session(
     channel: ChannelId,
     session: String,
     mut cursor: i64,
-    mut wake: tokio::sync::broadcast::Receiver<()>,
+    mut wake: tokio::sync::broadcast::Receiver<Wake>,
     out: tokio::sync::mpsc::Sender<Event>,
 ) {
     let mut shutdown = state.shutdown.clone();
     // The state last sent on this stream: a `state` event goes out first and on every change.
     let mut shown: Option<SessionState> = None;
+    let mut next = Next::Read;
     loop {
-        match read_session(&state, tenant, channel, &session, cursor).await {
-            Ok((list, now)) => {
-                let full_page = list.len() as i64 == HISTORY_LIMIT;
-                for m in list {
-                    cursor = cursor.max(m.seq);
-                    let event = Event::default()
-                        .event("message")
-                        .id(m.seq.to_string())
-                        .json_data(&m)
-                        .expect("message views serialize");
-                    if out.send(event).await.is_err() {
-                        return; // The client went away.
-                    }
+        let (list, now) = match next {
+            Next::Read => match read_session(&state, tenant, channel, &session, cursor).await {
+                Ok((list, now)) => (list, Some(now)),
+                Err(e) => {
+                    warn!(error = ?e, "event stream could not read messages");
+                    (Vec::new(), None)
                 }
-                if full_page {
-                    continue; // A long backlog: keep reading before waiting.
-                }
-                if shown.as_ref() != Some(&now) {
-                    let event = Event::default()
-                        .event("state")
-                        .json_data(&now)
-                        .expect("session states serialize");
-                    if out.send(event).await.is_err() {
-                        return;
-                    }
-                    shown = Some(now);
-                }
+            },
+            // A reply committed right after what this stream has shown: no read needed.
+            Next::Show(a) => (
+                vec![a.message.clone()],
+                Some(SessionState::for_customer(Some(&a.handoff))),
+            ),
+            Next::Wait => (Vec::new(), None),
+        };
+        let full_page = list.len() as i64 == HISTORY_LIMIT;
+        for m in list {
+            cursor = cursor.max(m.seq);
+            let event = Event::default()
+                .event("message")
+                .id(m.seq.to_string())
+                .json_data(&m)
+                .expect("message views serialize");
+            if out.send(event).await.is_err() {
+                return; // The client went away.
             }
-            Err(e) => warn!(error = ?e, "event stream could not read messages"),
         }
-        tokio::select! {
-            r = wake.recv() => {
-                if let Err(tokio::sync::broadcast::error::RecvError::Closed) = r {
+        if full_page {
+            next = Next::Read; // A long backlog: keep reading before waiting.
+            continue;
+        }
+        if let Some(now) = now {
+            if shown.as_ref() != Some(&now) {
+                let event = Event::default()
+                    .event("state")
+                    .json_data(&now)
+                    .expect("session states serialize");
+                if out.send(event).await.is_err() {
                     return;
                 }
+                shown = Some(now);
             }
-            _ = tokio::time::sleep(STREAM_RECHECK) => {}
+        }
+        next = tokio::select! {
+            r = wake.recv() => match r {
+                Ok(w) => Next::after(w, cursor),
+                // Missed wake-ups: whatever they announced is in the transcript.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Next::Read,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            _ = tokio::time::sleep(STREAM_RECHECK) => Next::Read,
             _ = out.closed() => return,
             _ = shutdown.wait_for(|s| *s) => return,
+        };
+    }
+}
+
+/// What an event stream does next.
+#[derive(Debug)]
+enum Next {
+    /// Read the session's new messages and state.
+    Read,
+    /// Show this message and state without reading.
+    Show(Arc<messages::Appended>),
+    /// Nothing new for this stream: wait again.
+    Wait,
+}
+
+impl Next {
+    /// After a wake-up, for a stream that has shown every message up to `cursor`.
+    fn after(wake: Wake, cursor: i64) -> Next {
+        match wake {
+            Wake::Read => Next::Read,
+            // Shown already (a read after the commit listed it).
+            Wake::Appended(a) if a.message.seq <= cursor => Next::Wait,
+            // Everything before it has been shown: it comes next.
+            Wake::Appended(a) if a.after <= cursor => Next::Show(a),
+            // A message before it has not been shown yet.
+            Wake::Appended(_) => Next::Read,
         }
     }
 }
@@ -482,6 +530,33 @@ mod tests {
             claimed_by: claimed_by.map(str::to_owned),
             pending,
         }
+    }
+
+    fn appended(after: i64, seq: i64) -> Wake {
+        Wake::Appended(Arc::new(messages::Appended {
+            after,
+            message: MessageView {
+                id: MessageId::new(),
+                seq,
+                role: switchboard_core::model::Role::Agent,
+                text: "hi".into(),
+                created_at: chrono::Utc::now(),
+                choices: Vec::new(),
+            },
+            handoff: handoff(HandoffState::Bot, None, false),
+        }))
+    }
+
+    #[test]
+    fn a_stream_shows_a_pushed_reply_only_when_it_has_shown_everything_before_it() {
+        // Shown up to the customer's message (seq 7), the reply follows it: no read.
+        assert!(matches!(Next::after(appended(7, 9), 7), Next::Show(_)));
+        // A stream further on (it read after the commit) has the reply already.
+        assert!(matches!(Next::after(appended(7, 9), 9), Next::Wait));
+        assert!(matches!(Next::after(appended(7, 9), 12), Next::Wait));
+        // A message before the reply has not been shown: read, so nothing is skipped.
+        assert!(matches!(Next::after(appended(7, 9), 5), Next::Read));
+        assert!(matches!(Next::after(Wake::Read, 9), Next::Read));
     }
 
     #[test]
