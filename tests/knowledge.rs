@@ -703,6 +703,54 @@ async fn embeddings_stub() -> (String, Arc<AtomicUsize>, Arc<std::sync::Mutex<Ve
     (format!("http://{addr}/v1"), count, auth)
 }
 
+/// Attack: a tenant points its embedding settings at a server of its own and gives no key,
+/// hoping the platform's key comes along. It must not: the platform's key only ever goes to the
+/// platform's endpoint.
+#[tokio::test]
+async fn a_tenants_own_embedding_url_never_receives_the_platform_key() {
+    let (url, embedded, auth) = embeddings_stub().await;
+    let app = spawn_app_with(
+        |s| s.openai_api_key = Some("sk-platform-secret-77".to_owned().into()),
+        None,
+    )
+    .await;
+    app.tenant("keyless").await;
+    let resp = app
+        .http
+        .put(app.url("/api/v1/knowledge/settings?tenant=keyless"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"provider": "openai", "base_url": url, "model": "stub-embed-16"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (_, d) = app
+        .upload(
+            "keyless",
+            "pumps.txt",
+            "text/plain",
+            b"Irrigation pumps need servicing every six months.".to_vec(),
+        )
+        .await;
+    app.wait_document("keyless", d["document"]["id"].as_str().unwrap())
+        .await;
+    let (status, _) = app
+        .kb_search("keyless", json!({"query": "pump servicing"}))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        embedded.load(Ordering::Relaxed) > 0,
+        "the tenant's server was used"
+    );
+    let seen = auth.lock().unwrap().clone();
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter().all(|a| !a.contains("sk-platform-secret-77")),
+        "the platform key leaked to a tenant's URL: {seen:?}"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn changing_the_embedding_model_re_embeds_in_the_background_while_search_works() {
     let app = spawn_app().await;

@@ -215,9 +215,12 @@ impl Embedders {
                 return Ok(e.clone());
             }
         }
+        // The platform's key only ever goes to the platform's endpoint: a tenant that names its
+        // own base URL must bring its own key (as on the chat path, `Brains::client`).
         let api_key = match &settings.api_key_enc {
             Some(sealed) => Some(self.master_key.open(tenant, sealed)?),
-            None => self.platform.openai_api_key.clone(),
+            None if settings.base_url.is_none() => self.platform.openai_api_key.clone(),
+            None => None,
         };
         let config = OpenAiEmbedConfig {
             base_url: settings
