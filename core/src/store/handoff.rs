@@ -766,11 +766,25 @@ pub async fn close(
 
 /// Locks a waiting escalation whose reminder is due and counts the reminder; `None` when it was
 /// claimed, resolved or reminded meanwhile. `next` is when to remind again (`None`: never).
+///
+/// The conversation's row is locked first, as every writer of a conversation's messages does
+/// (and in the order [`open`] and [`claim`] take them): the reminder the caller writes to the
+/// customer can then never commit after a later message of the conversation.
 pub async fn take_reminder(
     tx: &mut TenantTx,
     id: Uuid,
     next: impl FnOnce(i32) -> Option<DateTime<Utc>>,
 ) -> Result<Option<Escalation>, DbError> {
+    let locked = sqlx::query(
+        "SELECT c.id FROM escalations e JOIN conversations c ON c.id = e.conversation_id
+          WHERE e.id = $1 FOR UPDATE OF c",
+    )
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    if locked.is_none() {
+        return Ok(None);
+    }
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM escalations
           WHERE id = $1 AND status = 'waiting' AND next_reminder_at <= now() FOR UPDATE"
