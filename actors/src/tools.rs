@@ -323,7 +323,7 @@ pub struct ContactArgs {
     email: Option<String>,
 }
 
-use switchboard_core::store::actions::plausible_email;
+use switchboard_core::validate::email as plausible_email;
 
 impl TypedTool for SetContactFields {
     type Args = ContactArgs;

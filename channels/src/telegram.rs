@@ -103,8 +103,7 @@ impl Settings {
     }
 
     fn api_url(&self) -> Result<reqwest::Url, InvalidSettings> {
-        reqwest::Url::parse(&self.api_url)
-            .map_err(|_| InvalidSettings("api_url must be an http(s) URL".into()))
+        switchboard_core::validate::http_url("api_url", &self.api_url, 500).map_err(InvalidSettings)
     }
 
     /// A bot on our shared HTTP client (no retries inside; the dispatcher retries).

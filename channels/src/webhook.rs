@@ -238,12 +238,11 @@ impl WebhookOutput {
     }
 }
 
-/// Constant-time equality of two byte strings (length is not secret).
+/// Constant-time equality of two byte strings (length is not secret), by `subtle`: the
+/// comparison every signature, token and secret check uses.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 /// HMAC-SHA256 of `msg` under `key`.

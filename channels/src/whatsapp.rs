@@ -80,12 +80,8 @@ impl Settings {
                 "phone_number_id must be the numeric id of the business phone number".into(),
             ));
         }
-        if !(self.api_base_url.starts_with("https://") || self.api_base_url.starts_with("http://"))
-        {
-            return Err(InvalidSettings(
-                "api_base_url must be an http(s) URL".into(),
-            ));
-        }
+        switchboard_core::validate::http_url("api_base_url", &self.api_base_url, 500)
+            .map_err(InvalidSettings)?;
         for (name, s) in [
             ("app_secret", &self.app_secret),
             ("access_token", &self.access_token),

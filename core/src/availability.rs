@@ -163,7 +163,7 @@ impl Availability {
             return Err(invalid("meeting_title must be 1 to 200 characters"));
         }
         if let Some(e) = &s.salesperson_email {
-            if !plausible_email(e) {
+            if !crate::validate::email(e) {
                 return Err(invalid(format!(
                     "salesperson_email `{e}` is not an email address"
                 )));
@@ -368,23 +368,6 @@ fn parse_hhmm(s: &str) -> Option<u32> {
 
 fn hhmm(minutes: u32) -> String {
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
-}
-
-/// A light check (the SMTP server has the last word): one `@`, something on both sides, a dot
-/// in the domain, no spaces or line breaks (which could inject headers).
-pub fn plausible_email(e: &str) -> bool {
-    let Some((local, domain)) = e.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
-        && e.len() <= 320
-        && !e
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == ',')
 }
 
 #[cfg(test)]

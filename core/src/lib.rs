@@ -14,6 +14,7 @@ pub mod model;
 pub mod retry;
 pub mod secrets;
 pub mod store;
+pub mod validate;
 
 pub use db::{Db, DbError, TenantTx};
 pub use ids::{

@@ -272,12 +272,8 @@ pub async fn put(
     update: &SettingsUpdate,
 ) -> Result<KnowledgeSettings, SettingsError> {
     if let Some(url) = &update.base_url {
-        let u = url.trim();
-        if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() > 500 {
-            return Err(SettingsError::Invalid(
-                "base_url must be an http:// or https:// URL".into(),
-            ));
-        }
+        switchboard_core::validate::http_url("base_url", url.trim(), 500)
+            .map_err(SettingsError::Invalid)?;
     }
     if let Some(model) = &update.model {
         if model.trim().is_empty() || model.len() > 200 {

@@ -213,25 +213,42 @@ async fn set_app_password(owner_url: &str, password: &str) -> anyhow::Result<()>
     Ok(())
 }
 
-/// A random hex secret kept in `path` (mode 0600), created on first use (with its directory).
+/// A random hex secret kept in `path` (mode 0600), created on first use (with its directory)
+/// from 256 bits of the operating system's random source.
+///
+/// A file that exists but does not hold such a secret (empty, truncated, edited) is an error,
+/// never silently replaced: for the master key that would make every sealed credential
+/// unreadable, for the database password lock the application out.
 pub(crate) fn local_secret(path: &Path) -> anyhow::Result<String> {
-    if let Ok(existing) = std::fs::read_to_string(path) {
-        let t = existing.trim();
-        if t.len() >= 32 && t.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Ok(t.to_owned());
+    match std::fs::read_to_string(path) {
+        Ok(existing) => {
+            let t = existing.trim();
+            if t.len() >= 32 && t.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Ok(t.to_owned());
+            }
+            bail!(
+                "{} exists but does not hold a secret (at least 32 hex digits); restore it from a \
+                 backup, or remove it only if nothing was ever sealed or set with it",
+                path.display()
+            );
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("could not create {}", dir.display()))?;
     }
-    let secret = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let secret = random_hex_256().context("the operating system's random source failed")?;
     write_private(path, &secret)?;
     Ok(secret)
+}
+
+/// 256 bits from the operating system's random source, as 64 hex digits.
+pub(crate) fn random_hex_256() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 async fn ensure_database(maintenance_url: &str, name: &str) -> anyhow::Result<()> {
@@ -273,14 +290,20 @@ pub fn admin_token(settings: &Settings) -> anyhow::Result<SecretString> {
 fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    // Written beside it and renamed into place: a crash leaves the old file or the whole new
+    // one, never an empty or half-written secret (which `local_secret` refuses).
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
-        .open(path)
-        .with_context(|| format!("could not write {}", path.display()))?;
-    f.write_all(content.as_bytes())?;
+        .open(&tmp)
+        .with_context(|| format!("could not write {}", tmp.display()))?;
+    f.write_all(content.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("could not write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("could not write {}", path.display()))?;
     Ok(())
 }
 
@@ -574,5 +597,57 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn scratch() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("sb-secret-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_local_secret_is_made_once_from_the_random_source_and_kept_private() {
+        let dir = scratch();
+        let path = dir.join("nested").join("master-key");
+        let made = local_secret(&path).unwrap();
+        assert_eq!(made.len(), 64);
+        assert!(made.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(
+            local_secret(&path).unwrap(),
+            made,
+            "read back, not made again"
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let other = local_secret(&dir.join("other")).unwrap();
+        assert_ne!(other, made);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_secret_file_is_refused_and_left_as_it_is() {
+        let dir = scratch();
+        for (name, content) in [
+            ("empty", ""),
+            ("short", "abc123\n"),
+            ("not-hex", &"z".repeat(64)),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, content).unwrap();
+            let err = local_secret(&path).unwrap_err().to_string();
+            assert!(err.contains("does not hold a secret"), "{name}: {err}");
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                content,
+                "{name} untouched"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1279,7 +1279,7 @@ async fn run_initdb(prep: &Prepared, durable: bool) -> Result<(), EmbeddedPgErro
     // The superuser gets a random password, kept before initdb runs so that a crash can never
     // leave a cluster whose password nobody knows. initdb reads it from a file readable by the
     // OS user only, removed right after.
-    let password = random_password();
+    let password = random_password().map_err(io_err(ctx("generating the superuser password")))?;
     write_private_file(&prep.password_file, &password, None)
         .map_err(io_err(ctx("saving the superuser password")))?;
     let pwfile = dir.with_file_name(format!("{name}.pwfile-tmp"));
@@ -1700,20 +1700,10 @@ fn startup_message() -> Vec<u8> {
     message
 }
 
-/// 256 random bits as hex: URL-safe, so it can stand in a connection string as is.
-fn random_password() -> String {
-    let mut bytes = [0u8; 32];
-    let read = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if read.is_err() {
-        // /dev/urandom is always there on Linux; fall back to time and pid entropy regardless.
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-            ^ u128::from(std::process::id());
-        bytes[..16].copy_from_slice(&seed.to_le_bytes());
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// 256 random bits from the operating system as hex: URL-safe, so it can stand in a connection
+/// string as is. Fails closed: no weaker fallback.
+fn random_password() -> io::Result<String> {
+    crate::app::random_hex_256().map_err(|e| io::Error::other(format!("random source: {e}")))
 }
 
 /// Writes `content` to a new file with mode 0600, owned by `owner` when given.

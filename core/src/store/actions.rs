@@ -188,20 +188,6 @@ pub(crate) fn settings_from(r: &sqlx::postgres::PgRow) -> Result<ActionSettings,
     })
 }
 
-/// A plausible email address: one `@`, a dot in the domain, no spaces, at most 254 characters.
-pub fn plausible_email(e: &str) -> bool {
-    let Some((local, domain)) = e.split_once('@') else {
-        return false;
-    };
-    e.len() <= 254
-        && !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
-}
-
 /// Applies `update` to the tenant's settings and returns the result.
 pub async fn put(
     tx: &mut TenantTx,
@@ -269,7 +255,7 @@ pub async fn put(
         if emails.len() > 20 {
             return invalid("at most 20 notification addresses");
         }
-        if let Some(bad) = emails.iter().find(|e| !plausible_email(e)) {
+        if let Some(bad) = emails.iter().find(|e| !crate::validate::email(e)) {
             return Err(SettingsError::Invalid(format!(
                 "`{bad}` is not an email address"
             )));
@@ -316,12 +302,8 @@ pub async fn put(
     if let Some(url) = update.crm_webhook_url {
         let url = url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty());
         if let Some(u) = &url {
-            let ok = (u.starts_with("https://") || u.starts_with("http://"))
-                && u.len() <= 2000
-                && !u.chars().any(|c| c.is_whitespace() || c.is_control());
-            if !ok {
-                return invalid("`crm_webhook_url` must be an http(s) URL");
-            }
+            crate::validate::http_url("crm_webhook_url", u, 2000)
+                .map_err(SettingsError::Invalid)?;
         }
         s.crm_webhook_url = url;
     }

@@ -162,10 +162,7 @@ pub async fn put(
     known_tools: &[&str],
 ) -> Result<AgentSettings, DbError> {
     if let Some(url) = &update.base_url {
-        let u = url.trim();
-        if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() > 500 {
-            return Err(invalid("base_url must be an http:// or https:// URL"));
-        }
+        crate::validate::http_url("base_url", url.trim(), 500).map_err(invalid)?;
     }
     check_text("model", &update.model, 200)?;
     check_text("fallback_model", &update.fallback_model, 200)?;

@@ -539,7 +539,7 @@ pub async fn customer(
     Ok(row.map(|(id, name, email)| Customer {
         contact: ContactId(id),
         name,
-        email: email.filter(|e| crate::availability::plausible_email(e)),
+        email: email.filter(|e| crate::validate::email(e)),
     }))
 }
 

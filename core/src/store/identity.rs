@@ -118,12 +118,7 @@ fn user_from(row: &sqlx::postgres::PgRow) -> Result<User, DbError> {
 /// cannot be one.
 pub fn normalize_email(raw: &str) -> Result<String, DbError> {
     let email = raw.trim().to_lowercase();
-    let plausible = email.len() <= 254
-        && email.chars().all(|c| !c.is_whitespace() && !c.is_control())
-        && matches!(email.split_once('@'), Some((local, domain))
-            if !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-                && !domain.ends_with('.') && !domain.contains('@'));
-    if plausible {
+    if crate::validate::email(&email) {
         Ok(email)
     } else {
         Err(DbError::Invalid(format!(

@@ -129,13 +129,9 @@ pub fn token_digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// Equal-length comparison that does not stop at the first difference.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+/// Equal-length comparison that does not stop at the first difference (the one the webhooks
+/// use).
+pub use switchboard_channels::webhook::constant_time_eq;
 
 #[cfg(test)]
 mod tests {

@@ -378,7 +378,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<BookingOne>), ApiError> {
     let start = parse_time("start", &body.start)?;
     if let Some(e) = &body.customer_email {
-        if !switchboard_core::availability::plausible_email(e) {
+        if !switchboard_core::validate::email(e) {
             return Err(unprocessable(
                 "invalid_email",
                 format!("`{e}` is not an email address"),
