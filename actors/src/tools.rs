@@ -323,7 +323,7 @@ pub struct ContactArgs {
     email: Option<String>,
 }
 
-use switchboard_core::validate::email as plausible_email;
+use switchboard_core::validate;
 
 impl TypedTool for SetContactFields {
     type Args = ContactArgs;
@@ -347,7 +347,7 @@ impl TypedTool for SetContactFields {
                     "give `name`, `email` or both".into(),
                 ));
             }
-            if email.is_some_and(|e| !plausible_email(e)) {
+            if email.is_some_and(|e| !validate::email(e)) {
                 return Err(ToolError::InvalidArguments(
                     "`email` is not a valid email address".into(),
                 ));
@@ -378,22 +378,6 @@ mod tests {
         assert!(e.to_string().contains("unknown field `contact_id`"), "{e}");
         assert!(parse_args::<NoArgs>(json!({"conversation_id": "x"})).is_err());
         assert!(parse_args::<SearchArgs>(json!({"query": "x", "tenant": "y"})).is_err());
-    }
-
-    #[test]
-    fn emails_are_checked() {
-        assert!(plausible_email("sam@example.com"));
-        for bad in [
-            "sam",
-            "sam@",
-            "@x.com",
-            "a b@x.com",
-            "a@x",
-            "a@x.",
-            "a@@x.com",
-        ] {
-            assert!(!plausible_email(bad), "{bad}");
-        }
     }
 
     #[test]
