@@ -7,7 +7,7 @@
 
 use crate::db::{DbError, TenantTx};
 use crate::ids::{ContactId, ConversationId, EventId, MessageId, TenantId};
-use crate::model::{InboundMessage, MessageView, Recorded, Role};
+use crate::model::{InboundMessage, Recorded, Role};
 use crate::store::handoff::{ContactHandoff, HandoffState};
 use crate::store::messages::Appended;
 
@@ -132,7 +132,7 @@ async fn ingest<'e>(
             rows.len()
         )));
     }
-    let mut out: Vec<Option<Recorded>> = (0..n).map(|_| None).collect();
+    let mut out: Vec<Option<Recorded>> = vec![None; n];
     for r in rows {
         let k = r.try_get::<i32, _>("o_index")? as usize - 1;
         let duplicate: bool = r.try_get("o_duplicate")?;
@@ -142,30 +142,21 @@ async fn ingest<'e>(
             .get(k)
             .ok_or_else(|| DbError::Invalid("ingest_messages: index".into()))?;
         let message_id = MessageId(message.unwrap_or_default());
-        let seq: Option<i64> = r.try_get("o_seq")?;
-        let after: Option<i64> = r.try_get("o_after")?;
-        let created_at: Option<chrono::DateTime<chrono::Utc>> = r.try_get("o_created_at")?;
         let owner: Option<String> = r.try_get("o_handoff")?;
-        let shown = match (seq, after, created_at, owner) {
-            (Some(seq), Some(after), Some(created_at), Some(owner)) if !duplicate => {
-                Some(Appended {
-                    after,
-                    message: MessageView {
-                        id: message_id,
-                        seq,
-                        role: Role::Customer,
-                        text: items[i].1.text.clone(),
-                        created_at,
-                        choices: Vec::new(),
-                    },
-                    handoff: ContactHandoff {
-                        state: HandoffState::parse(&owner)?,
-                        claimed_by: None,
-                        // Its event was stored with it, waiting for its turn.
-                        pending: true,
-                    },
-                })
-            }
+        let shown = match owner {
+            Some(owner) if !duplicate => Appended::from_row(
+                &r,
+                message_id,
+                Role::Customer,
+                &items[i].1.text,
+                Vec::new(),
+                ContactHandoff {
+                    state: HandoffState::parse(&owner)?,
+                    claimed_by: None,
+                    // Its event was stored with it, waiting for its turn.
+                    pending: true,
+                },
+            )?,
             _ => None,
         };
         out[i] = Some(Recorded {

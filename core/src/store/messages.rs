@@ -22,6 +22,39 @@ pub struct Appended {
     pub handoff: ContactHandoff,
 }
 
+impl Appended {
+    /// The placement `ingest_messages` and `commit_bot_reply` return for a new message
+    /// (`o_seq`, `o_after`, `o_created_at`), with what the caller knows of the message; `None`
+    /// when the function placed nothing (a redelivery).
+    pub(crate) fn from_row(
+        r: &sqlx::postgres::PgRow,
+        id: MessageId,
+        role: Role,
+        text: &str,
+        choices: Vec<MessageChoice>,
+        handoff: ContactHandoff,
+    ) -> Result<Option<Appended>, DbError> {
+        let seq: Option<i64> = r.try_get("o_seq")?;
+        let after: Option<i64> = r.try_get("o_after")?;
+        let created_at: Option<chrono::DateTime<chrono::Utc>> = r.try_get("o_created_at")?;
+        let (Some(seq), Some(after), Some(created_at)) = (seq, after, created_at) else {
+            return Ok(None);
+        };
+        Ok(Some(Appended {
+            after,
+            message: MessageView {
+                id,
+                seq,
+                role,
+                text: text.to_owned(),
+                created_at,
+                choices,
+            },
+            handoff,
+        }))
+    }
+}
+
 /// What the customer of `external_id` on `channel` sees (the web chat's history and event
 /// stream): the messages of their conversation with `seq > after`, oldest first, at most
 /// `limit`, and who owns the conversation. One round trip (the `contact_messages` function,

@@ -382,34 +382,20 @@ impl BotReplyRow {
         let outcome: String = r.try_get("o_outcome")?;
         match outcome.as_str() {
             "committed" => {
-                let seq: Option<i64> = r.try_get("o_seq")?;
-                let after: Option<i64> = r.try_get("o_after")?;
-                let created_at: Option<chrono::DateTime<chrono::Utc>> =
-                    r.try_get("o_created_at")?;
-                let pending: Option<bool> = r.try_get("o_pending")?;
-                let shown = match (seq, after, created_at, pending) {
-                    (Some(seq), Some(after), Some(created_at), Some(pending)) => {
-                        Some(Box::new(super::messages::Appended {
-                            after,
-                            message: crate::model::MessageView {
-                                id: self.message_id,
-                                seq,
-                                role: crate::model::Role::Agent,
-                                text: self.text.clone(),
-                                created_at,
-                                choices: crate::model::MessageChoice::from_metadata(
-                                    self.metadata.get("choices"),
-                                ),
-                            },
-                            handoff: super::handoff::ContactHandoff {
-                                state: super::handoff::HandoffState::Bot,
-                                claimed_by: None,
-                                pending,
-                            },
-                        }))
-                    }
-                    _ => None,
+                let handoff = super::handoff::ContactHandoff {
+                    state: super::handoff::HandoffState::Bot,
+                    claimed_by: None,
+                    pending: r.try_get::<Option<bool>, _>("o_pending")?.unwrap_or(false),
                 };
+                let shown = super::messages::Appended::from_row(
+                    r,
+                    self.message_id,
+                    crate::model::Role::Agent,
+                    &self.text,
+                    crate::model::MessageChoice::from_metadata(self.metadata.get("choices")),
+                    handoff,
+                )?
+                .map(Box::new);
                 Ok(BotReply::Committed(CommittedTurn {
                     turn_id: self.turn_id,
                     message_id: self.message_id,

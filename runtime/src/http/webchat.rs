@@ -445,7 +445,7 @@ async fn stream_session(
                     (Vec::new(), None)
                 }
             },
-            // A reply committed right after what this stream has shown: no read needed.
+            // A message committed right after what this stream has shown: no read needed.
             Next::Show(a) => (
                 vec![a.message.clone()],
                 Some(SessionState::for_customer(Some(&a.handoff))),
