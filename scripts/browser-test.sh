@@ -26,6 +26,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 TOKEN=browser-test-token-$RANDOM$RANDOM$RANDOM
 LOG="$DATA_DIR/server.log"
 SWITCHBOARD_DATA_DIR="$DATA_DIR" SWITCHBOARD_LISTEN="127.0.0.1:$PORT" SWITCHBOARD_ADMIN_TOKEN="$TOKEN" \
+  SWITCHBOARD_ALLOW_PRIVATE_NETWORKS=true \
   "${CARGO_TARGET_DIR:-target}/debug/switchboard" serve >"$LOG" 2>&1 &
 PID=$!
 cleanup() {

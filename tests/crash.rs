@@ -44,7 +44,7 @@ async fn sigkill_during_a_burst_loses_nothing_and_answers_everything_exactly_onc
 
     // The burst: every conversation sends its messages in order, all conversations at once.
     let sessions: Vec<String> = (0..CONVERSATIONS)
-        .map(|i| format!("crash-session-{i:04}"))
+        .map(|i| format!("crash-session-{i:04}-{}", uuid::Uuid::new_v4().simple()))
         .collect();
     let acked = Arc::new(std::sync::Mutex::new(HashSet::<(String, usize)>::new()));
     let burst = {
@@ -245,7 +245,12 @@ async fn sigkill_during_escalations_notifies_once_after_restart() {
         }
     };
     let sessions: Vec<String> = (0..PEOPLE)
-        .map(|i| format!("escalation-session-{i:04}"))
+        .map(|i| {
+            format!(
+                "escalation-session-{i:04}-{}",
+                uuid::Uuid::new_v4().simple()
+            )
+        })
         .collect();
     futures::future::join_all(sessions.iter().map(|s| ask(http.clone(), s.clone()))).await;
     // Kill as soon as the first escalations commit: the rest are mid-turn or mid-notification.

@@ -85,7 +85,7 @@ async fn serve_with_embedded_postgres_answers_and_keeps_data_across_restarts() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let session = "embedded-session-1";
+    let session = "embedded-session-1-0f3b6c2a9d4e4f1b8a7c5d6e";
 
     for round in 0..2 {
         let mut child = serve(&data_dir, port);
@@ -216,7 +216,9 @@ async fn a_killed_embedded_postgres_is_restarted_and_accepted_messages_are_answe
                 .unwrap()
         }
     };
-    let sessions: Vec<String> = (0..5).map(|i| format!("supervised-{i}")).collect();
+    let sessions: Vec<String> = (0..5)
+        .map(|i| format!("supervised-{i}-{}", uuid::Uuid::new_v4().simple()))
+        .collect();
     for s in &sessions {
         let r = post(s.clone(), "Where are you located?").await;
         assert_eq!(r.status(), 202);
@@ -261,7 +263,7 @@ async fn a_killed_embedded_postgres_is_restarted_and_accepted_messages_are_answe
     let refused = http
         .post(format!("{base}/api/v1/webchat/{channel}/messages"))
         .json(
-            &json!({"session_id": "supervised-down", "client_message_id": "m1", "text": "hello?"}),
+            &json!({"session_id": "supervised-down-3c1e9b7a2f5d4e6c8b0a1d2e", "client_message_id": "m1", "text": "hello?"}),
         )
         .send()
         .await

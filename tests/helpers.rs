@@ -169,6 +169,12 @@ pub fn test_settings(database: &str) -> Settings {
     };
     s.pipeline.debounce_ms = 60;
     s.pipeline.shutdown_grace_secs = 2;
+    // Every fake provider of the suite listens on loopback (the guard's own tests turn it off).
+    s.allow_private_networks = true;
+    // The demo tenant is every test's tenant, platform key or not.
+    s.demo = Some(true);
+    // Every test client posts from 127.0.0.1 (the limits' own tests set them).
+    s.limits = switchboard_runtime::config::LimitsSettings::unlimited();
     s
 }
 
@@ -525,6 +531,9 @@ pub fn start_binary(
         .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
         .env("SWITCHBOARD_DATA_DIR", data_dir)
         .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("SWITCHBOARD_ALLOW_PRIVATE_NETWORKS", "true")
+        .env("SWITCHBOARD_LIMITS__WEBCHAT_SESSION_BURST", "1000000")
+        .env("SWITCHBOARD_LIMITS__WEBCHAT_IP_BURST", "1000000")
         .env("SWITCHBOARD_PIPELINE__DEBOUNCE_MS", "30")
         // An effect interrupted by a kill is due again soon after the restart.
         .env("SWITCHBOARD_ACTIONS__EFFECT_LEASE_SECS", "3")

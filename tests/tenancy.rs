@@ -117,3 +117,76 @@ async fn a_query_under_tenant_a_cannot_read_or_write_tenant_b_rows() {
     }
     app.stop().await;
 }
+
+/// Attack: the application connects with a privileged login. A superuser or BYPASSRLS login as
+/// the application login is refused outright; one login that `SET ROLE`s to switchboard_app
+/// (the one-`DATABASE_URL` setup) runs, but says loudly that a `RESET ROLE` would escape
+/// row-level security and how to fix it; switchboard_app's own login raises nothing.
+#[tokio::test]
+async fn a_login_that_could_bypass_row_level_security_is_refused_or_flagged() {
+    use sqlx::Connection;
+    use switchboard_core::db::DbTarget;
+    use switchboard_core::Db;
+    let pg = shared_pg();
+    let database = fresh_database().await;
+    let owner = pg.url("postgres", &database);
+    let mut admin = sqlx::PgConnection::connect(&owner).await.unwrap();
+    let bypasser = format!("sb_bypass_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!(
+        "CREATE ROLE {bypasser} LOGIN BYPASSRLS PASSWORD 'bypass-0123456789'"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::query(&format!("GRANT switchboard_app TO {bypasser}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let bypass_url = format!(
+        "postgres://{bypasser}:bypass-0123456789@127.0.0.1:{}/{database}",
+        pg.port
+    );
+    let target = |app_url: Option<String>, owner_url: &str| DbTarget {
+        owner_url: owner_url.to_owned(),
+        app_url,
+        max_connections: 2,
+    };
+
+    // As the application login: refused, superuser or BYPASSRLS.
+    for url in [owner.clone(), bypass_url.clone()] {
+        let err = Db::connect(&target(Some(url), &owner)).await.unwrap_err();
+        assert!(
+            err.to_string().contains("bypass row-level security"),
+            "{err}"
+        );
+    }
+    // One privileged login switching role: it runs as switchboard_app and says what is wrong.
+    for url in [owner.clone(), bypass_url.clone()] {
+        let db = Db::connect(&target(None, &url)).await.unwrap();
+        let (user, login): (String, String) =
+            sqlx::query_as("SELECT current_user::text, session_user::text")
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+        assert_eq!(user, "switchboard_app");
+        assert_ne!(login, "switchboard_app");
+        let warning = db.login_warning().expect("a privileged login is flagged");
+        assert!(warning.contains("RESET ROLE"), "{warning}");
+        assert!(
+            warning.contains("SWITCHBOARD_APP_DATABASE_URL"),
+            "the warning says how to fix it: {warning}"
+        );
+        db.close().await;
+    }
+    // switchboard_app's own login: nothing to say.
+    let db = Db::connect(&target(Some(pg.url("switchboard_app", &database)), &owner))
+        .await
+        .unwrap();
+    assert!(db.login_warning().is_none());
+    db.close().await;
+
+    sqlx::query(&format!("DROP ROLE {bypasser}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}

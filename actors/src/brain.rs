@@ -81,6 +81,8 @@ pub struct BrainConfig {
     pub summary_after: i64,
     /// Most recent messages left out of a new summary (they travel verbatim).
     pub keep_recent: i64,
+    /// Where a tenant's own `base_url` may point (the platform's model is the operator's).
+    pub egress: switchboard_core::egress::Egress,
 }
 
 impl Default for BrainConfig {
@@ -99,6 +101,7 @@ impl Default for BrainConfig {
             history_messages: 40,
             summary_after: 30,
             keep_recent: 10,
+            egress: switchboard_core::egress::Egress::PublicOnly,
         }
     }
 }
@@ -267,6 +270,10 @@ impl Brains {
                     max_retries: c.max_retries,
                     backoff_base: c.backoff_base,
                     max_retry_wait: c.max_retry_wait,
+                    egress: match s.base_url {
+                        Some(_) => c.egress,
+                        None => switchboard_core::egress::Egress::Unrestricted,
+                    },
                 };
                 (s.updated_at.to_rfc3339(), config)
             }

@@ -14,6 +14,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switchboard_core::egress::Egress;
 
 use chrono::Utc;
 use secrecy::ExposeSecret;
@@ -303,7 +304,7 @@ async fn email_effect(
         ics,
         key: &effect.idempotency_key,
     };
-    match email::send_notice(&channel, &notice).await {
+    match email::send_notice(&channel, services.outbound.egress, &notice).await {
         Ok(r) => Attempted::ok(format!(
             "accepted by the SMTP server as {}",
             r.provider_ref.unwrap_or_default()
@@ -377,13 +378,21 @@ pub fn sign_webhook(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 /// location would answer 200, and a lead the CRM never received would be logged as delivered.
 /// A redirect is recorded as a failed attempt instead, with its status, for an admin to fix
 /// the URL. Timeouts match the channels' client (a hung CRM must not hold the worker).
-fn crm_client() -> &'static reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(15))
-            .connect_timeout(Duration::from_secs(5))
+fn crm_client(egress: Egress) -> &'static reqwest::Client {
+    static PUBLIC: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    static ANY: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let cell = match egress {
+        Egress::PublicOnly => &PUBLIC,
+        Egress::Unrestricted => &ANY,
+    };
+    cell.get_or_init(|| {
+        egress
+            .http(
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(15))
+                    .connect_timeout(Duration::from_secs(5)),
+                0,
+            )
             .build()
             .expect("the HTTP client builds with static settings")
     })
@@ -428,7 +437,16 @@ async fn webhook_effect(
         Utc::now().timestamp(),
         &bytes,
     );
-    let sent = crm_client()
+    // A literal address skips the resolver's check: checked here, before every attempt.
+    let egress = services.outbound.egress;
+    if let Err(refused) = egress.check_url(&url) {
+        return Attempted {
+            outcome: Outcome::Permanent,
+            status_code: None,
+            detail: format!("the CRM webhook URL is refused: {refused}"),
+        };
+    }
+    let sent = crm_client(egress)
         .post(&url)
         .header("content-type", "application/json")
         .header(SIGNATURE_HEADER, signature)
@@ -443,14 +461,9 @@ async fn webhook_effect(
         .await;
     match sent {
         Ok(resp) => {
+            // Only the status line is kept: the body of whatever answered is not stored or
+            // shown (a misdirected webhook must not become a way to read another server).
             let status = resp.status();
-            let text: String = resp
-                .text()
-                .await
-                .unwrap_or_default()
-                .chars()
-                .take(300)
-                .collect();
             let outcome = if status.is_success() {
                 Outcome::Ok
             } else if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
@@ -461,13 +474,26 @@ async fn webhook_effect(
             Attempted {
                 outcome,
                 status_code: Some(status.as_u16() as i32),
-                detail: format!("HTTP {}: {text}", status.as_u16()),
+                detail: format!(
+                    "HTTP {} {}",
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or("")
+                )
+                .trim_end()
+                .to_owned(),
             }
         }
-        Err(e) => Attempted {
-            outcome: Outcome::Transient,
-            status_code: None,
-            detail: format!("the CRM endpoint is unreachable: {}", e.without_url()),
+        Err(e) => match switchboard_core::egress::refusal(&e) {
+            Some(refused) => Attempted {
+                outcome: Outcome::Permanent,
+                status_code: None,
+                detail: format!("the CRM webhook URL is refused: {refused}"),
+            },
+            None => Attempted {
+                outcome: Outcome::Transient,
+                status_code: None,
+                detail: format!("the CRM endpoint is unreachable: {}", e.without_url()),
+            },
         },
     }
 }

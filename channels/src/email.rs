@@ -16,10 +16,12 @@ use std::time::Duration;
 use base64::Engine;
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use switchboard_core::egress::Egress;
 use switchboard_core::model::InboundMessage;
 use switchboard_core::ChannelId;
 
@@ -576,20 +578,38 @@ fn uuid_like(seed: &str) -> String {
     crate::webhook::hex(&digest[..16])
 }
 
-fn transport(settings: &Settings) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
-    let builder = match settings.smtp_security {
-        SmtpSecurity::Starttls => {
-            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&settings.smtp_host)
+async fn transport(
+    settings: &Settings,
+    egress: Egress,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
+    let host = settings.smtp_host.as_str();
+    // Under `PublicOnly` the host is resolved and checked here, on every send, and the
+    // connection goes to the address that passed (TLS still verifies the host name).
+    let server = match egress {
+        Egress::Unrestricted => host.to_owned(),
+        Egress::PublicOnly => {
+            let addrs = egress
+                .resolve(host, settings.smtp_port)
+                .await
+                .map_err(|e| match switchboard_core::egress::refusal(&e) {
+                    Some(refused) => SendError::Permanent(format!("SMTP host: {refused}")),
+                    None => SendError::Transient(format!("SMTP host {host}: {e}")),
+                })?;
+            addrs[0].ip().to_string()
         }
-        SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&settings.smtp_host),
-        SmtpSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-            settings.smtp_host.clone(),
-        )),
-    }
-    .map_err(|e| SendError::Permanent(format!("SMTP settings: {e}")))?;
-    let mut builder = builder
+    };
+    let tls = || {
+        TlsParameters::new(host.to_owned())
+            .map_err(|e| SendError::Permanent(format!("SMTP settings: {e}")))
+    };
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server)
         .port(settings.smtp_port)
         .timeout(Some(Duration::from_secs(15)));
+    let mut builder = match settings.smtp_security {
+        SmtpSecurity::Starttls => builder.tls(Tls::Required(tls()?)),
+        SmtpSecurity::Tls => builder.tls(Tls::Wrapper(tls()?)),
+        SmtpSecurity::None => builder,
+    };
     if let (Some(user), Some(password)) = (&settings.smtp_username, &settings.smtp_password) {
         builder = builder.credentials(Credentials::new(
             user.clone(),
@@ -601,25 +621,32 @@ fn transport(settings: &Settings) -> Result<AsyncSmtpTransport<Tokio1Executor>, 
 
 pub(crate) async fn send(
     settings: &Settings,
+    egress: Egress,
     delivery: &Delivery<'_>,
     msg: &OutboundMessage,
 ) -> Result<SendReceipt, SendError> {
     let (email, our_id) = build_message(settings, delivery, msg)?;
-    transport(settings)?.send(email).await.map_err(|e| {
-        if e.is_permanent() {
-            SendError::Permanent(format!("SMTP refused: {e}"))
-        } else {
-            SendError::Transient(format!("SMTP: {e}"))
-        }
-    })?;
+    transport(settings, egress)
+        .await?
+        .send(email)
+        .await
+        .map_err(|e| {
+            if e.is_permanent() {
+                SendError::Permanent(format!("SMTP refused: {e}"))
+            } else {
+                SendError::Transient(format!("SMTP: {e}"))
+            }
+        })?;
     Ok(SendReceipt {
         provider_ref: Some(our_id),
     })
 }
 
 /// Connects to the SMTP server (and authenticates, when configured).
-pub(crate) async fn check(settings: &Settings) -> Result<String, String> {
-    let transport = transport(settings).map_err(|e| e.to_string())?;
+pub(crate) async fn check(settings: &Settings, egress: Egress) -> Result<String, String> {
+    let transport = transport(settings, egress)
+        .await
+        .map_err(|e| e.to_string())?;
     match transport.test_connection().await {
         Ok(true) => Ok("the SMTP server accepted the connection".into()),
         Ok(false) => Err("the SMTP server did not answer as expected".into()),
@@ -774,16 +801,21 @@ pub fn build_notice(
 /// Sends a notice through the channel's SMTP settings.
 pub async fn send_notice(
     settings: &Settings,
+    egress: Egress,
     notice: &Notice<'_>,
 ) -> Result<SendReceipt, SendError> {
     let (email, our_id) = build_notice(settings, notice)?;
-    transport(settings)?.send(email).await.map_err(|e| {
-        if e.is_permanent() {
-            SendError::Permanent(format!("SMTP refused: {e}"))
-        } else {
-            SendError::Transient(format!("SMTP: {e}"))
-        }
-    })?;
+    transport(settings, egress)
+        .await?
+        .send(email)
+        .await
+        .map_err(|e| {
+            if e.is_permanent() {
+                SendError::Permanent(format!("SMTP refused: {e}"))
+            } else {
+                SendError::Transient(format!("SMTP: {e}"))
+            }
+        })?;
     Ok(SendReceipt {
         provider_ref: Some(our_id),
     })

@@ -4,6 +4,7 @@
 //! `Message-ID` drops the copy.
 
 use std::sync::Arc;
+use switchboard_core::egress::Egress;
 
 use futures::TryStreamExt;
 use mail_parser::MessageParser;
@@ -30,14 +31,23 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + std::fmt::
 {
 }
 
-async fn connect(settings: &Settings) -> Result<Box<dyn Stream>, String> {
+async fn connect(settings: &Settings, egress: Egress) -> Result<Box<dyn Stream>, String> {
     let host = settings
         .imap_host
         .as_deref()
         .ok_or("no imap_host configured")?;
-    let tcp = TcpStream::connect((host, settings.imap_port))
-        .await
-        .map_err(|e| format!("IMAP connect: {e}"))?;
+    let tcp = match egress {
+        Egress::Unrestricted => TcpStream::connect((host, settings.imap_port)).await,
+        // Resolved and checked on every connection; only the addresses that passed are tried.
+        Egress::PublicOnly => {
+            let addrs = egress
+                .resolve(host, settings.imap_port)
+                .await
+                .map_err(|e| format!("IMAP host: {e}"))?;
+            TcpStream::connect(&addrs[..]).await
+        }
+    }
+    .map_err(|e| format!("IMAP connect: {e}"))?;
     match settings.imap_security {
         ImapSecurity::None => Ok(Box::new(tcp)),
         ImapSecurity::Tls => {
@@ -61,8 +71,11 @@ async fn connect(settings: &Settings) -> Result<Box<dyn Stream>, String> {
     }
 }
 
-async fn session(settings: &Settings) -> Result<async_imap::Session<Box<dyn Stream>>, String> {
-    let mut client = async_imap::Client::new(connect(settings).await?);
+async fn session(
+    settings: &Settings,
+    egress: Egress,
+) -> Result<async_imap::Session<Box<dyn Stream>>, String> {
+    let mut client = async_imap::Client::new(connect(settings, egress).await?);
     client
         .read_response()
         .await
@@ -84,8 +97,8 @@ async fn session(settings: &Settings) -> Result<async_imap::Session<Box<dyn Stre
 }
 
 /// Fetches unseen messages without marking them read.
-pub async fn fetch_unseen(settings: &Settings) -> Result<Vec<Fetched>, String> {
-    let mut session = session(settings).await?;
+pub async fn fetch_unseen(settings: &Settings, egress: Egress) -> Result<Vec<Fetched>, String> {
+    let mut session = session(settings, egress).await?;
     let mut uids: Vec<u32> = session
         .uid_search("UNSEEN")
         .await
@@ -122,11 +135,11 @@ pub async fn fetch_unseen(settings: &Settings) -> Result<Vec<Fetched>, String> {
 }
 
 /// Marks messages as read (after they were stored).
-pub async fn mark_seen(settings: &Settings, uids: &[u32]) -> Result<(), String> {
+pub async fn mark_seen(settings: &Settings, egress: Egress, uids: &[u32]) -> Result<(), String> {
     if uids.is_empty() {
         return Ok(());
     }
-    let mut session = session(settings).await?;
+    let mut session = session(settings, egress).await?;
     let set = uids
         .iter()
         .map(u32::to_string)

@@ -73,16 +73,62 @@ impl Bucket {
     }
 }
 
+/// Token buckets by key (created full on first use, dropped once idle): the sending caps here,
+/// and the runtime's inbound limits.
+#[derive(Debug)]
+pub struct Buckets<K> {
+    buckets: Mutex<HashMap<K, Bucket>>,
+}
+
+impl<K> Default for Buckets<K> {
+    fn default() -> Self {
+        Buckets {
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// Buckets idle this long are dropped (they would be full anyway).
+const IDLE: Duration = Duration::from_secs(600);
+
+impl<K: std::hash::Hash + Eq + Clone> Buckets<K> {
+    /// Takes `cost` tokens from every bucket of `wanted` if all of them have them; otherwise
+    /// takes nothing and says how long to wait. A cost above a bucket's burst waits for a full
+    /// bucket.
+    pub fn try_take(&self, wanted: &[(K, Cap)], cost: f64, now: Instant) -> Result<(), Duration> {
+        let mut buckets = self.buckets.lock().expect("rate limiter lock poisoned");
+        if buckets.len() > 10_000 {
+            buckets.retain(|_, b| now.saturating_duration_since(b.at) < IDLE);
+        }
+        let mut wait = Duration::ZERO;
+        for (key, cap) in wanted {
+            let cost = cost.min(cap.burst);
+            let bucket = buckets.entry(key.clone()).or_insert(Bucket {
+                tokens: cap.burst,
+                at: now,
+            });
+            bucket.refill(*cap, now);
+            wait = wait.max(bucket.wait(*cap, cost));
+        }
+        if !wait.is_zero() {
+            return Err(wait);
+        }
+        for (key, cap) in wanted {
+            if let Some(b) = buckets.get_mut(key) {
+                b.tokens -= cost.min(cap.burst);
+            }
+        }
+        Ok(())
+    }
+}
+
 type Key = (ChannelId, Option<String>);
 
 /// Token buckets for every channel and recipient seen recently.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
-    buckets: Mutex<HashMap<Key, Bucket>>,
+    buckets: Buckets<Key>,
 }
-
-/// Buckets idle this long are dropped (they would be full anyway).
-const IDLE: Duration = Duration::from_secs(600);
 
 impl RateLimiter {
     /// Takes `cost` tokens from the channel's and the recipient's buckets if both have them;
@@ -106,10 +152,6 @@ impl RateLimiter {
         cost: u32,
         now: Instant,
     ) -> Result<(), Duration> {
-        let mut buckets = self.buckets.lock().expect("rate limiter lock poisoned");
-        if buckets.len() > 10_000 {
-            buckets.retain(|_, b| now.saturating_duration_since(b.at) < IDLE);
-        }
         let wanted: Vec<(Key, Cap)> = [
             per_channel.map(|c| ((channel, None), c)),
             per_recipient.map(|c| ((channel, Some(recipient.to_owned())), c)),
@@ -117,27 +159,7 @@ impl RateLimiter {
         .into_iter()
         .flatten()
         .collect();
-        let mut wait = Duration::ZERO;
-        for (key, cap) in &wanted {
-            // A message costing more than a whole burst waits for a full bucket.
-            let cost = f64::from(cost).min(cap.burst);
-            let bucket = buckets.entry(key.clone()).or_insert(Bucket {
-                tokens: cap.burst,
-                at: now,
-            });
-            bucket.refill(*cap, now);
-            wait = wait.max(bucket.wait(*cap, cost));
-        }
-        if !wait.is_zero() {
-            return Err(wait);
-        }
-        for (key, cap) in &wanted {
-            let cost = f64::from(cost).min(cap.burst);
-            if let Some(b) = buckets.get_mut(key) {
-                b.tokens -= cost;
-            }
-        }
-        Ok(())
+        self.buckets.try_take(&wanted, f64::from(cost), now)
     }
 }
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use switchboard_core::egress::Egress;
 use switchboard_core::model::ChannelKind;
 use switchboard_core::{ChannelId, MessageId};
 
@@ -74,8 +75,13 @@ pub enum SendError {
 #[derive(Clone, Debug)]
 pub struct Outbound {
     pub webchat: WebchatHub,
-    /// No retries inside: the dispatcher alone retries.
+    /// The providers' client, for the API bases tenants set: every connection goes through
+    /// [`Outbound::egress`] (no retries inside: the dispatcher alone retries).
     pub http: reqwest::Client,
+    /// Where tenant-set endpoints may point.
+    pub egress: Egress,
+    /// The client of the platform's own endpoints (speech to text), set by the operator.
+    platform_http: reqwest::Client,
     /// The public base URL of this deployment (for status callbacks), without a trailing `/`.
     pub public_base_url: Option<String>,
     /// Sending caps per channel and recipient, shared by every dispatcher task.
@@ -84,19 +90,37 @@ pub struct Outbound {
     pub speech_to_text: Option<crate::speech::SpeechToText>,
 }
 
-impl Default for Outbound {
-    fn default() -> Self {
+impl Outbound {
+    /// Adapters whose tenant-set endpoints must satisfy `egress`.
+    pub fn new(egress: Egress) -> Outbound {
+        let client = |egress: Egress| {
+            egress
+                .http(
+                    reqwest::Client::builder()
+                        .timeout(Duration::from_secs(15))
+                        .connect_timeout(Duration::from_secs(5)),
+                    10,
+                )
+                .build()
+                .expect("the HTTP client builds with static settings")
+        };
         Outbound {
             webchat: WebchatHub::default(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(15))
-                .connect_timeout(Duration::from_secs(5))
-                .build()
-                .expect("the HTTP client builds with static settings"),
+            http: client(egress),
+            egress,
+            platform_http: client(Egress::Unrestricted),
             public_base_url: None,
             limiter: Default::default(),
             speech_to_text: None,
         }
+    }
+
+    /// Refuses a channel whose provider API base or mail host is not allowed (a literal
+    /// address skips the resolver's check, so it is checked here, before every call).
+    pub fn guard(&self, settings: &ChannelSettings) -> Result<(), String> {
+        settings
+            .check_endpoints(self.egress)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -118,6 +142,8 @@ impl Outbound {
         delivery: &Delivery<'_>,
         msg: &OutboundMessage,
     ) -> Result<SendReceipt, SendError> {
+        self.guard(delivery.settings)
+            .map_err(SendError::Permanent)?;
         match (kind, delivery.settings) {
             (ChannelKind::Webchat, _) => self.webchat.send(msg),
             (ChannelKind::Whatsapp, ChannelSettings::Whatsapp(s)) => {
@@ -129,7 +155,9 @@ impl Outbound {
             (ChannelKind::Telegram, ChannelSettings::Telegram(s)) => {
                 telegram::send(&self.http, s, delivery, msg).await
             }
-            (ChannelKind::Email, ChannelSettings::Email(s)) => email::send(s, delivery, msg).await,
+            (ChannelKind::Email, ChannelSettings::Email(s)) => {
+                email::send(s, self.egress, delivery, msg).await
+            }
             // Voice replies leave in the answer to Twilio's request (TwiML `<Say>`), which
             // reads the stored reply; the outbox row only records that it was spoken.
             (ChannelKind::Voice, ChannelSettings::Voice(_)) => Ok(SendReceipt {
@@ -148,6 +176,9 @@ impl Outbound {
         settings: &ChannelSettings,
         url: &str,
     ) -> Option<Result<(), String>> {
+        if let Err(e) = self.guard(settings) {
+            return Some(Err(e));
+        }
         match settings {
             ChannelSettings::Telegram(s) if s.mode == telegram::Mode::Webhook => {
                 Some(telegram::register_webhook(&self.http, s, url).await)
@@ -181,6 +212,7 @@ impl Outbound {
             .speech_to_text
             .as_ref()
             .ok_or("no speech-to-text endpoint is configured")?;
+        self.guard(settings)?;
         let audio = match (settings, media) {
             (ChannelSettings::Whatsapp(s), MediaRef::Whatsapp { id }) => {
                 whatsapp::fetch_media(&self.http, s, id).await?
@@ -190,16 +222,17 @@ impl Outbound {
             }
             _ => return Err("this channel cannot fetch that media".into()),
         };
-        stt.transcribe(&self.http, audio).await
+        stt.transcribe(&self.platform_http, audio).await
     }
 
     /// Checks a channel's credentials against its provider; `Ok` with a short description.
     pub async fn check(&self, settings: &ChannelSettings) -> Result<String, String> {
+        self.guard(settings)?;
         match settings {
             ChannelSettings::Webchat => Ok("web chat needs no credentials".into()),
             ChannelSettings::Whatsapp(s) => whatsapp::check(&self.http, s).await,
             ChannelSettings::Telegram(s) => telegram::check(&self.http, s).await,
-            ChannelSettings::Email(s) => email::check(s).await,
+            ChannelSettings::Email(s) => email::check(s, self.egress).await,
             ChannelSettings::Sms(s) => twilio::check(&self.http, &s.account()).await,
             ChannelSettings::Voice(s) => match s.account() {
                 Some(account) => twilio::check(&self.http, &account).await,
@@ -211,6 +244,17 @@ impl Outbound {
 
 /// Classifies a transport error: timeouts and connection failures are worth retrying.
 pub(crate) fn transport_error(e: reqwest::Error) -> SendError {
-    // Without the URL: it can carry a token (Telegram puts it in the path).
-    SendError::Transient(format!("provider unreachable: {}", e.without_url()))
+    if let Some(refused) = switchboard_core::egress::refusal(&e) {
+        return SendError::Permanent(refused.to_string());
+    }
+    SendError::Transient(format!("provider unreachable: {}", describe(e)))
+}
+
+/// A failed request, for people: the egress policy's refusal when that is why, else the error
+/// without its URL (it can carry a token: Telegram puts it in the path).
+pub(crate) fn describe(e: reqwest::Error) -> String {
+    match switchboard_core::egress::refusal(&e) {
+        Some(refused) => refused.to_string(),
+        None => e.without_url().to_string(),
+    }
 }

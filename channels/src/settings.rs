@@ -10,6 +10,7 @@
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use switchboard_core::egress::{Egress, Refused};
 use switchboard_core::model::ChannelKind;
 use switchboard_core::{ChannelId, MasterKey, TenantId};
 
@@ -30,6 +31,28 @@ pub enum ChannelSettings {
     Voice(twilio::VoiceSettings),
     Telegram(telegram::Settings),
     Email(email::Settings),
+}
+
+impl ChannelSettings {
+    /// Checks the endpoints the tenant set (provider API bases, SMTP and IMAP hosts) against
+    /// `egress`, as far as it can be done without DNS: literal addresses and local names. Names
+    /// are checked again when they are resolved, on every connection.
+    pub fn check_endpoints(&self, egress: Egress) -> Result<(), Refused> {
+        match self {
+            ChannelSettings::Webchat => Ok(()),
+            ChannelSettings::Whatsapp(s) => egress.check_url(&s.api_base_url),
+            ChannelSettings::Telegram(s) => egress.check_url(&s.api_url),
+            ChannelSettings::Sms(s) => egress.check_url(&s.api_base_url),
+            ChannelSettings::Voice(s) => egress.check_url(&s.api_base_url),
+            ChannelSettings::Email(s) => {
+                egress.check_name(&s.smtp_host)?;
+                match &s.imap_host {
+                    Some(h) => egress.check_name(h),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
 }
 
 /// The names of the fields of `kind` that are secrets (sealed at rest, never returned).

@@ -70,10 +70,12 @@ impl SpeechToText {
         if let Some(key) = &self.api_key {
             req = req.bearer_auth(key.expose_secret());
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("speech-to-text unreachable: {}", e.without_url()))?;
+        let resp = req.send().await.map_err(|e| {
+            format!(
+                "speech-to-text unreachable: {}",
+                crate::outbound::describe(e)
+            )
+        })?;
         let status = resp.status();
         let body: serde_json::Value = resp.json().await.unwrap_or_default();
         if !status.is_success() {
@@ -99,7 +101,7 @@ pub(crate) async fn read_limited(resp: reqwest::Response) -> Result<Vec<u8>, Str
     let bytes = resp
         .bytes()
         .await
-        .map_err(|e| format!("audio download failed: {}", e.without_url()))?;
+        .map_err(|e| format!("audio download failed: {}", crate::outbound::describe(e)))?;
     if bytes.len() > MAX_AUDIO_BYTES {
         return Err("the audio is too large".into());
     }

@@ -336,6 +336,9 @@ pub fn classify_error(e: RequestError) -> SendError {
             retry_after: Some(s.duration()),
         },
         RequestError::Network(e) => {
+            if let Some(refused) = switchboard_core::egress::refusal(&*e) {
+                return SendError::Permanent(refused.to_string());
+            }
             // Never the error's text: its URL carries the bot token.
             let what = if e.is_timeout() {
                 "timed out"

@@ -470,7 +470,7 @@ pub(crate) async fn check(http: &reqwest::Client, account: &Account<'_>) -> Resu
         .basic_auth(account.sid, Some(account.auth_token.expose_secret()))
         .send()
         .await
-        .map_err(|e| format!("Twilio unreachable: {}", e.without_url()))?;
+        .map_err(|e| format!("Twilio unreachable: {}", crate::outbound::describe(e)))?;
     if resp.status().is_success() {
         Ok("the account credentials are valid".into())
     } else {

@@ -40,9 +40,14 @@ pub struct Invalid {
     pub problem: String,
 }
 
-/// Checks a session id: 8 to 128 characters of `[A-Za-z0-9_-]`.
+/// The fewest characters of a session id. The id is the customer's only credential (whoever
+/// knows it reads the conversation), so it must carry at least 128 bits: 32 hex digits, a UUID
+/// (36 characters; the widget makes one with `crypto.randomUUID`), or more.
+pub const MIN_SESSION_ID_CHARS: usize = 32;
+
+/// Checks a session id: 32 to 128 characters of `[A-Za-z0-9_-]`.
 pub fn validate_session_id(session_id: &str) -> Result<(), Invalid> {
-    let ok_len = (8..=128).contains(&session_id.len());
+    let ok_len = (MIN_SESSION_ID_CHARS..=128).contains(&session_id.len());
     let ok_chars = session_id
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -51,7 +56,9 @@ pub fn validate_session_id(session_id: &str) -> Result<(), Invalid> {
     } else {
         Err(Invalid {
             field: "session_id",
-            problem: "must be 8 to 128 characters of letters, digits, '-' or '_'".into(),
+            problem: "must be 32 to 128 characters of letters, digits, '-' or '_' (a random \
+                      UUID, or at least 128 random bits)"
+                .into(),
         })
     }
 }
@@ -177,12 +184,16 @@ mod tests {
         let ch = ChannelId::new();
         let msg = parse_post(
             ch,
-            post("session-0001", "m1", "  مرحبا، ما هي الأسعار؟\r\n "),
+            post(
+                "session-0001-5f0c2d1e9a7b4c3d8e6f",
+                "m1",
+                "  مرحبا، ما هي الأسعار؟\r\n ",
+            ),
         )
         .unwrap();
         assert_eq!(msg.text, "مرحبا، ما هي الأسعار؟");
         assert_eq!(msg.provider_message_id, "session-0001:m1");
-        assert_eq!(msg.contact_external_id, "session-0001");
+        assert_eq!(msg.contact_external_id, "session-0001-5f0c2d1e9a7b4c3d8e6f");
     }
 
     #[test]
@@ -199,35 +210,42 @@ mod tests {
             "session_id"
         );
         assert_eq!(
-            parse_post(ch, post("session-0001", "", "hi"))
+            parse_post(ch, post("session-0001-5f0c2d1e9a7b4c3d8e6f", "", "hi"))
                 .unwrap_err()
                 .field,
             "client_message_id"
         );
         assert_eq!(
-            parse_post(ch, post("session-0001", "m1", " \n\t "))
-                .unwrap_err()
-                .field,
+            parse_post(
+                ch,
+                post("session-0001-5f0c2d1e9a7b4c3d8e6f", "m1", " \n\t ")
+            )
+            .unwrap_err()
+            .field,
             "text"
         );
         let long = "ب".repeat(MAX_TEXT_CHARS + 1);
         assert_eq!(
-            parse_post(ch, post("session-0001", "m1", &long))
+            parse_post(ch, post("session-0001-5f0c2d1e9a7b4c3d8e6f", "m1", &long))
                 .unwrap_err()
                 .field,
             "text"
         );
         let at_limit = "ب".repeat(MAX_TEXT_CHARS);
-        assert!(parse_post(ch, post("session-0001", "m1", &at_limit)).is_ok());
+        assert!(parse_post(
+            ch,
+            post("session-0001-5f0c2d1e9a7b4c3d8e6f", "m1", &at_limit)
+        )
+        .is_ok());
     }
 
     #[tokio::test]
     async fn notify_wakes_only_the_right_session() {
         let hub = WebchatHub::default();
         let ch = ChannelId::new();
-        let mut a = hub.subscribe(ch, "session-a");
-        let mut b = hub.subscribe(ch, "session-b");
-        hub.notify(ch, "session-a");
+        let mut a = hub.subscribe(ch, "session-a-5f0c2d1e9a7b4c3d8e6f0a1b2c");
+        let mut b = hub.subscribe(ch, "session-b-5f0c2d1e9a7b4c3d8e6f0a1b2c");
+        hub.notify(ch, "session-a-5f0c2d1e9a7b4c3d8e6f0a1b2c");
         assert!(a.try_recv().is_ok());
         assert!(b.try_recv().is_err());
     }

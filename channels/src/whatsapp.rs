@@ -464,7 +464,7 @@ pub(crate) async fn fetch_media(
         .bearer_auth(token)
         .send()
         .await
-        .map_err(|e| format!("Graph API unreachable: {}", e.without_url()))?
+        .map_err(|e| format!("Graph API unreachable: {}", crate::outbound::describe(e)))?
         .json()
         .await
         .map_err(|_| "unreadable media metadata".to_owned())?;
@@ -474,7 +474,7 @@ pub(crate) async fn fetch_media(
         .bearer_auth(token)
         .send()
         .await
-        .map_err(|e| format!("media download failed: {}", e.without_url()))?;
+        .map_err(|e| format!("media download failed: {}", crate::outbound::describe(e)))?;
     if !resp.status().is_success() {
         return Err(format!("media download answered {}", resp.status()));
     }
@@ -497,7 +497,7 @@ pub(crate) async fn check(http: &reqwest::Client, settings: &Settings) -> Result
         .bearer_auth(settings.access_token.expose_secret())
         .send()
         .await
-        .map_err(|e| format!("Graph API unreachable: {}", e.without_url()))?;
+        .map_err(|e| format!("Graph API unreachable: {}", crate::outbound::describe(e)))?;
     if resp.status().is_success() {
         Ok("the access token can read the phone number".into())
     } else {

@@ -46,6 +46,9 @@ pub struct DbTarget {
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: PgPool,
+    /// Set when the pool's login itself could bypass row-level security (one privileged login
+    /// switching to `switchboard_app`): what is wrong and how to fix it.
+    login_warning: Option<std::sync::Arc<str>>,
 }
 
 impl Db {
@@ -78,17 +81,47 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        let (user, bypass): (String, bool) = sqlx::query_as(
-            "SELECT current_user::text, (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user)",
-        )
-        .fetch_one(&pool)
-        .await?;
-        if bypass {
+        // Both the role queries run as (`current_user`) and the login itself (`session_user`):
+        // a privileged login that only `SET ROLE`s could `RESET ROLE` its way out of row-level
+        // security.
+        let (user, login, role_bypasses, login_bypasses): (String, String, bool, bool) =
+            sqlx::query_as(
+                "SELECT current_user::text, session_user::text,
+                        (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user),
+                        (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = session_user)",
+            )
+            .fetch_one(&pool)
+            .await?;
+        if role_bypasses {
             return Err(DbError::Invalid(format!(
                 "the application role `{user}` can bypass row-level security; connect as switchboard_app"
             )));
         }
-        Ok(Db { pool })
+        let mut login_warning = None;
+        if login_bypasses {
+            let problem = format!(
+                "the database login `{login}` is a superuser or has BYPASSRLS: the application \
+                 runs as `{user}`, but a `RESET ROLE` on its connections would escape row-level \
+                 security"
+            );
+            if !set_role {
+                return Err(DbError::Invalid(format!(
+                    "{problem}; the application login (SWITCHBOARD_APP_DATABASE_URL) must be a \
+                     role without either, such as switchboard_app"
+                )));
+            }
+            let warning = format!(
+                "{problem}. In production give the application a login of its own: \
+                 `ALTER ROLE switchboard_app PASSWORD '…'` and set SWITCHBOARD_APP_DATABASE_URL \
+                 to it (DATABASE_URL then only migrates)"
+            );
+            tracing::error!("{warning}");
+            login_warning = Some(warning.into());
+        }
+        Ok(Db {
+            pool,
+            login_warning,
+        })
     }
 
     /// Begins a transaction scoped to `tenant`: row-level security shows and accepts only that
@@ -102,6 +135,11 @@ impl Db {
         );
         let tx = self.pool.begin_with(begin).await?;
         Ok(TenantTx { tx, tenant })
+    }
+
+    /// Why the pool's login is unsafe for production, when it is (see [`Db::connect`]).
+    pub fn login_warning(&self) -> Option<&str> {
+        self.login_warning.as_deref()
     }
 
     /// The raw pool, for the `platform_*` functions in [`crate::store::platform`] and health checks.

@@ -8,6 +8,7 @@
 pub mod availability;
 pub mod batch;
 pub mod db;
+pub mod egress;
 pub mod ics;
 pub mod ids;
 pub mod model;

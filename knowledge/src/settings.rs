@@ -142,6 +142,8 @@ pub struct PlatformEmbedding {
     /// Key for such tenants that did not set their own.
     pub openai_api_key: Option<SecretString>,
     pub timeout: Duration,
+    /// Where a tenant's own `base_url` may point (the platform's URL is the operator's).
+    pub egress: switchboard_core::egress::Egress,
 }
 
 impl Default for PlatformEmbedding {
@@ -150,6 +152,7 @@ impl Default for PlatformEmbedding {
             openai_base_url: "https://api.openai.com/v1".into(),
             openai_api_key: None,
             timeout: Duration::from_secs(30),
+            egress: switchboard_core::egress::Egress::PublicOnly,
         }
     }
 }
@@ -234,6 +237,10 @@ impl Embedders {
                 .unwrap_or_else(|| DEFAULT_OPENAI_MODEL.to_owned()),
             dimensions: settings.dimensions.map(|d| d as u32),
             timeout: self.platform.timeout,
+            egress: match settings.base_url {
+                Some(_) => self.platform.egress,
+                None => switchboard_core::egress::Egress::Unrestricted,
+            },
             ..OpenAiEmbedConfig::default()
         };
         let embedder = Embedder::OpenAi(OpenAiEmbedder::new(config)?);

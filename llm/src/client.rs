@@ -29,7 +29,8 @@ use tracing::{debug, warn};
 
 use crate::breaker::CircuitBreaker;
 use crate::{
-    estimate_tokens, ChatRequest, ChatResponse, LlmConfig, LlmError, Message, ToolCall, Usage,
+    estimate_tokens, ChatRequest, ChatResponse, Egress, LlmConfig, LlmError, Message, ToolCall,
+    Usage,
 };
 
 /// A non-2xx answer, with what async-openai would otherwise lose.
@@ -120,9 +121,26 @@ impl LlmClient {
     /// same tenant).
     pub fn new(config: LlmConfig, breaker: Arc<CircuitBreaker>) -> Result<LlmClient, LlmError> {
         install_crypto_provider();
-        let http = reqwest013::Client::builder()
+        let egress = config.egress;
+        egress
+            .check_url(&config.base_url)
+            .map_err(|e| LlmError::Invalid(format!("base_url: {e}")))?;
+        let mut http = reqwest013::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest013::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 5 {
+                    attempt.error("too many redirects")
+                } else if let Err(e) = egress.check_url(attempt.url().as_str()) {
+                    attempt.error(e)
+                } else {
+                    attempt.follow()
+                }
+            }));
+        if egress == Egress::PublicOnly {
+            http = http.dns_resolver(Arc::new(Resolver(egress)));
+        }
+        let http = http
             .build()
             .map_err(|e| LlmError::Invalid(format!("HTTP client: {e}")))?;
         let mut oa = OpenAIConfig::new()
@@ -401,6 +419,20 @@ fn map_error(e: OpenAIError, timeout: Duration) -> LlmError {
         },
         OpenAIError::JSONDeserialize(e, _) => LlmError::Decode(e.to_string()),
         other => LlmError::Invalid(other.to_string()),
+    }
+}
+
+/// Resolves a tenant's model host through the platform's [`Egress`] policy, on every new
+/// connection (reqwest 0.13's side of `Egress::http`, which serves reqwest 0.12).
+struct Resolver(Egress);
+
+impl reqwest013::dns::Resolve for Resolver {
+    fn resolve(&self, name: reqwest013::dns::Name) -> reqwest013::dns::Resolving {
+        let egress = self.0;
+        Box::pin(async move {
+            let addrs = egress.resolve(name.as_str(), 0).await?;
+            Ok(Box::new(addrs.into_iter()) as reqwest013::dns::Addrs)
+        })
     }
 }
 

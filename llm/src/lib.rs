@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::Serialize;
+pub use switchboard_core::egress::Egress;
 
 pub use breaker::{BreakerConfig, CircuitBreaker};
 pub use client::LlmClient;
@@ -53,6 +54,9 @@ pub struct LlmConfig {
     /// Longest wait the client accepts between attempts. A `Retry-After` asking for more is not
     /// waited out: the model counts as failed (and the fallback is tried).
     pub max_retry_wait: Duration,
+    /// Where the client may connect. `Unrestricted` by default: a config built from a tenant's
+    /// own `base_url` must say [`Egress::PublicOnly`] (the brain does).
+    pub egress: Egress,
 }
 
 impl Default for LlmConfig {
@@ -68,6 +72,7 @@ impl Default for LlmConfig {
             max_retries: 2,
             backoff_base: Duration::from_millis(250),
             max_retry_wait: Duration::from_secs(10),
+            egress: Egress::Unrestricted,
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct BuildOptions {
 pub struct Application {
     port: u16,
     listener: TcpListener,
+    /// How long clients may take (the server loop's and the router's).
+    timeouts: http::serve::ServerTimeouts,
     state: AppState,
     /// The HTTP router and its route table (what every route needs).
     router: axum::Router,
@@ -337,12 +339,23 @@ impl Application {
             owner_url,
         } = open_database(&settings).await?;
         let (embedders, indexer) = crate::knowledge::stack(&settings, &db)?;
-        let (demo_channel, demo_created) = if settings.demo {
+        let (demo_channel, demo_created) = if settings.demo_enabled() {
             let created = crate::demo::ensure(&db)
                 .await
                 .context("could not create the demo tenant")?;
             (crate::demo::chat_channel(&db).await?, created)
         } else {
+            // A demo tenant left from an earlier run must not answer strangers with the
+            // platform's key: its public chat is switched off.
+            let closed = crate::demo::switch_off(&db)
+                .await
+                .context("could not switch off the demo tenant's chat")?;
+            if closed > 0 {
+                warn!(
+                    channels = closed,
+                    "the demo tenant's public chat is switched off because a platform model key is configured; set `demo = true` (SWITCHBOARD_DEMO=true) to serve it anyway"
+                );
+            }
             (None, false)
         };
         if demo_created {
@@ -361,17 +374,17 @@ impl Application {
             .unwrap_or_else(|| format!("http://{}", listener_addr(&listener)))
             .trim_end_matches('/')
             .to_owned();
-        let outbound = Outbound {
-            public_base_url: Some(public_base_url.clone()),
-            speech_to_text: settings.speech_to_text.as_ref().map(|s| {
-                switchboard_channels::speech::SpeechToText {
+        let mut outbound = Outbound::new(settings.egress());
+        outbound.public_base_url = Some(public_base_url.clone());
+        outbound.speech_to_text =
+            settings
+                .speech_to_text
+                .as_ref()
+                .map(|s| switchboard_channels::speech::SpeechToText {
                     base_url: s.base_url.clone(),
                     api_key: s.api_key.clone(),
                     model: s.model.clone(),
-                }
-            }),
-            ..Outbound::default()
-        };
+                });
         let group = switchboard_core::store::group::GroupCommits::start(&db);
         let services = Arc::new(Services {
             brains,
@@ -423,11 +436,15 @@ impl Application {
             routes: Arc::default(),
             indexer,
             public_base_url: Arc::from(public_base_url),
+            limits: Arc::new(http::limits::InboundLimits::new(&settings.limits)),
         };
-        let (router, routes) = http::router(state.clone(), settings.max_body_bytes);
+        let timeouts = settings.limits.timeouts();
+        let (router, routes) =
+            http::router(state.clone(), settings.max_body_bytes, timeouts.body_read);
         Ok(Application {
             port,
             listener,
+            timeouts,
             router,
             routes,
             state,
@@ -475,6 +492,7 @@ impl Application {
         let Application {
             port,
             listener,
+            timeouts,
             router: app,
             routes: _,
             state,
@@ -499,11 +517,7 @@ impl Application {
         let shutdown_for_server = shutdown_tx.clone();
         let polling = tokio::spawn(crate::telegram_polling::run(state_for_polling.clone()));
         let imap = tokio::spawn(crate::email_polling::run(state_for_polling));
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let served = http::serve::serve(listener, app, timeouts, async move {
             signal.await;
             info!("shutting down");
             let _ = shutdown_for_server.send(true);

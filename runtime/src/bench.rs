@@ -402,6 +402,10 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> anyhow::Result<V
     opts.validate()?;
     let started_at = chrono::Utc::now();
     let commit = probe::commit().await;
+    // The fake providers (model stub, WhatsApp Graph API) listen on loopback.
+    settings.allow_private_networks = true;
+    // Every simulated customer posts from this machine's one address.
+    settings.limits = crate::config::LimitsSettings::unlimited();
     match opts.responder {
         Responder::Offline => {}
         Responder::LlmStub => {
@@ -517,7 +521,7 @@ impl Instance {
         std::fs::create_dir_all(&scratch)?;
         settings.data_dir = scratch.clone();
         settings.listen = "127.0.0.1:0".into();
-        settings.demo = true;
+        settings.demo = Some(true);
         settings.pipeline.debounce_ms = 0;
         settings.admin_token = None;
         let app = match Application::build(settings, BuildOptions::default()).await {

@@ -29,6 +29,8 @@ pub struct ChannelConfigurator<'a> {
     pub key: &'a MasterKey,
     /// Public base URL of this deployment, for the webhook URLs shown to admins.
     pub public_base_url: &'a str,
+    /// Where the channel's provider endpoints may point.
+    pub egress: switchboard_core::egress::Egress,
 }
 
 fn seal(key: &MasterKey, tenant: TenantId, secrets: &Map<String, Value>) -> Option<Vec<u8>> {
@@ -56,6 +58,8 @@ impl ChannelConfigurator<'_> {
         }
         let secrets = split_secrets(kind, &mut config);
         ChannelSettings::parse(kind, &config, &secrets)
+            .map_err(|e| ChannelConfigError::Invalid(e.0))?
+            .check_endpoints(self.egress)
             .map_err(|e| ChannelConfigError::Invalid(e.0))?;
         let sealed = seal(self.key, tenant, &secrets);
         let mut tx = self.db.tenant(tenant).await?;
@@ -104,6 +108,8 @@ impl ChannelConfigurator<'_> {
             };
             merge(&mut secrets, patch_secrets);
             ChannelSettings::parse(kind, &public, &secrets)
+                .map_err(|e| ChannelConfigError::Invalid(e.0))?
+                .check_endpoints(self.egress)
                 .map_err(|e| ChannelConfigError::Invalid(e.0))?;
             new_sealed = seal(self.key, tenant, &secrets);
             new_config = Some(public);

@@ -56,8 +56,10 @@ pub struct Settings {
     pub llm: LlmSettings,
     /// Analytics: model prices for cost estimates.
     pub analytics: AnalyticsSettings,
-    /// Create the demo tenant on first run.
-    pub demo: bool,
+    /// The demo tenant, whose public chat anyone can use. Unset: on unless a platform model key
+    /// is configured (an anonymous demo must not spend the platform's key); `true` keeps it on
+    /// anyway. See [`Settings::demo_enabled`].
+    pub demo: Option<bool>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     /// Connections in the application pool. Small pools win on small machines: on 2 cores, 10
@@ -68,6 +70,78 @@ pub struct Settings {
     /// The platform's SMTP account: invitations and password resets of tenants without an email
     /// channel (and of people who belong to no tenant).
     pub smtp: Option<crate::auth::mail::PlatformSmtp>,
+    /// Lets tenants point Switchboard at loopback, private and link-local addresses (their model,
+    /// embedding and CRM URLs, provider API bases, SMTP and IMAP hosts). Off by default: those
+    /// addresses are refused after DNS resolution, on every connection (server-side request
+    /// forgery). Local development with providers on this machine and the test suite turn it on.
+    pub allow_private_networks: bool,
+    /// What one client may ask of the public routes, and how long it may take.
+    pub limits: LimitsSettings,
+}
+
+/// Inbound limits: timeouts against slow clients, rates and stream caps against floods.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct LimitsSettings {
+    /// Seconds a client has to send a request's headers; also the longest idle wait between
+    /// keep-alive requests.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's body once its headers are in.
+    pub body_read_timeout_secs: u64,
+    /// Web-chat posts one session may make per minute, and in one burst.
+    pub webchat_session_per_minute: u32,
+    pub webchat_session_burst: u32,
+    /// Web-chat posts one client address may make per minute (every session behind it), and in
+    /// one burst.
+    pub webchat_ip_per_minute: u32,
+    pub webchat_ip_burst: u32,
+    /// Event streams open at once for one session, and for one client address.
+    pub streams_per_session: u32,
+    pub streams_per_ip: u32,
+    /// Behind a reverse proxy: the header it puts the client's address in
+    /// (`x-forwarded-for`, `x-real-ip`); the last address in it counts. Unset: the
+    /// connection's peer (set it behind a proxy, or every client shares the proxy's limits).
+    pub client_ip_header: Option<String>,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        LimitsSettings {
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            webchat_session_per_minute: 30,
+            webchat_session_burst: 10,
+            webchat_ip_per_minute: 600,
+            webchat_ip_burst: 120,
+            streams_per_session: 4,
+            streams_per_ip: 100,
+            client_ip_header: None,
+        }
+    }
+}
+
+impl LimitsSettings {
+    /// Rates and stream caps no test or benchmark load reaches (one client address, the load
+    /// generator's, sends everything); the tests of the limits set their own.
+    pub fn unlimited() -> LimitsSettings {
+        LimitsSettings {
+            webchat_session_per_minute: 1_000_000,
+            webchat_session_burst: 1_000_000,
+            webchat_ip_per_minute: 1_000_000,
+            webchat_ip_burst: 1_000_000,
+            streams_per_session: 1_000_000,
+            streams_per_ip: 1_000_000,
+            ..LimitsSettings::default()
+        }
+    }
+
+    pub fn timeouts(&self) -> crate::http::serve::ServerTimeouts {
+        crate::http::serve::ServerTimeouts {
+            header_read: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            body_read: Duration::from_secs(self.body_read_timeout_secs.max(1)),
+            ..Default::default()
+        }
+    }
 }
 
 /// Sign-in and sessions.
@@ -349,6 +423,16 @@ impl AnalyticsSettings {
 }
 
 impl Settings {
+    /// Whether the demo tenant is served: as set, else only without a platform model key.
+    pub fn demo_enabled(&self) -> bool {
+        self.demo.unwrap_or(self.openai_api_key.is_none())
+    }
+
+    /// Where tenant-chosen endpoints may point.
+    pub fn egress(&self) -> switchboard_core::egress::Egress {
+        switchboard_core::egress::Egress::allowing_private(self.allow_private_networks)
+    }
+
     /// The agent's configuration: the platform model only when an endpoint or key is set.
     pub fn brain_config(&self) -> BrainConfig {
         let l = &self.llm;
@@ -379,6 +463,7 @@ impl Settings {
             context_tokens: l.context_tokens.max(100),
             summary_after: l.summary_after_messages.max(2),
             keep_recent: l.keep_recent_messages.max(0),
+            egress: self.egress(),
             ..BrainConfig::default()
         }
     }
@@ -413,11 +498,13 @@ impl Default for Settings {
             knowledge: KnowledgeConfig::default(),
             llm: LlmSettings::default(),
             analytics: AnalyticsSettings::default(),
-            demo: true,
+            demo: None,
             max_body_bytes: 64 * 1024,
             db_pool_size: 10,
             auth: AuthSettings::default(),
             smtp: None,
+            allow_private_networks: false,
+            limits: LimitsSettings::default(),
         }
     }
 }

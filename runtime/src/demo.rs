@@ -95,6 +95,26 @@ fn demo_availability() -> AvailabilitySettings {
     }
 }
 
+/// Disables the demo tenant's web-chat channels, if it exists; how many were enabled.
+pub async fn switch_off(db: &Db) -> Result<usize, DbError> {
+    let Some(tenant) = platform::find_tenant(db.pool(), DEMO_SLUG).await? else {
+        return Ok(0);
+    };
+    let mut tx = db.tenant(tenant.id).await?;
+    let mut closed = 0;
+    for c in channels::list(&mut tx).await? {
+        if c.kind == ChannelKind::Webchat && c.enabled {
+            let change = channels::ChannelUpdate {
+                enabled: Some(false),
+                ..Default::default()
+            };
+            closed += usize::from(channels::update(&mut tx, c.id, change).await?);
+        }
+    }
+    tx.commit().await?;
+    Ok(closed)
+}
+
 /// The demo tenant's web-chat channel, if the demo tenant exists.
 pub async fn chat_channel(db: &Db) -> Result<Option<ChannelId>, DbError> {
     let Some(tenant) = platform::find_tenant(db.pool(), DEMO_SLUG).await? else {

@@ -46,7 +46,7 @@ async fn poll_mailbox(state: AppState, tenant: TenantId, channel: ChannelId) {
         let Some(s) = settings(&state, tenant, channel).await else {
             break;
         };
-        match email_imap::fetch_unseen(&s).await {
+        match email_imap::fetch_unseen(&s, state.services.outbound.egress).await {
             Ok(fetched) => {
                 let mut stored = Vec::new();
                 for f in fetched {
@@ -68,7 +68,9 @@ async fn poll_mailbox(state: AppState, tenant: TenantId, channel: ChannelId) {
                         }
                     }
                 }
-                if let Err(e) = email_imap::mark_seen(&s, &stored).await {
+                if let Err(e) =
+                    email_imap::mark_seen(&s, state.services.outbound.egress, &stored).await
+                {
                     warn!(error = %e, "could not mark emails seen; they will be fetched again");
                 }
             }

@@ -14,10 +14,12 @@ pub mod identity;
 pub mod inbox;
 pub mod knowledge;
 pub mod leads;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod route_cache;
+pub mod serve;
 pub mod table;
 pub mod webchat;
 pub mod webhooks;
@@ -58,6 +60,8 @@ pub struct AppState {
     pub embedded_pg: Option<watch::Receiver<crate::embedded_pg::ServerState>>,
     /// Sessions, links and sign-in throttling.
     pub auth: Arc<crate::auth::AuthConfig>,
+    /// The public web chat's rate limits and stream caps.
+    pub limits: Arc<limits::InboundLimits>,
 }
 
 impl AppState {
@@ -67,6 +71,7 @@ impl AppState {
             db: &self.services.db,
             key: self.services.embedders.master_key(),
             public_base_url: &self.public_base_url,
+            egress: self.services.outbound.egress,
         }
     }
 }
@@ -74,7 +79,11 @@ impl AppState {
 /// Every route of the server, with what it needs. This table is the one place where access is
 /// decided: the `Access` given with a route is enforced before its handler runs
 /// ([`crate::auth::enforce`]), and the returned list of [`RouteSpec`]s is what the tests walk.
-pub fn router(state: AppState, max_body_bytes: usize) -> (Router, Vec<RouteSpec>) {
+pub fn router(
+    state: AppState,
+    max_body_bytes: usize,
+    body_read: std::time::Duration,
+) -> (Router, Vec<RouteSpec>) {
     use crate::auth::Access::{Authenticated, Platform, Public, Signed, Tenant, TenantOrPlatform};
     use switchboard_core::store::identity::Role::{SalesAgent, TenantAdmin, Viewer};
     let document_limit = || {
@@ -415,6 +424,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> (Router, Vec<RouteSpec>
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            body_read,
+            serve::body_deadline,
+        ))
         .layer(axum::Extension(document))
         .layer(TraceLayer::new_for_http())
         .with_state(state);

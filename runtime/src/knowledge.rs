@@ -103,6 +103,7 @@ pub fn platform_embedding(settings: &Settings) -> PlatformEmbedding {
         p.openai_base_url = url.clone();
     }
     p.openai_api_key = settings.openai_api_key.clone();
+    p.egress = settings.egress();
     p
 }
 

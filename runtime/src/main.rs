@@ -559,6 +559,7 @@ async fn channel_command(
         db,
         key: &key,
         public_base_url: &base,
+        egress: settings.egress(),
     };
     let find = |t: String| async move {
         platform::find_tenant(db.pool(), &t)

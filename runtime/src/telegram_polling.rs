@@ -56,6 +56,10 @@ async fn poll_channel(state: AppState, tenant: TenantId, channel: ChannelId) {
         else {
             break;
         };
+        if let Err(e) = state.services.outbound.egress.check_url(&s.api_url) {
+            warn!(error = %e, "long polling stopped: the channel's api_url is refused");
+            break;
+        }
         let polled = tokio::select! {
             r = telegram::poll(&state.services.outbound.http, &s, offset) => r,
             _ = shutdown.changed() => break,

@@ -79,7 +79,7 @@ export async function eventually(what, f, deadline = DEADLINE) {
   assert.fail(`timed out waiting for ${what}`);
 }
 
-export function session(prefix = 'console') { return `${prefix}-${Date.now()}-${Math.random().toString(16).slice(2)}`; }
+export function session(prefix = 'console') { return `${prefix}-${crypto.randomUUID()}`; }
 
 /** A browser context that refuses every other origin and collects page errors; checked and
  * closed when the test `t` ends. The console starts in `lang`. */

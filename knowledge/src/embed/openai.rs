@@ -18,6 +18,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use switchboard_core::egress::Egress;
 use switchboard_core::retry::{parse_retry_after, Backoff};
 
 use super::{blocking, l2_normalize, EmbedError};
@@ -49,6 +50,9 @@ pub struct OpenAiEmbedConfig {
     pub timeout: Duration,
     /// Retries of one batch after its first attempt.
     pub max_retries: u32,
+    /// Where the client may connect: [`Egress::PublicOnly`] for a tenant's own `base_url`;
+    /// `Unrestricted` (the default) for the operator's endpoints.
+    pub egress: Egress,
 }
 
 impl Default for OpenAiEmbedConfig {
@@ -61,6 +65,7 @@ impl Default for OpenAiEmbedConfig {
             batch_size: 64,
             timeout: Duration::from_secs(30),
             max_retries: 5,
+            egress: Egress::Unrestricted,
         }
     }
 }
@@ -120,8 +125,15 @@ impl OpenAiEmbedder {
         let _ = shown.set_username("");
         let _ = shown.set_password(None);
         shown.set_query(None);
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
+        config.egress.check_url(url.as_str()).map_err(|e| {
+            EmbedError::Config(format!(
+                "embedding base_url {:?}: {e}",
+                redact_url(&config.base_url)
+            ))
+        })?;
+        let client = config
+            .egress
+            .http(reqwest::Client::builder().timeout(config.timeout), 5)
             .build()
             .map_err(|e| EmbedError::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {

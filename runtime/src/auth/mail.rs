@@ -85,12 +85,18 @@ pub async fn send(
     tenant: Option<TenantId>,
     mail: &Mail<'_>,
 ) -> Result<&'static str, MailError> {
-    let (settings, via) = match tenant_channel(state, tenant).await? {
-        Some(s) => (s, "the tenant's email channel"),
+    // A tenant's SMTP host is held to the egress policy; the platform's is the operator's.
+    let (settings, via, egress) = match tenant_channel(state, tenant).await? {
+        Some(s) => (
+            s,
+            "the tenant's email channel",
+            state.services.outbound.egress,
+        ),
         None => match &state.auth.platform_smtp {
             Some(p) => (
                 p.channel_settings().map_err(MailError::Failed)?,
                 "the platform SMTP account",
+                switchboard_core::egress::Egress::Unrestricted,
             ),
             None => return Err(MailError::NoSender),
         },
@@ -98,6 +104,7 @@ pub async fn send(
     let to = [mail.to.to_owned()];
     email::send_notice(
         &settings,
+        egress,
         &Notice {
             to: &to,
             subject: mail.subject,

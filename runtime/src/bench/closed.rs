@@ -126,7 +126,7 @@ async fn ingest(
     let base = target.base.as_str();
     let run = futures::stream::iter(0..conversations).for_each_concurrent(conversations, |c| {
         let (http, acks) = (target.http.clone(), acks.clone());
-        let session = format!("bench-in-{c:05}");
+        let session = format!("bench-in-{c:05}-{}", uuid::Uuid::new_v4().simple());
         async move {
             for i in 0..messages {
                 let t = Instant::now();

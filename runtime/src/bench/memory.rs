@@ -146,7 +146,7 @@ async fn measure(
 ) -> anyhow::Result<Value> {
     let n = opts.conversations;
     let warm = opts.warm_up();
-    let prefix = format!("mem-{}-", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let prefix = format!("mem-{}-", uuid::Uuid::new_v4().simple());
     let seeding = Instant::now();
     // Held until the end of the run: allocated before the baseline, so not counted against
     // the conversations.

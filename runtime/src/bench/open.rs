@@ -34,7 +34,7 @@ const SETTLE: Duration = Duration::from_secs(2);
 
 pub(super) async fn run(target: &Target, load: &OpenLoad, shape: Shape) -> anyhow::Result<Figures> {
     // Ids unique to this run, so a shared database (`DATABASE_URL`) cannot mix runs up.
-    let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
     let slots = schedule(load.rate, load.duration, shape.customers);
     let acc = match load.channel {
         Channel::Webchat => webchat(target, &slots, shape, &run_id).await?,
@@ -207,6 +207,8 @@ async fn whatsapp_channel(
         db: &target.db,
         key: &target.master_key,
         public_base_url: &target.base,
+        // The fake Graph API listens on loopback.
+        egress: switchboard_core::egress::Egress::Unrestricted,
     };
     let record = conf
         .create(

@@ -185,6 +185,15 @@ pub async fn put_settings(
             switchboard_core::DbError::Invalid(m) => unprocessable("invalid_settings", m),
             other => other.into(),
         })?;
+    // A literal or local address is refused now; names are checked on every connection.
+    if let Some(url) = &s.base_url {
+        state
+            .services
+            .outbound
+            .egress
+            .check_url(url)
+            .map_err(|e| unprocessable("invalid_settings", format!("`base_url`: {e}")))?;
+    }
     tx.commit().await?;
     let detail = AuditDetail::new("agent.settings", "tenant", tenant.id.to_string())
         .before_state(&before)

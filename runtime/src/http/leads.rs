@@ -262,6 +262,15 @@ pub async fn put_settings(
             SettingsError::Invalid(m) => unprocessable("invalid_settings", m),
             SettingsError::Db(e) => e.into(),
         })?;
+    // A literal or local address is refused now; names are checked on every connection.
+    if let Some(url) = &s.crm_webhook_url {
+        state
+            .services
+            .outbound
+            .egress
+            .check_url(url)
+            .map_err(|e| unprocessable("invalid_settings", format!("`crm_webhook_url`: {e}")))?;
+    }
     tx.commit().await?;
     let detail = AuditDetail::new("actions.settings", "tenant", tenant.id.to_string())
         .before_state(&before)

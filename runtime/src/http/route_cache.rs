@@ -3,7 +3,10 @@
 //! Every public request names a channel in its URL, and resolving it is a cross-tenant lookup
 //! (`platform_resolve_channel`). Channels change rarely, so a few seconds of caching removes a
 //! database round trip from the hot path; a disabled or deleted channel stops being accepted
-//! within [`TTL`]. Unknown ids are not cached, so creating a channel takes effect at once.
+//! within [`TTL`]. Unknown ids are remembered too, for [`UNKNOWN_TTL`], so a client probing
+//! made-up ids (or a provider still posting to a deleted channel) costs no query per request.
+//! That cannot hide a new channel: its id is a fresh random UUID, which nobody could have asked
+//! for before it existed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,12 +18,15 @@ use switchboard_core::{ChannelId, DbError};
 
 /// How long a resolved route is trusted.
 pub const TTL: Duration = Duration::from_secs(5);
-/// Entries kept at most; the cache is cleared when full (it refills from live traffic).
+/// How long an unknown id is remembered as unknown.
+pub const UNKNOWN_TTL: Duration = Duration::from_secs(60);
+/// Entries kept at most (of each kind); a map is cleared when full (it refills from traffic).
 const MAX_ENTRIES: usize = 100_000;
 
 #[derive(Debug, Default)]
 pub struct RouteCache {
     entries: Mutex<HashMap<ChannelId, (ChannelRoute, Instant)>>,
+    unknown: Mutex<HashMap<ChannelId, Instant>>,
 }
 
 impl RouteCache {
@@ -34,13 +40,31 @@ impl RouteCache {
                 return Ok(Some(*route));
             }
         }
-        let route = platform::resolve_channel(pool, channel).await?;
-        if let Some(route) = route {
-            let mut entries = self.entries.lock().expect("route cache");
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+        if let Some(at) = self.unknown.lock().expect("route cache").get(&channel) {
+            if at.elapsed() < UNKNOWN_TTL {
+                metrics::counter!("switchboard_unknown_channel_total", "cached" => "true")
+                    .increment(1);
+                return Ok(None);
             }
-            entries.insert(channel, (route, Instant::now()));
+        }
+        let route = platform::resolve_channel(pool, channel).await?;
+        match route {
+            Some(route) => {
+                let mut entries = self.entries.lock().expect("route cache");
+                if entries.len() >= MAX_ENTRIES {
+                    entries.clear();
+                }
+                entries.insert(channel, (route, Instant::now()));
+            }
+            None => {
+                metrics::counter!("switchboard_unknown_channel_total", "cached" => "false")
+                    .increment(1);
+                let mut unknown = self.unknown.lock().expect("route cache");
+                if unknown.len() >= MAX_ENTRIES {
+                    unknown.clear();
+                }
+                unknown.insert(channel, Instant::now());
+            }
         }
         Ok(route)
     }

@@ -21,6 +21,7 @@ use tracing::{info, instrument, warn, Instrument};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiJson};
+use super::limits::Client;
 use super::AppState;
 
 /// Longest history returned by one request.
@@ -215,6 +216,7 @@ pub async fn demo_channels(State(state): State<AppState>) -> Result<Json<DemoCha
 pub async fn post_message(
     State(state): State<AppState>,
     Path(raw): Path<String>,
+    Client(client): Client,
     body: Result<ApiJson<PostMessage>, ApiError>,
 ) -> Result<(StatusCode, Json<MessageAccepted>), ApiError> {
     // An unknown channel is reported as such, whatever the body looks like.
@@ -228,6 +230,8 @@ pub async fn post_message(
             e.to_string(),
         )
     })?;
+    // Counted once the post is well-formed, before anything is stored.
+    state.limits.post(channel, &session, client)?;
     // Stored, and what follows the commit done, in a task of its own: a customer who hangs up
     // while the message waits for its group commit must not leave it stored but unannounced
     // (the agent would only find it at the next start).
@@ -402,10 +406,13 @@ pub async fn events(
     State(state): State<AppState>,
     Path((raw, session)): Path<(String, String)>,
     Query(q): Query<AfterQuery>,
+    Client(client): Client,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let (channel, tenant) = webchat_channel(&state, &raw).await?;
     check_session(&session)?;
+    // Held by the response: the place is given back when the client goes away.
+    let slot = state.limits.open_stream(channel, &session, client)?;
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -417,9 +424,10 @@ pub async fn events(
     tokio::spawn(stream_session(
         state, tenant, channel, session, cursor, wake, tx,
     ));
-    Ok(Sse::new(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|e| (Ok(e), rx))
-    }))
+    Ok(Sse::new(futures::stream::unfold(
+        (rx, slot),
+        |(mut rx, slot)| async move { rx.recv().await.map(|e| (Ok(e), (rx, slot))) },
+    ))
     .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
