@@ -1,6 +1,8 @@
 //! Email end to end: a Mailgun-style signed inbound webhook, replies sent over SMTP to a real
 //! `aiosmtpd` server process writing a Maildir, threading headers checked in the stored files,
 //! and a reply from another address filed under the same conversation by its `In-Reply-To`.
+//!
+//! Authenticity attacks: a captured signed post replayed with another body.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -452,5 +454,149 @@ async fn channels_email_imap_polling_answers_mail_from_a_real_imap_server_once()
         .await
         .unwrap();
     assert_eq!(text, "What are your opening hours?");
+    app.stop().await;
+}
+
+/// An email channel of the demo tenant with Mailgun signatures, replying through `smtpd`.
+async fn email_channel(app: &TestApp, smtpd: &Smtpd) -> String {
+    let (status, body) = app
+        .admin_post(
+            "/api/v1/channels?tenant=demo",
+            json!({"kind": "email", "name": "Email", "config": {
+                "from_address": "hello@sahara.example", "from_name": "Sahara Solar",
+                "smtp_host": "127.0.0.1", "smtp_port": smtpd.port, "smtp_security": "none",
+                "webhook_signing_key": SIGNING_KEY}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["channel"]["webhook_url"].as_str().unwrap().to_owned()
+}
+
+/// The agent's messages in email conversations, oldest first, once there are `n`.
+async fn agent_emails(app: &TestApp, n: usize) -> Vec<String> {
+    let read = || async {
+        let mut c = app.owner().await;
+        sqlx::query_scalar::<_, String>(
+            "SELECT m.text FROM messages m
+               JOIN conversations c ON c.id = m.conversation_id
+               JOIN channels ch ON ch.id = c.channel_id
+              WHERE ch.kind = 'email' AND m.role = 'agent' ORDER BY m.seq",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap()
+    };
+    let arrived = eventually(Duration::from_secs(30), || async {
+        read().await.len() >= n
+    })
+    .await;
+    let texts = read().await;
+    assert!(arrived, "{n} agent emails expected: {texts:#?}");
+    texts
+}
+
+/// What the email conversation holds: (customer texts, distinct contacts, conversations).
+async fn email_transcript(app: &TestApp) -> (Vec<String>, Vec<String>, i64) {
+    let mut c = app.owner().await;
+    let texts = sqlx::query_scalar(
+        "SELECT m.text FROM messages m JOIN conversations c ON c.id = m.conversation_id
+           JOIN channels ch ON ch.id = c.channel_id
+          WHERE ch.kind = 'email' AND m.role = 'customer' ORDER BY m.seq",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    let contacts = sqlx::query_scalar(
+        "SELECT k.external_id || ' / ' || coalesce(k.display_name, '-') FROM contacts k
+           JOIN channels ch ON ch.id = k.channel_id WHERE ch.kind = 'email' ORDER BY 1",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    let conversations = count(app, "SELECT count(*) FROM conversations c JOIN channels ch ON ch.id = c.channel_id WHERE ch.kind = 'email'").await;
+    (texts, contacts, conversations)
+}
+
+#[tokio::test]
+async fn channels_email_a_signed_mailgun_post_replayed_with_another_body_is_refused_and_stores_nothing(
+) {
+    let smtpd = Smtpd::start().await;
+    let app = spawn_app().await;
+    let url = email_channel(&app, &smtpd).await;
+    let original = mailgun_form(
+        chrono::Utc::now().timestamp(),
+        &[
+            ("sender", "omar@customer.example"),
+            ("from", "Omar Khalil <omar@customer.example>"),
+            ("subject", "Opening hours"),
+            ("Message-Id", "<r1@customer.example>"),
+            ("body-plain", "What are your opening hours?"),
+        ],
+    );
+    assert_eq!(post(&app, &url, &original).await, 200);
+
+    // Captured: the same timestamp, token and signature carry another email within the window.
+    let replayed: Vec<(String, String)> = original
+        .iter()
+        .map(|(k, v)| {
+            let v = match k.as_str() {
+                "Message-Id" => "<forged@customer.example>".to_owned(),
+                "body-plain" => "Please cancel my appointment".to_owned(),
+                _ => v.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    let resp = app.http.post(&url).form(&replayed).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(
+            r#"switchboard_webhook_rejected_total{kind="email",reason="replayed_token"}"#
+        ),
+        "{metrics}"
+    );
+
+    // The provider's own retry (same token, same body) is answered as before: a duplicate.
+    assert_eq!(post(&app, &url, &original).await, 200);
+    // Its fields in another order (another encoding of the same post) are the same post.
+    let mut reordered = original.clone();
+    reordered.reverse();
+    assert_eq!(post(&app, &url, &reordered).await, 200);
+
+    // Nothing of the replay was stored; the original is answered once.
+    let mails = smtpd.wait_for(1).await;
+    assert_eq!(
+        header(&mails[0], "In-Reply-To").unwrap(),
+        "<r1@customer.example>"
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM inbound_events").await, 1);
+    let (texts, contacts, _) = email_transcript(&app).await;
+    assert_eq!(texts, ["What are your opening hours?"]);
+    assert_eq!(contacts, ["omar@customer.example / Omar Khalil"]);
+    assert_eq!(agent_emails(&app, 1).await.len(), 1);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM inbound_events WHERE status = 'pending'"
+        )
+        .await,
+        0
+    );
+    // The token is remembered once, under the channel's tenant, until its window closes.
+    let (tenant, expires): (uuid::Uuid, chrono::DateTime<chrono::Utc>) = {
+        let mut c = app.owner().await;
+        sqlx::query_as("SELECT tenant_id, expires_at FROM webhook_tokens")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    };
+    assert_eq!(tenant, app.demo_tenant.0);
+    assert!(
+        expires > chrono::Utc::now() && expires < chrono::Utc::now() + chrono::Duration::minutes(6)
+    );
+    assert_eq!(smtpd.messages().len(), 1, "answered once");
     app.stop().await;
 }
