@@ -7,9 +7,12 @@
 //! written. An authentic request is stored in one transaction (messages with their unique
 //! provider ids, delivery reports, opt-outs) and committed before the provider gets its answer.
 //!
-//! A signature that does not cover the body (Mailgun's) hands over its token ([`Nonce`]), which
-//! is remembered for the signature's window in that transaction: the same token with other
-//! content is a replay, refused like a forgery (401, `replayed_token`) with nothing stored.
+//! Two checks need the database and so happen here, in that transaction. A signature that does
+//! not cover the body (Mailgun's) hands over its token ([`Nonce`]), which is remembered for the
+//! signature's window: the same token with other content is a replay, refused like a forgery
+//! (401, `replayed_token`) with nothing stored. And an email that continues a thread whose owner
+//! has another address is filed under the owner's contact but marked as from an unverified
+//! sender ([`UnverifiedSender::NotThreadOwner`]), so its turn cannot act for the owner.
 
 use std::time::{Duration, Instant};
 
@@ -24,7 +27,7 @@ use switchboard_channels::{
     ChannelSettings, Headers, InboundItem, Nonce, Rejection, Reply, Response, WebhookError,
     WebhookRequest,
 };
-use switchboard_core::model::ChannelKind;
+use switchboard_core::model::{ChannelKind, UnverifiedSender};
 use switchboard_core::store::webhook_tokens::{self, TokenUse};
 use switchboard_core::store::{channels, contacts, ingest, messages, outbox, turns};
 use switchboard_core::{ChannelId, ConversationId, TenantId};
@@ -432,7 +435,8 @@ async fn load_settings(
 
 /// Stores what an authentic webhook told us, in one transaction; returns the conversations
 /// with new customer messages. Its `nonce` is remembered first: a replay is refused (401,
-/// `replayed_token`) with nothing stored.
+/// `replayed_token`) with nothing stored. An email that continues a thread is filed under the
+/// thread's owner, and marked as from an unverified sender when the owner has another address.
 pub(crate) async fn store(
     state: &AppState,
     tenant: TenantId,
@@ -468,7 +472,12 @@ pub(crate) async fn store(
                         if let Some(owner) =
                             contacts::thread_owner(&mut tx, channel, references).await?
                         {
-                            msg.contact_external_id = owner;
+                            // The thread continues in the owner's conversation, but a stranger
+                            // who replies into it does not become the owner.
+                            if owner != msg.contact_external_id {
+                                msg.mark_unverified(UnverifiedSender::NotThreadOwner);
+                                msg.contact_external_id = owner;
+                            }
                         }
                         msg
                     }
