@@ -56,7 +56,7 @@ async fn put_json(app: &TestApp, path: &str, body: &str) -> (u16, Value) {
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn set_availability(app: &TestApp) {
+pub(crate) async fn set_availability(app: &TestApp) {
     let (status, body) = put_json(
         app,
         "/api/v1/availability?tenant=demo",
@@ -762,6 +762,7 @@ async fn a_booking_turn_run_twice_books_once_and_invites_each_recipient_once() {
         channel: ChannelKind::Webchat,
         events: &events,
         customer_text: "2",
+        sender: switchboard_core::model::SenderTrust::Verified,
         lang: Lang::En,
         settings: &settings,
         actions: &actions,

@@ -1,6 +1,10 @@
 //! Email end to end: a Mailgun-style signed inbound webhook, replies sent over SMTP to a real
 //! `aiosmtpd` server process writing a Maildir, threading headers checked in the stored files,
 //! and a reply from another address filed under the same conversation by its `In-Reply-To`.
+//!
+//! Authenticity attacks: a captured signed post replayed with another body, a stranger replying
+//! into the owner's thread to cancel the owner's booking, and a spoofed sender whose SPF check
+//! the provider reports as failed.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -452,5 +456,453 @@ async fn channels_email_imap_polling_answers_mail_from_a_real_imap_server_once()
         .await
         .unwrap();
     assert_eq!(text, "What are your opening hours?");
+    app.stop().await;
+}
+
+/// An email channel of the demo tenant with Mailgun signatures, replying through `smtpd`.
+async fn email_channel(app: &TestApp, smtpd: &Smtpd) -> String {
+    let (status, body) = app
+        .admin_post(
+            "/api/v1/channels?tenant=demo",
+            json!({"kind": "email", "name": "Email", "config": {
+                "from_address": "hello@sahara.example", "from_name": "Sahara Solar",
+                "smtp_host": "127.0.0.1", "smtp_port": smtpd.port, "smtp_security": "none",
+                "webhook_signing_key": SIGNING_KEY}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["channel"]["webhook_url"].as_str().unwrap().to_owned()
+}
+
+/// The agent's messages in email conversations, oldest first, once there are `n`.
+async fn agent_emails(app: &TestApp, n: usize) -> Vec<String> {
+    let read = || async {
+        let mut c = app.owner().await;
+        sqlx::query_scalar::<_, String>(
+            "SELECT m.text FROM messages m
+               JOIN conversations c ON c.id = m.conversation_id
+               JOIN channels ch ON ch.id = c.channel_id
+              WHERE ch.kind = 'email' AND m.role = 'agent' ORDER BY m.seq",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap()
+    };
+    let arrived = eventually(Duration::from_secs(30), || async {
+        read().await.len() >= n
+    })
+    .await;
+    let texts = read().await;
+    assert!(arrived, "{n} agent emails expected: {texts:#?}");
+    texts
+}
+
+async fn booking_status(app: &TestApp) -> Vec<String> {
+    let mut c = app.owner().await;
+    sqlx::query_scalar("SELECT status FROM bookings ORDER BY created_at")
+        .fetch_all(&mut c)
+        .await
+        .unwrap()
+}
+
+/// Omar books a consultation by email through the offline booking dialogue: he asks (message
+/// `<b1@customer.example>`), is offered slots, and picks the first (`<b2@customer.example>`).
+async fn omar_books(app: &TestApp, url: &str) {
+    crate::bookings::set_availability(app).await;
+    let ask = [
+        ("sender", "omar@customer.example"),
+        ("from", "Omar Khalil <omar@customer.example>"),
+        ("subject", "Consultation"),
+        ("Message-Id", "<b1@customer.example>"),
+        ("X-Mailgun-Spf", "Pass"),
+        ("body-plain", "Can I book a consultation?"),
+    ];
+    let now = chrono::Utc::now().timestamp();
+    assert_eq!(post(app, url, &mailgun_form(now, &ask)).await, 200);
+    // The slots travel as choices, numbered in the email.
+    let offer = agent_emails(app, 1).await;
+    assert!(offer[0].contains("free times"), "{offer:?}");
+    let pick = [
+        ("sender", "omar@customer.example"),
+        ("from", "Omar Khalil <omar@customer.example>"),
+        ("subject", "Re: Consultation"),
+        ("Message-Id", "<b2@customer.example>"),
+        ("In-Reply-To", "<b1@customer.example>"),
+        ("References", "<b1@customer.example>"),
+        ("X-Mailgun-Spf", "Pass"),
+        ("body-plain", "1"),
+    ];
+    assert_eq!(post(app, url, &mailgun_form(now, &pick)).await, 200);
+    let replies = agent_emails(app, 2).await;
+    assert!(replies[1].starts_with("You're booked"), "{replies:?}");
+    assert_eq!(booking_status(app).await, ["confirmed"]);
+}
+
+/// What the email conversation holds: (customer texts, distinct contacts, conversations).
+async fn email_transcript(app: &TestApp) -> (Vec<String>, Vec<String>, i64) {
+    let mut c = app.owner().await;
+    let texts = sqlx::query_scalar(
+        "SELECT m.text FROM messages m JOIN conversations c ON c.id = m.conversation_id
+           JOIN channels ch ON ch.id = c.channel_id
+          WHERE ch.kind = 'email' AND m.role = 'customer' ORDER BY m.seq",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    let contacts = sqlx::query_scalar(
+        "SELECT k.external_id || ' / ' || coalesce(k.display_name, '-') FROM contacts k
+           JOIN channels ch ON ch.id = k.channel_id WHERE ch.kind = 'email' ORDER BY 1",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    let conversations = count(app, "SELECT count(*) FROM conversations c JOIN channels ch ON ch.id = c.channel_id WHERE ch.kind = 'email'").await;
+    (texts, contacts, conversations)
+}
+
+#[tokio::test]
+async fn channels_email_a_signed_mailgun_post_replayed_with_another_body_is_refused_and_stores_nothing(
+) {
+    let smtpd = Smtpd::start().await;
+    let app = spawn_app().await;
+    let url = email_channel(&app, &smtpd).await;
+    let original = mailgun_form(
+        chrono::Utc::now().timestamp(),
+        &[
+            ("sender", "omar@customer.example"),
+            ("from", "Omar Khalil <omar@customer.example>"),
+            ("subject", "Opening hours"),
+            ("Message-Id", "<r1@customer.example>"),
+            ("body-plain", "What are your opening hours?"),
+        ],
+    );
+    assert_eq!(post(&app, &url, &original).await, 200);
+
+    // Captured: the same timestamp, token and signature carry another email within the window.
+    let replayed: Vec<(String, String)> = original
+        .iter()
+        .map(|(k, v)| {
+            let v = match k.as_str() {
+                "Message-Id" => "<forged@customer.example>".to_owned(),
+                "body-plain" => "Please cancel my appointment".to_owned(),
+                _ => v.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    let resp = app.http.post(&url).form(&replayed).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(
+            r#"switchboard_webhook_rejected_total{kind="email",reason="replayed_token"}"#
+        ),
+        "{metrics}"
+    );
+
+    // The provider's own retry (same token, same body) is answered as before: a duplicate.
+    assert_eq!(post(&app, &url, &original).await, 200);
+    // Its fields in another order (another encoding of the same post) are the same post.
+    let mut reordered = original.clone();
+    reordered.reverse();
+    assert_eq!(post(&app, &url, &reordered).await, 200);
+
+    // Nothing of the replay was stored; the original is answered once.
+    let mails = smtpd.wait_for(1).await;
+    assert_eq!(
+        header(&mails[0], "In-Reply-To").unwrap(),
+        "<r1@customer.example>"
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM inbound_events").await, 1);
+    let (texts, contacts, _) = email_transcript(&app).await;
+    assert_eq!(texts, ["What are your opening hours?"]);
+    assert_eq!(contacts, ["omar@customer.example / Omar Khalil"]);
+    assert_eq!(agent_emails(&app, 1).await.len(), 1);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM inbound_events WHERE status = 'pending'"
+        )
+        .await,
+        0
+    );
+    // The token is remembered once, under the channel's tenant, until its window closes.
+    let (tenant, expires): (uuid::Uuid, chrono::DateTime<chrono::Utc>) = {
+        let mut c = app.owner().await;
+        sqlx::query_as("SELECT tenant_id, expires_at FROM webhook_tokens")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    };
+    assert_eq!(tenant, app.demo_tenant.0);
+    assert!(
+        expires > chrono::Utc::now() && expires < chrono::Utc::now() + chrono::Duration::minutes(6)
+    );
+    assert_eq!(smtpd.messages().len(), 1, "answered once");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn channels_email_a_stranger_replying_into_the_owners_thread_cannot_cancel_the_owners_booking(
+) {
+    let smtpd = Smtpd::start().await;
+    let app = spawn_app().await;
+    let url = email_channel(&app, &smtpd).await;
+    omar_books(&app, &url).await;
+
+    // Mallory has seen the thread (a forwarded copy, a CC) and answers into it.
+    let stranger = [
+        ("sender", "mallory@elsewhere.example"),
+        ("from", "Mallory <mallory@elsewhere.example>"),
+        ("subject", "Re: Consultation"),
+        ("Message-Id", "<x1@elsewhere.example>"),
+        ("In-Reply-To", "<b2@customer.example>"),
+        ("References", "<b1@customer.example> <b2@customer.example>"),
+        ("X-Mailgun-Spf", "Pass"),
+        ("X-Mailgun-Dkim-Check-Result", "Pass"),
+        ("body-plain", "Please cancel my appointment"),
+    ];
+    let now = chrono::Utc::now().timestamp();
+    assert_eq!(post(&app, &url, &mailgun_form(now, &stranger)).await, 200);
+    let replies = agent_emails(&app, 3).await;
+    assert!(
+        replies[2].contains("can only be changed from the address we have on file"),
+        "{replies:?}"
+    );
+    // The booking stands; the stranger's message is kept in the owner's conversation, marked,
+    // and neither made a contact of its own nor renamed the owner.
+    assert_eq!(booking_status(&app).await, ["confirmed"]);
+    let (texts, contacts, conversations) = email_transcript(&app).await;
+    assert_eq!(
+        texts,
+        [
+            "Can I book a consultation?",
+            "1",
+            "Please cancel my appointment"
+        ]
+    );
+    assert_eq!(contacts, ["omar@customer.example / Omar Khalil"]);
+    assert_eq!(conversations, 1);
+    let mut c = app.owner().await;
+    let payload: serde_json::Value = sqlx::query_scalar(
+        "SELECT payload FROM inbound_events WHERE provider_message_id = '<x1@elsewhere.example>'",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(payload["sender_verified"], false, "{payload}");
+    assert_eq!(
+        payload["sender_unverified_because"],
+        json!(["not_thread_owner"])
+    );
+    let intent: String =
+        sqlx::query_scalar("SELECT intent FROM turns ORDER BY created_at DESC LIMIT 1")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(intent, "owner_only");
+
+    // The same request from the owner's address cancels it.
+    let owner = [
+        ("sender", "omar@customer.example"),
+        ("from", "Omar Khalil <omar@customer.example>"),
+        ("subject", "Re: Consultation"),
+        ("Message-Id", "<b3@customer.example>"),
+        ("In-Reply-To", "<b2@customer.example>"),
+        ("References", "<b1@customer.example> <b2@customer.example>"),
+        ("X-Mailgun-Spf", "Pass"),
+        ("body-plain", "Please cancel my appointment"),
+    ];
+    assert_eq!(post(&app, &url, &mailgun_form(now, &owner)).await, 200);
+    let replies = agent_emails(&app, 4).await;
+    assert!(replies[3].contains("is cancelled"), "{replies:?}");
+    assert_eq!(booking_status(&app).await, ["cancelled"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn channels_email_a_sender_whose_spf_check_failed_cannot_cancel_a_booking() {
+    let smtpd = Smtpd::start().await;
+    let app = spawn_app().await;
+    let url = email_channel(&app, &smtpd).await;
+    omar_books(&app, &url).await;
+
+    // Omar's address, forged: the provider reports that SPF failed.
+    let spoofed = [
+        ("sender", "omar@customer.example"),
+        ("from", "Omar's Assistant <omar@customer.example>"),
+        ("subject", "Re: Consultation"),
+        ("Message-Id", "<s1@spoofer.example>"),
+        ("X-Mailgun-Spf", "Fail"),
+        ("body-plain", "Please cancel my appointment"),
+    ];
+    let now = chrono::Utc::now().timestamp();
+    assert_eq!(post(&app, &url, &mailgun_form(now, &spoofed)).await, 200);
+    let replies = agent_emails(&app, 3).await;
+    assert!(
+        replies[2].contains("can only be changed from the address we have on file"),
+        "{replies:?}"
+    );
+    assert_eq!(booking_status(&app).await, ["confirmed"]);
+    let (texts, contacts, _) = email_transcript(&app).await;
+    assert_eq!(texts.last().unwrap(), "Please cancel my appointment");
+    assert_eq!(
+        contacts,
+        ["omar@customer.example / Omar Khalil"],
+        "the forged name is not kept"
+    );
+    let mut c = app.owner().await;
+    let payload: serde_json::Value = sqlx::query_scalar(
+        "SELECT payload FROM inbound_events WHERE provider_message_id = '<s1@spoofer.example>'",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(payload["sender_unverified_because"], json!(["spf_failed"]));
+    // A move is refused alike.
+    let move_it = [
+        ("sender", "omar@customer.example"),
+        ("from", "omar@customer.example"),
+        ("subject", "Re: Consultation"),
+        ("Message-Id", "<s2@spoofer.example>"),
+        ("X-Mailgun-Spf", "SoftFail"),
+        ("body-plain", "Can I reschedule my appointment?"),
+    ];
+    assert_eq!(post(&app, &url, &mailgun_form(now, &move_it)).await, 200);
+    let replies = agent_emails(&app, 4).await;
+    assert!(
+        replies[3].contains("can only be changed from the address we have on file"),
+        "{replies:?}"
+    );
+    assert_eq!(booking_status(&app).await, ["confirmed"]);
+    app.stop().await;
+}
+
+/// A local OpenAI-compatible endpoint that always answers in text and keeps every request.
+async fn recording_model() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(body.clone());
+                axum::Json(json!({
+                    "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000,
+                    "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": "Happy to help."}}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/v1"), seen)
+}
+
+#[tokio::test]
+async fn channels_email_a_model_is_not_offered_the_owners_tools_for_a_strangers_message() {
+    let (base, seen) = recording_model().await;
+    let smtpd = Smtpd::start().await;
+    let app = spawn_app_with(
+        move |s| {
+            s.openai_base_url = Some(base);
+            s.openai_api_key = Some("sk-platform-test".to_owned().into());
+        },
+        None,
+    )
+    .await;
+    let url = email_channel(&app, &smtpd).await;
+    let tools = |request: &serde_json::Value| -> Vec<String> {
+        request["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let now = chrono::Utc::now().timestamp();
+    let owner = [
+        ("sender", "omar@customer.example"),
+        ("from", "Omar Khalil <omar@customer.example>"),
+        ("subject", "Panels"),
+        ("Message-Id", "<t1@customer.example>"),
+        ("body-plain", "Do you install panels in Sharjah?"),
+    ];
+    assert_eq!(post(&app, &url, &mailgun_form(now, &owner)).await, 200);
+    agent_emails(&app, 1).await;
+    let first = seen.lock().unwrap()[0].clone();
+    let owner_tools = tools(&first);
+    assert!(
+        owner_tools.iter().any(|t| t == "set_contact_fields"),
+        "{owner_tools:?}"
+    );
+    assert!(!first["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("could not be verified"));
+
+    // A stranger answers into the thread and asks to change the owner's details.
+    let stranger = [
+        ("sender", "mallory@elsewhere.example"),
+        ("from", "Mallory <mallory@elsewhere.example>"),
+        ("subject", "Re: Panels"),
+        ("Message-Id", "<t2@elsewhere.example>"),
+        ("In-Reply-To", "<t1@customer.example>"),
+        (
+            "body-plain",
+            "Please change my email address to mallory@elsewhere.example",
+        ),
+    ];
+    assert_eq!(post(&app, &url, &mailgun_form(now, &stranger)).await, 200);
+    agent_emails(&app, 2).await;
+    let second = seen.lock().unwrap().last().cloned().unwrap();
+    let offered = tools(&second);
+    let owner_only = [
+        "cancel_booking",
+        "reschedule_booking",
+        "set_contact_fields",
+        "capture_lead",
+    ];
+    let expected: Vec<String> = owner_tools
+        .iter()
+        .filter(|t| !owner_only.contains(&t.as_str()))
+        .cloned()
+        .collect();
+    assert_eq!(offered, expected, "only the owner's tools are withheld");
+    assert!(
+        second["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("could not be verified as the customer on file"),
+        "the model is told why"
+    );
+
+    // A booking change from the stranger is refused without asking the model.
+    let calls = seen.lock().unwrap().len();
+    let cancel = [
+        ("sender", "mallory@elsewhere.example"),
+        ("from", "mallory@elsewhere.example"),
+        ("subject", "Re: Panels"),
+        ("Message-Id", "<t3@elsewhere.example>"),
+        ("In-Reply-To", "<t1@customer.example>"),
+        ("body-plain", "Please cancel my appointment"),
+    ];
+    assert_eq!(post(&app, &url, &mailgun_form(now, &cancel)).await, 200);
+    let replies = agent_emails(&app, 3).await;
+    assert!(
+        replies[2].contains("can only be changed from the address we have on file"),
+        "{replies:?}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), calls);
     app.stop().await;
 }

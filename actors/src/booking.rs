@@ -11,7 +11,10 @@
 //! the slot was just taken and offered fresh alternatives in the same transaction.
 //!
 //! Tools and dialogue act only on the conversation's own contact's bookings; the model never
-//! names a booking, contact or tenant, only times it was offered.
+//! names a booking, contact or tenant, only times it was offered. Cancelling and moving are
+//! for the contact on file alone: a turn whose sender is not verified
+//! ([`TurnContext::sender`]) is not offered those tools, and the dialogue answers its cancel or
+//! reschedule request, or its pick from a reschedule offer, with [`words::owner_only`].
 
 use std::sync::Arc;
 
@@ -142,6 +145,9 @@ async fn dialogue(
         size: offer_size(ctx.channel),
     };
     if let Some(request) = words::booking_request(text) {
+        if !ctx.sender.is_verified() {
+            return Ok(Some(d.owner_only()));
+        }
         return d.existing_booking(tx, request).await.map(Some);
     }
     if let Some(offer) = offer {
@@ -154,6 +160,10 @@ async fn dialogue(
             pick = words::parse_pick(text, &labels);
         }
         match pick {
+            // A reschedule offer was made to the contact: only they may take it up.
+            Pick::Slot(_) if offer.purpose == "reschedule" && !ctx.sender.is_verified() => {
+                return Ok(Some(d.owner_only()));
+            }
             Pick::Slot(i) => return d.picked(tx, &offer, offer.slots[i]).await.map(Some),
             Pick::OutOfRange => {
                 let labels = d.labels(&offer.slots, lang);
@@ -311,6 +321,16 @@ impl Dialogue<'_> {
             }
             BookOutcome::SlotTaken => self.taken(tx, start, "book", None).await,
         }
+    }
+
+    /// The sender may not change the contact's bookings (see the module documentation).
+    fn owner_only(&self) -> ActionReply {
+        reply(
+            words::owner_only(self.lang),
+            Vec::new(),
+            "owner_only",
+            json!({"sender_verified": false}),
+        )
     }
 
     fn confirmation(&self, b: &Booking) -> ActionReply {
@@ -762,6 +782,9 @@ impl TypedTool for CancelBooking {
     fn action(&self) -> Option<Action> {
         Some(Action::Booking)
     }
+    fn owner_only(&self) -> bool {
+        true
+    }
     fn description(&self) -> &'static str {
         "Cancel the current customer's upcoming meeting (the next one, or the one starting at \
          `start`). Only when the customer asked to cancel. A cancellation is sent to their \
@@ -825,6 +848,9 @@ impl TypedTool for RescheduleBooking {
     }
     fn action(&self) -> Option<Action> {
         Some(Action::Booking)
+    }
+    fn owner_only(&self) -> bool {
+        true
     }
     fn description(&self) -> &'static str {
         "Move the current customer's upcoming meeting (the next one, or the one starting at \

@@ -443,6 +443,7 @@ pub async fn think(mut input: Think<'_>, usage_log: &UsageLog) -> Result<Thought
         knowledge: &knowledge,
         summary: summary.as_deref(),
         canary: &canary,
+        unverified_sender: !turn.sender.is_verified(),
     };
     let rendered = match render_system_prompt(&body, &ctx) {
         Ok(r) => r,
@@ -464,7 +465,7 @@ pub async fn think(mut input: Think<'_>, usage_log: &UsageLog) -> Result<Thought
 
     let tools = brains
         .tools
-        .allowed(mind.allowed_tools.as_deref(), turn.settings);
+        .allowed(mind.allowed_tools.as_deref(), turn.settings, turn.sender);
     let mut trace = Vec::new();
     let looped = tokio::time::timeout(
         input.deadline,

@@ -3,7 +3,7 @@
 //! built once per turn from what the turn gathered (and once per preview, without a
 //! conversation).
 
-use switchboard_core::model::ChannelKind;
+use switchboard_core::model::{ChannelKind, SenderTrust};
 use switchboard_core::store::actions::{Action, ActionSettings};
 use switchboard_core::{ConversationId, Db, EventId, TenantId};
 use switchboard_knowledge::Embedders;
@@ -25,6 +25,12 @@ pub struct TurnContext<'a> {
     pub events: &'a [EventId],
     /// The customer's messages of this turn, joined.
     pub customer_text: &'a str,
+    /// Whether they come from the contact on file. An unverified turn (email from another
+    /// address into the contact's thread, or whose provider checks failed) does nothing only
+    /// the contact may do: the tools that would are not offered
+    /// ([`crate::tools::Tool::owner_only`]), the booking dialogue neither cancels nor moves, and
+    /// lead capture changes no contact field.
+    pub sender: SenderTrust,
     /// The language the customer wrote in (replies, holding messages and tool results use it).
     pub lang: Lang,
     /// The tenant's action settings: which actions are enabled, the handoff rules.

@@ -54,11 +54,16 @@ pub struct LeadState {
 ///
 /// `current` is the contact's lead as the turn read it. A contact that is not a lead and whose
 /// message gives no detail or signal stays as it is: that common case needs no transaction.
+/// Nor does a turn whose sender is not verified as the contact: what a stranger writes into
+/// the contact's thread changes nothing about the contact.
 pub async fn observe(
     ctx: &TurnContext<'_>,
     conversation: ConversationId,
     current: &Lead,
 ) -> Result<LeadState, DbError> {
+    if !ctx.sender.is_verified() {
+        return Ok(state_of(current));
+    }
     let change = Change::from_text(ctx.customer_text);
     if current.score.is_none() && change.is_empty() {
         return Ok(state_of(current));
@@ -354,6 +359,9 @@ impl TypedTool for CaptureLead {
     type Args = CaptureArgs;
     fn name(&self) -> &'static str {
         "capture_lead"
+    }
+    fn owner_only(&self) -> bool {
+        true
     }
     fn action(&self) -> Option<Action> {
         Some(Action::Leads)

@@ -221,6 +221,8 @@ pub async fn park_exhausted(tx: &mut TenantTx, input: &Parking<'_>) -> Result<Pa
             conversation: Some(conversation),
             events: &parked_ids,
             customer_text: &text,
+            // Parking escalates and tells the customer; it takes no action for the contact.
+            sender: switchboard_core::model::SenderTrust::Verified,
             lang,
             settings: input.settings,
             actions: &actions,

@@ -13,6 +13,10 @@
 //!
 //! Results are validated on the way back: they must be JSON objects, and they are capped in
 //! size before they reach the model. Text that came from documents is labelled as untrusted.
+//!
+//! Tools that act for the contact on file ([`Tool::owner_only`]: cancelling or moving their
+//! bookings, changing their contact fields) are not offered to a turn whose sender is not
+//! verified ([`TurnContext::sender`]), and [`dispatch`] refuses them there too.
 
 use std::sync::Arc;
 
@@ -21,6 +25,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use switchboard_core::model::SenderTrust;
 use switchboard_core::store::actions::Action;
 use switchboard_core::store::memory;
 use switchboard_core::DbError;
@@ -60,6 +65,9 @@ pub trait Tool: Send + Sync {
     /// The action this tool belongs to; tools of an action the tenant disabled are not offered.
     /// `None`: always available.
     fn action(&self) -> Option<Action>;
+    /// Whether the tool changes what only the contact on file may change (their bookings,
+    /// their contact fields): not offered when the turn's sender is unverified.
+    fn owner_only(&self) -> bool;
     fn description(&self) -> &'static str;
     /// JSON schema of the arguments (an object schema), derived from the argument struct.
     fn parameters(&self) -> Value;
@@ -83,6 +91,10 @@ pub trait TypedTool: Send + Sync {
     fn action(&self) -> Option<Action> {
         None
     }
+    /// See [`Tool::owner_only`].
+    fn owner_only(&self) -> bool {
+        false
+    }
     fn description(&self) -> &'static str;
     /// Does the tool's work with arguments that passed the schema.
     fn run<'a>(
@@ -98,6 +110,9 @@ impl<T: TypedTool> Tool for T {
     }
     fn action(&self) -> Option<Action> {
         TypedTool::action(self)
+    }
+    fn owner_only(&self) -> bool {
+        TypedTool::owner_only(self)
     }
     fn description(&self) -> &'static str {
         TypedTool::description(self)
@@ -147,16 +162,19 @@ impl ToolRegistry {
         self.tools.iter().map(|t| t.name()).collect()
     }
 
-    /// The tools a tenant allows (`None`: all) among those of its enabled actions.
+    /// The tools a tenant allows (`None`: all) among those of its enabled actions, without
+    /// those only the contact on file may use when `sender` is not verified.
     pub fn allowed(
         &self,
         allow: Option<&[String]>,
         actions: &switchboard_core::store::actions::ActionSettings,
+        sender: SenderTrust,
     ) -> Vec<Arc<dyn Tool>> {
         self.tools
             .iter()
             .filter(|t| allow.is_none_or(|a| a.iter().any(|n| n == t.name())))
             .filter(|t| t.action().is_none_or(|a| actions.enabled(a)))
+            .filter(|t| sender.is_verified() || !t.owner_only())
             .cloned()
             .collect()
     }
@@ -181,7 +199,10 @@ pub async fn dispatch(
     name: &str,
     raw_args: &str,
 ) -> Result<Value, String> {
-    let Some(tool) = tools.iter().find(|t| t.name() == name) else {
+    let Some(tool) = tools
+        .iter()
+        .find(|t| t.name() == name && (ctx.sender.is_verified() || !t.owner_only()))
+    else {
         let names: Vec<&str> = tools.iter().map(|t| t.name()).collect();
         return Err(format!(
             "unknown tool `{}`; the available tools are: {}",
@@ -330,6 +351,9 @@ impl TypedTool for SetContactFields {
     fn name(&self) -> &'static str {
         "set_contact_fields"
     }
+    fn owner_only(&self) -> bool {
+        true
+    }
     fn description(&self) -> &'static str {
         "Save the current customer's name and/or email address when they tell you. Acts only \
          on the customer of this conversation."
@@ -378,6 +402,51 @@ mod tests {
         assert!(e.to_string().contains("unknown field `contact_id`"), "{e}");
         assert!(parse_args::<NoArgs>(json!({"conversation_id": "x"})).is_err());
         assert!(parse_args::<SearchArgs>(json!({"query": "x", "tenant": "y"})).is_err());
+    }
+
+    #[test]
+    fn an_unverified_sender_is_not_offered_the_tools_that_act_for_the_contact() {
+        let registry = ToolRegistry::standard();
+        let settings = switchboard_core::store::actions::ActionSettings {
+            enabled: ["booking", "handoff", "leads"]
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
+            ..Default::default()
+        };
+        let names = |sender| -> Vec<&'static str> {
+            registry
+                .allowed(None, &settings, sender)
+                .iter()
+                .map(|t| t.name())
+                .collect()
+        };
+        let owner_only = [
+            "cancel_booking",
+            "reschedule_booking",
+            "set_contact_fields",
+            "capture_lead",
+        ];
+        let verified = names(SenderTrust::Verified);
+        assert!(
+            owner_only.iter().all(|t| verified.contains(t)),
+            "{verified:?}"
+        );
+        let unverified = names(SenderTrust::Unverified);
+        assert!(
+            owner_only.iter().all(|t| !unverified.contains(t)),
+            "{unverified:?}"
+        );
+        // Answering, searching, booking a new meeting and asking for a human remain.
+        for t in [
+            "search_knowledge",
+            "get_conversation_info",
+            "find_slots",
+            "book_meeting",
+            "escalate_to_human",
+        ] {
+            assert!(unverified.contains(&t), "{t} withheld: {unverified:?}");
+        }
     }
 
     #[test]

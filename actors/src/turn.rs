@@ -3,7 +3,9 @@
 //! 1. **Gather** ([`gather`]), one round trip (the SQL function behind [`turns::gather_turn`]):
 //!    the pending events with this turn's attempt counted, the conversation and who owns it,
 //!    the knowledge generation, the action settings, who answers (offline, or the model, whose
-//!    prompt and budget are then read) and the contact's lead. Events that used up their
+//!    prompt and budget are then read) and the contact's lead; for email, whose senders the
+//!    channel does not authenticate, a second short read says whether any of the events is
+//!    from an unverified sender ([`turns::sender_trust`]). Events that used up their
 //!    attempts take the long way, a read transaction that parks them, telling the customer
 //!    and bringing the team in ([`crate::parked`]). The read commits before any work starts,
 //!    so a crash or panic later in the turn still counts as an attempt.
@@ -27,6 +29,7 @@
 
 pub mod decide;
 
+use switchboard_core::model::SenderTrust;
 use switchboard_core::store::actions::{self, Action, ActionSettings};
 use switchboard_core::store::handoff::{self, HandoffState, Ownership};
 use switchboard_core::store::leads::{self as lead_store, Lead};
@@ -94,6 +97,8 @@ struct Gathered {
     /// The contact's lead as it stands (when lead capture is enabled): most messages change
     /// nothing about it, and then the turn needs no transaction of its own for it.
     lead: Option<Lead>,
+    /// Whether the events come from the contact on file (see [`TurnContext::sender`]).
+    sender: SenderTrust,
 }
 
 /// The reply a turn composed, and what it brings about, before the commit.
@@ -145,6 +150,7 @@ pub async fn run(
         conversation: Some(conversation),
         events: &g.events,
         customer_text: &g.customer_text,
+        sender: g.sender,
         lang: detect_language(&g.customer_text),
         settings: &g.settings,
         actions: &turn_actions,
@@ -158,6 +164,7 @@ pub async fn run(
         offline: g.offline,
         has_booking_offer: g.has_booking_offer,
         redone: g.redone,
+        sender: g.sender,
     });
     if decision == Decision::Silent {
         // The message waits in the transcript for the human.
@@ -330,7 +337,9 @@ async fn gather(
                 mind
             };
             let lead = lead.filter(|_| settings.enabled(Action::Leads));
-            return Ok(Ok((gathered(events, state, settings, &mind, lead), mind)));
+            let mut g = gathered(events, state, settings, &mind, lead);
+            g.sender = sender_of(services, tenant, &g).await?;
+            return Ok(Ok((g, mind)));
         }
     }
     let mut tx = services.db.tenant(tenant).await?;
@@ -376,7 +385,22 @@ async fn gather(
     };
     tx.commit().await?;
     parked.after_commit(services);
-    Ok(Ok((gathered(live, state, settings, &mind, lead), mind)))
+    let mut g = gathered(live, state, settings, &mind, lead);
+    g.sender = sender_of(services, tenant, &g).await?;
+    Ok(Ok((g, mind)))
+}
+
+/// Whether the turn's events come from the contact on file: read only where the channel does
+/// not authenticate its senders itself (email); every other channel's are verified.
+async fn sender_of(
+    services: &Services,
+    tenant: TenantId,
+    g: &Gathered,
+) -> Result<SenderTrust, DbError> {
+    if g.info.channel_kind.authenticates_sender() {
+        return Ok(SenderTrust::Verified);
+    }
+    turns::sender_trust(&services.db, tenant, &g.events).await
 }
 
 /// What the turn works with, from what it read.
@@ -402,6 +426,8 @@ fn gathered(
         settings,
         offline: matches!(mind, Mind::Offline),
         lead,
+        // Read after, for the channels that need it (see `sender_of`).
+        sender: SenderTrust::Verified,
     }
 }
 
@@ -437,6 +463,15 @@ async fn compose(
             None,
             0,
         ),
+        Decision::OwnerOnly => {
+            let mut r = fixed(
+                switchboard_prompts::booking::owner_only(ctx.lang),
+                Responder::Offline,
+                "owner_only",
+            );
+            r.metadata["sender_verified"] = serde_json::json!(false);
+            (r, None, 0)
+        }
         Decision::Answer { booking_dialogue } => {
             let booked = if *booking_dialogue {
                 booking::offline_turn(ctx, g.info.id).await?

@@ -2,10 +2,17 @@
 //!
 //! Inbound: Mailgun-style form posts are verified with HMAC-SHA256(signing key, timestamp +
 //! token) and a timestamp window (stale or replayed-late requests are refused); providers
-//! without signatures (Postmark's JSON) are protected with HTTP basic auth. Each email is keyed
-//! by its `Message-ID`; its `In-Reply-To`/`References` travel with it so the runtime can map a
-//! reply to the conversation it continues. Quoted text and signatures are stripped (the
+//! without signatures (Postmark's JSON) are protected with HTTP basic auth. The signature does
+//! not cover the body, so a verified post hands its token to the runtime ([`Nonce`]), which
+//! remembers it for the window and refuses the same token with another body. Each email is
+//! keyed by its `Message-ID`; its `In-Reply-To`/`References` travel with it so the runtime can
+//! map a reply to the conversation it continues. Quoted text and signatures are stripped (the
 //! provider's stripped text is preferred when it has one).
+//!
+//! Sender authenticity: an email's `From` is a claim. What the receiving side reported about it
+//! (SPF, DKIM, DMARC, its spam filter: [`sender_check_failures`]) marks a message whose checks
+//! failed as unverified ([`InboundMessage::mark_unverified`]); the turn then refuses the actions
+//! only the contact on file may take.
 //!
 //! Outbound: SMTP (STARTTLS by default; implicit TLS or, for local test servers only, plain),
 //! with our own `Message-ID`, `In-Reply-To` and `References` (the parent's `References` plus its
@@ -22,13 +29,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_core::egress::Egress;
-use switchboard_core::model::InboundMessage;
+use switchboard_core::model::{InboundMessage, UnverifiedSender};
 use switchboard_core::ChannelId;
 
 use crate::outbound::{Delivery, OutboundMessage, SendError, SendReceipt};
 use crate::settings::InvalidSettings;
 use crate::webhook::{
-    constant_time_eq, form_params, hmac_sha256, param, unhex, InboundItem, Rejection, Reply,
+    constant_time_eq, form_params, hmac_sha256, param, unhex, InboundItem, Nonce, Rejection, Reply,
     WebhookError, WebhookOutput, WebhookRequest,
 };
 
@@ -181,8 +188,30 @@ impl Settings {
     }
 }
 
+/// A Mailgun-style signature that verified: its token, and until when (Unix seconds) the
+/// signature is accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedToken {
+    pub token: String,
+    pub valid_until: i64,
+}
+
+impl SignedToken {
+    /// The [`Nonce`] the runtime remembers: the token, with a digest of the fields the post
+    /// carried (see [`fields_sha256`]).
+    pub fn with_body(self, params: &[(String, String)]) -> Nonce {
+        Nonce {
+            value: self.token,
+            body_sha256: fields_sha256(params),
+            expires_at: self.valid_until,
+        }
+    }
+}
+
 /// Checks a Mailgun-style signature: hex HMAC-SHA256(key, timestamp + token), timestamp within
-/// `max_age` of `now` (Unix seconds).
+/// `max_age` of `now` (Unix seconds). The signature covers the timestamp and the token only,
+/// not the body: the token it returns is what keeps a captured post from being replayed with
+/// another body (see [`Nonce`]).
 pub fn verify_mailgun(
     key: &str,
     timestamp: Option<&str>,
@@ -190,7 +219,7 @@ pub fn verify_mailgun(
     signature: Option<&str>,
     now: i64,
     max_age: u64,
-) -> Result<(), Rejection> {
+) -> Result<SignedToken, Rejection> {
     let (Some(ts), Some(token), Some(sig)) = (timestamp, token, signature) else {
         return Err(Rejection::Missing);
     };
@@ -203,7 +232,97 @@ pub fn verify_mailgun(
     if (now - ts).unsigned_abs() > max_age {
         return Err(Rejection::Stale);
     }
-    Ok(())
+    Ok(SignedToken {
+        token: token.to_owned(),
+        valid_until: ts.saturating_add(i64::try_from(max_age).unwrap_or(i64::MAX)),
+    })
+}
+
+/// SHA-256 of a post's fields, independent of their order and of the encoding that carried
+/// them (a provider that re-encodes a retry as `multipart/form-data` with a new boundary posts
+/// the same fields): the fields sorted, each name and value prefixed with its length.
+pub fn fields_sha256(params: &[(String, String)]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut sorted: Vec<&(String, String)> = params.iter().collect();
+    sorted.sort();
+    let mut hash = sha2::Sha256::new();
+    for (k, v) in sorted {
+        for part in [k, v] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part.as_bytes());
+        }
+    }
+    hash.finalize().into()
+}
+
+/// What the receiving side reported against the sender, from an email's headers (and
+/// Mailgun's fields of the same names): SPF `fail`/`softfail` (`X-Mailgun-Spf`, `Received-SPF`,
+/// `spf=` in `Authentication-Results`), DKIM `fail` (`X-Mailgun-Dkim-Check-Result`, `dkim=`),
+/// DMARC `fail` (`dmarc=`), and a spam flag (`X-Mailgun-Sflag: Yes`, `X-Spam-Flag: YES`,
+/// `X-Spam-Status: Yes, …`). Sorted, without repeats; empty when nothing failed.
+///
+/// Only failures count, wherever they appear: a sender can add headers of their own, but a
+/// forged `pass` cannot hide the receiver's `fail`, and a forged `fail` only restricts the
+/// forger. `none`, `neutral` and missing results are not failures (many honest domains publish
+/// no SPF or DKIM).
+pub fn sender_check_failures<'a>(
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<UnverifiedSender> {
+    let first_word = |v: &str| {
+        v.split(|c: char| c.is_whitespace() || c == ';' || c == ',' || c == '(')
+            .find(|w| !w.is_empty())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    let spf_failed = |r: &str| r == "fail" || r == "softfail";
+    let mut out = Vec::new();
+    for (name, value) in headers {
+        let name = name.trim().to_ascii_lowercase();
+        let found: &[UnverifiedSender] = match name.as_str() {
+            "x-mailgun-spf" | "received-spf" if spf_failed(&first_word(value)) => {
+                &[UnverifiedSender::SpfFailed]
+            }
+            "x-mailgun-dkim-check-result" if first_word(value) == "fail" => {
+                &[UnverifiedSender::DkimFailed]
+            }
+            "x-mailgun-sflag" | "x-spam-flag" | "x-spam-status" if first_word(value) == "yes" => {
+                &[UnverifiedSender::SpamFlagged]
+            }
+            "authentication-results" => {
+                for clause in value.split(';') {
+                    let Some((method, result)) = clause.trim().split_once('=') else {
+                        continue;
+                    };
+                    let result = first_word(result);
+                    match method.trim().to_ascii_lowercase().as_str() {
+                        "spf" if spf_failed(&result) => out.push(UnverifiedSender::SpfFailed),
+                        "dkim" if result == "fail" => out.push(UnverifiedSender::DkimFailed),
+                        "dmarc" if result == "fail" => out.push(UnverifiedSender::DmarcFailed),
+                        _ => {}
+                    }
+                }
+                &[]
+            }
+            _ => &[],
+        };
+        out.extend_from_slice(found);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Marks the message of `item` unverified for each of `failures`.
+pub(crate) fn with_sender_checks(
+    mut item: Option<InboundItem>,
+    failures: &[UnverifiedSender],
+) -> Option<InboundItem> {
+    if let Some(InboundItem::Threaded { message, .. } | InboundItem::Message(message)) = &mut item {
+        for why in failures {
+            message.mark_unverified(*why);
+        }
+    }
+    item
 }
 
 fn check_basic_auth(expected: &SecretString, header: Option<&str>) -> Result<(), Rejection> {
@@ -235,6 +354,7 @@ pub(crate) fn handle_webhook(
         .headers
         .get("content-type")
         .is_some_and(|c| c.trim_start().starts_with("application/json"));
+    let mut nonce = None;
     let item = if is_json {
         let expected = settings
             .webhook_basic_auth
@@ -257,26 +377,33 @@ pub(crate) fn handle_webhook(
             form_params(req.body)
         };
         match &settings.webhook_signing_key {
-            Some(key) => verify_mailgun(
-                key.expose_secret(),
-                param(&params, "timestamp"),
-                param(&params, "token"),
-                param(&params, "signature"),
-                chrono::Utc::now().timestamp(),
-                settings.webhook_max_age_secs,
-            ),
+            Some(key) => {
+                nonce = Some(
+                    verify_mailgun(
+                        key.expose_secret(),
+                        param(&params, "timestamp"),
+                        param(&params, "token"),
+                        param(&params, "signature"),
+                        chrono::Utc::now().timestamp(),
+                        settings.webhook_max_age_secs,
+                    )
+                    .map_err(WebhookError::Rejected)?
+                    .with_body(&params),
+                );
+            }
             None => match &settings.webhook_basic_auth {
-                Some(expected) => check_basic_auth(expected, req.headers.get("authorization")),
-                None => Err(Rejection::Missing),
+                Some(expected) => check_basic_auth(expected, req.headers.get("authorization"))
+                    .map_err(WebhookError::Rejected)?,
+                None => return Err(WebhookError::Rejected(Rejection::Missing)),
             },
         }
-        .map_err(WebhookError::Rejected)?;
         parse_mailgun(channel, &params)?
     };
-    Ok(WebhookOutput::reply(
-        item.into_iter().collect(),
-        Reply::json_ok(),
-    ))
+    let output = WebhookOutput::reply(item.into_iter().collect(), Reply::json_ok());
+    Ok(match nonce {
+        Some(n) => output.with_nonce(n),
+        None => output,
+    })
 }
 
 /// Message ids in a `References`/`In-Reply-To` value, with their angle brackets.
@@ -427,7 +554,13 @@ pub fn parse_mailgun(
         Some(t) if !t.is_empty() => t.to_owned(),
         _ => strip_quoted(param(params, "body-plain").unwrap_or("")),
     };
-    email_item(
+    let failures = sender_check_failures(
+        params
+            .iter()
+            .chain(headers.iter())
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    let item = email_item(
         channel,
         message_id,
         format!("mailgun:{}", param(params, "token").unwrap_or("")),
@@ -435,7 +568,8 @@ pub fn parse_mailgun(
         header("subject").unwrap_or(""),
         text,
         references,
-    )
+    )?;
+    Ok(with_sender_checks(item, &failures))
 }
 
 /// A Postmark-style inbound JSON body (already authenticated).
@@ -472,7 +606,14 @@ pub fn parse_postmark(
         Some(t) if !t.is_empty() => t.to_owned(),
         _ => strip_quoted(v["TextBody"].as_str().unwrap_or("")),
     };
-    email_item(
+    let failures = sender_check_failures(
+        v["Headers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| Some((h["Name"].as_str()?, h["Value"].as_str()?))),
+    );
+    let item = email_item(
         channel,
         message_id,
         format!("postmark:{}", v["MessageID"].as_str().unwrap_or("")),
@@ -480,7 +621,8 @@ pub fn parse_postmark(
         v["Subject"].as_str().unwrap_or(""),
         text,
         references,
-    )
+    )?;
+    Ok(with_sender_checks(item, &failures))
 }
 
 /// The HTML part: the text escaped, paragraphs and line breaks kept.
@@ -664,7 +806,14 @@ mod tests {
         let v = |ts: &str, sig: &str, now: i64| {
             verify_mailgun("key-1", Some(ts), Some("tok"), Some(sig), now, 300)
         };
-        assert_eq!(v("1700000000", &sig, 1_700_000_100), Ok(()));
+        // The token comes back with the end of the signature's window.
+        assert_eq!(
+            v("1700000000", &sig, 1_700_000_100),
+            Ok(SignedToken {
+                token: "tok".into(),
+                valid_until: 1_700_000_300
+            })
+        );
         assert_eq!(v("1700000000", &sig, 1_700_000_400), Err(Rejection::Stale));
         assert_eq!(
             v("1700000001", &sig, 1_700_000_100),
@@ -678,6 +827,156 @@ mod tests {
             verify_mailgun("key-1", None, Some("tok"), Some(&sig), 0, 300),
             Err(Rejection::Missing)
         );
+    }
+
+    fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_body_digest_ignores_field_order_and_sees_any_change() {
+        let a = fields(&[
+            ("token", "t"),
+            ("body-plain", "hi"),
+            ("Message-Id", "<1@x>"),
+        ]);
+        let reordered = fields(&[
+            ("Message-Id", "<1@x>"),
+            ("token", "t"),
+            ("body-plain", "hi"),
+        ]);
+        assert_eq!(fields_sha256(&a), fields_sha256(&reordered));
+        let other_text = fields(&[
+            ("token", "t"),
+            ("body-plain", "bye"),
+            ("Message-Id", "<1@x>"),
+        ]);
+        assert_ne!(fields_sha256(&a), fields_sha256(&other_text));
+        // Lengths are part of the digest: moving text between fields is a change.
+        let shifted = fields(&[
+            ("token", "t"),
+            ("body-plain", "h"),
+            ("Message-Id", "i<1@x>"),
+        ]);
+        assert_ne!(fields_sha256(&a), fields_sha256(&shifted));
+        let extra = fields(&[
+            ("token", "t"),
+            ("body-plain", "hi"),
+            ("Message-Id", "<1@x>"),
+            ("References", "<0@x>"),
+        ]);
+        assert_ne!(fields_sha256(&a), fields_sha256(&extra));
+    }
+
+    #[test]
+    fn provider_auth_failures_are_read_from_mailgun_postmark_and_imap_headers() {
+        use UnverifiedSender::*;
+        let f = |h: &[(&str, &str)]| sender_check_failures(h.iter().copied());
+        // Mailgun's own fields.
+        assert_eq!(f(&[("X-Mailgun-Spf", "Fail")]), [SpfFailed]);
+        assert_eq!(f(&[("X-Mailgun-Spf", "SoftFail")]), [SpfFailed]);
+        assert_eq!(f(&[("X-Mailgun-Dkim-Check-Result", "Fail")]), [DkimFailed]);
+        assert_eq!(f(&[("X-Mailgun-Sflag", "Yes")]), [SpamFlagged]);
+        assert!(f(&[
+            ("X-Mailgun-Spf", "Pass"),
+            ("X-Mailgun-Dkim-Check-Result", "Pass"),
+            ("X-Mailgun-Sflag", "No"),
+        ])
+        .is_empty());
+        // Neither a missing record nor a neutral result is a failure.
+        assert!(f(&[("X-Mailgun-Spf", "Neutral"), ("x-mailgun-spf", "None")]).is_empty());
+        // Postmark: `Received-SPF` and SpamAssassin's headers.
+        assert_eq!(
+            f(&[(
+                "Received-SPF",
+                "fail (example.com: domain of mallory@x does not designate 1.2.3.4 as permitted sender)"
+            )]),
+            [SpfFailed]
+        );
+        assert!(f(&[(
+            "Received-SPF",
+            "Pass (sender SPF authorized) identity=mailfrom"
+        )])
+        .is_empty());
+        assert_eq!(
+            f(&[(
+                "X-Spam-Status",
+                "Yes, score=7.1 required=5.0 tests=BAYES_99"
+            )]),
+            [SpamFlagged]
+        );
+        assert!(f(&[("X-Spam-Status", "No, score=0.1"), ("X-Spam-Score", "9")]).is_empty());
+        // `Authentication-Results` (an IMAP server's MTA), with folding and comments.
+        assert_eq!(
+            f(&[(
+                "Authentication-Results",
+                "mx.sahara.example;\r\n\tdkim=fail (bad signature) header.d=customer.example;\r\n spf=softfail smtp.mailfrom=customer.example;\r\n dmarc=fail (p=reject) header.from=customer.example"
+            )]),
+            [SpfFailed, DkimFailed, DmarcFailed]
+        );
+        assert!(f(&[(
+            "Authentication-Results",
+            "mx.sahara.example; dkim=pass header.d=x; spf=pass; dmarc=pass"
+        )])
+        .is_empty());
+        // A forged `pass` does not hide the receiver's `fail`; each reason once.
+        assert_eq!(
+            f(&[
+                ("Authentication-Results", "forged; spf=pass"),
+                ("Received-SPF", "fail"),
+                ("X-Mailgun-Spf", "Fail"),
+            ]),
+            [SpfFailed]
+        );
+        assert!(f(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_mailgun_post_with_a_failed_check_is_marked_unverified_and_keeps_no_name() {
+        let post = |extra: &[(&str, &str)]| {
+            let mut p = fields(&[
+                ("sender", "omar@customer.example"),
+                ("from", "Omar K <omar@customer.example>"),
+                ("Message-Id", "<m1@customer.example>"),
+                ("body-plain", "Please cancel my appointment"),
+            ]);
+            p.extend(fields(extra));
+            let Some(InboundItem::Threaded { message, .. }) =
+                parse_mailgun(ChannelId::new(), &p).unwrap()
+            else {
+                panic!("not parsed")
+            };
+            message
+        };
+        let good = post(&[("X-Mailgun-Spf", "Pass")]);
+        assert!(good.sender_verified());
+        assert_eq!(good.contact_display_name.as_deref(), Some("Omar K"));
+        let spoofed = post(&[("X-Mailgun-Spf", "Fail")]);
+        assert!(!spoofed.sender_verified());
+        assert_eq!(spoofed.contact_display_name, None);
+        assert_eq!(
+            spoofed.payload[switchboard_core::model::SENDER_UNVERIFIED_BECAUSE_KEY],
+            json!(["spf_failed"])
+        );
+        // The same failure reported inside `message-headers` counts as well.
+        let headers = json!([["X-Mailgun-Dkim-Check-Result", "Fail"]]).to_string();
+        assert!(!post(&[("message-headers", &headers)]).sender_verified());
+        // A Postmark post with its SPF header.
+        let body = json!({
+            "FromFull": {"Email": "omar@customer.example", "Name": "Omar"},
+            "TextBody": "Please cancel my appointment",
+            "MessageID": "pm-1",
+            "Headers": [{"Name": "Received-SPF", "Value": "SoftFail (domain transitioning)"}],
+        });
+        let Some(InboundItem::Threaded { message, .. }) =
+            parse_postmark(ChannelId::new(), body.to_string().as_bytes()).unwrap()
+        else {
+            panic!("not parsed")
+        };
+        assert!(!message.sender_verified());
     }
 
     #[test]

@@ -12,7 +12,9 @@ use secrecy::ExposeSecret;
 use switchboard_core::ChannelId;
 use tokio::net::TcpStream;
 
-use crate::email::{message_ids, strip_quoted, ImapSecurity, Settings};
+use crate::email::{
+    message_ids, sender_check_failures, strip_quoted, with_sender_checks, ImapSecurity, Settings,
+};
 use crate::webhook::InboundItem;
 
 /// One unseen message: its UID (to mark it seen later) and its raw bytes.
@@ -188,7 +190,7 @@ pub fn parse_raw(channel: ChannelId, raw: &[u8]) -> Option<InboundItem> {
         }
     }
     let text = strip_quoted(&msg.body_text(0).unwrap_or_default());
-    crate::email::email_item_pub(
+    let item = crate::email::email_item_pub(
         channel,
         message_id,
         format!(
@@ -201,7 +203,10 @@ pub fn parse_raw(channel: ChannelId, raw: &[u8]) -> Option<InboundItem> {
         references,
     )
     .ok()
-    .flatten()
+    .flatten();
+    // What the receiving server wrote about the sender (`Authentication-Results`,
+    // `Received-SPF`, its spam filter's flag).
+    with_sender_checks(item, &sender_check_failures(msg.headers_raw()))
 }
 
 #[cfg(test)]
@@ -225,6 +230,24 @@ mod tests {
             references,
             ["<m1@customer.example>", "<ours@sahara.example>"]
         );
+    }
+
+    #[test]
+    fn the_receiving_servers_failed_checks_mark_a_polled_message_unverified() {
+        let raw = |auth: &str| {
+            format!("Authentication-Results: mx.sahara.example;\r\n\tspf={auth} smtp.mailfrom=customer.example;\r\n\tdkim=none\r\nFrom: Omar K <omar@customer.example>\r\nTo: inbox@sahara.example\r\nSubject: Re: Solar\r\nMessage-ID: <m3@customer.example>\r\n\r\nPlease cancel my appointment.\r\n")
+        };
+        let message = |raw: String| match parse_raw(ChannelId::new(), raw.as_bytes()) {
+            Some(InboundItem::Threaded { message, .. }) => message,
+            other => panic!("not parsed: {other:?}"),
+        };
+        let passed = message(raw("pass"));
+        assert!(passed.sender_verified());
+        assert_eq!(passed.contact_display_name.as_deref(), Some("Omar K"));
+        let failed = message(raw("fail"));
+        assert!(!failed.sender_verified());
+        assert_eq!(failed.contact_display_name, None);
+        assert_eq!(failed.contact_external_id, "omar@customer.example");
     }
 
     proptest::proptest! {

@@ -22,6 +22,6 @@ pub mod whatsapp;
 pub use outbound::{Choice, Delivery, Outbound, OutboundMessage, SendError, SendReceipt};
 pub use settings::{secret_fields, split_secrets, webhook_path, ChannelSettings, InvalidSettings};
 pub use webhook::{
-    DeliveryState, Headers, InboundItem, Rejection, Reply, Response, StatusUpdate, WebhookError,
-    WebhookOutput, WebhookRequest,
+    DeliveryState, Headers, InboundItem, Nonce, Rejection, Reply, Response, StatusUpdate,
+    WebhookError, WebhookOutput, WebhookRequest,
 };

@@ -104,5 +104,6 @@ pub(crate) fn handle(
                 }
             }),
         },
+        nonce: None,
     })
 }

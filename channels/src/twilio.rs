@@ -639,6 +639,7 @@ pub(crate) fn handle_voice(
                 }
             }),
         },
+        nonce: None,
     })
 }
 

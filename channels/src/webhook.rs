@@ -4,7 +4,9 @@
 //! headers, the public URL the provider called) and hands it to
 //! [`ChannelSettings::handle_webhook`](crate::ChannelSettings::handle_webhook). The adapter
 //! verifies authenticity **first** and answers either a [`Rejection`] (nothing may be stored) or
-//! a [`WebhookOutput`]: the items to store and the reply the provider expects.
+//! a [`WebhookOutput`]: the items to store and the reply the provider expects — and, when the
+//! signature does not cover the body, the [`Nonce`] the runtime must remember so that the same
+//! signature cannot carry another body.
 
 use std::fmt;
 
@@ -65,13 +67,17 @@ pub enum Rejection {
     Stale,
     /// A shared secret token (not a signature) is wrong; providers using one expect 401.
     WrongToken,
+    /// A valid signature whose [`Nonce`] was already used with another body: a captured request
+    /// replayed with other content. The runtime finds this (it alone remembers nonces).
+    Replayed,
 }
 
 impl Rejection {
-    /// 401 when nothing was presented, 403 when what was presented is wrong.
+    /// 401 when nothing was presented or a shared token or a nonce is refused, 403 when a
+    /// signature is wrong or stale.
     pub fn status(self) -> u16 {
         match self {
-            Rejection::Missing | Rejection::WrongToken => 401,
+            Rejection::Missing | Rejection::WrongToken | Rejection::Replayed => 401,
             Rejection::Invalid | Rejection::Stale => 403,
         }
     }
@@ -83,8 +89,24 @@ impl Rejection {
             Rejection::Invalid => "bad_signature",
             Rejection::Stale => "stale_timestamp",
             Rejection::WrongToken => "bad_token",
+            Rejection::Replayed => "replayed_token",
         }
     }
+}
+
+/// A single-use value covered by a provider's signature (Mailgun's `token`), whose signature
+/// does not cover the body. The runtime remembers it, with the body's digest, for as long as
+/// the signature is accepted, in the transaction that stores the request's items: the same
+/// nonce with the same body is a provider's retry (its items are duplicates), with another body
+/// a replay ([`Rejection::Replayed`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nonce {
+    pub value: String,
+    /// SHA-256 of the request's content, as the adapter reads it.
+    pub body_sha256: [u8; 32],
+    /// Unix seconds after which the signature is refused as stale anyway: the nonce may be
+    /// forgotten then.
+    pub expires_at: i64,
 }
 
 /// Why a webhook could not be handled.
@@ -227,6 +249,9 @@ impl fmt::Debug for Response {
 pub struct WebhookOutput {
     pub items: Vec<InboundItem>,
     pub response: Response,
+    /// To remember before storing `items` (see [`Nonce`]); `None` when the signature covers
+    /// the body or there is no signature.
+    pub nonce: Option<Nonce>,
 }
 
 impl WebhookOutput {
@@ -234,6 +259,14 @@ impl WebhookOutput {
         WebhookOutput {
             items,
             response: Response::Now(reply),
+            nonce: None,
+        }
+    }
+
+    pub fn with_nonce(self, nonce: Nonce) -> WebhookOutput {
+        WebhookOutput {
+            nonce: Some(nonce),
+            ..self
         }
     }
 }

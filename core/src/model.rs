@@ -39,6 +39,14 @@ impl ChannelKind {
     pub fn delivers_from_transcript(self) -> bool {
         self == ChannelKind::Webchat
     }
+
+    /// Whether the channel itself vouches that a message comes from the contact it is filed
+    /// under (a web-chat session, a phone number or chat the provider authenticated). Email
+    /// does not: its messages may be marked unverified ([`UnverifiedSender`]), and only its
+    /// turns look for such marks.
+    pub fn authenticates_sender(self) -> bool {
+        self != ChannelKind::Email
+    }
 }
 
 impl fmt::Display for ChannelKind {
@@ -99,6 +107,93 @@ pub struct InboundMessage {
     pub text: String,
     /// The provider's original payload, kept for audit and re-processing.
     pub payload: serde_json::Value,
+}
+
+/// The payload key that marks a message whose sender is not verified (`false`; absent means
+/// verified). [`InboundMessage::mark_unverified`] writes it and the turn's read
+/// (`store::turns::sender_trust`) looks for it: this constant is the one place both agree on.
+pub const SENDER_VERIFIED_KEY: &str = "sender_verified";
+/// The payload key listing why ([`UnverifiedSender::as_str`]), for audit.
+pub const SENDER_UNVERIFIED_BECAUSE_KEY: &str = "sender_unverified_because";
+
+/// Why an inbound message's sender is not known to be the contact it is filed under. Only
+/// email has such messages: its `From` is a claim, which the receiving provider checks (SPF,
+/// DKIM, DMARC) and threading may attach to someone else's conversation. Every other channel
+/// authenticates its sender itself (a web-chat session, a phone number or chat the provider
+/// vouches for).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum UnverifiedSender {
+    /// It continues a thread (`In-Reply-To`/`References`) owned by a contact with another
+    /// address, and is filed under that contact.
+    NotThreadOwner,
+    /// The provider reports that SPF failed (`fail` or `softfail`): the sending server may not
+    /// send for the sender's domain.
+    SpfFailed,
+    /// The provider reports a DKIM signature that does not verify.
+    DkimFailed,
+    /// The provider reports that DMARC failed.
+    DmarcFailed,
+    /// The provider's spam filter flagged the message.
+    SpamFlagged,
+}
+
+impl UnverifiedSender {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnverifiedSender::NotThreadOwner => "not_thread_owner",
+            UnverifiedSender::SpfFailed => "spf_failed",
+            UnverifiedSender::DkimFailed => "dkim_failed",
+            UnverifiedSender::DmarcFailed => "dmarc_failed",
+            UnverifiedSender::SpamFlagged => "spam_flagged",
+        }
+    }
+}
+
+impl InboundMessage {
+    /// Marks the sender as not verified, for `why`: the payload says so ([`SENDER_VERIFIED_KEY`],
+    /// with the reasons), which is what the turn reads to refuse the actions only the contact
+    /// on file may take (cancelling or moving their bookings, changing their details). The
+    /// display name the message claims is dropped too, so that it cannot rename the contact it
+    /// is filed under.
+    pub fn mark_unverified(&mut self, why: UnverifiedSender) {
+        if !self.payload.is_object() {
+            self.payload = serde_json::json!({});
+        }
+        let mut reasons: Vec<String> = self.payload[SENDER_UNVERIFIED_BECAUSE_KEY]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect();
+        if !reasons.iter().any(|r| r == why.as_str()) {
+            reasons.push(why.as_str().to_owned());
+        }
+        self.payload[SENDER_VERIFIED_KEY] = serde_json::Value::Bool(false);
+        self.payload[SENDER_UNVERIFIED_BECAUSE_KEY] = serde_json::json!(reasons);
+        self.contact_display_name = None;
+    }
+
+    /// Whether nothing marked the sender as unverified.
+    pub fn sender_verified(&self) -> bool {
+        self.payload.get(SENDER_VERIFIED_KEY) != Some(&serde_json::Value::Bool(false))
+    }
+}
+
+/// Whether the sender of a turn's messages is known to be the contact on file: unverified when
+/// any of them is ([`InboundMessage::mark_unverified`]). An unverified turn may answer, and book
+/// a new meeting, but not act for the contact: no cancelling or moving their bookings, no
+/// changing their contact details.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SenderTrust {
+    #[default]
+    Verified,
+    Unverified,
+}
+
+impl SenderTrust {
+    pub fn is_verified(self) -> bool {
+        self == SenderTrust::Verified
+    }
 }
 
 /// What the store answers when an inbound message was recorded (or recognised as a duplicate).
@@ -213,5 +308,29 @@ mod tests {
         );
         assert!(MessageChoice::from_metadata(None).is_empty());
         assert!(MessageChoice::from_metadata(Some(&serde_json::json!({"a": 1}))).is_empty());
+    }
+
+    #[test]
+    fn an_unverified_sender_is_marked_in_the_payload_once_per_reason_and_loses_its_name() {
+        let mut m = InboundMessage {
+            channel_id: ChannelId::new(),
+            provider_message_id: "<m@x>".into(),
+            contact_external_id: "owner@x.example".into(),
+            contact_display_name: Some("Mallory".into()),
+            text: "cancel".into(),
+            payload: serde_json::json!({"subject": "Re: hi"}),
+        };
+        assert!(m.sender_verified());
+        m.mark_unverified(UnverifiedSender::SpfFailed);
+        m.mark_unverified(UnverifiedSender::NotThreadOwner);
+        m.mark_unverified(UnverifiedSender::SpfFailed);
+        assert!(!m.sender_verified());
+        assert_eq!(m.contact_display_name, None);
+        assert_eq!(m.payload["subject"], "Re: hi");
+        assert_eq!(m.payload[SENDER_VERIFIED_KEY], false);
+        assert_eq!(
+            m.payload[SENDER_UNVERIFIED_BECAUSE_KEY],
+            serde_json::json!(["spf_failed", "not_thread_owner"])
+        );
     }
 }

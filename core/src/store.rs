@@ -22,3 +22,4 @@ pub mod platform;
 pub mod prompts;
 pub mod turns;
 pub mod usage;
+pub mod webhook_tokens;

@@ -309,6 +309,16 @@ pub fn no_booking(lang: Lang) -> String {
     }
 }
 
+/// The sender of a cancel or reschedule request is not verified as the customer on file (an
+/// email from another address into their thread, or one whose provider checks failed): no
+/// change is made.
+pub fn owner_only(lang: Lang) -> String {
+    match lang {
+        Lang::En => "For your security, bookings and contact details can only be changed from the address we have on file for you. Please write to us from that address and we will gladly help. You are welcome to ask anything else here.".into(),
+        Lang::Ar => "حرصًا على أمانك، لا يمكن تعديل المواعيد أو بيانات التواصل إلا من العنوان المسجل لدينا. من فضلك راسلنا من ذلك العنوان وسنساعدك بكل سرور. ويسعدنا الرد على أي استفسار آخر هنا.".into(),
+    }
+}
+
 /// The answer looked like a pick, but not of an offered slot.
 pub fn pick_again(lang: Lang, n: usize) -> String {
     match lang {

@@ -55,8 +55,16 @@ async fn poll_mailbox(state: AppState, tenant: TenantId, channel: ChannelId) {
                         stored.push(f.uid);
                         continue;
                     };
-                    match webhooks::store(&state, tenant, channel, ChannelKind::Email, &[item])
-                        .await
+                    // IMAP has no signature, so no nonce: the mailbox login authenticates.
+                    match webhooks::store(
+                        &state,
+                        tenant,
+                        channel,
+                        ChannelKind::Email,
+                        &[item],
+                        None,
+                    )
+                    .await
                     {
                         Ok(woken) => {
                             webhooks::wake(&state, tenant, woken);

@@ -82,9 +82,15 @@ async fn poll_channel(state: AppState, tenant: TenantId, channel: ChannelId) {
                     };
                     let settings = ChannelSettings::Telegram(s.clone());
                     let items = webhooks::transcribe_voice_notes(&state, &settings, items).await;
-                    match webhooks::store(&state, tenant, channel, ChannelKind::Telegram, &items)
-                        .await
-                    {
+                    let stored = webhooks::store(
+                        &state,
+                        tenant,
+                        channel,
+                        ChannelKind::Telegram,
+                        &items,
+                        None,
+                    );
+                    match stored.await {
                         Ok(woken) => {
                             webhooks::wake(&state, tenant, woken);
                             offset = offset.max(next);

@@ -2,6 +2,7 @@
 //! brought in, and what the reply brings about at commit. No IO, so every rule is tested
 //! without a database (see the tests below); [`super::run`] reads the inputs and acts.
 
+use switchboard_core::model::SenderTrust;
 use switchboard_core::store::actions::{Action, ActionSettings};
 use switchboard_core::store::handoff::HandoffState;
 use switchboard_prompts::handoff::matching_keyword;
@@ -25,6 +26,8 @@ pub struct Facts<'a> {
     pub has_booking_offer: bool,
     /// An earlier attempt at these events failed or was interrupted (its effects may exist).
     pub redone: bool,
+    /// Whether the messages come from the contact on file.
+    pub sender: SenderTrust,
 }
 
 /// What a turn does, decided before anyone thinks.
@@ -41,6 +44,10 @@ pub enum Decision {
     /// Answer from the knowledge: the offline booking dialogue first when it may have something
     /// to say (it reads the availability), else the responder — the model or the offline one.
     Answer { booking_dialogue: bool },
+    /// The customer asks to cancel or move a booking, but the sender is not verified as the
+    /// contact on file: a fixed answer that such changes must come from the address on file,
+    /// whoever would have answered (neither the dialogue nor a model is asked).
+    OwnerOnly,
 }
 
 impl Decision {
@@ -51,7 +58,8 @@ impl Decision {
 }
 
 /// The turn's first rule set: silence under a human, the customer's request for a person or a
-/// handoff keyword, the echo responder, and whether the booking dialogue may answer.
+/// handoff keyword, the echo responder, a booking change asked by an unverified sender, and
+/// whether the booking dialogue may answer.
 pub fn decide(f: &Facts<'_>) -> Decision {
     if f.owner != HandoffState::Bot {
         return Decision::Silent;
@@ -74,6 +82,12 @@ pub fn decide(f: &Facts<'_>) -> Decision {
                 keep_answer: false,
             });
         }
+    }
+    if !f.sender.is_verified()
+        && f.settings.enabled(Action::Booking)
+        && switchboard_prompts::booking::booking_request(f.customer_text).is_some()
+    {
+        return Decision::OwnerOnly;
     }
     Decision::Answer {
         booking_dialogue: f.offline
@@ -193,6 +207,7 @@ mod tests {
             offline: true,
             has_booking_offer: false,
             redone: false,
+            sender: SenderTrust::Verified,
         }
     }
 
@@ -299,6 +314,58 @@ mod tests {
                 }
             );
         }
+    }
+
+    #[test]
+    fn an_unverified_sender_asking_to_change_a_booking_gets_the_owner_only_answer() {
+        let s = settings(&["booking", "handoff"]);
+        let unverified = |text| Facts {
+            sender: SenderTrust::Unverified,
+            ..facts(text, &s)
+        };
+        for text in [
+            "Please cancel my appointment",
+            "Can we reschedule the meeting?",
+            "إلغاء الموعد لو سمحت",
+        ] {
+            assert_eq!(decide(&unverified(text)), Decision::OwnerOnly, "{text}");
+            // The model answers with the same refusal: nobody is asked.
+            let model = Facts {
+                offline: false,
+                ..unverified(text)
+            };
+            assert_eq!(decide(&model), Decision::OwnerOnly, "{text}");
+            assert!(!Decision::OwnerOnly.grounds());
+            // From the contact on file it is an ordinary booking turn.
+            assert_eq!(
+                decide(&facts(text, &s)),
+                Decision::Answer {
+                    booking_dialogue: true
+                }
+            );
+        }
+        // Questions and new meetings are answered as for anyone.
+        assert_eq!(
+            decide(&unverified("Can I book a consultation?")),
+            Decision::Answer {
+                booking_dialogue: true
+            }
+        );
+        assert!(decide(&unverified("What are your opening hours?")).grounds());
+        // A person asked for is still brought in; without booking there is nothing to refuse.
+        assert!(matches!(
+            decide(&unverified(
+                "Cancel my appointment, I want to talk to a human"
+            )),
+            Decision::Handoff(_)
+        ));
+        let no_booking = settings(&["handoff"]);
+        let f = Facts {
+            sender: SenderTrust::Unverified,
+            ..facts("Please cancel my appointment", &no_booking)
+        };
+        assert!(f.settings.enabled(Action::Handoff));
+        assert!(decide(&f).grounds());
     }
 
     #[test]

@@ -768,6 +768,33 @@ pub async fn gather(
     ))
 }
 
+/// Whether the sender of `events` is verified: unverified when any of them was marked so
+/// ([`crate::model::InboundMessage::mark_unverified`]). Its own short transaction, for the
+/// turns of channels that do not authenticate their senders themselves (email:
+/// [`ChannelKind::authenticates_sender`]); the others never need it.
+pub async fn sender_trust(
+    db: &crate::Db,
+    tenant: crate::TenantId,
+    events: &[EventId],
+) -> Result<crate::model::SenderTrust, DbError> {
+    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.0).collect();
+    let mut tx = db.tenant(tenant).await?;
+    let unverified: bool = sqlx::query_scalar(&format!(
+        "SELECT EXISTS (SELECT 1 FROM inbound_events
+                         WHERE id = ANY($1) AND payload->'{}' = 'false'::jsonb)",
+        crate::model::SENDER_VERIFIED_KEY
+    ))
+    .bind(&ids)
+    .fetch_one(tx.conn())
+    .await?;
+    tx.commit().await?;
+    Ok(if unverified {
+        crate::model::SenderTrust::Unverified
+    } else {
+        crate::model::SenderTrust::Verified
+    })
+}
+
 /// What [`gather_turn`] found.
 #[derive(Debug)]
 pub enum TurnRead {

@@ -277,11 +277,11 @@ pub async fn list_alerts(
     responses((status = 200, description = "Every tool, with the JSON schema of its arguments", body = ToolList))
 )]
 pub async fn list_tools(State(state): State<AppState>) -> Json<ToolList> {
-    let tools = state
-        .services
-        .brains
-        .tools()
-        .allowed(None, &Default::default());
+    let tools = state.services.brains.tools().allowed(
+        None,
+        &Default::default(),
+        switchboard_core::model::SenderTrust::Verified,
+    );
     let specs = switchboard_actors::tools::ToolRegistry::specs(&tools);
     Json(ToolList { tools: specs })
 }
@@ -710,6 +710,8 @@ pub async fn preview(
         conversation: None,
         events: &[],
         customer_text: message,
+        // A preview is the admin's own text: nothing is withheld from it.
+        sender: switchboard_core::model::SenderTrust::Verified,
         lang: switchboard_prompts::detect_language(message),
         settings: &action_settings,
         actions: &turn_actions,

@@ -6,6 +6,13 @@
 //! `switchboard_webhook_rejected_total{kind,reason}` and logged without its body; nothing is
 //! written. An authentic request is stored in one transaction (messages with their unique
 //! provider ids, delivery reports, opt-outs) and committed before the provider gets its answer.
+//!
+//! Two checks need the database and so happen here, in that transaction. A signature that does
+//! not cover the body (Mailgun's) hands over its token ([`Nonce`]), which is remembered for the
+//! signature's window: the same token with other content is a replay, refused like a forgery
+//! (401, `replayed_token`) with nothing stored. And an email that continues a thread whose owner
+//! has another address is filed under the owner's contact but marked as from an unverified
+//! sender ([`UnverifiedSender::NotThreadOwner`]), so its turn cannot act for the owner.
 
 use std::time::{Duration, Instant};
 
@@ -17,9 +24,11 @@ use axum::response::{IntoResponse, Response as HttpResponse};
 use switchboard_actors::inbox::{ConversationReason, InboxEvent};
 use switchboard_actors::RootMsg;
 use switchboard_channels::{
-    ChannelSettings, Headers, InboundItem, Reply, Response, WebhookError, WebhookRequest,
+    ChannelSettings, Headers, InboundItem, Nonce, Rejection, Reply, Response, WebhookError,
+    WebhookRequest,
 };
-use switchboard_core::model::ChannelKind;
+use switchboard_core::model::{ChannelKind, UnverifiedSender};
+use switchboard_core::store::webhook_tokens::{self, TokenUse};
 use switchboard_core::store::{channels, contacts, ingest, messages, outbox, turns};
 use switchboard_core::{ChannelId, ConversationId, TenantId};
 use tracing::{info, instrument, warn, Instrument};
@@ -197,8 +206,8 @@ webhook_route!(
 );
 webhook_route!(
     /// Inbound email from a provider: Mailgun-style form posts signed with HMAC-SHA256 of the
-    /// timestamp and token (a stale timestamp is refused), or Postmark-style JSON behind HTTP
-    /// basic auth.
+    /// timestamp and token (a stale timestamp is refused, and a token already used with other
+    /// content is a replay), or Postmark-style JSON behind HTTP basic auth.
     #[utoipa::path(
         post,
         path = "/webhooks/email/{channel_id}",
@@ -218,7 +227,7 @@ webhook_route!(
         responses(
             (status = 200, description = "Stored (or a redelivery); `{\"ok\": true}`", body = Object),
             (status = 400, description = "`malformed_webhook`: authentic but unreadable"),
-            (status = 401, description = "The signature or the credentials are missing"),
+            (status = 401, description = "The signature or the credentials are missing, or the signed token was already used for other content (a replay)"),
             (status = 403, description = "The signature is wrong or stale, or the channel is switched off"),
             (status = 404, description = "No email channel has this id"),
             (status = 413, description = "`payload_too_large`"),
@@ -287,24 +296,7 @@ async fn handle(
     let output = match settings.handle_webhook(channel, &request) {
         Ok(output) => output,
         Err(WebhookError::Rejected(rejection)) => {
-            metrics::counter!("switchboard_webhook_rejected_total", "kind" => kind.as_str(), "reason" => rejection.reason())
-                .increment(1);
-            // Never the body: it is unauthenticated input.
-            warn!(
-                reason = rejection.reason(),
-                bytes = body.len(),
-                "webhook rejected before anything was stored"
-            );
-            let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::FORBIDDEN);
-            return Err(ApiError::new(
-                status,
-                if status == StatusCode::UNAUTHORIZED {
-                    "unauthorized"
-                } else {
-                    "forbidden"
-                },
-                "the request's signature or token is missing or wrong",
-            ));
+            return Err(rejected(kind, rejection, Some(body.len())))
         }
         Err(WebhookError::Malformed(why)) => {
             metrics::counter!("switchboard_webhook_rejected_total", "kind" => kind.as_str(), "reason" => "malformed")
@@ -315,12 +307,13 @@ async fn handle(
     };
 
     let items = transcribe_voice_notes(&state, &settings, output.items).await;
+    let nonce = output.nonce;
     // Stored and announced in a task of its own: a provider that hangs up while the webhook is
     // being stored must not leave its messages stored but unannounced until the next start.
     let task_state = state.clone();
     let stored = tokio::spawn(
         async move {
-            let woken = store(&task_state, tenant, channel, kind, &items).await?;
+            let woken = store(&task_state, tenant, channel, kind, &items, nonce.as_ref()).await?;
             wake(&task_state, tenant, woken);
             Ok::<_, ApiError>(())
         }
@@ -342,6 +335,31 @@ async fn handle(
             render(make(answer.as_deref()))
         }
     })
+}
+
+/// The answer to a request refused as not authentic (nothing was stored): counted, logged once
+/// without the body (it is unauthenticated input; `bytes` is its size when known), and
+/// answered 401/403 with the usual error.
+fn rejected(kind: ChannelKind, rejection: Rejection, bytes: Option<usize>) -> ApiError {
+    metrics::counter!("switchboard_webhook_rejected_total", "kind" => kind.as_str(), "reason" => rejection.reason())
+        .increment(1);
+    warn!(
+        reason = rejection.reason(),
+        bytes, "webhook rejected before anything was stored"
+    );
+    let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::FORBIDDEN);
+    ApiError::new(
+        status,
+        if status == StatusCode::UNAUTHORIZED {
+            "unauthorized"
+        } else {
+            "forbidden"
+        },
+        match rejection {
+            Rejection::Replayed => "the request's signature was already used for other content",
+            _ => "the request's signature or token is missing or wrong",
+        },
+    )
 }
 
 /// Turns voice notes into text messages where speech to text is configured and works (bounded
@@ -416,15 +434,28 @@ async fn load_settings(
 }
 
 /// Stores what an authentic webhook told us, in one transaction; returns the conversations
-/// with new customer messages.
+/// with new customer messages. Its `nonce` is remembered first: a replay is refused (401,
+/// `replayed_token`) with nothing stored. An email that continues a thread is filed under the
+/// thread's owner, and marked as from an unverified sender when the owner has another address.
 pub(crate) async fn store(
     state: &AppState,
     tenant: TenantId,
     channel: ChannelId,
     kind: ChannelKind,
     items: &[InboundItem],
+    nonce: Option<&Nonce>,
 ) -> Result<Vec<ConversationId>, ApiError> {
     let mut tx = state.services.db.tenant(tenant).await?;
+    if let Some(n) = nonce {
+        let expires_at = chrono::DateTime::from_timestamp(n.expires_at, 0)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        let seen = webhook_tokens::remember(&mut tx, channel, &n.value, &n.body_sha256, expires_at)
+            .await?;
+        if seen == TokenUse::Replay {
+            tx.rollback().await?;
+            return Err(rejected(kind, Rejection::Replayed, None));
+        }
+    }
     let mut woken = Vec::new();
     let mut kick_dispatcher = false;
     // The inbox's hints, published once the transaction has committed.
@@ -441,7 +472,12 @@ pub(crate) async fn store(
                         if let Some(owner) =
                             contacts::thread_owner(&mut tx, channel, references).await?
                         {
-                            msg.contact_external_id = owner;
+                            // The thread continues in the owner's conversation, but a stranger
+                            // who replies into it does not become the owner.
+                            if owner != msg.contact_external_id {
+                                msg.mark_unverified(UnverifiedSender::NotThreadOwner);
+                                msg.contact_external_id = owner;
+                            }
                         }
                         msg
                     }
