@@ -82,6 +82,22 @@ async fn bad_requests_get_json_errors_and_store_nothing() {
         .post_chat(app.demo_channel, "bad session id!", "c1", "hi")
         .await;
     assert_error(s, &b, 422, "invalid_body");
+    // A session id is the customer's credential: fewer than 128 bits (32 characters) are
+    // refused, however well-formed (the old minimum was 8), and nothing is stored.
+    for short in ["abcd1234", "0123456789abcdef0123456789abcde"] {
+        let (s, b) = app.post_chat(app.demo_channel, short, "c1", "hi").await;
+        assert_error(s, &b, 422, "invalid_body");
+        let r = app
+            .http
+            .get(app.url(&format!(
+                "/api/v1/webchat/{}/sessions/{short}/messages",
+                app.demo_channel
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "reading with a short session id");
+    }
     let (s, b) = app
         .post_chat(app.demo_channel, &session(), "c1", "   ")
         .await;

@@ -295,7 +295,11 @@ async fn a_killed_embedded_postgres_is_restarted_and_accepted_messages_are_answe
         assert!(answered, "session {s} was answered after the restart");
     }
     // And it carries on: a new message after the restart is answered too.
-    let r = post("supervised-after".into(), "Do you install batteries?").await;
+    let r = post(
+        "supervised-after-7d2c4b9e1f3a5c6d8e0f1a2b".into(),
+        "Do you install batteries?",
+    )
+    .await;
     assert_eq!(r.status(), 202);
 
     // Exactly once: every event is done, each with one reply, nothing parked; counted from the

@@ -180,9 +180,15 @@ async fn other_tenant(app: &TestApp) -> OtherTenant {
     let b_tenant = body["tenant"]["id"].as_str().unwrap().to_owned();
     let channel = body["channels"][0]["id"].as_str().unwrap().to_owned();
     let webchat: switchboard_core::ChannelId = channel.parse().unwrap();
-    app.post_chat(webchat, "b-customer", "m1", "أريد التحدث مع شخص")
+    app.post_chat(
+        webchat,
+        "b-customer-4e1d9c2b7a5f4e3d8c6b0a1f",
+        "m1",
+        "أريد التحدث مع شخص",
+    )
+    .await;
+    app.wait_for_agent_replies(webchat, "b-customer-4e1d9c2b7a5f4e3d8c6b0a1f", 1)
         .await;
-    app.wait_for_agent_replies(webchat, "b-customer", 1).await;
     let mut owner = app.owner().await;
     let (conversation, contact): (String, String) = sqlx::query_as(
         "SELECT c.id::text, c.contact_id::text FROM conversations c WHERE c.tenant_id = $1::uuid",

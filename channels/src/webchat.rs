@@ -171,6 +171,20 @@ impl WebchatHub {
 mod tests {
     use super::*;
 
+    #[test]
+    fn session_ids_carry_at_least_128_bits() {
+        assert!(validate_session_id(&"a".repeat(31)).is_err());
+        assert!(validate_session_id("abcd1234").is_err(), "the old minimum");
+        assert!(validate_session_id(&"a".repeat(32)).is_ok());
+        assert!(
+            validate_session_id("4f6c1d2e-9b8a-4c7d-8e5f-0a1b2c3d4e5f").is_ok(),
+            "a UUID"
+        );
+        assert!(validate_session_id(&"a".repeat(128)).is_ok());
+        assert!(validate_session_id(&"a".repeat(129)).is_err());
+        assert!(validate_session_id(&format!("{} ", "a".repeat(32))).is_err());
+    }
+
     fn post(session: &str, cid: &str, text: &str) -> PostMessage {
         PostMessage {
             session_id: session.into(),
@@ -192,7 +206,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(msg.text, "مرحبا، ما هي الأسعار؟");
-        assert_eq!(msg.provider_message_id, "session-0001:m1");
+        assert_eq!(
+            msg.provider_message_id,
+            "session-0001-5f0c2d1e9a7b4c3d8e6f:m1"
+        );
         assert_eq!(msg.contact_external_id, "session-0001-5f0c2d1e9a7b4c3d8e6f");
     }
 
