@@ -1346,3 +1346,56 @@ async fn the_model_escalates_with_a_tool_stays_silent_for_the_human_and_resumes_
     assert!(!again.contains("TQ-17"), "the note is told once");
     app.stop().await;
 }
+
+/// Attack: one customer keeps one conversation busy. Its model turns are budgeted (3 an hour
+/// here): the fourth and later turns are answered offline, spending nothing; another
+/// conversation still gets the model.
+#[tokio::test]
+async fn a_conversation_past_its_model_turn_budget_is_answered_offline() {
+    let stub = Stub::start(|_, _| Step::Text("Model answer.".into())).await;
+    let app = app_with_model(&stub, |s| s.pipeline.model_turns_per_hour = 3).await;
+    let flooder = session();
+    for i in 1..=5 {
+        let (status, _) = app
+            .post_chat(
+                app.demo_channel,
+                &flooder,
+                &format!("m{i}"),
+                &format!("Question {i}: what about panels?"),
+            )
+            .await;
+        assert_eq!(status, 202);
+        app.wait_for_agent_replies(app.demo_channel, &flooder, i)
+            .await;
+    }
+    assert_eq!(stub.count(), 3, "the model answered past the budget");
+    let replies: Vec<String> = app
+        .history(app.demo_channel, &flooder)
+        .await
+        .iter()
+        .filter(|m| m["role"] == "agent")
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        replies.iter().filter(|t| *t == "Model answer.").count(),
+        3,
+        "{replies:?}"
+    );
+    assert!(replies[3..]
+        .iter()
+        .all(|t| t != "Model answer." && !t.is_empty()));
+    // Another customer is not affected.
+    let other = session();
+    app.post_chat(app.demo_channel, &other, "m1", "What about panels?")
+        .await;
+    let history = app
+        .wait_for_agent_replies(app.demo_channel, &other, 1)
+        .await;
+    assert!(history.iter().any(|m| m["text"] == "Model answer."));
+    assert_eq!(stub.count(), 4);
+    assert!(app
+        .metrics()
+        .await
+        .contains("switchboard_turn_budget_exhausted_total 2"));
+    app.stop().await;
+}

@@ -175,6 +175,7 @@ pub fn test_settings(database: &str) -> Settings {
     s.demo = Some(true);
     // Every test client posts from 127.0.0.1 (the limits' own tests set them).
     s.limits = switchboard_runtime::config::LimitsSettings::unlimited();
+    s.pipeline.model_turns_per_hour = 0;
     s
 }
 

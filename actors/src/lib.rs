@@ -65,6 +65,9 @@ pub struct PipelineConfig {
     /// Who composes replies. [`ResponderMode::Echo`] exists for measuring the durable core
     /// alone (`switchboard bench --responder echo`).
     pub responder: ResponderMode,
+    /// Model turns one conversation may take per hour (as many at once, then refilled evenly);
+    /// past them the offline responder answers until the budget refills. 0: no budget.
+    pub model_turns_per_hour: u32,
 }
 
 /// Who composes the agent's replies.
@@ -100,6 +103,7 @@ impl Default for PipelineConfig {
             retrieval_timeout: Self::retrieval_budget(Duration::from_secs(60)),
             retry_backoff: Duration::from_millis(250),
             responder: ResponderMode::Agent,
+            model_turns_per_hour: 60,
         }
     }
 }
@@ -146,6 +150,8 @@ pub struct Services {
     /// Inbound messages and ordinary bot replies of concurrent conversations, committed
     /// together (one statement and one WAL flush for many).
     pub group: switchboard_core::store::group::GroupCommits,
+    /// Every conversation's model turns (see [`PipelineConfig::model_turns_per_hour`]).
+    pub turn_budget: Arc<switchboard_channels::limits::Buckets<ConversationId>>,
 }
 
 impl std::fmt::Debug for Services {

@@ -334,7 +334,7 @@ async fn gather(
                 let mut tx = services.db.tenant(tenant).await?;
                 let mind = services.brains.mind(&mut tx).await?;
                 tx.commit().await?;
-                mind
+                within_budget(services, tenant, conversation, mind)
             };
             let lead = lead.filter(|_| settings.enabled(Action::Leads));
             let mut g = gathered(events, state, settings, &mind, lead);
@@ -376,7 +376,12 @@ async fn gather(
     let mind = if echo {
         Mind::Offline
     } else {
-        services.brains.mind(&mut tx).await?
+        within_budget(
+            services,
+            tenant,
+            conversation,
+            services.brains.mind(&mut tx).await?,
+        )
     };
     let lead = if !echo && settings.enabled(Action::Leads) {
         Some(lead_store::for_conversation(&mut tx, conversation, false).await?)
@@ -388,6 +393,35 @@ async fn gather(
     let mut g = gathered(live, state, settings, &mind, lead);
     g.sender = sender_of(services, tenant, &g).await?;
     Ok(Ok((g, mind)))
+}
+
+/// A conversation's model turns are budgeted: a token bucket of `model_turns_per_hour`, as
+/// many at once. Past it the offline responder answers (spending nothing) until the bucket
+/// refills, so a customer flooding one conversation cannot burn the tenant's model budget or
+/// hold its model for others. The buckets live in this process.
+fn within_budget(
+    services: &Services,
+    tenant: TenantId,
+    conversation: ConversationId,
+    mind: Mind,
+) -> Mind {
+    let per_hour = services.config.model_turns_per_hour;
+    if per_hour == 0 || matches!(mind, Mind::Offline) {
+        return mind;
+    }
+    let cap =
+        switchboard_channels::limits::Cap::new(f64::from(per_hour) / 3600.0, f64::from(per_hour));
+    match services
+        .turn_budget
+        .try_take(&[(conversation, cap)], 1.0, std::time::Instant::now())
+    {
+        Ok(()) => mind,
+        Err(wait) => {
+            metrics::counter!("switchboard_turn_budget_exhausted_total").increment(1);
+            info!(%tenant, %conversation, refills_in_secs = wait.as_secs(), "the conversation used up its model turns for now; answering offline");
+            Mind::Offline
+        }
+    }
 }
 
 /// Whether the turn's events come from the contact on file: read only where the channel does

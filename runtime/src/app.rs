@@ -399,6 +399,7 @@ impl Application {
             embedders,
             prices,
             inbox: Default::default(),
+            turn_budget: Default::default(),
         });
         let (root, root_handle) = Actor::spawn(None, RootSupervisor, services.clone())
             .await

@@ -406,6 +406,8 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> anyhow::Result<V
     settings.allow_private_networks = true;
     // Every simulated customer posts from this machine's one address.
     settings.limits = crate::config::LimitsSettings::unlimited();
+    // A simulated customer talks far faster than a person: no per-conversation model budget.
+    settings.pipeline.model_turns_per_hour = 0;
     match opts.responder {
         Responder::Offline => {}
         Responder::LlmStub => {

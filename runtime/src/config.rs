@@ -260,6 +260,9 @@ pub struct PipelineSettings {
     pub retry_backoff_ms: u64,
     /// `agent` (default) or `echo` (reply with the customer's text; for benchmarks).
     pub responder: switchboard_actors::ResponderMode,
+    /// Model turns one conversation may take per hour (bursts of as many); past them it is
+    /// answered offline until the budget refills. 0: no budget.
+    pub model_turns_per_hour: u32,
 }
 
 /// The effects worker: how long a claimed effect is reserved and how retries back off.
@@ -534,6 +537,7 @@ impl Default for PipelineSettings {
             retrieval_timeout_ms: None,
             retry_backoff_ms: d.retry_backoff.as_millis() as u64,
             responder: d.responder,
+            model_turns_per_hour: d.model_turns_per_hour,
         }
     }
 }
@@ -563,6 +567,7 @@ impl PipelineSettings {
             },
             retry_backoff: Duration::from_millis(self.retry_backoff_ms.max(1)),
             responder: self.responder,
+            model_turns_per_hour: self.model_turns_per_hour,
         }
     }
 }
