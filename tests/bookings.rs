@@ -819,56 +819,38 @@ async fn a_booking_turn_run_twice_books_once_and_invites_each_recipient_once() {
 /// `{"ok", "result"|"error"}`): `find_slots`, then
 /// `book_meeting` with an invented `contact_id` (refused), then the correct call, then text.
 async fn booking_model() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
-    let seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
-    let log = seen.clone();
-    let app = axum::Router::new().route(
-        "/v1/chat/completions",
-        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-            let log = log.clone();
-            async move {
-                log.lock().unwrap().push(body.clone());
-                let results: Vec<Value> = body["messages"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter(|m| m["role"] == "tool")
-                    .map(|m| serde_json::from_str(m["content"].as_str().unwrap()).unwrap())
-                    .collect();
-                let call = |name: &str, args: Value| {
-                    json!({"role": "assistant", "content": null, "tool_calls": [{
-                        "id": format!("call_{}", results.len()), "type": "function",
-                        "function": {"name": name, "arguments": args.to_string()}}]})
-                };
-                let browsing = body["messages"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .rev()
-                    .find(|m| m["role"] == "user")
-                    .is_some_and(|m| m["content"].as_str().unwrap_or("").contains("which times"));
-                let message = match results.len() {
-                    0 => call("find_slots", json!({"limit": 3})),
-                    1 if browsing => json!({"role": "assistant", "content": "Here are three times."}),
-                    1 => call(
-                        "book_meeting",
-                        json!({"start": results[0]["result"]["slots"][0]["start"], "contact_id": "someone-else"}),
-                    ),
-                    2 => call("book_meeting", json!({"start": results[0]["result"]["slots"][0]["start"]})),
-                    _ => json!({"role": "assistant", "content": "You're booked for the first time I found."}),
-                };
-                axum::Json(json!({
-                    "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000,
-                    "model": body["model"],
-                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-                }))
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/v1"), seen)
+    recording_model(|body: &Value| {
+        let results: Vec<Value> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .map(|m| serde_json::from_str(m["content"].as_str().unwrap()).unwrap())
+            .collect();
+        let call = |name: &str, args: Value| {
+            json!({"role": "assistant", "content": null, "tool_calls": [{
+                "id": format!("call_{}", results.len()), "type": "function",
+                "function": {"name": name, "arguments": args.to_string()}}]})
+        };
+        let browsing = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|m| m["role"] == "user")
+            .is_some_and(|m| m["content"].as_str().unwrap_or("").contains("which times"));
+        match results.len() {
+            0 => call("find_slots", json!({"limit": 3})),
+            1 if browsing => json!({"role": "assistant", "content": "Here are three times."}),
+            1 => call(
+                "book_meeting",
+                json!({"start": results[0]["result"]["slots"][0]["start"], "contact_id": "someone-else"}),
+            ),
+            2 => call("book_meeting", json!({"start": results[0]["result"]["slots"][0]["start"]})),
+            _ => json!({"role": "assistant", "content": "You're booked for the first time I found."}),
+        }
+    })
+    .await
 }
 
 #[tokio::test]

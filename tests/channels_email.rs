@@ -781,37 +781,10 @@ async fn channels_email_a_sender_whose_spf_check_failed_cannot_cancel_a_booking(
 }
 
 /// A local OpenAI-compatible endpoint that always answers in text and keeps every request.
-async fn recording_model() -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
-) {
-    let seen: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
-    let log = seen.clone();
-    let app = axum::Router::new().route(
-        "/v1/chat/completions",
-        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
-            let log = log.clone();
-            async move {
-                log.lock().unwrap().push(body.clone());
-                axum::Json(json!({
-                    "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000,
-                    "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": "Happy to help."}}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-                }))
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/v1"), seen)
-}
-
 #[tokio::test]
 async fn channels_email_a_model_is_not_offered_the_owners_tools_for_a_strangers_message() {
-    let (base, seen) = recording_model().await;
+    let (base, seen) =
+        recording_model(|_| json!({"role": "assistant", "content": "Happy to help."})).await;
     let smtpd = Smtpd::start().await;
     let app = spawn_app_with(
         move |s| {

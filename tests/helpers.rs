@@ -674,3 +674,32 @@ impl Drop for Smtpd {
         let _ = std::fs::remove_dir_all(&self.maildir);
     }
 }
+
+/// An OpenAI-compatible chat endpoint on loopback that records every request body and answers
+/// with the assistant message `answer` gives for it. Returns its base URL (`…/v1`) and the log.
+pub async fn recording_model(
+    answer: impl Fn(&Value) -> Value + Clone + Send + Sync + 'static,
+) -> (String, Arc<std::sync::Mutex<Vec<Value>>>) {
+    let seen: Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let (log, answer) = (log.clone(), answer.clone());
+            async move {
+                log.lock().unwrap().push(body.clone());
+                let message = answer(&body);
+                axum::Json(json!({
+                    "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000,
+                    "model": body["model"],
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/v1"), seen)
+}

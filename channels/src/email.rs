@@ -761,13 +761,13 @@ async fn transport(
     Ok(builder.build())
 }
 
-pub(crate) async fn send(
+/// Hands a built email to the channel's SMTP server; `our_id` is its Message-ID.
+async fn submit(
     settings: &Settings,
     egress: Egress,
-    delivery: &Delivery<'_>,
-    msg: &OutboundMessage,
+    email: Message,
+    our_id: String,
 ) -> Result<SendReceipt, SendError> {
-    let (email, our_id) = build_message(settings, delivery, msg)?;
     transport(settings, egress)
         .await?
         .send(email)
@@ -782,6 +782,16 @@ pub(crate) async fn send(
     Ok(SendReceipt {
         provider_ref: Some(our_id),
     })
+}
+
+pub(crate) async fn send(
+    settings: &Settings,
+    egress: Egress,
+    delivery: &Delivery<'_>,
+    msg: &OutboundMessage,
+) -> Result<SendReceipt, SendError> {
+    let (email, our_id) = build_message(settings, delivery, msg)?;
+    submit(settings, egress, email, our_id).await
 }
 
 /// Connects to the SMTP server (and authenticates, when configured).
@@ -1104,18 +1114,5 @@ pub async fn send_notice(
     notice: &Notice<'_>,
 ) -> Result<SendReceipt, SendError> {
     let (email, our_id) = build_notice(settings, notice)?;
-    transport(settings, egress)
-        .await?
-        .send(email)
-        .await
-        .map_err(|e| {
-            if e.is_permanent() {
-                SendError::Permanent(format!("SMTP refused: {e}"))
-            } else {
-                SendError::Transient(format!("SMTP: {e}"))
-            }
-        })?;
-    Ok(SendReceipt {
-        provider_ref: Some(our_id),
-    })
+    submit(settings, egress, email, our_id).await
 }
