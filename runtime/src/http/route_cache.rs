@@ -27,9 +27,16 @@ const MAX_ENTRIES: usize = 100_000;
 pub struct RouteCache {
     entries: Mutex<HashMap<ChannelId, (ChannelRoute, Instant)>>,
     unknown: Mutex<HashMap<ChannelId, Instant>>,
+    /// Database lookups made (cache misses), for tests and diagnostics.
+    lookups: std::sync::atomic::AtomicU64,
 }
 
 impl RouteCache {
+    /// How many times this cache asked the database.
+    pub fn lookups(&self) -> u64 {
+        self.lookups.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub async fn resolve(
         &self,
         pool: &PgPool,
@@ -47,6 +54,8 @@ impl RouteCache {
                 return Ok(None);
             }
         }
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let route = platform::resolve_channel(pool, channel).await?;
         match route {
             Some(route) => {
