@@ -446,10 +446,10 @@ async fn a_message_whose_sender_hung_up_while_it_was_committed_is_still_answered
     );
 }
 
-/// The seq of the message with `id`.
-async fn seq_of(app: &TestApp, id: switchboard_core::MessageId) -> i64 {
+/// The place of the message with `id` in its conversation (what the web chat shows as `seq`).
+async fn ordinal_of(app: &TestApp, id: switchboard_core::MessageId) -> i64 {
     let mut owner = app.owner().await;
-    sqlx::query_scalar("SELECT seq FROM messages WHERE id = $1")
+    sqlx::query_scalar("SELECT ordinal FROM messages WHERE id = $1")
         .bind(id.0)
         .fetch_one(&mut owner)
         .await
@@ -476,15 +476,15 @@ async fn a_committed_reply_tells_the_web_chat_where_it_goes_in_the_transcript() 
     // agent at work.
     let placed = first.shown.clone().expect("a new message is placed");
     assert_eq!(placed.after, 0);
-    assert_eq!(placed.message.seq, seq_of(&app, first.message_id).await);
+    assert_eq!(placed.message.seq, ordinal_of(&app, first.message_id).await);
     assert_eq!(placed.message.text, "hello");
     assert_eq!(placed.handoff.state, HandoffState::Bot);
     assert!(placed.handoff.pending);
     let row = reply(&app, a, conv, "hi, how can I help?").await;
     let c = committed(turns::commit_bot_reply(&app.db, &row, &[]).await);
     let shown = c.shown.expect("the one-round-trip commit places the reply");
-    assert_eq!(shown.after, seq_of(&app, first.message_id).await);
-    assert_eq!(shown.message.seq, seq_of(&app, c.message_id).await);
+    assert_eq!(shown.after, ordinal_of(&app, first.message_id).await);
+    assert_eq!(shown.message.seq, ordinal_of(&app, c.message_id).await);
     assert_eq!(shown.message.id, c.message_id);
     assert_eq!(shown.message.text, "hi, how can I help?");
     assert_eq!(shown.handoff.state, HandoffState::Bot);
@@ -497,7 +497,7 @@ async fn a_committed_reply_tells_the_web_chat_where_it_goes_in_the_transcript() 
         .unwrap();
     assert_eq!(
         second.shown.as_ref().unwrap().after,
-        seq_of(&app, c.message_id).await,
+        ordinal_of(&app, c.message_id).await,
         "the customer's next message follows the reply"
     );
     let mut owner = app.owner().await;
@@ -521,8 +521,11 @@ async fn a_committed_reply_tells_the_web_chat_where_it_goes_in_the_transcript() 
         .remove(0);
     let c = committed(out);
     let shown = c.shown.expect("the group commit places the reply too");
-    assert!(seq_of(&app, second.message_id).await < shown.after);
-    assert_eq!(shown.after, seq_of(&app, third.message_id).await);
+    assert!(ordinal_of(&app, second.message_id).await < shown.after);
+    assert_eq!(shown.after, ordinal_of(&app, third.message_id).await);
+    // Places count this conversation's messages only, the system note too (4): the customer,
+    // the reply, the customer, the note, the customer, the reply.
+    assert_eq!((shown.after, shown.message.seq), (5, 6));
     assert!(
         shown.handoff.pending,
         "the third message waits for its answer"

@@ -78,6 +78,14 @@ impl Sse {
                     );
                 }
                 let v: Value = serde_json::from_str(&data).expect("event data is JSON");
+                if name == "message" {
+                    let id = block.lines().find_map(|l| l.strip_prefix("id:"));
+                    assert_eq!(
+                        id.map(str::trim),
+                        Some(v["seq"].to_string().as_str()),
+                        "a message event's id is the message's place in its conversation: {block}"
+                    );
+                }
                 let done = want(&name, &v);
                 seen.push((name, v));
                 if done {
@@ -188,6 +196,74 @@ async fn sse_resumes_after_last_event_id_without_gaps_or_repeats() {
         "only the message after the cursor: {events:#?}"
     );
     assert_eq!(events[0]["id"], history[1]["id"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_customer_sees_places_in_their_own_conversation_never_the_platforms_message_count() {
+    let app = spawn_app().await;
+    let s = session();
+    app.post_chat(app.demo_channel, &s, "c1", "Hello").await;
+    app.wait_for_agent_replies(app.demo_channel, &s, 1).await;
+    // Other customers' messages, stored between this customer's: platform-wide volume that
+    // event ids and `seq` must not reveal.
+    for k in 0..6 {
+        let (status, body) = app
+            .post_chat(app.demo_channel, &session(), &format!("o{k}"), "Hi there")
+            .await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let (mut sse, _) = open_events(&app, &s).await;
+    app.post_chat(app.demo_channel, &s, "c2", "What are your opening hours?")
+        .await;
+    let events = sse
+        .until(
+            |name, v| name == "message" && v["role"] == "agent" && v["seq"] == 4,
+            Duration::from_secs(20),
+        )
+        .await;
+    let seqs: Vec<i64> = events
+        .iter()
+        .filter(|(name, _)| name == "message")
+        .map(|(_, v)| v["seq"].as_i64().unwrap())
+        .collect();
+    // After the history replayed on connect (1, 2), the post and its reply come as 3 and 4,
+    // and the ids match (`Sse` checks every `id:` line against `seq`).
+    assert_eq!(seqs, [3, 4], "events: {events:#?}");
+    let history = app.wait_for_agent_replies(app.demo_channel, &s, 2).await;
+    let listed: Vec<i64> = history.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    assert_eq!(listed, [1, 2, 3, 4]);
+    // Resuming after a place gives what follows it, through the history and the stream alike.
+    let after: Value = app
+        .http
+        .get(app.url(&format!(
+            "/api/v1/webchat/{}/sessions/{s}/messages?after=2",
+            app.demo_channel
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let texts: Vec<&str> = after["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts[0], "What are your opening hours?");
+    assert_eq!(texts.len(), 2);
+    // The stored sequence did move on with the other customers: the places are not it.
+    let mut owner = app.owner().await;
+    let max_seq: i64 = sqlx::query_scalar("SELECT max(seq) FROM messages")
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    assert!(
+        max_seq > 4,
+        "the platform stored more than this conversation"
+    );
     app.stop().await;
 }
 

@@ -219,6 +219,9 @@ pub struct Recorded {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageView {
     pub id: MessageId,
+    /// The message's place in its conversation (1, 2, 3, …; system notes, never shown, take
+    /// places too). Never the platform-wide sequence, which would tell a customer how busy the
+    /// whole platform is.
     pub seq: i64,
     pub role: Role,
     pub text: String,

@@ -11,10 +11,10 @@ use crate::store::handoff::{ContactHandoff, HandoffState};
 /// streams need to show it without reading the transcript again.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Appended {
-    /// The `seq` of the conversation's previous message a customer sees (0: none). Every
-    /// message of a conversation is written under its row lock, so none with a smaller `seq`
-    /// can commit later: a stream that has shown this one can show `message` next, and any
-    /// other stream must read.
+    /// The place (`ordinal`, what [`MessageView::seq`] shows) of the conversation's previous
+    /// message a customer sees (0: none). Every message of a conversation is written under its
+    /// row lock, so none with a smaller place can commit later: a stream that has shown this
+    /// one can show `message` next, and any other stream must read.
     pub after: i64,
     pub message: MessageView,
     /// Who owns the conversation, and whether a customer message waits for its answer, as of
@@ -56,7 +56,7 @@ impl Appended {
 }
 
 /// What the customer of `external_id` on `channel` sees (the web chat's history and event
-/// stream): the messages of their conversation with `seq > after`, oldest first, at most
+/// stream): the messages of their conversation after place `after`, oldest first, at most
 /// `limit`, and who owns the conversation. One round trip (the `contact_messages` function,
 /// which acts for `tenant` in a transaction of its own). An unknown contact simply has no
 /// messages and no owner.

@@ -320,7 +320,7 @@ pub async fn wake_conversation(state: &AppState, tenant: TenantId, conversation:
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AfterQuery {
-    /// Only messages after this sequence number (a message's `seq`; default 0: all).
+    /// Only messages after this place in the conversation (a message's `seq`; default 0: all).
     after: Option<i64>,
 }
 
@@ -392,11 +392,11 @@ pub async fn history(
     params(
         ("channel_id" = String, Path, description = "The web-chat channel's id"),
         ("session_id" = String, Path, description = "The browser's session id"),
-        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (a message's `seq`); wins over `after`"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (a message's `seq`, its place in the conversation); wins over `after`"),
         AfterQuery,
     ),
     responses(
-        (status = 200, description = "A server-sent event stream: one `message` event per new message, its `id` the message's `seq` and its data a `MessageView` as JSON; a `state` event (no id, its data a `SessionState` as JSON) first and whenever the handoff state or the typing indicator changes; keep-alive comments every 15 s", content_type = "text/event-stream", body = String),
+        (status = 200, description = "A server-sent event stream: one `message` event per new message, its `id` the message's `seq` (its place in the conversation, never a platform-wide count) and its data a `MessageView` as JSON; a `state` event (no id, its data a `SessionState` as JSON) first and whenever the handoff state or the typing indicator changes; keep-alive comments every 15 s", content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_session`: the session id is malformed"),
         (status = 403, description = "`channel_disabled`: the chat is switched off"),
         (status = 404, description = "No web-chat channel has this id"),
