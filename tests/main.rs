@@ -15,6 +15,7 @@ mod channels_email;
 mod channels_telegram;
 mod channels_twilio;
 mod channels_whatsapp;
+mod chaos;
 mod cli;
 mod console;
 mod crash;

@@ -28,6 +28,9 @@ const BATCH: i32 = 64;
 const LEASE: Duration = Duration::from_secs(30);
 /// Deliveries in flight at once.
 const CONCURRENCY: usize = 16;
+/// How long a delivery's outcome may wait for the database to come back before the row is left
+/// to its lease (and so to a redelivery).
+const RECORD_PATIENCE: Duration = Duration::from_secs(20);
 /// Longest sleep between polls when nothing is due (a safety net; turns wake us directly).
 const MAX_IDLE: Duration = Duration::from_secs(2);
 
@@ -143,62 +146,91 @@ async fn deliver(
         } else {
             send(services, row.tenant_id, &item).await
         };
-        let mut tx = services.db.tenant(row.tenant_id).await?;
-        let mut later = None;
-        // Whether the message is now sent or failed (the inbox shows its delivery status);
-        // a row put back for later changed nothing the inbox shows.
-        let mut settled = true;
-        match result {
-            Ok(receipt) => {
-                outbox::mark_sent(&mut tx, row.id, receipt.provider_ref.as_deref()).await?;
-                debug!("delivered");
-                delivery_metric(item.channel_kind, "sent");
+        // The provider has answered: that answer must be recorded, or a retry would send the
+        // message again. A database that is briefly away (restarting) is waited for, well
+        // within the row's lease.
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(100);
+        let later = loop {
+            match record(services, &row, &item, &result).await {
+                Ok(later) => break later,
+                Err(DbError::Sql(e)) if started.elapsed() + pause < RECORD_PATIENCE => {
+                    warn!(error = %e, "could not record a delivery yet; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
             }
-            Err(SendError::RateLimited {
-                message,
-                retry_after,
-            }) => {
-                // The provider's cap, not a fault: wait as asked (or back off) without using up
-                // an attempt.
-                let wait = retry_after.unwrap_or_else(|| backoff(row.attempts));
-                let next = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                outbox::mark_deferred(&mut tx, row.id, next).await?;
-                later = Some(next);
-                settled = false;
-                debug!(reason = %message, ?wait, "rate limited; deferred");
-                delivery_metric(item.channel_kind, "rate_limited");
-            }
-            Err(SendError::Transient(e)) if row.attempts < services.config.outbox_max_attempts => {
-                let backoff = backoff(row.attempts);
-                channels::record_error(&mut tx, item.channel_id, &e).await?;
-                let next = Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default();
-                outbox::mark_retry(&mut tx, row.id, &e, next).await?;
-                later = Some(next);
-                settled = false;
-                warn!(error = %e, attempts = row.attempts, ?backoff, "delivery failed; will retry");
-                delivery_metric(item.channel_kind, "retry");
-            }
-            Err(e) => {
-                outbox::mark_failed(&mut tx, row.id, &e.to_string()).await?;
-                channels::record_error(&mut tx, item.channel_id, &e.to_string()).await?;
-                warn!(error = %e, attempts = row.attempts, "delivery failed for good");
-                delivery_metric(item.channel_kind, "failed");
-            }
-        }
-        tx.commit().await?;
-        if settled {
-            services.inbox.publish(
-                row.tenant_id,
-                crate::inbox::InboxEvent::conversation(
-                    item.conversation_id,
-                    crate::inbox::ConversationReason::Delivery,
-                ),
-            );
-        }
+        };
         Ok(later)
     }
     .instrument(span)
     .await
+}
+
+/// Records the outcome of one delivery attempt; returns when the row is due again if it was put
+/// back for later.
+async fn record(
+    services: &Services,
+    row: &platform::ClaimedOutbox,
+    item: &outbox::OutboxItem,
+    result: &Result<SendReceipt, SendError>,
+) -> Result<Option<chrono::DateTime<Utc>>, DbError> {
+    let mut tx = services.db.tenant(row.tenant_id).await?;
+    let mut later = None;
+    // Whether the message is now sent or failed (the inbox shows its delivery status);
+    // a row put back for later changed nothing the inbox shows.
+    let mut settled = true;
+    let outcome;
+    match result {
+        Ok(receipt) => {
+            outbox::mark_sent(&mut tx, row.id, receipt.provider_ref.as_deref()).await?;
+            debug!("delivered");
+            outcome = "sent";
+        }
+        Err(SendError::RateLimited {
+            message,
+            retry_after,
+        }) => {
+            // The provider's cap, not a fault: wait as asked (or back off) without using up
+            // an attempt.
+            let wait = retry_after.unwrap_or_else(|| backoff(row.attempts));
+            let next = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+            outbox::mark_deferred(&mut tx, row.id, next).await?;
+            later = Some(next);
+            settled = false;
+            debug!(reason = %message, ?wait, "rate limited; deferred");
+            outcome = "rate_limited";
+        }
+        Err(SendError::Transient(e)) if row.attempts < services.config.outbox_max_attempts => {
+            let backoff = backoff(row.attempts);
+            channels::record_error(&mut tx, item.channel_id, &e).await?;
+            let next = Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default();
+            outbox::mark_retry(&mut tx, row.id, &e, next).await?;
+            later = Some(next);
+            settled = false;
+            warn!(error = %e, attempts = row.attempts, ?backoff, "delivery failed; will retry");
+            outcome = "retry";
+        }
+        Err(e) => {
+            outbox::mark_failed(&mut tx, row.id, &e.to_string()).await?;
+            channels::record_error(&mut tx, item.channel_id, &e.to_string()).await?;
+            warn!(error = %e, attempts = row.attempts, "delivery failed for good");
+            outcome = "failed";
+        }
+    }
+    tx.commit().await?;
+    delivery_metric(item.channel_kind, outcome);
+    if settled {
+        services.inbox.publish(
+            row.tenant_id,
+            crate::inbox::InboxEvent::conversation(
+                item.conversation_id,
+                crate::inbox::ConversationReason::Delivery,
+            ),
+        );
+    }
+    Ok(later)
 }
 
 /// The wait after `attempts` failed sends: 2^attempts seconds, the exponent at most 8, at most

@@ -29,8 +29,13 @@
 //! `--suite memory` ([`memory`]) measures what an idle live conversation costs and checks that
 //! idle agents passivate without losing anything; it creates its crowd of conversations with
 //! the harness's only writes ([`db`]), for the same reason.
+//!
+//! `--suite chaos` ([`chaos`]) runs the server as a child process under faults (SIGKILLs of the
+//! server and of PostgreSQL, a failing model) over every webhook channel kind and counts lost and
+//! duplicated messages, replies and deliveries.
 
 mod accounting;
+pub mod chaos;
 mod closed;
 pub mod compare;
 mod db;

@@ -64,8 +64,10 @@ enum Command {
     /// Benchmarks on a scratch database; prints JSON. `--suite pipeline` (default): load run of
     /// the full pipeline, closed or open loop. `--suite knowledge`: retrieval latency and recall
     /// at scale. `--suite memory`: resident memory per idle live conversation, and passivation.
+    /// `--suite chaos`: the server killed again and again under load on every channel, a
+    /// failing model, PostgreSQL killed; counts lost and duplicated messages (exit 1 if any).
     Bench {
-        /// `pipeline`, `knowledge` or `memory`.
+        /// `pipeline`, `knowledge`, `memory` or `chaos`.
         #[arg(long, default_value = "pipeline")]
         suite: String,
         /// Knowledge suite: chunks in all.
@@ -85,6 +87,12 @@ enum Command {
         /// Waking every conversation must take less; passivation takes about this long after.
         #[arg(long, default_value_t = 60)]
         idle_timeout: u64,
+        /// Chaos suite: SIGKILLs of the server during the run.
+        #[arg(long, default_value_t = 10)]
+        kills: usize,
+        /// Chaos suite: SIGKILLs of PostgreSQL during the run.
+        #[arg(long, default_value_t = 1)]
+        database_kills: usize,
         #[command(flatten)]
         pipeline: switchboard_runtime::bench::PipelineArgs,
     },
@@ -378,11 +386,38 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             print_result(&result, pipeline.out.as_deref())
         }
         Command::Bench {
+            suite,
+            tenants,
+            kills,
+            database_kills,
+            pipeline,
+            ..
+        } if suite == "chaos" => {
+            anyhow::ensure!(
+                pipeline.compare.is_none(),
+                "--compare works with the pipeline suite only"
+            );
+            let opts = switchboard_runtime::bench::chaos::ChaosOptions {
+                messages: pipeline.messages.unwrap_or(5000),
+                server_kills: kills,
+                database_kills,
+                // --tenants defaults to the knowledge suite's 1000: a chaos run wants a few.
+                tenants: if tenants == 1000 { 4 } else { tenants },
+                ..Default::default()
+            };
+            let result = switchboard_runtime::bench::chaos::run(opts).await?;
+            print_result(&result, pipeline.out.as_deref())?;
+            if result["passed"] != true {
+                anyhow::bail!("chaos run failed: {}", result["failures"]);
+            }
+            Ok(())
+        }
+        Command::Bench {
             suite, pipeline, ..
         } => {
             anyhow::ensure!(
                 suite == "pipeline",
-                "unknown --suite `{suite}`: use pipeline, knowledge or memory"
+                "unknown --suite `{suite}`: use pipeline, knowledge, memory or chaos"
             );
             let result = switchboard_runtime::bench::command(settings, pipeline).await;
             // Runs that cannot be compared are a usage error (exit status 2), unlike a
