@@ -204,9 +204,9 @@ async fn record(
         }
         Err(SendError::Transient(e)) if row.attempts < services.config.outbox_max_attempts => {
             let backoff = backoff(row.attempts);
-            channels::record_error(&mut tx, item.channel_id, &e).await?;
+            channels::record_error(&mut tx, item.channel_id, e).await?;
             let next = Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default();
-            outbox::mark_retry(&mut tx, row.id, &e, next).await?;
+            outbox::mark_retry(&mut tx, row.id, e, next).await?;
             later = Some(next);
             settled = false;
             warn!(error = %e, attempts = row.attempts, ?backoff, "delivery failed; will retry");

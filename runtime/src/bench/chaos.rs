@@ -612,7 +612,7 @@ impl Load {
 
 /// Whether message `key` is delivered a second time after its acknowledgement (one in 16).
 fn redeliver(seed: u64, key: usize) -> bool {
-    splitmix(seed ^ key as u64) % 16 == 0
+    splitmix(seed ^ key as u64).is_multiple_of(16)
 }
 
 /// SplitMix64: a small, good mixer for the run's reproducible choices.
