@@ -127,7 +127,9 @@ async fn deliver(
         return Ok(None);
     };
     tx.commit().await?;
-    let span = tracing::info_span!("deliver", tenant_id = %row.tenant_id, conversation_id = %item.conversation_id, channel = %item.channel_kind, outbox_id = %row.id);
+    // A trace of its own (not a child of the dispatcher's span, which lasts as long as the
+    // process): one delivery is one trace in a collector.
+    let span = tracing::info_span!(parent: None, "deliver", tenant_id = %row.tenant_id, conversation_id = %item.conversation_id, channel = %item.channel_kind, outbox_id = %row.id);
     async {
         if row.redelivery {
             // The one window the outbox cannot close: a previous attempt may have reached the
@@ -148,11 +150,11 @@ async fn deliver(
         // Whether the message is now sent or failed (the inbox shows its delivery status);
         // a row put back for later changed nothing the inbox shows.
         let mut settled = true;
-        match result {
+        let outcome = match result {
             Ok(receipt) => {
                 outbox::mark_sent(&mut tx, row.id, receipt.provider_ref.as_deref()).await?;
                 debug!("delivered");
-                delivery_metric(item.channel_kind, "sent");
+                "sent"
             }
             Err(SendError::RateLimited {
                 message,
@@ -166,7 +168,7 @@ async fn deliver(
                 later = Some(next);
                 settled = false;
                 debug!(reason = %message, ?wait, "rate limited; deferred");
-                delivery_metric(item.channel_kind, "rate_limited");
+                "rate_limited"
             }
             Err(SendError::Transient(e)) if row.attempts < services.config.outbox_max_attempts => {
                 let backoff = backoff(row.attempts);
@@ -176,16 +178,19 @@ async fn deliver(
                 later = Some(next);
                 settled = false;
                 warn!(error = %e, attempts = row.attempts, ?backoff, "delivery failed; will retry");
-                delivery_metric(item.channel_kind, "retry");
+                "retry"
             }
             Err(e) => {
                 outbox::mark_failed(&mut tx, row.id, &e.to_string()).await?;
                 channels::record_error(&mut tx, item.channel_id, &e.to_string()).await?;
                 warn!(error = %e, attempts = row.attempts, "delivery failed for good");
-                delivery_metric(item.channel_kind, "failed");
+                "failed"
             }
-        }
+        };
         tx.commit().await?;
+        services
+            .metrics
+            .outbound(row.tenant_id, item.channel_kind, outcome);
         if settled {
             services.inbox.publish(
                 row.tenant_id,
@@ -230,9 +235,12 @@ async fn send(
         .outbound
         .limiter
         .try_acquire(item.channel_id, &msg.to, &settings, cost)
-        .map_err(|wait| SendError::RateLimited {
-            message: "the channel's sending cap".into(),
-            retry_after: Some(wait),
+        .map_err(|wait| {
+            metrics::counter!("switchboard_rate_limited_total", "what" => "send_cap").increment(1);
+            SendError::RateLimited {
+                message: "the channel's sending cap".into(),
+                retry_after: Some(wait),
+            }
         })?;
     let callback = services
         .outbound
@@ -247,10 +255,4 @@ async fn send(
         .outbound
         .send(item.channel_kind, &delivery, &msg)
         .await
-}
-
-/// Counts one delivery outcome (`switchboard_deliveries_total`).
-pub(crate) fn delivery_metric(kind: switchboard_core::model::ChannelKind, result: &'static str) {
-    metrics::counter!("switchboard_deliveries_total", "channel" => kind.as_str(), "result" => result)
-        .increment(1);
 }
