@@ -96,21 +96,31 @@ async fn metrics_are_exposed_to_admins_only() {
     let r = app.http.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let needles = [
-        "switchboard_inbound_total{channel=\"webchat\",result=\"accepted\"}",
-        "switchboard_turns_total{outcome=\"answered\"}",
-        "switchboard_deliveries_total{channel=\"webchat\",result=\"sent\"}",
-        "switchboard_turn_seconds_bucket",
-        "switchboard_conversation_agents",
+        tenant_series(
+            "switchboard_inbound_total",
+            app.demo_tenant,
+            "webchat",
+            ("result", "accepted"),
+        ),
+        "switchboard_turns_total{outcome=\"answered\"}".to_owned(),
+        tenant_series(
+            "switchboard_outbound_total",
+            app.demo_tenant,
+            "webchat",
+            ("result", "sent"),
+        ),
+        "switchboard_turn_seconds_bucket".to_owned(),
+        "switchboard_live_actors{actor=\"conversation\"}".to_owned(),
     ];
     // The reply can be visible a moment before the actor and the dispatcher record it.
     eventually(std::time::Duration::from_secs(10), || async {
         let text = app.metrics().await;
-        needles.iter().all(|n| text.contains(n))
+        needles.iter().all(|n| text.contains(n.as_str()))
     })
     .await;
     let text = app.metrics().await;
     for needle in needles {
-        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+        assert!(text.contains(&needle), "missing {needle} in:\n{text}");
     }
     app.stop().await;
 }

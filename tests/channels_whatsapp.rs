@@ -271,16 +271,22 @@ async fn channels_whatsapp_forged_signatures_store_nothing_and_are_counted() {
         0
     );
     let metrics = app.metrics().await;
-    assert!(
-        metrics.contains(
-            r#"switchboard_webhook_rejected_total{kind="whatsapp",reason="bad_signature"}"#
-        ),
+    let rejected = |reason| {
+        tenant_series(
+            "switchboard_webhook_rejected_total",
+            app.demo_tenant,
+            "whatsapp",
+            ("reason", reason),
+        )
+    };
+    assert_eq!(
+        metric(&metrics, &rejected("bad_signature")),
+        Some(3.0),
         "{metrics}"
     );
-    assert!(
-        metrics.contains(
-            r#"switchboard_webhook_rejected_total{kind="whatsapp",reason="missing_signature"}"#
-        ),
+    assert_eq!(
+        metric(&metrics, &rejected("missing_signature")),
+        Some(1.0),
         "{metrics}"
     );
     // A signed but unreadable body is a 400, still nothing stored.

@@ -373,15 +373,3 @@ async fn a_killed_embedded_postgres_is_restarted_and_accepted_messages_are_answe
     assert!(status.success(), "graceful shutdown exits 0: {status}");
     let _ = std::fs::remove_dir_all(&data_dir);
 }
-
-/// A child process that is killed if the test fails before stopping it.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}

@@ -466,6 +466,34 @@ impl TestApp {
     }
 }
 
+/// The value of one series of a Prometheus page, `series` written as rendered
+/// (`name{label="value",…}`, or the bare name of an unlabelled one), if the page has it.
+pub fn metric(page: &str, series: &str) -> Option<f64> {
+    page.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// A series of the tenant-labelled counters (`switchboard_inbound_total`,
+/// `switchboard_outbound_total`, `switchboard_webhook_rejected_total`) for `tenant`, whose
+/// label is its id while the application's `metrics.max_tenant_labels` is not reached. Each
+/// test's tenant is new, so its series are its own even when every test shares the recorder.
+pub fn tenant_series(
+    name: &str,
+    tenant: impl std::fmt::Display,
+    channel: &str,
+    third: (&str, &str),
+) -> String {
+    format!(
+        "{name}{{tenant=\"{tenant}\",channel=\"{channel}\",{}=\"{}\"}}",
+        third.0, third.1
+    )
+}
+
 /// Polls `check` until it returns true or `deadline` passes; returns whether it succeeded.
 pub async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
 where
@@ -544,6 +572,18 @@ pub fn start_binary(
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .expect("start the switchboard binary")
+}
+
+/// A child process that is killed if the test fails before stopping it.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// Waits until a server answers `GET /readyz` with 200.

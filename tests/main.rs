@@ -30,6 +30,7 @@ mod knowledge;
 mod leads;
 mod limits;
 mod memory;
+mod metrics;
 mod openapi;
 mod pipeline;
 mod portable;

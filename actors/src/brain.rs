@@ -625,10 +625,6 @@ async fn tool_loop(
             prompt_tokens: response.usage.prompt_tokens,
             completion_tokens: response.usage.completion_tokens,
         });
-        metrics::counter!("switchboard_llm_tokens_total", "kind" => "prompt")
-            .increment(response.usage.prompt_tokens.into());
-        metrics::counter!("switchboard_llm_tokens_total", "kind" => "completion")
-            .increment(response.usage.completion_tokens.into());
         if !offer || response.tool_calls.is_empty() {
             return Ok(LoopOutcome {
                 text: response.content,

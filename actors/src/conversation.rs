@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
+use crate::live::LiveActor;
 use crate::tenant::TenantMsg;
 use crate::turn::{self, TurnError, TurnOutcome};
 use crate::Services;
@@ -87,6 +88,8 @@ pub struct ConversationState {
     /// A timer for the current generation (a debounce window, a retry) has not fired yet: a
     /// turn is still to come, so the agent is not quiet.
     turn_due: bool,
+    /// Counts this agent in `switchboard_live_actors` until the state is dropped.
+    _live: LiveActor,
 }
 
 struct RunningTurn {
@@ -115,7 +118,6 @@ impl Actor for ConversationAgent {
                 generation: 0,
             });
         }
-        metrics::gauge!("switchboard_conversation_agents").increment(1.0);
         Ok(ConversationState {
             args,
             generation: 0,
@@ -126,6 +128,7 @@ impl Actor for ConversationAgent {
             failures: 0,
             coalescing_since: None,
             turn_due: true,
+            _live: LiveActor::conversation(),
         })
     }
 
@@ -150,8 +153,6 @@ impl Actor for ConversationAgent {
         _myself: ActorRef<Self::Msg>,
         state: &mut ConversationState,
     ) -> Result<(), ActorProcessingErr> {
-        // A failed agent skips post_stop; its supervisor decrements the gauge instead.
-        metrics::gauge!("switchboard_conversation_agents").decrement(1.0);
         if let Some(mut running) = state.running.take() {
             // Let an in-flight turn finish within the grace period. Past it, ask the turn to
             // stop (it then gives its attempt back: a shutdown is not the turn's failure), and

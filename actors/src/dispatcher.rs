@@ -130,7 +130,9 @@ async fn deliver(
         return Ok(None);
     };
     tx.commit().await?;
-    let span = tracing::info_span!("deliver", tenant_id = %row.tenant_id, conversation_id = %item.conversation_id, channel = %item.channel_kind, outbox_id = %row.id);
+    // A trace of its own (not a child of the dispatcher's span, which lasts as long as the
+    // process): one delivery is one trace in a collector.
+    let span = tracing::info_span!(parent: None, "deliver", tenant_id = %row.tenant_id, conversation_id = %item.conversation_id, channel = %item.channel_kind, outbox_id = %row.id);
     async {
         if row.redelivery {
             // The one window the outbox cannot close: a previous attempt may have reached the
@@ -220,7 +222,9 @@ async fn record(
         }
     }
     tx.commit().await?;
-    delivery_metric(item.channel_kind, outcome);
+    services
+        .metrics
+        .outbound(row.tenant_id, item.channel_kind, outcome);
     if settled {
         services.inbox.publish(
             row.tenant_id,
@@ -262,9 +266,12 @@ async fn send(
         .outbound
         .limiter
         .try_acquire(item.channel_id, &msg.to, &settings, cost)
-        .map_err(|wait| SendError::RateLimited {
-            message: "the channel's sending cap".into(),
-            retry_after: Some(wait),
+        .map_err(|wait| {
+            metrics::counter!("switchboard_rate_limited_total", "what" => "send_cap").increment(1);
+            SendError::RateLimited {
+                message: "the channel's sending cap".into(),
+                retry_after: Some(wait),
+            }
         })?;
     let callback = services
         .outbound
@@ -279,10 +286,4 @@ async fn send(
         .outbound
         .send(item.channel_kind, &delivery, &msg)
         .await
-}
-
-/// Counts one delivery outcome (`switchboard_deliveries_total`).
-pub(crate) fn delivery_metric(kind: switchboard_core::model::ChannelKind, result: &'static str) {
-    metrics::counter!("switchboard_deliveries_total", "channel" => kind.as_str(), "result" => result)
-        .increment(1);
 }

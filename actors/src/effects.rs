@@ -160,7 +160,8 @@ async fn perform(services: &Services, row: platform::ClaimedEffect) -> Result<()
     };
     let settings = actions::get(&mut tx).await?;
     tx.commit().await?;
-    let span = tracing::info_span!("effect", tenant_id = %row.tenant_id, effect_id = %effect.id, kind = effect.kind.as_str(), purpose = %effect.purpose);
+    // A trace of its own, like a delivery's (the worker's span lasts as long as the process).
+    let span = tracing::info_span!(parent: None, "effect", tenant_id = %row.tenant_id, effect_id = %effect.id, kind = effect.kind.as_str(), purpose = %effect.purpose);
     async {
         if row.redelivery {
             warn!(attempts = row.attempts, "performing an effect again after an interrupted attempt; the receiver may get it twice");

@@ -24,6 +24,7 @@ pub mod effects;
 pub mod handoff;
 pub mod inbox;
 pub mod leads;
+mod live;
 pub mod parked;
 pub mod responder;
 pub mod root;
@@ -152,6 +153,9 @@ pub struct Services {
     pub group: switchboard_core::store::group::GroupCommits,
     /// Every conversation's model turns (see [`PipelineConfig::model_turns_per_hour`]).
     pub turn_budget: Arc<switchboard_channels::limits::Buckets<ConversationId>>,
+    /// The counters labelled by tenant (inbound, outbound, webhook rejections), with the
+    /// configured limit on how many tenants get a label of their own.
+    pub metrics: Arc<switchboard_core::metrics::TenantMetrics>,
 }
 
 impl std::fmt::Debug for Services {

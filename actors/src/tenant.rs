@@ -26,6 +26,7 @@ use tracing::{error, info, warn};
 
 use crate::budget::RestartBudget;
 use crate::conversation::{ConversationAgent, ConversationArgs, ConversationMsg};
+use crate::live::LiveActor;
 use crate::Services;
 
 /// Restarts allowed per conversation within [`RESTART_WINDOW`] before it is left down.
@@ -81,6 +82,8 @@ pub struct TenantState {
     sweeper: JoinHandle<()>,
     /// Agents stopped for idleness since memory was last handed back (see [`RELEASE_AFTER`]).
     passivated: usize,
+    /// Counts this supervisor in `switchboard_live_actors` until the state is dropped.
+    _live: LiveActor,
 }
 
 struct Agent {
@@ -113,6 +116,7 @@ impl Actor for TenantSupervisor {
             restarts: HashMap::new(),
             sweeper,
             passivated: 0,
+            _live: LiveActor::tenant(),
         })
     }
 
@@ -180,7 +184,6 @@ impl Actor for TenantSupervisor {
             SupervisionEvent::ActorFailed(cell, err) => {
                 if let Some(conversation) = state.by_actor.remove(&cell.get_id()) {
                     error!(tenant_id = %state.args.tenant, conversation_id = %conversation, error = %err, "conversation agent failed");
-                    metrics::gauge!("switchboard_conversation_agents").decrement(1.0);
                     state.agents.remove(&conversation);
                     state.restart(&myself, conversation).await?;
                 }

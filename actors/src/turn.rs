@@ -275,7 +275,9 @@ pub async fn run(
     if committed.delivered {
         // The reply is in the transcript the session's streams read: wake them, with the reply
         // itself when the commit told where it goes.
-        crate::dispatcher::delivery_metric(g.info.channel_kind, "sent");
+        services
+            .metrics
+            .outbound(tenant, g.info.channel_kind, "sent");
         let hub = &services.outbound.webchat;
         match committed.shown.clone() {
             Some(a) => hub.append(g.info.channel_id, &g.info.contact_external_id, *a),
@@ -417,7 +419,8 @@ fn within_budget(
     {
         Ok(()) => mind,
         Err(wait) => {
-            metrics::counter!("switchboard_turn_budget_exhausted_total").increment(1);
+            metrics::counter!("switchboard_rate_limited_total", "what" => "turn_budget")
+                .increment(1);
             info!(%tenant, %conversation, refills_in_secs = wait.as_secs(), "the conversation used up its model turns for now; answering offline");
             Mind::Offline
         }

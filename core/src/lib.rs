@@ -11,6 +11,7 @@ pub mod db;
 pub mod egress;
 pub mod ics;
 pub mod ids;
+pub mod metrics;
 pub mod model;
 pub mod retry;
 pub mod secrets;

@@ -237,8 +237,12 @@ pub async fn retrieve(
     params: &SearchParams,
     generation: Option<i64>,
 ) -> Result<Retrieved, DbError> {
+    let started = std::time::Instant::now();
     let Some(generation) = generation else {
-        return search_now(db, embedders, tenant, params, None).await;
+        let found = search_now(db, embedders, tenant, params, None).await;
+        metrics::histogram!("switchboard_retrieval_seconds", "source" => "search")
+            .record(started.elapsed());
+        return found;
     };
     let key = ResultKey {
         tenant,
@@ -252,8 +256,16 @@ pub async fn retrieve(
             search_now(db, embedders, tenant, params, Some(generation)).await
         })
         .await?;
-    let source = if reused { "cache" } else { "search" };
-    metrics::counter!("switchboard_retrievals_total", "source" => source).increment(1);
+    // Literal labels: the macros then build no label vector per retrieval.
+    if reused {
+        metrics::counter!("switchboard_retrievals_total", "source" => "cache").increment(1);
+        metrics::histogram!("switchboard_retrieval_seconds", "source" => "cache")
+            .record(started.elapsed());
+    } else {
+        metrics::counter!("switchboard_retrievals_total", "source" => "search").increment(1);
+        metrics::histogram!("switchboard_retrieval_seconds", "source" => "search")
+            .record(started.elapsed());
+    }
     Ok(Retrieved {
         cached: reused,
         ..found.as_ref().clone()

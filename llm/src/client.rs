@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Once};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
@@ -91,7 +91,10 @@ fn error_message(body: &str) -> String {
     m.chars().take(300).collect()
 }
 
-fn install_crypto_provider() {
+/// Installs rustls' ring provider for the process, once. reqwest 0.13 is built here with
+/// rustls but no provider of its own (no aws-lc C build), so every client of it — the model
+/// client, the OTLP trace exporter — calls this before building one.
+pub fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // Fails only if another provider was installed first, which is just as good.
@@ -176,7 +179,11 @@ impl LlmClient {
     /// Sends `request`: primary model with retries, then the fallback model, all behind the
     /// breaker. One call counts as one success or failure for the breaker.
     pub async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        let permit = self.breaker.acquire().map_err(LlmError::CircuitOpen)?;
+        let permit = self.breaker.acquire().map_err(|wait| {
+            let e = LlmError::CircuitOpen(wait);
+            count_error(&e);
+            e
+        })?;
         let mut attempts = 0;
         let primary = self
             .with_retries(&self.config.model, request, &mut attempts)
@@ -218,6 +225,7 @@ impl LlmClient {
         let mut retry = 0;
         loop {
             *attempts += 1;
+            let started = Instant::now();
             let outcome = match tokio::time::timeout(
                 self.config.timeout,
                 self.inner.chat().create(body.clone()),
@@ -225,11 +233,28 @@ impl LlmClient {
             .await
             {
                 Err(_) => Err(LlmError::Timeout(self.config.timeout)),
-                Ok(r) => r.map_err(|e| map_error(e, self.config.timeout)),
+                Ok(r) => r
+                    .map_err(|e| map_error(e, self.config.timeout))
+                    .and_then(|response| convert(response, model, request)),
             };
             let error = match outcome {
-                Ok(response) => return convert(response, model, request),
-                Err(e) => e,
+                Ok(response) => {
+                    metrics::histogram!("switchboard_llm_request_seconds", "outcome" => "ok")
+                        .record(started.elapsed());
+                    // Every model call of the product passes here (replies, summaries,
+                    // previews), so the tokens are counted once, whoever asked.
+                    metrics::counter!("switchboard_llm_tokens_total", "kind" => "prompt")
+                        .increment(response.usage.prompt_tokens.into());
+                    metrics::counter!("switchboard_llm_tokens_total", "kind" => "completion")
+                        .increment(response.usage.completion_tokens.into());
+                    return Ok(response);
+                }
+                Err(e) => {
+                    metrics::histogram!("switchboard_llm_request_seconds", "outcome" => "error")
+                        .record(started.elapsed());
+                    count_error(&e);
+                    e
+                }
             };
             if !error.is_retryable() || retry >= self.config.max_retries {
                 return Err(error);
@@ -396,6 +421,12 @@ fn convert(
         attempts: 0,
         used_fallback: false,
     })
+}
+
+/// Counts a failed model request (`switchboard_llm_errors_total{kind}`); errors are rare, so
+/// the label vector the macro builds for a non-literal label costs nothing that matters.
+fn count_error(e: &LlmError) {
+    metrics::counter!("switchboard_llm_errors_total", "kind" => e.kind()).increment(1);
 }
 
 fn map_error(e: OpenAIError, timeout: Duration) -> LlmError {

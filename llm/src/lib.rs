@@ -30,7 +30,7 @@ use serde::Serialize;
 pub use switchboard_core::egress::Egress;
 
 pub use breaker::{BreakerConfig, CircuitBreaker};
-pub use client::LlmClient;
+pub use client::{install_crypto_provider, LlmClient};
 
 /// Where and how to call a model.
 #[derive(Clone, Debug)]

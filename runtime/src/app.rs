@@ -400,11 +400,15 @@ impl Application {
             prices,
             inbox: Default::default(),
             turn_budget: Default::default(),
+            metrics: Arc::new(switchboard_core::metrics::TenantMetrics::new(
+                settings.metrics.max_tenant_labels,
+            )),
         });
         let (root, root_handle) = Actor::spawn(None, RootSupervisor, services.clone())
             .await
             .context("could not start the actor tree")?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        tokio::spawn(http::metrics::upkeep(shutdown_rx.clone()));
         let dispatcher = dispatcher::spawn(services.clone(), shutdown_rx.clone());
         let effects_worker = effects::spawn(services.clone(), shutdown_rx.clone());
         let indexer_task = tokio::spawn(indexer.clone().run(shutdown_rx.clone()));

@@ -77,6 +77,44 @@ pub struct Settings {
     pub allow_private_networks: bool,
     /// What one client may ask of the public routes, and how long it may take.
     pub limits: LimitsSettings,
+    /// `GET /metrics`: how many tenants get a label of their own.
+    pub metrics: MetricsSettings,
+    /// Trace export over OTLP (off unless an endpoint is configured).
+    pub telemetry: TelemetrySettings,
+}
+
+/// The Prometheus metrics at `GET /metrics`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// Tenants that get a `tenant` label value of their own (their id), the first ones this
+    /// process sees; later tenants are counted under `tenant="other"`, so the series stay
+    /// bounded. 0: every tenant is `other`.
+    pub max_tenant_labels: usize,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            max_tenant_labels: 100,
+        }
+    }
+}
+
+/// Trace export: the `tracing` spans of `serve` sent to an OpenTelemetry collector over
+/// OTLP/HTTP (protobuf). Off unless an endpoint is set here or in the standard
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` variables.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TelemetrySettings {
+    /// The collector's base URL, as `OTEL_EXPORTER_OTLP_ENDPOINT` (`/v1/traces` is appended);
+    /// wins over the environment variables.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans; default `OTEL_SERVICE_NAME`, else `switchboard`.
+    pub service_name: Option<String>,
+    /// Which spans are exported (a `tracing` filter, independent of the log filter). Default
+    /// `info,sqlx=warn,ractor=warn`.
+    pub trace_filter: Option<String>,
 }
 
 /// Inbound limits: timeouts against slow clients, rates and stream caps against floods.
@@ -508,6 +546,8 @@ impl Default for Settings {
             smtp: None,
             allow_private_networks: false,
             limits: LimitsSettings::default(),
+            metrics: MetricsSettings::default(),
+            telemetry: TelemetrySettings::default(),
         }
     }
 }

@@ -237,7 +237,6 @@ fn main() -> ExitCode {
     } else {
         settings.log.filter.as_str()
     };
-    telemetry::init(&settings.log.format, filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -248,7 +247,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, settings)) {
+    // Traces are exported by `serve` only (when a collector is configured); their batch task
+    // runs on this runtime.
+    let telemetry = {
+        let _runtime = runtime.enter();
+        let traces = (!quiet).then_some(&settings.telemetry);
+        telemetry::init(&settings.log.format, filter, traces)
+    };
+    let result = runtime.block_on(run(cli.command, settings));
+    // The runtime still runs the batch task: the last spans are sent before the process ends.
+    telemetry.shutdown();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -278,3 +278,41 @@ pub async fn due_escalation_reminders(
             .await?;
     Ok(rows.into_iter().map(|(e, t)| (e, TenantId(t))).collect())
 }
+
+/// What the pipeline has waiting, across tenants (counts only), for `GET /metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Backlog {
+    /// Outbox rows not yet delivered (pending, deferred, or being sent).
+    pub outbox: i64,
+    /// Age of the oldest of them, in seconds (0 when there is none).
+    pub outbox_oldest_seconds: f64,
+    /// Inbound events waiting for a turn.
+    pub events_pending: i64,
+    /// Inbound events parked after repeated failures, waiting for an admin.
+    pub events_parked: i64,
+    /// Effects (notifications, invites, CRM webhooks) not yet done.
+    pub effects: i64,
+}
+
+/// The pipeline's backlog in one statement (`platform_pipeline_backlog`, partial indexes only).
+pub async fn backlog(pool: &PgPool) -> Result<Backlog, DbError> {
+    let (outbox, outbox_oldest_seconds, events_pending, events_parked, effects): (
+        i64,
+        f64,
+        i64,
+        i64,
+        i64,
+    ) = sqlx::query_as(
+        "SELECT outbox_backlog, outbox_oldest_seconds, events_pending, events_parked, \
+         effects_backlog FROM platform_pipeline_backlog()",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Backlog {
+        outbox,
+        outbox_oldest_seconds,
+        events_pending,
+        events_parked,
+        effects,
+    })
+}

@@ -320,6 +320,7 @@ pub async fn sign_in(
 }
 
 fn too_many_attempts(until: DateTime<Utc>) -> ApiError {
+    metrics::counter!("switchboard_rate_limited_total", "what" => "sign_in").increment(1);
     let secs = (until - Utc::now()).num_seconds().max(1);
     ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,

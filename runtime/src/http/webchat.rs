@@ -280,8 +280,10 @@ async fn accept(
     } else {
         "accepted"
     };
-    metrics::counter!("switchboard_inbound_total", "channel" => "webchat", "result" => result)
-        .increment(1);
+    state
+        .services
+        .metrics
+        .inbound(tenant, ChannelKind::Webchat, result);
     if !recorded.duplicate {
         // The session's streams show the message, and the agent typing, without reading the
         // transcript; under a human owner they read (the colleague's name is not at hand).

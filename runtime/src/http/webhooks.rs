@@ -27,6 +27,7 @@ use switchboard_channels::{
     ChannelSettings, Headers, InboundItem, Nonce, Rejection, Reply, Response, WebhookError,
     WebhookRequest,
 };
+use switchboard_core::metrics::{Family, TenantMetrics};
 use switchboard_core::model::{ChannelKind, UnverifiedSender};
 use switchboard_core::store::webhook_tokens::{self, TokenUse};
 use switchboard_core::store::{channels, contacts, ingest, messages, outbox, turns};
@@ -296,11 +297,13 @@ async fn handle(
     let output = match settings.handle_webhook(channel, &request) {
         Ok(output) => output,
         Err(WebhookError::Rejected(rejection)) => {
-            return Err(rejected(kind, rejection, Some(body.len())))
+            return Err(rejected(&state, tenant, kind, rejection, Some(body.len())))
         }
         Err(WebhookError::Malformed(why)) => {
-            metrics::counter!("switchboard_webhook_rejected_total", "kind" => kind.as_str(), "reason" => "malformed")
-                .increment(1);
+            state
+                .services
+                .metrics
+                .webhook_rejected(tenant, kind, "malformed");
             warn!(%why, "authentic webhook could not be read");
             return Err(ApiError::bad_request("malformed_webhook", why));
         }
@@ -340,9 +343,17 @@ async fn handle(
 /// The answer to a request refused as not authentic (nothing was stored): counted, logged once
 /// without the body (it is unauthenticated input; `bytes` is its size when known), and
 /// answered 401/403 with the usual error.
-fn rejected(kind: ChannelKind, rejection: Rejection, bytes: Option<usize>) -> ApiError {
-    metrics::counter!("switchboard_webhook_rejected_total", "kind" => kind.as_str(), "reason" => rejection.reason())
-        .increment(1);
+fn rejected(
+    state: &AppState,
+    tenant: TenantId,
+    kind: ChannelKind,
+    rejection: Rejection,
+    bytes: Option<usize>,
+) -> ApiError {
+    state
+        .services
+        .metrics
+        .webhook_rejected(tenant, kind, rejection.reason());
     warn!(
         reason = rejection.reason(),
         bytes, "webhook rejected before anything was stored"
@@ -453,11 +464,13 @@ pub(crate) async fn store(
             .await?;
         if seen == TokenUse::Replay {
             tx.rollback().await?;
-            return Err(rejected(kind, Rejection::Replayed, None));
+            return Err(rejected(state, tenant, kind, Rejection::Replayed, None));
         }
     }
     let mut woken = Vec::new();
     let mut kick_dispatcher = false;
+    // What the messages came to, counted once the transaction has committed.
+    let mut results = InboundTally::default();
     // The inbox's hints, published once the transaction has committed.
     let mut hints = Vec::new();
     for item in items {
@@ -496,8 +509,7 @@ pub(crate) async fn store(
                     }
                     "accepted"
                 };
-                metrics::counter!("switchboard_inbound_total", "channel" => kind.as_str(), "result" => result)
-                    .increment(1);
+                results.add(result);
             }
             InboundItem::VoiceNote { message, .. } => {
                 // Not transcribed: stored as a voice note and answered at once, in the same
@@ -544,8 +556,11 @@ pub(crate) async fn store(
                         .await?;
                     }
                 }
-                metrics::counter!("switchboard_inbound_total", "channel" => kind.as_str(), "result" => if recorded.duplicate { "duplicate" } else { "voice_untranscribed" })
-                    .increment(1);
+                results.add(if recorded.duplicate {
+                    "duplicate"
+                } else {
+                    "voice_untranscribed"
+                });
             }
             InboundItem::Status(s) => {
                 let applied = outbox::apply_delivery_status(
@@ -587,11 +602,36 @@ pub(crate) async fn store(
     }
     channels::touch_inbound(&mut tx, channel).await?;
     tx.commit().await?;
+    results.record(&state.services.metrics, tenant, kind);
     state.services.inbox.publish_all(tenant, hints);
     if kick_dispatcher {
         state.services.outbox_kick.notify_one();
     }
     Ok(woken)
+}
+
+/// The messages one webhook stored, by their `result` label (no allocation per webhook).
+#[derive(Default)]
+struct InboundTally([u64; 3]);
+
+impl InboundTally {
+    const RESULTS: [&'static str; 3] = ["accepted", "duplicate", "voice_untranscribed"];
+
+    fn add(&mut self, result: &'static str) {
+        if let Some(i) = Self::RESULTS.iter().position(|r| *r == result) {
+            self.0[i] += 1;
+        }
+    }
+
+    fn record(self, metrics: &TenantMetrics, tenant: TenantId, kind: ChannelKind) {
+        for (result, n) in Self::RESULTS.into_iter().zip(self.0) {
+            if n > 0 {
+                metrics
+                    .counter(Family::Inbound, tenant, kind, result)
+                    .increment(n);
+            }
+        }
+    }
 }
 
 /// Waits up to `budget` for the agent's reply to one inbound message.
