@@ -206,7 +206,7 @@ pub fn parse_raw(channel: ChannelId, raw: &[u8]) -> Option<InboundItem> {
     .flatten();
     // What the receiving server wrote about the sender (`Authentication-Results`,
     // `Received-SPF`, its spam filter's flag).
-    with_sender_checks(item, &sender_check_failures(msg.headers_raw()))
+    with_sender_checks(item, &sender_check_failures(msg.headers_raw())).map(InboundItem::storable)
 }
 
 #[cfg(test)]
@@ -248,6 +248,22 @@ mod tests {
         assert!(!failed.sender_verified());
         assert_eq!(failed.contact_display_name, None);
         assert_eq!(failed.contact_external_id, "omar@customer.example");
+    }
+
+    /// Found by the fuzz target `email_mime`: NUL bytes inside an encoded word of `From`
+    /// (or anywhere in a body) reached the store, which refuses U+0000.
+    #[test]
+    fn a_nul_in_a_polled_message_becomes_a_replacement_character() {
+        let raw = b"From: =?UTF-8?B?2YTZitm\0\0\0=?= <layla@customer.example>\r\nTo: inbox@sahara.example\r\nSubject: a\0b\r\nMessage-ID: <m\0@customer.example>\r\n\r\nHello\0 there\r\n";
+        let Some(InboundItem::Threaded { message, .. }) = parse_raw(ChannelId::new(), raw) else {
+            panic!("not parsed")
+        };
+        let debug = format!("{message:?}");
+        assert!(
+            !debug.contains("\\0") && !debug.contains("\\u{0}"),
+            "{debug}"
+        );
+        assert!(message.text.contains('\u{FFFD}'), "{debug}");
     }
 
     proptest::proptest! {

@@ -167,8 +167,18 @@ impl ChannelSettings {
         }
     }
 
-    /// Verifies and parses one provider request for channel `channel`.
+    /// Verifies and parses one provider request for channel `channel`. The items are
+    /// [storable](crate::InboundItem::storable) whatever the request carried.
     pub fn handle_webhook(
+        &self,
+        channel: ChannelId,
+        req: &WebhookRequest<'_>,
+    ) -> Result<WebhookOutput, WebhookError> {
+        self.adapter_webhook(channel, req)
+            .map(WebhookOutput::storable)
+    }
+
+    fn adapter_webhook(
         &self,
         channel: ChannelId,
         req: &WebhookRequest<'_>,
@@ -192,7 +202,95 @@ impl ChannelSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::webhook::{hex, hmac_sha256, Headers, InboundItem};
     use serde_json::json;
+
+    fn settings(kind: ChannelKind, flat: Value) -> ChannelSettings {
+        let mut config = flat.as_object().cloned().unwrap();
+        let secrets = split_secrets(kind, &mut config);
+        ChannelSettings::parse(kind, &config, &secrets).unwrap()
+    }
+
+    fn post(
+        settings: &ChannelSettings,
+        url: &str,
+        headers: Vec<(&str, String)>,
+        body: &[u8],
+    ) -> Vec<InboundItem> {
+        let headers = Headers::new(headers);
+        let req = WebhookRequest {
+            method: "POST",
+            public_url: url,
+            query: "",
+            headers: &headers,
+            body,
+        };
+        settings
+            .handle_webhook(ChannelId::new(), &req)
+            .unwrap()
+            .items
+    }
+
+    /// Found by the fuzz targets `twilio`, `email_webhook` and `email_mime` (and
+    /// `whatsapp` with a dictionary): U+0000 arrives as `\u0000` in JSON and `%00` in forms,
+    /// and PostgreSQL refuses it in `text` and `jsonb`, so such a delivery could never be
+    /// stored and the provider retried it for days. It is stored as U+FFFD.
+    #[test]
+    fn a_nul_in_any_provider_request_becomes_a_replacement_character() {
+        let no_nul = |items: &[InboundItem]| {
+            let debug = format!("{items:?}");
+            assert!(!items.is_empty());
+            assert!(
+                !debug.contains("\\0") && !debug.contains("\\u{0}"),
+                "{debug}"
+            );
+            assert!(debug.contains('\u{FFFD}'), "{debug}");
+        };
+        let whatsapp = settings(
+            ChannelKind::Whatsapp,
+            json!({"phone_number_id": "1", "app_secret": "s", "access_token": "t",
+                   "verify_token": "v"}),
+        );
+        let body = br#"{"object":"whatsapp_business_account","entry":[{"changes":[{"value":{
+            "contacts":[{"wa_id":"9715\u0000","profile":{"name":"La\u0000yla"}}],
+            "messages":[{"from":"9715\u0000","id":"wamid.\u0000","type":"text",
+                         "text":{"body":"Hi\u0000"},"\u0000key":"\u0000"}]}}]}]}"#;
+        let sig = format!("sha256={}", hex(&hmac_sha256(b"s", body)));
+        no_nul(&post(
+            &whatsapp,
+            "https://x/w",
+            vec![("X-Hub-Signature-256", sig)],
+            body,
+        ));
+
+        let sms = settings(
+            ChannelKind::Sms,
+            json!({"account_sid": "AC0123456789abcdef0123456789abcdef",
+                   "from_number": "+15550001111", "auth_token": "12345"}),
+        );
+        let url = "https://sb.example:443/webhooks/twilio/sms/c";
+        let body = b"MessageSid=MM3&From=%2B9715&Body=&NumMedia=1&MediaUrl0=https%3A%2F%2Fapi\x00";
+        let params = crate::webhook::form_params(body);
+        let sig = crate::twilio::compute_signature("12345", url, &params);
+        no_nul(&post(&sms, url, vec![("X-Twilio-Signature", sig)], body));
+
+        let email = settings(
+            ChannelKind::Email,
+            json!({"from_address": "inbox@sahara.example", "smtp_host": "smtp.example",
+                   "webhook_basic_auth": "u:p"}),
+        );
+        let body = b"sender=omar%40customer.example&subject=Re&body-plain=Tuesday%00works";
+        let auth = format!(
+            "Basic {}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "u:p")
+        );
+        no_nul(&post(
+            &email,
+            "https://x/e",
+            vec![("Authorization", auth)],
+            body,
+        ));
+    }
 
     #[test]
     fn secrets_are_split_out_and_parse_back_into_typed_settings_without_leaking() {

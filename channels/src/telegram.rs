@@ -154,7 +154,8 @@ pub fn parse_update(channel: ChannelId, body: &[u8]) -> Result<Vec<InboundItem>,
 /// An update fetched with `getUpdates` (long polling), through the same parser.
 pub fn parse_polled(channel: ChannelId, update: &Update) -> Result<Vec<InboundItem>, WebhookError> {
     let payload = serde_json::to_value(update).unwrap_or_default();
-    parse_typed(channel, update, payload)
+    let items = parse_typed(channel, update, payload)?;
+    Ok(items.into_iter().map(InboundItem::storable).collect())
 }
 
 fn parse_typed(

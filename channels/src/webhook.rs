@@ -177,6 +177,78 @@ pub enum InboundItem {
     OptIn(String),
 }
 
+/// What replaces U+0000 in anything an adapter hands over.
+const NUL_REPLACEMENT: &str = "\u{FFFD}";
+
+impl InboundItem {
+    /// The item with every U+0000 replaced by U+FFFD, in its texts, ids, names, references and
+    /// payload (keys included). PostgreSQL's `text` and `jsonb` cannot hold U+0000, which JSON
+    /// (`\u0000`), forms (`%00`) and e-mail (raw bytes, encoded words, quoted-printable) carry
+    /// as readily as any other character: stored as it came, such an item fails the whole
+    /// delivery, again at each of the provider's retries. Every way items leave this crate
+    /// (webhooks, IMAP, Telegram polling) passes through here.
+    pub fn storable(self) -> InboundItem {
+        fn text(s: &mut String) {
+            if s.contains('\0') {
+                *s = s.replace('\0', NUL_REPLACEMENT);
+            }
+        }
+        fn message(m: &mut InboundMessage) {
+            text(&mut m.provider_message_id);
+            text(&mut m.contact_external_id);
+            text(&mut m.text);
+            if let Some(name) = &mut m.contact_display_name {
+                text(name);
+            }
+            json(&mut m.payload);
+        }
+        fn json(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::String(s) => text(s),
+                serde_json::Value::Array(items) => items.iter_mut().for_each(json),
+                serde_json::Value::Object(map) => {
+                    if map.keys().any(|k| k.contains('\0')) {
+                        *map = std::mem::take(map)
+                            .into_iter()
+                            .map(|(k, v)| (k.replace('\0', NUL_REPLACEMENT), v))
+                            .collect();
+                    }
+                    map.values_mut().for_each(json);
+                }
+                serde_json::Value::Null
+                | serde_json::Value::Bool(_)
+                | serde_json::Value::Number(_) => {}
+            }
+        }
+        let mut item = self;
+        match &mut item {
+            InboundItem::Message(m) => message(m),
+            InboundItem::Threaded {
+                message: m,
+                references,
+            } => {
+                message(m);
+                references.iter_mut().for_each(text);
+            }
+            InboundItem::VoiceNote { message: m, media } => {
+                message(m);
+                match media {
+                    crate::speech::MediaRef::Whatsapp { id } => text(id),
+                    crate::speech::MediaRef::Telegram { file_id } => text(file_id),
+                }
+            }
+            InboundItem::Status(s) => {
+                text(&mut s.provider_ref);
+                if let Some(e) = &mut s.error {
+                    text(e);
+                }
+            }
+            InboundItem::OptOut(address) | InboundItem::OptIn(address) => text(address),
+        }
+        item
+    }
+}
+
 /// A fixed HTTP answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
@@ -266,6 +338,18 @@ impl WebhookOutput {
     pub fn with_nonce(self, nonce: Nonce) -> WebhookOutput {
         WebhookOutput {
             nonce: Some(nonce),
+            ..self
+        }
+    }
+
+    /// The output with its items [storable](InboundItem::storable), and its nonce (stored too).
+    pub fn storable(self) -> WebhookOutput {
+        WebhookOutput {
+            items: self.items.into_iter().map(InboundItem::storable).collect(),
+            nonce: self.nonce.map(|n| Nonce {
+                value: n.value.replace('\0', NUL_REPLACEMENT),
+                ..n
+            }),
             ..self
         }
     }

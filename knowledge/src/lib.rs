@@ -21,6 +21,8 @@ pub mod fts;
 pub mod index;
 pub mod indexer;
 pub mod parse;
+#[cfg(any(test, feature = "promises"))]
+pub mod promises;
 pub mod retrieve;
 pub mod search;
 pub mod settings;

@@ -15,7 +15,10 @@
 //!
 //! Template variables in admin fields: `tenant.name`, `customer.name`, `channel`, `local_time`,
 //! `language`, `has_knowledge`, `knowledge_titles`. Unknown variables are errors, caught when a
-//! version is saved ([`validate`]).
+//! version is saved ([`validate`]). Admin templates are held to a subset of minijinja in which
+//! no render can take long or grow large, whatever the template ([`sandbox`]).
+
+mod sandbox;
 
 use std::collections::BTreeMap;
 
@@ -201,21 +204,35 @@ fn field_context(ctx: &PromptContext<'_>) -> minijinja::Value {
     }
 }
 
+/// Renders one admin field in the [`sandbox`]: checked against its subset first, then run on
+/// fuel into a bounded buffer; the text is cut at [`MAX_FIELD_CHARS`].
 fn render_field(
     env: &Environment<'_>,
     field: &str,
     source: &str,
     vars: &minijinja::Value,
 ) -> Result<String, TemplateError> {
-    let out = env.render_str(source, vars).map_err(|e| TemplateError {
+    let error = |message: String| TemplateError {
         field: field.to_owned(),
-        message: match e.line() {
-            Some(line) => format!("{} (line {line})", e.kind()),
-            None => e.to_string(),
+        message: message.replace('\n', " "),
+    };
+    sandbox::check(env, source).map_err(error)?;
+    let template = env
+        .template_from_str(source)
+        .map_err(|e| error(sandbox::describe(&e)))?;
+    let mut out = sandbox::Bounded::default();
+    if let Err(e) = template.render_captured_to(vars.clone(), &mut out) {
+        // Past the output limit the render stops; what it wrote is cut like any long field.
+        if !out.full {
+            return Err(error(sandbox::describe(&e)));
         }
-        .replace('\n', " "),
-    })?;
-    Ok(out.chars().take(MAX_FIELD_CHARS).collect())
+    }
+    // A cut may fall inside a character: keep the text before it.
+    let text = match std::str::from_utf8(&out.bytes) {
+        Ok(text) => text,
+        Err(e) => std::str::from_utf8(&out.bytes[..e.valid_up_to()]).unwrap_or_default(),
+    };
+    Ok(text.chars().take(MAX_FIELD_CHARS).collect())
 }
 
 /// Renders the system prompt of `body` for one turn.
@@ -224,6 +241,7 @@ pub fn render_system_prompt(
     ctx: &PromptContext<'_>,
 ) -> Result<RenderedPrompt, TemplateError> {
     let env = env();
+    let admin = sandbox::environment();
     let vars = field_context(ctx);
     let style_source = body
         .channel_styles
@@ -231,10 +249,10 @@ pub fn render_system_prompt(
         .map(String::as_str)
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| default_channel_style(ctx.channel));
-    let persona = render_field(&env, "persona", &body.persona, &vars)?;
-    let instructions = render_field(&env, "instructions", &body.instructions, &vars)?;
-    let guardrails = render_field(&env, "guardrails", &body.guardrails, &vars)?;
-    let style = render_field(&env, "channel_styles", style_source, &vars)?;
+    let persona = render_field(&admin, "persona", &body.persona, &vars)?;
+    let instructions = render_field(&admin, "instructions", &body.instructions, &vars)?;
+    let guardrails = render_field(&admin, "guardrails", &body.guardrails, &vars)?;
+    let style = render_field(&admin, "channel_styles", style_source, &vars)?;
     let knowledge: Vec<KnowledgeItem> = ctx
         .knowledge
         .iter()
@@ -491,6 +509,140 @@ mod tests {
             &p,
             "cnry-1234"
         ));
+    }
+
+    fn with_instructions(instructions: &str) -> PromptBody {
+        PromptBody {
+            instructions: instructions.into(),
+            ..PromptBody::builtin()
+        }
+    }
+
+    /// The message `validate` gives for `instructions`.
+    fn refusal(instructions: &str) -> String {
+        let err = validate(&with_instructions(instructions)).unwrap_err();
+        assert_eq!(err.field, "instructions");
+        err.message
+    }
+
+    #[test]
+    fn templates_that_would_grow_without_bound_are_refused() {
+        // With minijinja's whole language, each of these takes hours of CPU or all the memory
+        // there is (or, for `*`, 100 MB in one instruction), at save time and on every turn.
+        for (template, what) in [
+            ("{{ 'x' * 100000000 }}", "`*`"),
+            (
+                "{% for a in range(100000) %}{% for b in range(100000) %}.{% endfor %}{% endfor %}",
+                "a loop over anything but a variable",
+            ),
+            (
+                "{% set ns = namespace(a='x') %}{% for i in range(64) %}\
+                 {% set ns.a = ns.a ~ ns.a %}{% endfor %}{{ ns.a }}",
+                "`set`",
+            ),
+            (
+                "{% with a = tenant.name ~ tenant.name %}{{ a }}{% endwith %}",
+                "`with`",
+            ),
+            (
+                "{% for a in [tenant.name ~ tenant.name] %}{{ a }}{% endfor %}",
+                "a loop over",
+            ),
+            ("{{ [[['\"'] ~ ''] ~ ''] ~ '' }}", "a list literal"),
+            ("{{ range(10)|length }}", "a call"),
+            ("{{ tenant.name ** 2 }}", "`**`"),
+            ("{% filter upper %}x{% endfilter %}", "a `filter` block"),
+        ] {
+            let message = refusal(template);
+            assert!(
+                message.contains(what) && message.contains("not available"),
+                "{template}: {message}"
+            );
+        }
+        // Filters that multiply their input are not there at all.
+        for template in [
+            "{{ tenant.name|replace('a', 'aaaa') }}",
+            "{{ tenant.name|indent(99) }}",
+        ] {
+            assert!(refusal(template).contains("unknown filter"), "{template}");
+        }
+        // `join` takes a list, not a text's characters, and caps what it makes.
+        assert!(refusal("{{ tenant.name|join('-') }}").contains("join takes a list"));
+        let nested = (0..12).fold("'-'".to_owned(), |sep, _| {
+            format!("knowledge_titles|join({sep})")
+        });
+        let many: Vec<KnowledgeItem> = (0..8)
+            .map(|i| KnowledgeItem {
+                title: format!("Title number {i}"),
+                text: "x".into(),
+            })
+            .collect();
+        let err = render_system_prompt(
+            &with_instructions(&format!("{{{{ knowledge_titles|join({nested}) }}}}")),
+            &ctx(&many, None),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("too long"), "{}", err.message);
+    }
+
+    #[test]
+    fn loops_inside_loops_run_out_of_fuel_quickly() {
+        let many: Vec<KnowledgeItem> = (0..40)
+            .map(|i| KnowledgeItem {
+                title: format!("T{i}"),
+                text: "x".into(),
+            })
+            .collect();
+        let nested = "{% for a in knowledge_titles %}".repeat(5)
+            + "{% if a == 'T0' %}!{% endif %}"
+            + &"{% endfor %}".repeat(5);
+        let started = std::time::Instant::now();
+        let err = render_system_prompt(&with_instructions(&nested), &ctx(&many, None)).unwrap_err();
+        assert!(err.message.contains("too much work"), "{}", err.message);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn long_output_is_cut_and_what_prompts_need_still_renders() {
+        let many: Vec<KnowledgeItem> = (0..15)
+            .map(|i| KnowledgeItem {
+                title: format!("Title {i}"),
+                text: "x".into(),
+            })
+            .collect();
+        let wide = "{% for a in knowledge_titles %}{% for b in knowledge_titles %}\
+                    {{ a }} and {{ b }}, {{ tenant.name|upper }}; {% endfor %}{% endfor %}";
+        let p = render_system_prompt(&with_instructions(wide), &ctx(&many, None)).unwrap();
+        assert!(p.instructions.contains("Title 14 and Title 14, ACME;"));
+        let cut = render_system_prompt(
+            &with_instructions(&format!("{}{{{{ tenant.name }}}}", "ab".repeat(9_000))),
+            &ctx(&[], None),
+        )
+        .unwrap();
+        assert!(cut.instructions.contains(&"ab".repeat(7_999)));
+        assert!(
+            !cut.instructions.contains("abAcme"),
+            "cut at 16,000 characters"
+        );
+
+        let everyday = "{% if language == 'ar' %}Answer in Arabic{% elif has_knowledge %}Answer \
+                        from {{ knowledge_titles|join(', ')|lower }}{% else %}Answer{% endif %} \
+                        for {{ customer.name|default('you')|title }} at {{ local_time[:10] }}. \
+                        {% for t in knowledge_titles if t is startingwith('P') %}{{ loop.index }}. \
+                        {{ t|upper }} ({{ t|length }}){% else %}none{% endfor %} \
+                        {{ (tenant.name ~ '!')|trim }} {{ 3 + 4 }} {{ 'yes' if has_knowledge else 'no' }}";
+        let k = [KnowledgeItem {
+            title: "Prices".into(),
+            text: "Basic plan: 10 USD.".into(),
+        }];
+        let p = render_system_prompt(&with_instructions(everyday), &ctx(&k, Some("sam"))).unwrap();
+        assert!(
+            p.instructions
+                .contains("Answer in Arabic for Sam at 2026-11-22. 1. PRICES (6) Acme! 7 yes"),
+            "{}",
+            p.instructions
+        );
+        assert!(validate(&with_instructions(everyday)).is_ok());
     }
 
     #[test]

@@ -22,8 +22,12 @@ fn faq(question: &str, answer: &str) -> Block {
     }
 }
 
+/// Parses a file that must read, and checks the readers' promises on it.
 fn parse_ok(file_name: &str, bytes: &[u8]) -> ParsedDocument {
-    parse(file_name, None, bytes).unwrap_or_else(|e| panic!("{file_name} did not parse: {e}"))
+    let doc =
+        parse(file_name, None, bytes).unwrap_or_else(|e| panic!("{file_name} did not parse: {e}"));
+    crate::promises::check_document(&doc);
+    doc
 }
 
 fn parse_err(file_name: &str, bytes: &[u8]) -> ParseError {
