@@ -78,7 +78,12 @@ const EXTENSION_DIRS: [&str; 2] = ["../share/extension", "../share/postgresql/ex
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a start waits for a PostgreSQL of an earlier run that still holds the cluster.
 const STALE_PID_WAIT: Duration = Duration::from_secs(15);
+/// How long it waits for one that says it is shutting down (`stopping` in `postmaster.pid`):
+/// a fast shutdown ends with a checkpoint, which takes a while on a busy disk, and cutting
+/// the wait short would only turn a slow restart into a failed one.
+const STOPPING_PID_WAIT: Duration = Duration::from_secs(120);
 const STOP_GRACE: Duration = Duration::from_secs(30);
 const QUIT_GRACE: Duration = Duration::from_secs(5);
 const DROP_WAIT: Duration = Duration::from_secs(5);
@@ -1352,12 +1357,17 @@ fn pid_from_lines(lines: &[String]) -> Option<i32> {
     lines.first()?.parse().ok().filter(|pid: &i32| *pid > 0)
 }
 
+/// Whether a process `pid` exists, zombies included (PostgreSQL's own test for a lock file's
+/// owner).
+fn pid_exists(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission.
+    let signalled = unsafe { libc::kill(pid, 0) } == 0;
+    signalled || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// Whether `pid` is a live (non-zombie) process.
 fn pid_alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence and permission.
-    let exists = unsafe { libc::kill(pid, 0) } == 0
-        || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    if !exists {
+    if !pid_exists(pid) {
         return false;
     }
     // A zombie has exited already; it only waits to be reaped.
@@ -1404,7 +1414,18 @@ async fn wait_for_previous_postmaster(cluster_dir: &Path) -> Result<(), Embedded
         return Ok(());
     };
     if !pid_alive(pid) {
-        debug!(pid, "postmaster.pid is stale; PostgreSQL will replace it");
+        // PostgreSQL replaces a stale lock file, but not while the process it names still
+        // exists as a zombie (it asks with kill(pid, 0)): one whose owner was killed a moment
+        // ago waits for the system to reap it, which is soon.
+        let started = Instant::now();
+        while pid_exists(pid) && started.elapsed() < STOPPING_PID_WAIT {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        debug!(
+            pid,
+            waited_ms = started.elapsed().as_millis() as u64,
+            "postmaster.pid is stale; PostgreSQL will replace it"
+        );
         return Ok(());
     }
     let pid_file = cluster_dir.join("postmaster.pid");
@@ -1427,14 +1448,30 @@ async fn wait_for_previous_postmaster(cluster_dir: &Path) -> Result<(), Embedded
     warn!(
         pid,
         dir = %cluster_dir.display(),
-        "a PostgreSQL from an earlier run still holds the cluster; waiting up to 15 s for it to exit"
+        "a PostgreSQL from an earlier run still holds the cluster; waiting for it to exit"
     );
-    let deadline = Instant::now() + STALE_PID_WAIT;
-    while Instant::now() < deadline {
+    let started = Instant::now();
+    loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let current = read_postmaster_pid(cluster_dir).and_then(|l| pid_from_lines(&l));
+        let lines = read_postmaster_pid(cluster_dir);
+        let current = lines.as_deref().and_then(pid_from_lines);
         if current != Some(pid) || !pid_alive(pid) {
+            debug!(
+                pid,
+                waited_ms = started.elapsed().as_millis() as u64,
+                "the earlier PostgreSQL exited"
+            );
             return Ok(());
+        }
+        let stopping =
+            lines.as_ref().and_then(|l| l.get(7)).map(String::as_str) == Some("stopping");
+        let patience = if stopping {
+            STOPPING_PID_WAIT
+        } else {
+            STALE_PID_WAIT
+        };
+        if started.elapsed() >= patience {
+            break;
         }
     }
     Err(EmbeddedPgError::AlreadyRunning {

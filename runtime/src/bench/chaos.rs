@@ -104,6 +104,8 @@ pub struct ChaosReport {
     pub lost: usize,
     pub server_kills: usize,
     pub database_kills: usize,
+    /// Seconds from each server kill until the restarted server was ready again.
+    pub restart_seconds: Vec<f64>,
     /// Model requests the fake answered with a fault, by kind.
     pub model_faults: HashMap<String, u64>,
     pub model_requests: u64,
@@ -200,13 +202,14 @@ pub async fn execute(opts: &ChaosOptions) -> anyhow::Result<ChaosReport> {
         for s in senders {
             s.await?;
         }
-        let (server_kills, database_kills) = kills?;
+        let (server_kills, database_kills, restart_seconds) = kills?;
         // The run may end right after a kill: the server drains what it holds.
-        let db = server.database_url()?;
+        let db = server.database_url().await?;
         settle(&db, opts.settle).await?;
         let mut report = count(&db, &run, &load, &fakes).await?;
         report.server_kills = server_kills;
         report.database_kills = database_kills;
+        report.restart_seconds = restart_seconds;
         Ok::<_, anyhow::Error>(report)
     }
     .await;
@@ -380,13 +383,23 @@ impl Server {
         Ok(())
     }
 
-    /// The superuser's URL of the server's database, while its PostgreSQL runs.
-    fn database_url(&self) -> anyhow::Result<String> {
-        let (port, password) = crate::embedded_pg::running_server(&self.cluster_dir())
-            .context("the embedded PostgreSQL is not running")?;
-        Ok(format!(
-            "postgres://postgres:{password}@127.0.0.1:{port}/switchboard"
-        ))
+    /// The superuser's URL of the server's database. A database killed near the end of the
+    /// load may still be coming back (its supervisor waits for the old processes to let go of
+    /// the port), so this waits for it.
+    async fn database_url(&self) -> anyhow::Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some((port, password)) = crate::embedded_pg::running_server(&self.cluster_dir())
+            {
+                return Ok(format!(
+                    "postgres://postgres:{password}@127.0.0.1:{port}/switchboard"
+                ));
+            }
+            if Instant::now() > deadline {
+                bail!("the embedded PostgreSQL was not running again within 120 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
@@ -570,6 +583,11 @@ struct Load {
     down: AtomicBool,
     /// The run failed: senders stop.
     abandoned: AtomicBool,
+    /// Senders hold back once this many messages were accepted, until the next kill has
+    /// happened: a fast server would otherwise take every message before the kills that were
+    /// meant to hit the middle of the load. The gate is set a little past each kill point, so
+    /// requests are in flight when the kill comes.
+    gate: AtomicUsize,
     seed: u64,
 }
 
@@ -601,6 +619,7 @@ impl Load {
             outstanding: AtomicUsize::new(opts.messages + twice),
             down: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
+            gate: AtomicUsize::new(usize::MAX),
             seed: opts.seed,
         }
     }
@@ -628,7 +647,9 @@ async fn send_loop(http: &reqwest::Client, base: &str, tenants: &[Tenant], load:
         if load.outstanding.load(Ordering::Acquire) == 0 || load.abandoned.load(Ordering::Acquire) {
             return;
         }
-        if load.down.load(Ordering::Acquire) {
+        if load.down.load(Ordering::Acquire)
+            || load.accepted.load(Ordering::Acquire) >= load.gate.load(Ordering::Acquire)
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
@@ -743,7 +764,7 @@ async fn chaos(
     server: &mut Server,
     load: &Load,
     opts: &ChaosOptions,
-) -> anyhow::Result<(usize, usize)> {
+) -> anyhow::Result<(usize, usize, Vec<f64>)> {
     // Kill points: fractions of the messages accepted, spread at random over 5%..90%.
     let mut points: Vec<(usize, bool)> = (0..opts.server_kills)
         .map(|i| (false, i))
@@ -759,8 +780,12 @@ async fn chaos(
         .collect();
     points.sort();
     let (mut server_kills, mut database_kills) = (0, 0);
+    let mut restarts = Vec::new();
     let mut up_since = Instant::now();
+    // Requests still in flight when a kill comes: as many as run at once, and some more.
+    let slack = 2 * opts.concurrency.max(1);
     for (i, (at, database)) in points.into_iter().enumerate() {
+        load.gate.store(at + slack, Ordering::Release);
         // A crash, not a crash loop: the server runs a moment before it is killed again.
         while up_since.elapsed() < MIN_UPTIME {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -776,6 +801,7 @@ async fn chaos(
             database_kills += 1;
         } else {
             load.down.store(true, Ordering::Release);
+            let killed = Instant::now();
             server.kill();
             server_kills += 1;
             // Down for a moment, as a crashed process under a supervisor would be.
@@ -784,12 +810,14 @@ async fn chaos(
             load.down.store(false, Ordering::Release);
             server.start().await?;
             up_since = Instant::now();
+            restarts.push(killed.elapsed().as_secs_f64());
         }
     }
+    load.gate.store(usize::MAX, Ordering::Release);
     while load.outstanding.load(Ordering::Acquire) > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok((server_kills, database_kills))
+    Ok((server_kills, database_kills, restarts))
 }
 
 // ---------------------------------------------------------------------------------------------
