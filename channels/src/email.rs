@@ -229,7 +229,7 @@ pub fn verify_mailgun(
         return Err(Rejection::Invalid);
     }
     let ts: i64 = ts.trim().parse().map_err(|_| Rejection::Invalid)?;
-    if (now - ts).unsigned_abs() > max_age {
+    if now.abs_diff(ts) > max_age {
         return Err(Rejection::Stale);
     }
     Ok(SignedToken {
@@ -423,6 +423,17 @@ pub fn message_ids(value: &str) -> Vec<String> {
     out
 }
 
+/// The ids a message points back at: its `References`, then its `In-Reply-To`, each id once
+/// and in order. A set keeps this linear: a hostile header can carry thousands of ids.
+pub fn thread_ids(references: Vec<String>, in_reply_to: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    references
+        .into_iter()
+        .chain(in_reply_to)
+        .filter(|id| seen.insert(id.clone()))
+        .collect()
+}
+
 /// The bare address of `Name <addr>` (or `addr`), lower-cased.
 pub fn bare_address(from: &str) -> Option<String> {
     let addr = match (from.rfind('<'), from.rfind('>')) {
@@ -544,12 +555,10 @@ pub fn parse_mailgun(
         .or_else(|| header("sender"))
         .ok_or_else(|| WebhookError::Malformed("no sender".into()))?;
     let message_id = header("Message-Id").and_then(|v| message_ids(v).into_iter().next());
-    let mut references: Vec<String> = header("References").map(message_ids).unwrap_or_default();
-    for id in header("In-Reply-To").map(message_ids).unwrap_or_default() {
-        if !references.contains(&id) {
-            references.push(id);
-        }
-    }
+    let references = thread_ids(
+        header("References").map(message_ids).unwrap_or_default(),
+        header("In-Reply-To").map(message_ids).unwrap_or_default(),
+    );
     let text = match param(params, "stripped-text").map(str::trim) {
         Some(t) if !t.is_empty() => t.to_owned(),
         _ => strip_quoted(param(params, "body-plain").unwrap_or("")),
@@ -596,12 +605,10 @@ pub fn parse_postmark(
         _ => v["From"].as_str().unwrap_or("").to_owned(),
     };
     let message_id = header("Message-ID").and_then(|h| message_ids(h).into_iter().next());
-    let mut references: Vec<String> = header("References").map(message_ids).unwrap_or_default();
-    for id in header("In-Reply-To").map(message_ids).unwrap_or_default() {
-        if !references.contains(&id) {
-            references.push(id);
-        }
-    }
+    let references = thread_ids(
+        header("References").map(message_ids).unwrap_or_default(),
+        header("In-Reply-To").map(message_ids).unwrap_or_default(),
+    );
     let text = match v["StrippedTextReply"].as_str().map(str::trim) {
         Some(t) if !t.is_empty() => t.to_owned(),
         _ => strip_quoted(v["TextBody"].as_str().unwrap_or("")),
@@ -837,6 +844,10 @@ mod tests {
             verify_mailgun("key-1", None, Some("tok"), Some(&sig), 0, 300),
             Err(Rejection::Missing)
         );
+        // A signed timestamp at the ends of the range is stale, not an overflow.
+        let extreme = i64::MIN.to_string();
+        let sig = crate::webhook::hex(&hmac_sha256(b"key-1", format!("{extreme}tok").as_bytes()));
+        assert_eq!(v(&extreme, &sig, i64::MAX), Err(Rejection::Stale));
     }
 
     fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -1007,6 +1018,10 @@ mod tests {
             ["<a@x>", "<b@y>", "<c@z>"]
         );
         assert_eq!(message_ids("no ids"), Vec::<String>::new());
+        assert_eq!(
+            thread_ids(message_ids("<a@x> <b@y> <a@x>"), message_ids("<b@y> <c@z>")),
+            ["<a@x>", "<b@y>", "<c@z>"]
+        );
         assert_eq!(
             bare_address("Omar K <Omar@Example.com>").as_deref(),
             Some("omar@example.com")

@@ -183,12 +183,7 @@ pub fn parse_raw(channel: ChannelId, raw: &[u8]) -> Option<InboundItem> {
             _ => Vec::new(),
         }
     };
-    let mut references = list(msg.references());
-    for id in list(msg.in_reply_to()) {
-        if !references.contains(&id) {
-            references.push(id);
-        }
-    }
+    let references = crate::email::thread_ids(list(msg.references()), list(msg.in_reply_to()));
     let text = strip_quoted(&msg.body_text(0).unwrap_or_default());
     let item = crate::email::email_item_pub(
         channel,
