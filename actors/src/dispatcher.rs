@@ -151,15 +151,17 @@ async fn deliver(
         // The provider has answered: that answer must be recorded, or a retry would send the
         // message again. A database that is briefly away (restarting) is waited for, well
         // within the row's lease.
+        const PAUSES: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         let started = std::time::Instant::now();
-        let mut pause = Duration::from_millis(100);
+        let mut retries = 0;
         let later = loop {
+            let pause = PAUSES.nominal(retries);
             match record(services, &row, &item, &result).await {
                 Ok(later) => break later,
                 Err(DbError::Sql(e)) if started.elapsed() + pause < RECORD_PATIENCE => {
                     warn!(error = %e, "could not record a delivery yet; trying again");
                     tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(2));
+                    retries += 1;
                 }
                 Err(e) => return Err(e),
             }

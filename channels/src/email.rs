@@ -727,6 +727,23 @@ fn uuid_like(seed: &str) -> String {
     crate::webhook::hex(&digest[..16])
 }
 
+/// The first of `addrs` (all allowed, at least one) that accepts a TCP connection, so a host
+/// whose first address cannot be reached (IPv6 on a network without it, one server of several
+/// down) is reached on another; the first when none answers, so that the send fails with the
+/// SMTP client's own error. Only a connection is opened here, never a message sent, so trying
+/// the next address can never deliver twice.
+async fn reachable(addrs: &[std::net::SocketAddr]) -> std::net::SocketAddr {
+    if addrs.len() > 1 {
+        for addr in addrs {
+            let attempt = tokio::net::TcpStream::connect(addr);
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(5), attempt).await {
+                return *addr;
+            }
+        }
+    }
+    addrs[0]
+}
+
 async fn transport(
     settings: &Settings,
     egress: Egress,
@@ -744,7 +761,7 @@ async fn transport(
                     Some(refused) => SendError::Permanent(format!("SMTP host: {refused}")),
                     None => SendError::Transient(format!("SMTP host {host}: {e}")),
                 })?;
-            addrs[0].ip().to_string()
+            reachable(&addrs).await.ip().to_string()
         }
     };
     let tls = || {
@@ -848,6 +865,22 @@ mod tests {
         let extreme = i64::MIN.to_string();
         let sig = crate::webhook::hex(&hmac_sha256(b"key-1", format!("{extreme}tok").as_bytes()));
         assert_eq!(v(&extreme, &sig, i64::MAX), Err(Rejection::Stale));
+    }
+
+    #[tokio::test]
+    async fn smtp_goes_to_the_first_address_that_answers() {
+        let listening = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let up = listening.local_addr().unwrap();
+        // A port nobody listens on: bound, then released.
+        let down = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        assert_eq!(reachable(&[down, up]).await, up);
+        assert_eq!(reachable(&[up, down]).await, up);
+        // None answers: the first, and the SMTP client reports why.
+        assert_eq!(reachable(&[down]).await, down);
+        assert_eq!(reachable(&[down, down]).await, down);
     }
 
     fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

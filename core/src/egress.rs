@@ -141,6 +141,22 @@ impl Egress {
         }
     }
 
+    /// Whether a redirect to `url`, after `previous` redirects, may be followed: at most
+    /// `max_redirects` of them, each to a URL [`Egress::check_url`] accepts. For the redirect
+    /// policies of HTTP clients of any version.
+    pub fn check_redirect(
+        self,
+        previous: usize,
+        max_redirects: usize,
+        url: &str,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if previous >= max_redirects {
+            return Err("too many redirects".into());
+        }
+        self.check_url(url)?;
+        Ok(())
+    }
+
     /// Puts the policy into an HTTP client: names resolve through [`Egress::resolve`] on every
     /// new connection, and redirects (at most `max_redirects`, none with 0) are followed only to
     /// URLs [`Egress::check_url`] accepts.
@@ -153,12 +169,13 @@ impl Egress {
             reqwest::redirect::Policy::none()
         } else {
             reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= max_redirects {
-                    attempt.error("too many redirects")
-                } else if let Err(e) = self.check_url(attempt.url().as_str()) {
-                    attempt.error(e)
-                } else {
-                    attempt.follow()
+                match self.check_redirect(
+                    attempt.previous().len(),
+                    max_redirects,
+                    attempt.url().as_str(),
+                ) {
+                    Ok(()) => attempt.follow(),
+                    Err(e) => attempt.error(e),
                 }
             })
         };

@@ -131,15 +131,16 @@ impl LlmClient {
         let mut http = reqwest013::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest013::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= 5 {
-                    attempt.error("too many redirects")
-                } else if let Err(e) = egress.check_url(attempt.url().as_str()) {
-                    attempt.error(e)
-                } else {
-                    attempt.follow()
-                }
-            }));
+            .redirect(reqwest013::redirect::Policy::custom(
+                move |attempt| match egress.check_redirect(
+                    attempt.previous().len(),
+                    5,
+                    attempt.url().as_str(),
+                ) {
+                    Ok(()) => attempt.follow(),
+                    Err(e) => attempt.error(e),
+                },
+            ));
         if egress == Egress::PublicOnly {
             http = http.dns_resolver(Arc::new(Resolver(egress)));
         }

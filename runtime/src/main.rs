@@ -267,6 +267,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    if let Command::Bench {
+        suite, pipeline, ..
+    } = &command
+    {
+        anyhow::ensure!(
+            suite == "pipeline" || pipeline.compare.is_none(),
+            "--compare works with the pipeline suite only"
+        );
+    }
     match command {
         Command::Serve => {
             let app = Application::build(settings, BuildOptions::default()).await?;
@@ -363,10 +372,6 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             pipeline,
             ..
         } if suite == "knowledge" => {
-            anyhow::ensure!(
-                pipeline.compare.is_none(),
-                "--compare works with the pipeline suite only"
-            );
             let opts = switchboard_runtime::bench_kb::KbBenchOptions {
                 chunks,
                 tenants,
@@ -382,10 +387,6 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             pipeline,
             ..
         } if suite == "memory" => {
-            anyhow::ensure!(
-                pipeline.compare.is_none(),
-                "--compare works with the pipeline suite only"
-            );
             let opts = switchboard_runtime::bench::memory::MemoryOptions {
                 conversations: pipeline.conversations.unwrap_or(100_000),
                 idle_timeout: std::time::Duration::from_secs(idle_timeout),
@@ -402,10 +403,6 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             pipeline,
             ..
         } if suite == "chaos" => {
-            anyhow::ensure!(
-                pipeline.compare.is_none(),
-                "--compare works with the pipeline suite only"
-            );
             let opts = switchboard_runtime::bench::chaos::ChaosOptions {
                 messages: pipeline.messages.unwrap_or(5000),
                 server_kills: kills,

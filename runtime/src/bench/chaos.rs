@@ -3,10 +3,16 @@
 //! The harness runs `switchboard serve` as a child process with its default embedded
 //! PostgreSQL (the laptop install), several tenants, and every webhook channel kind the local
 //! fakes can play: web chat, signed WhatsApp webhooks, Telegram webhooks with their secret
-//! token, and Twilio SMS with its signature. Replies go to fake provider APIs in the harness,
-//! which record every send; the platform model is a fake OpenAI-compatible server that answers
+//! token, Twilio SMS with its signature, and e-mail as Mailgun posts it (signed), answered
+//! over SMTP. Replies go to fake provider APIs and a small SMTP server in the harness, which
+//! record every send; the platform model is a fake OpenAI-compatible server that answers
 //! most requests and otherwise fails the ways real ones do: 500s, 429s with `Retry-After`,
 //! requests that hang past the timeout, and tool calls that are malformed.
+//!
+//! Once in each conversation, at a point of the run that differs from one conversation to the
+//! next, the customer asks for a meeting (the model calls `find_slots`, then `book_meeting`),
+//! leaves a lead (the CRM webhook, which the fake CRM fails now and then), or asks for a person
+//! (an escalation, whose notifications reach the sales team on Telegram and by e-mail).
 //!
 //! While messages flow, the server is killed with SIGKILL at random moments and started again,
 //! and the embedded PostgreSQL's postmaster is killed too (the server must bring it back by
@@ -14,10 +20,11 @@
 //! sent again later, and some acknowledged messages are delivered a second time. At the end,
 //! once the pipeline has drained, the harness counts from the database and the fakes:
 //! accepted, stored, answered, duplicates (customer messages stored twice, replies per turn,
-//! deliveries beyond the outbox) and lost (accepted but not stored, or stored but never taken by
-//! a turn). Duplicates and lost must both be 0; [`ChaosReport::failures`] says what broke.
+//! deliveries beyond the outbox, bookings, escalations, notifications and CRM calls) and lost
+//! (accepted but not stored, or stored but never taken by a turn). Duplicates and lost must
+//! both be 0; [`ChaosReport::failures`] says what broke.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -100,6 +107,32 @@ pub struct ChaosReport {
     pub redelivered_after_interruption: usize,
     /// Outbox rows never received by their provider.
     pub undelivered: usize,
+    /// Meetings booked (each conversation asks for one once).
+    pub bookings: usize,
+    /// Bookings beyond the first of a conversation.
+    pub duplicate_bookings: usize,
+    /// Escalations opened (each conversation asks for a person once at most).
+    pub escalations: usize,
+    /// Escalations beyond the first of a conversation.
+    pub duplicate_escalations: usize,
+    /// Notifications the sales team received: Telegram messages and e-mails (escalations,
+    /// meeting invitations).
+    pub notifications: usize,
+    /// Notifications received more than once.
+    pub duplicate_notifications: usize,
+    /// Of those, the ones an interrupted attempt explains (as for replies).
+    pub notifications_after_interruption: usize,
+    /// Signed calls the CRM received.
+    pub crm_calls: usize,
+    /// CRM calls received twice: the same delivery again, or the same lead state under a new one.
+    pub duplicate_crm_calls: usize,
+    /// Of those, the ones an interrupted attempt explains.
+    pub crm_after_interruption: usize,
+    /// E-mails the SMTP server took (replies, notifications, invitations).
+    pub emails: usize,
+    /// The customers whose replies were not received as often as they were sent: channel
+    /// kind, recipient, rows sent, sends received.
+    pub mismatched: Vec<(String, String, i64, i64)>,
     /// Accepted but not stored, or stored but neither answered nor parked.
     pub lost: usize,
     pub server_kills: usize,
@@ -130,6 +163,18 @@ impl ChaosReport {
                 "replies delivered twice without an interrupted attempt",
             ),
             (self.undelivered, "replies never delivered"),
+            (self.duplicate_bookings, "meetings booked twice"),
+            (self.duplicate_escalations, "conversations escalated twice"),
+            (
+                self.duplicate_notifications
+                    .saturating_sub(self.notifications_after_interruption),
+                "notifications received twice without an interrupted attempt",
+            ),
+            (
+                self.duplicate_crm_calls
+                    .saturating_sub(self.crm_after_interruption),
+                "CRM calls received twice without an interrupted attempt",
+            ),
         ] {
             if n > 0 {
                 out.push(format!("{n} {what}"));
@@ -159,7 +204,7 @@ pub async fn run(opts: ChaosOptions) -> anyhow::Result<Value> {
             "messages": opts.messages, "server_kills": opts.server_kills,
             "database_kills": opts.database_kills, "tenants": opts.tenants,
             "customers": opts.customers, "concurrency": opts.concurrency, "seed": opts.seed,
-            "channels": ["webchat", "whatsapp", "telegram", "sms"],
+            "channels": ["webchat", "whatsapp", "telegram", "sms", "email"],
         },
         "counts": report,
         "passed": failures.is_empty(),
@@ -305,6 +350,8 @@ impl Server {
             .env("SWITCHBOARD_LLM__MAX_RETRIES", "1")
             .env("SWITCHBOARD_LLM__MAX_RETRY_WAIT_MS", "2000")
             .env("SWITCHBOARD_ACTIONS__EFFECT_LEASE_SECS", "3")
+            .env("SWITCHBOARD_ACTIONS__EFFECT_BACKOFF_MS", "200")
+            .env("SWITCHBOARD_ACTIONS__EFFECT_MAX_BACKOFF_SECS", "2")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)
@@ -418,9 +465,16 @@ enum Kind {
     Whatsapp,
     Telegram,
     Sms,
+    Email,
 }
 
-const KINDS: [Kind; 4] = [Kind::Webchat, Kind::Whatsapp, Kind::Telegram, Kind::Sms];
+const KINDS: [Kind; 5] = [
+    Kind::Webchat,
+    Kind::Whatsapp,
+    Kind::Telegram,
+    Kind::Sms,
+    Kind::Email,
+];
 
 /// One tenant's channels, as the senders need them.
 #[derive(Clone, Debug)]
@@ -434,9 +488,31 @@ struct Tenant {
     sms_url: String,
     sms_token: String,
     sms_number: String,
+    email_url: String,
+    email_key: String,
 }
 
 const TWILIO_ACCOUNT: &str = "AC0123456789abcdef0123456789abc4a0";
+const CRM_SECRET: &str = "chaos-crm-secret-0123456789abcdef0123";
+/// The domain of the customers' e-mail addresses; the sales team's are elsewhere.
+const CUSTOMER_DOMAIN: &str = "customers.chaos.example";
+
+/// Where tenant `t`'s sales team hears of escalations on Telegram.
+fn notify_chat(t: usize) -> String {
+    format!("-1007770{t:05}")
+}
+
+fn team_email(t: usize) -> String {
+    format!("team-{t}@sales.chaos.example")
+}
+
+fn sales_email(t: usize) -> String {
+    format!("sales-{t}@sales.chaos.example")
+}
+
+fn customer_email(run: &str, tenant: usize, customer: usize) -> String {
+    format!("c{customer:04}-t{tenant}-{run}@{CUSTOMER_DOMAIN}")
+}
 
 async fn setup(
     http: &reqwest::Client,
@@ -454,15 +530,6 @@ async fn setup(
             reqwest::Method::POST,
             "/api/v1/tenants",
             json!({"slug": slug, "name": format!("Chaos {t}")}),
-        )
-        .await?;
-        // Replies only: no escalation to a team that is not there.
-        admin(
-            http,
-            server,
-            reqwest::Method::PUT,
-            &format!("/api/v1/actions/settings?tenant={slug}"),
-            json!({"enabled": []}),
         )
         .await?;
         let list = admin(
@@ -513,12 +580,59 @@ async fn setup(
                    "from_number": sms_number, "api_base_url": fakes.base}),
         )
         .await?;
+        let email_key = format!("chaos-mailgun-key-{run}-{t}");
+        let email = channel(
+            "email",
+            json!({"from_address": format!("hello@t{t}.chaos.example"), "from_name": "Chaos",
+                   "smtp_host": "127.0.0.1", "smtp_port": fakes.smtp_port,
+                   "smtp_security": "none", "webhook_signing_key": email_key}),
+        )
+        .await?;
         let url = |v: &Value| {
             v["channel"]["webhook_url"]
                 .as_str()
                 .map(str::to_owned)
                 .context("a webhook channel has a webhook URL")
         };
+        let id = |v: &Value| v["channel"]["id"].clone();
+        // Meetings: every day, all day, in half-hour slots; the sales team and the CRM are the
+        // fakes'.
+        let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        admin(
+            http,
+            server,
+            reqwest::Method::PUT,
+            &format!("/api/v1/availability?tenant={slug}"),
+            json!({
+                "timezone": "UTC",
+                "weekly_hours": days.iter().map(|d| (d.to_string(), json!([["00:00", "23:30"]])))
+                    .collect::<serde_json::Map<_, _>>(),
+                "slot_minutes": 30, "buffer_minutes": 0, "min_notice_minutes": 0,
+                "horizon_days": 14,
+                "salesperson_name": "Chaos Sales", "salesperson_email": sales_email(t),
+                "meeting_title": "Chaos consultation", "location": "Online",
+            }),
+        )
+        .await?;
+        admin(
+            http,
+            server,
+            reqwest::Method::PUT,
+            &format!("/api/v1/actions/settings?tenant={slug}"),
+            json!({
+                "enabled": ["booking", "handoff", "leads"],
+                // People are brought in when customers ask, not because the fake model's
+                // answers know nothing of the (empty) knowledge base.
+                "max_failed_answers": 0,
+                "notify_emails": [team_email(t)],
+                "notify_email_channel_id": id(&email),
+                "notify_telegram_chat_id": notify_chat(t),
+                "notify_telegram_channel_id": id(&tg),
+                "crm_webhook_url": format!("{}/crm/{t}", fakes.base),
+                "crm_secret": CRM_SECRET,
+            }),
+        )
+        .await?;
         out.push(Tenant {
             webchat,
             whatsapp_url: url(&wa)?,
@@ -529,6 +643,8 @@ async fn setup(
             sms_url: url(&sms)?,
             sms_token,
             sms_number,
+            email_url: url(&email)?,
+            email_key,
         });
     }
     Ok(Arc::new(out))
@@ -573,6 +689,11 @@ struct Msg {
 struct Load {
     run: String,
     total: usize,
+    /// Conversations: tenants × channel kinds × customers.
+    conversations: usize,
+    /// The Mailgun timestamp each e-mail was first signed with: a provider sends the same post
+    /// again, signature and all.
+    email_timestamps: Mutex<HashMap<usize, i64>>,
     queue: Mutex<std::collections::VecDeque<Msg>>,
     accepted: AtomicUsize,
     redelivered: AtomicUsize,
@@ -612,6 +733,8 @@ impl Load {
         Load {
             run: run.to_owned(),
             total: opts.messages,
+            conversations,
+            email_timestamps: Mutex::new(HashMap::new()),
             queue: Mutex::new(queue),
             accepted: AtomicUsize::new(0),
             redelivered: AtomicUsize::new(0),
@@ -625,8 +748,43 @@ impl Load {
     }
 
     fn text(&self, key: usize) -> String {
-        format!("chaos {} #{key}: do you install batteries?", self.run)
+        let run = &self.run;
+        let ask = match self.ask(key) {
+            Ask::Answer => "do you install batteries?".to_owned(),
+            Ask::Meeting => "please book me a meeting [book]".to_owned(),
+            Ask::Lead => format!(
+                "I want to buy panels for my villa, my email is lead{key}-{run}@leads.chaos.example [lead]"
+            ),
+            Ask::Person => "can I talk to a human please? [human]".to_owned(),
+        };
+        format!("chaos {run} #{key}: {ask}")
     }
+
+    /// What message `key` asks for. One message of each conversation asks for something,
+    /// in a round that differs from conversation to conversation (so the asks are spread over
+    /// the run and its kills); which thing depends on the conversation.
+    fn ask(&self, key: usize) -> Ask {
+        let c = key % self.conversations;
+        let rounds = (self.total / self.conversations).max(1);
+        if key / self.conversations != (c * 7 + 3) % rounds {
+            return Ask::Answer;
+        }
+        match c % 4 {
+            1 => Ask::Meeting,
+            2 => Ask::Lead,
+            3 => Ask::Person,
+            _ => Ask::Answer,
+        }
+    }
+}
+
+/// What a customer message asks for besides an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ask {
+    Answer,
+    Meeting,
+    Lead,
+    Person,
 }
 
 /// Whether message `key` is delivered a second time after its acknowledgement (one in 16).
@@ -751,6 +909,34 @@ async fn send(http: &reqwest::Client, base: &str, t: &Tenant, load: &Load, msg: 
                 .header("X-Twilio-Signature", signature)
                 .form(&params)
         }
+        Kind::Email => {
+            let timestamp = *load
+                .email_timestamps
+                .lock()
+                .expect("timestamps")
+                .entry(key)
+                .or_insert_with(|| chrono::Utc::now().timestamp());
+            let token = format!("chaos{run}{key:010}0123456789abcdef0123456789");
+            let signature =
+                switchboard_channels::webhook::hex(&switchboard_channels::webhook::hmac_sha256(
+                    t.email_key.as_bytes(),
+                    format!("{timestamp}{token}").as_bytes(),
+                ));
+            let from = customer_email(run, msg.tenant, c);
+            http.post(&t.email_url).form(&[
+                ("sender", from.clone()),
+                ("from", format!("Customer {c} <{from}>")),
+                ("subject", "Solar panels".to_owned()),
+                ("body-plain", text),
+                (
+                    "Message-Id",
+                    format!("<chaos-{run}-{key}@{CUSTOMER_DOMAIN}>"),
+                ),
+                ("timestamp", timestamp.to_string()),
+                ("token", token),
+                ("signature", signature),
+            ])
+        }
     };
     request.send().await.is_ok_and(|r| r.status().is_success())
 }
@@ -832,6 +1018,7 @@ async fn settle(url: &str, within: Duration) -> anyhow::Result<()> {
             let row = sqlx::query(
                 "SELECT (SELECT count(*) FROM inbound_events WHERE status = 'pending') AS pending,
                         (SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending'))
+                          + (SELECT count(*) FROM effects WHERE status IN ('pending', 'sending'))
                             AS unsent",
             )
             .fetch_one(&mut c)
@@ -912,17 +1099,55 @@ async fn count(url: &str, run: &str, load: &Load, fakes: &Fakes) -> anyhow::Resu
            FROM outbox o JOIN channels ch ON ch.id = o.channel_id
            JOIN conversations v ON v.id = o.conversation_id
            JOIN contacts k ON k.id = v.contact_id
-          WHERE ch.kind IN ('whatsapp', 'telegram', 'sms') AND o.status = 'sent'
+          WHERE ch.kind IN ('whatsapp', 'telegram', 'sms', 'email') AND o.status = 'sent'
           GROUP BY 1, 2",
     )
     .fetch_all(&mut c)
     .await?;
-    let received = fakes.state.sends.lock().expect("sends").clone();
+    let mut received = fakes.state.sends.lock().expect("sends").clone();
+    // E-mails: a reply carries its message's id in its Message-ID (and counts with the other
+    // replies); every other e-mail is a notice of an effect (below).
+    let reply_ids: HashSet<String> = sqlx::query_scalar(
+        "SELECT o.payload->>'message_id' FROM outbox o JOIN channels ch ON ch.id = o.channel_id
+          WHERE ch.kind = 'email' AND o.payload->>'message_id' IS NOT NULL",
+    )
+    .fetch_all(&mut c)
+    .await?
+    .into_iter()
+    .collect();
+    let mails = fakes.state.mails.lock().expect("mails").clone();
+    report.emails = mails.values().sum::<u64>() as usize;
+    let (replies, notices): (HashMap<_, _>, HashMap<_, _>) =
+        mails.into_iter().partition(|((id, _), _)| {
+            let bare = id
+                .trim_start_matches('<')
+                .split('@')
+                .next()
+                .unwrap_or_default();
+            reply_ids.contains(bare)
+        });
+    for ((_, recipient), got) in &replies {
+        *received
+            .entry(("email".to_owned(), recipient.clone()))
+            .or_default() += got;
+    }
+    // The sales team's Telegram chats are notifications, not replies.
+    let notified_on_telegram: u64 = received
+        .iter()
+        .filter(|((kind, to), _)| kind == "telegram" && to.starts_with("-1007770"))
+        .map(|(_, n)| n)
+        .sum();
+    received.retain(|(kind, to), _| !(kind == "telegram" && to.starts_with("-1007770")));
     for (kind, recipient, rows, retries) in &outbox {
         let got = received
             .get(&(kind.clone(), recipient.clone()))
             .copied()
             .unwrap_or(0) as i64;
+        if got != *rows {
+            report
+                .mismatched
+                .push((kind.clone(), recipient.clone(), *rows, got));
+        }
         let extra = (got - rows).max(0);
         report.duplicate_deliveries += extra as usize;
         report.redelivered_after_interruption += extra.min(*retries) as usize;
@@ -934,9 +1159,81 @@ async fn count(url: &str, run: &str, load: &Load, fakes: &Fakes) -> anyhow::Resu
             .any(|(k, r, _, _)| k == kind && r == recipient)
         {
             report.duplicate_deliveries += *got as usize;
+            report
+                .mismatched
+                .push((kind.clone(), recipient.clone(), 0, *got as i64));
         }
     }
+    count_actions(&mut c, &mut report, fakes, notified_on_telegram, &notices).await?;
     Ok(report)
+}
+
+/// Bookings, escalations, the sales team's notifications and the CRM's calls, against the
+/// effects that asked for them.
+async fn count_actions(
+    c: &mut sqlx::PgConnection,
+    report: &mut ChaosReport,
+    fakes: &Fakes,
+    notified_on_telegram: u64,
+    notices: &HashMap<(String, String), u64>,
+) -> anyhow::Result<()> {
+    // Each conversation asks for one meeting and one person at most.
+    let per_conversation = |table: &str, filter: &str| {
+        format!(
+            "SELECT coalesce(sum(n), 0)::bigint, coalesce(sum(n - 1), 0)::bigint
+               FROM (SELECT count(*) AS n FROM {table} WHERE {filter}
+                      GROUP BY conversation_id) per"
+        )
+    };
+    let (bookings, extra): (i64, i64) =
+        sqlx::query_as(&per_conversation("bookings", "status = 'confirmed'"))
+            .fetch_one(&mut *c)
+            .await?;
+    (report.bookings, report.duplicate_bookings) = (bookings as usize, extra as usize);
+    let (escalations, extra): (i64, i64) = sqlx::query_as(&per_conversation("escalations", "true"))
+        .fetch_one(&mut *c)
+        .await?;
+    (report.escalations, report.duplicate_escalations) = (escalations as usize, extra as usize);
+    // Per kind of effect: the deliveries made, and the attempts a kill interrupted (begun,
+    // never recorded): the window in which a receiver may get an effect twice.
+    let effects: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT e.kind, count(*) FILTER (WHERE e.status = 'done'),
+                coalesce(sum(e.attempts - (SELECT count(*) FROM effect_attempts a
+                                            WHERE a.effect_id = e.id)), 0)::bigint
+           FROM effects e GROUP BY e.kind",
+    )
+    .fetch_all(&mut *c)
+    .await?;
+    let of = |kind: &str| {
+        effects
+            .iter()
+            .find(|(k, _, _)| k == kind)
+            .map_or((0, 0), |(_, done, interrupted)| (*done, *interrupted))
+    };
+    // Telegram: one message per effect delivered.
+    let (done, interrupted) = of("telegram");
+    let extra = (notified_on_telegram as i64 - done).max(0);
+    let mut duplicates = extra;
+    let mut explained = extra.min(interrupted);
+    // E-mail: every notice carries the Message-ID its effect seeds, so the same id twice at
+    // one address is the same notice twice.
+    let extra: i64 = notices.values().map(|n| *n as i64 - 1).sum();
+    duplicates += extra;
+    explained += extra.min(of("email").1);
+    report.notifications = (notified_on_telegram + notices.values().sum::<u64>()) as usize;
+    (
+        report.duplicate_notifications,
+        report.notifications_after_interruption,
+    ) = (duplicates as usize, explained as usize);
+    // The CRM: a delivery id twice, or one lead state under two delivery ids.
+    let calls = fakes.state.crm.lock().expect("crm").clone();
+    let states = fakes.state.crm_states.lock().expect("crm states").clone();
+    report.crm_calls = calls.values().sum::<u64>() as usize;
+    let again: u64 = calls.values().map(|n| n - 1).sum();
+    let restated: usize = states.values().map(|ids| ids.len() - 1).sum();
+    report.duplicate_crm_calls = again as usize + restated;
+    report.crm_after_interruption = (again as i64).min(of("webhook").1) as usize;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -944,8 +1241,10 @@ async fn count(url: &str, run: &str, load: &Load, fakes: &Fakes) -> anyhow::Resu
 
 struct Fakes {
     base: String,
+    smtp_port: u16,
     state: Arc<FakeState>,
     server: tokio::task::JoinHandle<()>,
+    smtp: tokio::task::JoinHandle<()>,
 }
 
 #[derive(Default)]
@@ -955,6 +1254,12 @@ struct FakeState {
     next_id: AtomicU64,
     model_requests: AtomicU64,
     faults: Mutex<HashMap<String, u64>>,
+    /// E-mails the SMTP server took, by (Message-ID, recipient).
+    mails: Mutex<HashMap<(String, String), u64>>,
+    /// CRM calls, by delivery id (`x-switchboard-delivery`).
+    crm: Mutex<HashMap<String, u64>>,
+    /// The delivery ids under which each lead state (the body without its times) came.
+    crm_states: Mutex<HashMap<String, HashSet<String>>>,
 }
 
 impl Fakes {
@@ -968,10 +1273,15 @@ impl Fakes {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
+        let smtp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let smtp_port = smtp.local_addr()?.port();
+        let smtp = tokio::spawn(smtp_sink(smtp, state.clone()));
         Ok(Fakes {
             base,
+            smtp_port,
             state,
             server,
+            smtp,
         })
     }
 }
@@ -979,6 +1289,7 @@ impl Fakes {
 impl Drop for Fakes {
     fn drop(&mut self) {
         self.server.abort();
+        self.smtp.abort();
     }
 }
 
@@ -986,7 +1297,7 @@ async fn provider(
     State(state): State<Arc<FakeState>>,
     method: Method,
     uri: Uri,
-    _headers: HeaderMap,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
@@ -1003,11 +1314,15 @@ async fn provider(
     if path.ends_with("/chat/completions") {
         return model(&state, &body).await;
     }
+    if method == Method::POST && path.starts_with("/crm/") {
+        return crm(&state, &headers, &body, id);
+    }
     if method == Method::POST && path.ends_with("/messages") && !lower.contains("/bot") {
         // WhatsApp Cloud API: POST /{version}/{phone_number_id}/messages.
         let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let to = v["to"].as_str().unwrap_or_default().to_owned();
-        if v["type"] == "text" {
+        // Text, buttons, lists, templates; not the read receipts (which name no recipient).
+        if !to.is_empty() {
             record("whatsapp", to.clone());
         }
         return Json(json!({"messaging_product": "whatsapp",
@@ -1055,6 +1370,112 @@ async fn provider(
         .into_response();
     }
     (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))).into_response()
+}
+
+/// The CRM: records each call by its delivery id and its lead state; one call in five fails
+/// with a 503 (the effect is retried).
+fn crm(state: &FakeState, headers: &HeaderMap, body: &[u8], n: u64) -> Response {
+    if n % 5 == 2 {
+        return (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response();
+    }
+    let delivery = headers
+        .get("x-switchboard-delivery")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    if let Some(data) = v["data"].as_object_mut() {
+        data.remove("updated_at");
+    }
+    let lead_state = json!({"event": v["event"], "data": v["data"]}).to_string();
+    *state
+        .crm
+        .lock()
+        .expect("crm")
+        .entry(delivery.clone())
+        .or_default() += 1;
+    state
+        .crm_states
+        .lock()
+        .expect("crm states")
+        .entry(lead_state)
+        .or_default()
+        .insert(delivery);
+    Json(json!({"ok": true})).into_response()
+}
+
+/// A small SMTP server that takes every message and records it by Message-ID and recipient.
+async fn smtp_sink(listener: tokio::net::TcpListener, state: Arc<FakeState>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let _ = smtp_session(stream, &state).await;
+        });
+    }
+}
+
+async fn smtp_session(stream: tokio::net::TcpStream, state: &FakeState) -> std::io::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    write.write_all(b"220 chaos.example ESMTP\r\n").await?;
+    let mut recipients = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if read.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+        let reply: &[u8] = match verb.as_str() {
+            "EHLO" => b"250-chaos.example\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
+            "HELO" => b"250 chaos.example\r\n",
+            "MAIL" | "RSET" => {
+                recipients.clear();
+                b"250 OK\r\n"
+            }
+            "RCPT" => {
+                let address = line
+                    .split_once('<')
+                    .and_then(|(_, rest)| rest.split_once('>'))
+                    .map(|(a, _)| a.to_ascii_lowercase())
+                    .unwrap_or_default();
+                recipients.push(address);
+                b"250 OK\r\n"
+            }
+            "DATA" => {
+                write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
+                let (mut id, mut headers) = (String::new(), true);
+                loop {
+                    line.clear();
+                    if read.read_line(&mut line).await? == 0 {
+                        return Ok(());
+                    }
+                    let l = line.trim_end_matches(['\r', '\n']);
+                    if l == "." {
+                        break;
+                    }
+                    if headers && l.is_empty() {
+                        headers = false;
+                    } else if headers && l.to_ascii_lowercase().starts_with("message-id:") {
+                        id = l["message-id:".len()..].trim().to_owned();
+                    }
+                }
+                let mut mails = state.mails.lock().expect("mails");
+                for r in recipients.drain(..) {
+                    *mails.entry((id.clone(), r)).or_default() += 1;
+                }
+                b"250 queued\r\n"
+            }
+            "NOOP" => b"250 OK\r\n",
+            "QUIT" => {
+                write.write_all(b"221 bye\r\n").await?;
+                return Ok(());
+            }
+            _ => b"502 not implemented\r\n",
+        };
+        write.write_all(reply).await?;
+    }
 }
 
 /// The model: most requests answered, one in five failed in one of four ways, in turn.
@@ -1109,7 +1530,8 @@ async fn model(state: &FakeState, body: &[u8]) -> Response {
             "id": format!("call_{n}"), "type": "function",
             "function": {"name": "book_meeting", "arguments": "{\"start\": \"tomorrow"},
         }]}),
-        None => json!({"role": "assistant", "content": format!("Re: {last}")}),
+        None => act(&request, n)
+            .unwrap_or_else(|| json!({"role": "assistant", "content": format!("Re: {last}")})),
     };
     let finish = if message["tool_calls"].is_null() {
         "stop"
@@ -1123,6 +1545,64 @@ async fn model(state: &FakeState, body: &[u8]) -> Response {
         "usage": {"prompt_tokens": 300, "completion_tokens": 12, "total_tokens": 312},
     }))
     .into_response()
+}
+
+/// The tool call a customer's ask calls for in this turn, if any is left to make: a meeting
+/// is found (`find_slots`) and then the first slot offered booked; a lead is captured; a
+/// person is asked for. The turn is what came after the agent's last answer.
+fn act(request: &Value, n: u64) -> Option<Value> {
+    let messages = request["messages"].as_array()?;
+    let answered = |m: &Value| {
+        m["role"] == "assistant" && m["tool_calls"].as_array().is_none_or(|c| c.is_empty())
+    };
+    let turn = &messages[messages.iter().rposition(answered).map_or(0, |i| i + 1)..];
+    let asks: Vec<&str> = turn
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    let asked = |marker: &str| asks.iter().any(|a| a.contains(marker));
+    let called: Vec<&str> = turn
+        .iter()
+        .flat_map(|m| m["tool_calls"].as_array().into_iter().flatten())
+        .filter_map(|c| c["function"]["name"].as_str())
+        .collect();
+    let call = |name: &str, args: Value| {
+        json!({"role": "assistant", "content": null, "tool_calls": [{
+            "id": format!("call_{n}"), "type": "function",
+            "function": {"name": name, "arguments": args.to_string()},
+        }]})
+    };
+    if asked("[book]") {
+        if !called.contains(&"find_slots") {
+            return Some(call("find_slots", json!({"limit": 3})));
+        }
+        if called.contains(&"book_meeting") {
+            return None;
+        }
+        let offered: Value = turn
+            .iter()
+            .rev()
+            .find(|m| m["role"] == "tool")
+            .and_then(|m| m["content"].as_str())
+            .and_then(|c| serde_json::from_str(c).ok())?;
+        // Tool results reach the model as `{"ok": true, "result": …}`.
+        let start = offered["result"]["slots"][0]["start"].as_str()?;
+        return Some(call("book_meeting", json!({"start": start})));
+    }
+    if asked("[lead]") && !called.contains(&"capture_lead") {
+        return Some(call(
+            "capture_lead",
+            json!({"interest": "solar panels for a villa", "notes": "asked during a chaos run"}),
+        ));
+    }
+    if asked("[human]") && !called.contains(&"escalate_to_human") {
+        return Some(call(
+            "escalate_to_human",
+            json!({"reason": "the customer asked for a person"}),
+        ));
+    }
+    None
 }
 
 #[cfg(test)]
