@@ -493,6 +493,9 @@ pub fn xml_escape(s: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
             c if c.is_control() && c != '\n' && c != '\t' => {}
+            // Not characters XML 1.0 allows anywhere (its `Char` production): a parser refuses
+            // the whole document (found by the `twilio` fuzz target, in a public URL).
+            '\u{FFFE}' | '\u{FFFF}' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
@@ -753,6 +756,10 @@ mod tests {
         assert_eq!(
             xml_escape(r#"<a href="x">&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;"
+        );
+        assert_eq!(
+            xml_escape("a\u{FFFF}b\u{FFFE}\u{1}c"),
+            "a\u{FFFD}b\u{FFFD}c"
         );
     }
 

@@ -455,6 +455,12 @@ impl<'a> Segmenter<'a> {
             if c < n && self.is_space(c) {
                 continue;
             }
+            // Trimmed of its trailing white space, the chunk must still end between grapheme
+            // clusters: a space can belong to the cluster before it (after a prepended mark
+            // such as U+0602), and trimming it would then cut that cluster.
+            if self.level[chunk_end] < GRAPHEME {
+                continue;
+            }
             let candidate = (self.level[c], c);
             if best.is_none_or(|(level, _)| candidate.0 >= level) {
                 best = Some(candidate);

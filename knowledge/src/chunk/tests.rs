@@ -455,3 +455,21 @@ fn chunking_is_linear_in_practice() {
     assert!(chunks.len() > 2_000);
     assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
 }
+
+#[test]
+fn a_space_that_belongs_to_the_cluster_before_it_is_never_the_end_of_a_chunk() {
+    // U+0602 (an Arabic prepended mark) joins the character after it into one grapheme
+    // cluster, even a space: trimming that space off a chunk's end would cut the cluster (found
+    // by the `documents` fuzz target).
+    let text = "word di\u{602} بكم ".repeat(40);
+    let doc = ParsedDocument {
+        format: Format::Text,
+        title: None,
+        blocks: vec![Block::Paragraph(text)],
+    };
+    for max in ChunkConfig::MIN_MAX_CHARS..ChunkConfig::MIN_MAX_CHARS + 40 {
+        for overlap in [0, max / 3] {
+            check(&doc, &ChunkConfig::new(max, overlap).unwrap());
+        }
+    }
+}
