@@ -743,3 +743,19 @@ pub async fn recording_model(
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (format!("http://{addr}/v1"), seen)
 }
+
+/// Makes every turn of a conversation whose customer's id starts with `broken-` fail: inserting
+/// its `turns` row raises, as a broken table, a full disk or a crashed backend would. Run it on
+/// the owner connection.
+pub const BREAK_TURNS: &str = r#"
+CREATE FUNCTION test_break_turns() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM conversations c JOIN contacts k ON k.id = c.contact_id
+                WHERE c.id = NEW.conversation_id AND k.external_id LIKE 'broken-%') THEN
+        RAISE EXCEPTION 'injected fault: turns cannot be stored';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER test_break_turns BEFORE INSERT ON turns
+    FOR EACH ROW EXECUTE FUNCTION test_break_turns();
+"#;

@@ -383,21 +383,6 @@ async fn metrics_count_a_tenants_messages_rejections_refusals_and_model_calls() 
     app.stop().await;
 }
 
-/// A trigger that makes every turn of a contact whose address starts with `broken-` fail, as a
-/// database fault would (the turn's commit raises).
-const BREAK_TURNS: &str = r#"
-CREATE FUNCTION test_break_turns() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM conversations c JOIN contacts k ON k.id = c.contact_id
-                WHERE c.id = NEW.conversation_id AND k.external_id LIKE 'broken-%') THEN
-        RAISE EXCEPTION 'injected fault: turns cannot be stored';
-    END IF;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER test_break_turns BEFORE INSERT ON turns
-    FOR EACH ROW EXECUTE FUNCTION test_break_turns();
-"#;
-
 async fn scalar_f64(c: &mut PgConnection, sql: &str) -> f64 {
     sqlx::query_scalar::<_, f64>(sql)
         .fetch_one(c)

@@ -20,21 +20,6 @@ const SALES_CHAT: i64 = -100_444_000;
 const QUESTION_EN: &str = "Do you install home batteries?";
 const QUESTION_AR: &str = "هل تقومون بتركيب البطاريات المنزلية؟";
 
-/// Makes every turn of a conversation whose customer's id starts with `broken-` fail: inserting
-/// its `turns` row raises, as a broken table, a full disk or a crashed backend would.
-const BREAK_TURNS: &str = r#"
-CREATE FUNCTION test_break_turns() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM conversations c JOIN contacts k ON k.id = c.contact_id
-                WHERE c.id = NEW.conversation_id AND k.external_id LIKE 'broken-%') THEN
-        RAISE EXCEPTION 'injected fault: turns cannot be stored';
-    END IF;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER test_break_turns BEFORE INSERT ON turns
-    FOR EACH ROW EXECUTE FUNCTION test_break_turns();
-"#;
-
 async fn execute(c: &mut PgConnection, sql: &str) {
     sqlx::raw_sql(sql)
         .execute(c)
