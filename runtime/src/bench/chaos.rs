@@ -497,9 +497,12 @@ const CRM_SECRET: &str = "chaos-crm-secret-0123456789abcdef0123";
 /// The domain of the customers' e-mail addresses; the sales team's are elsewhere.
 const CUSTOMER_DOMAIN: &str = "customers.chaos.example";
 
+/// The start of every sales team's Telegram chat id; customers' chats are positive.
+const NOTIFY_CHAT_PREFIX: &str = "-1007770";
+
 /// Where tenant `t`'s sales team hears of escalations on Telegram.
 fn notify_chat(t: usize) -> String {
-    format!("-1007770{t:05}")
+    format!("{NOTIFY_CHAT_PREFIX}{t:05}")
 }
 
 fn team_email(t: usize) -> String {
@@ -1132,12 +1135,13 @@ async fn count(url: &str, run: &str, load: &Load, fakes: &Fakes) -> anyhow::Resu
             .or_default() += got;
     }
     // The sales team's Telegram chats are notifications, not replies.
+    let team_chat = |kind: &str, to: &str| kind == "telegram" && to.starts_with(NOTIFY_CHAT_PREFIX);
     let notified_on_telegram: u64 = received
         .iter()
-        .filter(|((kind, to), _)| kind == "telegram" && to.starts_with("-1007770"))
+        .filter(|((kind, to), _)| team_chat(kind, to))
         .map(|(_, n)| n)
         .sum();
-    received.retain(|(kind, to), _| !(kind == "telegram" && to.starts_with("-1007770")));
+    received.retain(|(kind, to), _| !team_chat(kind, to));
     for (kind, recipient, rows, retries) in &outbox {
         let got = received
             .get(&(kind.clone(), recipient.clone()))
